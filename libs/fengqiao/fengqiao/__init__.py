@@ -1,0 +1,1 @@
+"""Fengqiao platform: what every service needs and nothing domain-specific."""

@@ -1,0 +1,67 @@
+"""API tokens for staff and integrations: random bearer tokens, stored only as SHA-256 hashes.
+
+Tokens carry 256 bits of randomness, so a fast hash is the right tool (a password hash would only
+slow every request). Lookups compare hashes through the unique index; the token never appears in
+logs."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+TOKEN_PREFIX = "fq_"
+STATION_ROLES = frozenset({"officer", "mediator", "instructor", "leader"})
+DEPLOYMENT_ROLES = frozenset({"bureau", "admin"})
+ALL_ROLES = STATION_ROLES | DEPLOYMENT_ROLES | {"integration"}
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    token_id: str
+    role: str
+    station: str | None
+    staff_id: str | None
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role != "integration"
+
+    @property
+    def sees_all_stations(self) -> bool:
+        return self.role in DEPLOYMENT_ROLES
+
+    def can_see_station(self, station: str) -> bool:
+        return self.sees_all_stations or self.station == station
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+async def authenticate(conn: asyncpg.Connection, token: str | None) -> Principal | None:
+    """Resolve a bearer token against this service's directory read model."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = await conn.fetchrow(
+        "SELECT token_id, role, station, staff_id FROM api_tokens WHERE token_hash = $1 AND NOT revoked",
+        hash_token(token),
+    )
+    if row is None:
+        return None
+    return Principal(token_id=row["token_id"], role=row["role"], station=row["station"], staff_id=row["staff_id"])

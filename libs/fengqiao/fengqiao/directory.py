@@ -1,0 +1,123 @@
+"""The directory (stations, staff, duty rosters, API token hashes).
+
+Mediation owns it: `DirectoryWriter` changes the rows and emits a directory event through the
+outbox in the same transaction. Every other service keeps a local copy from those events with
+`READ_MODEL_HANDLERS` (event-carried state transfer), so no service reads another's tables."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import asyncpg
+
+from fengqiao.auth import hash_token, new_token
+from fengqiao.events import (
+    CloudEvent, EventTypes, RosterPublished, StaffUpserted, StationUpserted, TokenIssued, Topics,
+    new_event,
+)
+
+DIRECTORY_SOURCE = "/fengqiao/mediation/directory"
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+# -- writes shared by the owner (mediation) and every read model ----------------------------------
+
+
+async def upsert_station(conn: asyncpg.Connection, s: StationUpserted) -> None:
+    await conn.execute(
+        "INSERT INTO stations (code, name, jurisdiction) VALUES ($1, $2, $3) "
+        "ON CONFLICT (code) DO UPDATE SET name = $2, jurisdiction = $3, updated_at = now()",
+        s.code, s.name, s.jurisdiction,
+    )
+
+
+async def upsert_staff(conn: asyncpg.Connection, s: StaffUpserted) -> None:
+    await conn.execute(
+        "INSERT INTO staff (staff_id, station, name, role, team, badge_no, active) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (staff_id) DO UPDATE SET station = $2, name = $3, "
+        "role = $4, team = $5, badge_no = $6, active = $7, updated_at = now()",
+        s.staff_id, s.station, s.name, s.role, s.team, s.badge_no, s.active,
+    )
+
+
+async def replace_roster(conn: asyncpg.Connection, r: RosterPublished) -> None:
+    day = date.fromisoformat(r.day)
+    await conn.execute("DELETE FROM roster WHERE station = $1 AND day = $2", r.station, day)
+    await conn.executemany(
+        "INSERT INTO roster (station, day, staff_id, starts, ends) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT DO NOTHING",
+        [(r.station, day, s["staff_id"], _hhmm(s["start"]), _hhmm(s["end"])) for s in r.shifts],
+    )
+
+
+async def upsert_token(conn: asyncpg.Connection, t: TokenIssued) -> None:
+    await conn.execute(
+        "INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role, revoked) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO UPDATE SET token_hash = $2, "
+        "staff_id = $3, station = $4, role = $5, revoked = $6",
+        t.token_id, t.token_hash, t.staff_id, t.station, t.role, t.revoked,
+    )
+
+
+# -- read model: handlers for services that keep a copy -------------------------------------------
+
+
+async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+    await upsert_station(conn, event.payload())
+
+
+async def on_staff_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+    await upsert_staff(conn, event.payload())
+
+
+async def on_roster_published(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+    await replace_roster(conn, event.payload())
+
+
+async def on_token_issued(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+    await upsert_token(conn, event.payload())
+
+
+READ_MODEL_HANDLERS = {
+    EventTypes.STATION_UPSERTED: on_station_upserted,
+    EventTypes.STAFF_UPSERTED: on_staff_upserted,
+    EventTypes.ROSTER_PUBLISHED: on_roster_published,
+    EventTypes.TOKEN_ISSUED: on_token_issued,
+}
+
+
+# -- the owner's side: change a row and emit its event in one transaction -------------------------
+
+
+class DirectoryWriter:
+    def __init__(self, conn: asyncpg.Connection, outbox) -> None:
+        self.conn = conn
+        self.outbox = outbox
+
+    def _emit(self, type_: str, payload, key: str, station: str | None) -> None:
+        self.outbox.add(Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station), key=key)
+
+    async def station(self, s: StationUpserted) -> None:
+        await upsert_station(self.conn, s)
+        self._emit(EventTypes.STATION_UPSERTED, s, f"station:{s.code}", s.code)
+
+    async def staff(self, s: StaffUpserted) -> None:
+        await upsert_staff(self.conn, s)
+        self._emit(EventTypes.STAFF_UPSERTED, s, f"staff:{s.staff_id}", s.station)
+
+    async def roster(self, r: RosterPublished) -> None:
+        await replace_roster(self.conn, r)
+        self._emit(EventTypes.ROSTER_PUBLISHED, r, f"roster:{r.station}:{r.day}", r.station)
+
+    async def issue_token(self, *, token_id: str, role: str, station: str | None,
+                          staff_id: str | None = None) -> str:
+        """Create (or rotate) a token; returns the plaintext, which is shown once and never stored."""
+        token = new_token()
+        t = TokenIssued(token_id=token_id, token_hash=hash_token(token), staff_id=staff_id, station=station, role=role)
+        await upsert_token(self.conn, t)
+        self._emit(EventTypes.TOKEN_ISSUED, t, f"token:{token_id}", station)
+        return token

@@ -1,0 +1,312 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode, DESIGN 4.3), topics and typed payloads.
+
+Every event on every topic is a `CloudEvent`; its `data` is validated against the contract
+registered for its `type` in `CONTRACTS`. A record that is not valid JSON, not a valid envelope,
+or whose data breaks its contract is a `PoisonMessage`: it can never succeed and goes to the DLQ.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONTENT_TYPE = "application/cloudevents+json"
+SOURCE_PREFIX = "/fengqiao"
+
+
+class Topics:
+    """Every topic of the platform. Public ones are contracts (DESIGN 4.4)."""
+
+    SUBMISSIONS = "fengqiao.submissions.v1"  # public ingress from other bureau systems
+    CASE_EVENTS = "fengqiao.case-events.v1"  # public lifecycle stream, no personal data
+    # Internal: intake -> triage, carries the text of a submission (may contain personal data).
+    TRIAGE_REQUESTS = "fengqiao.internal.triage-requests.v1"
+    # Internal: intake -> notify, messages to citizens (carries their contact and access code).
+    CITIZEN_MESSAGES = "fengqiao.internal.citizen-messages.v1"
+    # Internal: mediation -> everyone, event-carried state transfer of the directory.
+    DIRECTORY = "fengqiao.internal.directory.v1"
+
+    @classmethod
+    def all(cls) -> list[str]:
+        base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY]
+        return base + [dlq_topic(t) for t in base]
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed successfully: dead-letter it and move on."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("time must carry a timezone offset (RFC 3339)")
+    return value
+
+
+class CloudEvent(BaseModel):
+    """CloudEvents 1.0 attributes; extension attributes are allowed and kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"]
+    id: str = Field(min_length=1, max_length=256)
+    source: str = Field(min_length=1, max_length=1024)
+    type: str = Field(min_length=1, max_length=256)
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    subject: str | None = Field(default=None, max_length=256)
+    stationid: str | None = Field(default=None, max_length=32)
+    correlationid: str | None = Field(default=None, max_length=256)
+    data: dict[str, Any]
+
+    _check_time = field_validator("time")(_aware)
+
+    def payload(self) -> BaseModel:
+        """The typed `data` of this event, validated against its contract."""
+        contract = CONTRACTS.get(self.type)
+        if contract is None:
+            raise PoisonMessage("unknown_type", self.type)
+        try:
+            return contract.model_validate(self.data)
+        except ValidationError as exc:
+            raise PoisonMessage("schema_violation", _describe(exc)) from exc
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_event(raw: bytes | None) -> CloudEvent:
+    """Decode a Kafka record value into a validated envelope (not yet its data)."""
+    if raw is None:
+        raise PoisonMessage("empty_value")
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PoisonMessage("bad_json", str(exc)[:200]) from exc
+    if not isinstance(doc, dict):
+        raise PoisonMessage("bad_envelope", "the record value must be a JSON object")
+    try:
+        return CloudEvent.model_validate(doc)
+    except ValidationError as exc:
+        raise PoisonMessage("bad_envelope", _describe(exc)) from exc
+
+
+def new_event(
+    type: str,
+    data: BaseModel | dict[str, Any],
+    *,
+    source: str,
+    subject: str | None = None,
+    stationid: str | None = None,
+    correlationid: str | None = None,
+    id: str | None = None,
+    time: datetime | None = None,
+) -> CloudEvent:
+    payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, BaseModel) else data
+    event_id = id or str(uuid.uuid4())
+    return CloudEvent(
+        specversion="1.0",
+        id=event_id,
+        source=source,
+        type=type,
+        time=time or datetime.now(timezone.utc),
+        subject=subject,
+        stationid=stationid,
+        correlationid=correlationid or event_id,
+        data=payload,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Payload contracts. Small models with primitive fields; events are named in the past tense.
+# --------------------------------------------------------------------------------------------
+
+Channel = Literal["hotline", "mailbox", "web", "walk_in", "transfer_110", "transfer_12345", "bureau"]
+RequestType = Literal["complaint", "suggestion", "help", "inquiry", "report", "praise", "other"]
+Category = Literal[
+    "public_order", "neighbor_dispute", "family_dispute", "labor_dispute", "traffic", "fraud",
+    "theft", "noise", "safety_hazard", "police_conduct", "admin_service", "other",
+]
+Urgency = Literal["urgent", "high", "normal", "low"]
+Role = Literal["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reporter(_Contract):
+    name: str = Field(default="", max_length=100)
+    phone: str = Field(default="", max_length=40)
+    email: str = Field(default="", max_length=254)
+    anonymous: bool = False
+    confidential: bool = False
+
+
+class Location(_Contract):
+    address: str = Field(default="", max_length=300)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class FeedbackSubmitted(_Contract):
+    """`fengqiao.feedback.submitted` on the ingress topic (DESIGN 4.4)."""
+
+    station: str = Field(min_length=1, max_length=32)
+    channel: Channel = "web"
+    content: str = Field(min_length=1, max_length=5000)
+    title: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime | None = None
+    reporter: Reporter = Field(default_factory=Reporter)
+    location: Location = Field(default_factory=Location)
+    external_ref: str | None = Field(default=None, max_length=200)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("content must not be blank")
+        return value
+
+
+class CaseReceived(_Contract):
+    """Public: a submission was accepted and given a tracking number. No personal data."""
+
+    tracking_no: str
+    station: str
+    channel: Channel
+    submitted_at: datetime
+    external_ref: str | None = None
+    ingress_source: str | None = None
+    ingress_id: str | None = None
+    anonymous: bool = False
+    has_contact: bool = False
+
+
+class TriageRequested(_Contract):
+    """Internal: the text triage needs to classify a submission."""
+
+    tracking_no: str
+    station: str
+    channel: Channel
+    title: str | None = None
+    content: str
+    submitted_at: datetime
+    confidential: bool = False
+
+
+class CaseTriaged(_Contract):
+    tracking_no: str
+    station: str
+    type: RequestType
+    category: Category
+    urgency: Urgency
+    needs_mediation: bool
+    confidence: float
+    model_version: str
+    reasons: list[str]
+    submitted_at: datetime
+
+
+class CaseAssigned(_Contract):
+    tracking_no: str
+    station: str
+    assignee_id: str | None
+    assignee_role: Role | None
+    team: str | None
+    type: RequestType
+    category: Category
+    urgency: Urgency
+    needs_mediation: bool
+    reason: str
+    flagged: bool = False
+    submitted_at: datetime
+
+
+class CitizenMessageRequested(_Contract):
+    """Internal: intake asks notify to send a templated message to a citizen."""
+
+    tracking_no: str
+    station: str
+    template: Literal["acknowledgement"]
+    phone: str | None = None
+    email: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+
+
+class StationUpserted(_Contract):
+    code: str
+    name: str
+    jurisdiction: list[str] = Field(default_factory=list)
+
+
+class StaffUpserted(_Contract):
+    staff_id: str
+    station: str | None
+    name: str
+    role: Role
+    team: str | None = None
+    badge_no: str | None = None
+    active: bool = True
+
+
+class RosterPublished(_Contract):
+    station: str
+    day: str  # ISO date
+    shifts: list[dict[str, str]]  # {"staff_id", "start": "HH:MM", "end": "HH:MM"}
+
+
+class TokenIssued(_Contract):
+    token_id: str
+    token_hash: str
+    staff_id: str | None
+    station: str | None
+    role: Role
+    revoked: bool = False
+
+
+class EventTypes:
+    FEEDBACK_SUBMITTED = "fengqiao.feedback.submitted"
+    CASE_RECEIVED = "fengqiao.case.received"
+    CASE_TRIAGED = "fengqiao.case.triaged"
+    CASE_ASSIGNED = "fengqiao.case.assigned"
+    TRIAGE_REQUESTED = "fengqiao.triage.requested"
+    CITIZEN_MESSAGE_REQUESTED = "fengqiao.citizen.message_requested"
+    STATION_UPSERTED = "fengqiao.directory.station_upserted"
+    STAFF_UPSERTED = "fengqiao.directory.staff_upserted"
+    ROSTER_PUBLISHED = "fengqiao.directory.roster_published"
+    TOKEN_ISSUED = "fengqiao.directory.token_issued"
+
+
+CONTRACTS: dict[str, type[BaseModel]] = {
+    EventTypes.FEEDBACK_SUBMITTED: FeedbackSubmitted,
+    EventTypes.CASE_RECEIVED: CaseReceived,
+    EventTypes.CASE_TRIAGED: CaseTriaged,
+    EventTypes.CASE_ASSIGNED: CaseAssigned,
+    EventTypes.TRIAGE_REQUESTED: TriageRequested,
+    EventTypes.CITIZEN_MESSAGE_REQUESTED: CitizenMessageRequested,
+    EventTypes.STATION_UPSERTED: StationUpserted,
+    EventTypes.STAFF_UPSERTED: StaffUpserted,
+    EventTypes.ROSTER_PUBLISHED: RosterPublished,
+    EventTypes.TOKEN_ISSUED: TokenIssued,
+}

@@ -1,0 +1,436 @@
+"""Kafka plumbing: producer handle, explicit topic creation, and the consumer runner.
+
+The runner implements DESIGN section 3's delivery semantics: for each polled batch, one
+PostgreSQL transaction inserts one inbox row per message (a conflict = duplicate, skipped), runs
+the handlers and writes their outgoing events to the outbox; then the Kafka offsets are
+committed. A batch that fails is replayed one message at a time, so one poison message is
+dead-lettered alone and the rest of the partition keeps flowing. Infrastructure failures are
+retried in place with backoff and never reach the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Literal
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from fengqiao.events import CloudEvent, PoisonMessage, dlq_topic, parse_event
+from fengqiao.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[CloudEvent, asyncpg.Connection, "Outbox"], Awaitable[None]]  # noqa: F821
+
+
+# ---------------------------------------------------------------------------------------------
+# Producer and topics
+# ---------------------------------------------------------------------------------------------
+
+
+class ProducerHandle:
+    """Starts the producer lazily, so a service boots (and intake keeps accepting submissions)
+    while the broker is down. No idempotence: Tansu does not support it, and the inbox makes
+    redelivery harmless anyway."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
+                    enable_idempotence=False, linger_ms=2, request_timeout_ms=10_000,
+                    max_batch_size=1_048_576,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+        return self._producer
+
+    async def reachable(self, timeout: float = 2.0) -> bool:
+        try:
+            producer = await asyncio.wait_for(self.get(), timeout)
+            return bool(await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout))
+        except Exception:
+            return False
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+async def create_topics(bootstrap: str, topics: list[str], *, partitions: int, replication: int,
+                        compacted: frozenset[str] = frozenset()) -> list[str]:
+    """Create topics explicitly (Tansu does not auto-create). Returns the ones created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="fengqiao-admin")
+    await admin.start()
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        for name in missing:
+            configs = {"cleanup.policy": "compact"} if name in compacted else {}
+            try:
+                await admin.create_topics([NewTopic(name, partitions, replication, topic_configs=configs)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+# ---------------------------------------------------------------------------------------------
+# Decision logic (pure, unit-tested)
+# ---------------------------------------------------------------------------------------------
+
+_TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.SerializationError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.QueryCanceledError,
+    asyncpg.AdminShutdownError,
+    KafkaError,
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["retry", "dead_letter", "seek_back"]
+    delay_s: float = 0.0
+    reason: str = ""
+
+
+def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 5.0, jitter: float = 0.1) -> float:
+    """Exponential backoff with a cap and a little jitter; attempt counts from 1."""
+    delay = min(cap, base * (2 ** (attempt - 1)))
+    return delay * (1 + random.uniform(-jitter, jitter))
+
+
+def decide(exc: BaseException, *, attempt: int, max_attempts: int, dead_letter_after: int) -> Decision:
+    """What to do with a message whose processing raised `exc` on its `attempt`-th try.
+
+    - PoisonMessage: it can never succeed: dead-letter now.
+    - Infrastructure (database, network, broker, timeouts): retry in place with backoff; when
+      the in-place attempts run out, seek back so the message is fetched again on a later poll
+      (the consumer keeps polling, so it is not thrown out of its group). Never dead-lettered.
+    - Anything else is unexplained (a bug, a constraint violation): retry a few times in case it
+      is transient, then dead-letter with the error so the partition keeps flowing.
+    """
+    if isinstance(exc, PoisonMessage):
+        return Decision("dead_letter", reason=exc.reason)
+    if isinstance(exc, _TRANSIENT):
+        if attempt >= max_attempts:
+            return Decision("seek_back", delay_s=backoff_delay(attempt), reason=type(exc).__name__)
+        return Decision("retry", delay_s=backoff_delay(attempt), reason=type(exc).__name__)
+    if attempt >= dead_letter_after:
+        return Decision("dead_letter", reason=f"handler_error:{type(exc).__name__}")
+    return Decision("retry", delay_s=backoff_delay(attempt), reason=type(exc).__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consumer runner
+# ---------------------------------------------------------------------------------------------
+
+
+class SimulatedCrash(BaseException):
+    """Raised by fault-injection hooks in tests to stop a runner abruptly."""
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord
+    event: CloudEvent | None = None
+    poison: PoisonMessage | None = None
+    handler: Handler | None = None
+
+
+@dataclass
+class RunnerConfig:
+    group_id: str
+    topics: list[str]
+    handlers: dict[str, Handler]
+    fetch_max_wait_ms: int = 20
+    max_poll_records: int = 500
+    max_poll_interval_ms: int = 300_000
+    handler_timeout_s: float = 30.0
+    retry_attempts: int = 5
+    dead_letter_after: int = 3
+    batch_transactions: bool = True
+    # Test-only fault injection: called after the database commit, before the offset commit.
+    after_db_commit: Callable[[], None] | None = field(default=None, repr=False)
+
+
+class ConsumerRunner:
+    def __init__(self, *, pool: asyncpg.Pool, bootstrap: str, config: RunnerConfig,
+                 producer: ProducerHandle, metrics: Metrics, client_id: str) -> None:
+        self.pool = pool
+        self.bootstrap = bootstrap
+        self.config = config
+        self.producer = producer
+        self.metrics = metrics
+        self.client_id = client_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+        self.started = False
+        self.last_error: str | None = None
+        self._failing_since: float | None = None
+        self._last_lag_at = 0.0
+        metrics.init_consumer_series(config.topics)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop fetching; the batch in hand is finished and committed first."""
+        self._stopping.set()
+
+    @property
+    def healthy(self) -> bool:
+        stuck = self._failing_since is not None and time.monotonic() - self._failing_since > 30
+        return self.started and not self._stopping.is_set() and not stuck
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.config.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.config.group_id,
+            client_id=self.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.config.fetch_max_wait_ms,
+            max_poll_records=self.config.max_poll_records,
+            max_poll_interval_ms=self.config.max_poll_interval_ms,
+            isolation_level="read_uncommitted",
+        )
+        self._consumer = consumer
+        try:
+            await self._start_with_retry(consumer)
+            self.started = True
+            log.info("consumer_started", group=self.config.group_id, topics=self.config.topics)
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=200)
+                if batch:
+                    try:
+                        await self._process(batch)
+                    except (SimulatedCrash, asyncio.CancelledError):
+                        raise
+                    except Exception as exc:
+                        # E.g. the DLQ could not be written because the broker is down: rewind
+                        # the whole batch; what was already applied is skipped by the inbox.
+                        self.last_error = type(exc).__name__
+                        if self._failing_since is None:
+                            self._failing_since = time.monotonic()
+                        log.warning("batch_rewound", error=type(exc).__name__, detail=str(exc)[:200])
+                        for tp, records in batch.items():
+                            consumer.seek(tp, records[0].offset)
+                        await self._sleep(backoff_delay(3))
+                await self._update_lag()
+        finally:
+            self.started = False
+            try:
+                await consumer.stop()
+            except Exception:  # the broker may be gone; nothing left to commit
+                pass
+            log.info("consumer_stopped", group=self.config.group_id)
+
+    async def _start_with_retry(self, consumer: AIOKafkaConsumer) -> None:
+        attempt = 0
+        while True:
+            try:
+                await consumer.start()
+                return
+            except KafkaError as exc:
+                attempt += 1
+                self.last_error = type(exc).__name__
+                delay = backoff_delay(attempt)
+                log.warning("consumer_start_failed", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                if self._stopping.is_set():
+                    raise
+                await asyncio.sleep(delay)
+
+    # -- processing -----------------------------------------------------------------------------
+
+    def _decode(self, record: ConsumerRecord) -> _Item:
+        item = _Item(record)
+        try:
+            item.event = parse_event(record.value)
+            item.handler = self.config.handlers.get(item.event.type)
+        except PoisonMessage as exc:
+            item.poison = exc
+        return item
+
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        items_by_tp = {tp: [self._decode(r) for r in records] for tp, records in batch.items()}
+        all_items = [i for items in items_by_tp.values() for i in items]
+        started = time.perf_counter()
+
+        # Poison at the envelope level is known before any transaction: dead-letter it first.
+        for item in all_items:
+            if item.poison is not None:
+                await self._dead_letter(item, item.poison.reason, str(item.poison))
+
+        work = [i for i in all_items if i.poison is None and i.handler is not None]
+        for item in all_items:
+            if item.poison is None and item.handler is None:
+                self.metrics.events_consumed.labels(topic=item.record.topic, outcome="ignored").inc()
+
+        commit_to: dict[TopicPartition, int] = {tp: items[-1].record.offset + 1 for tp, items in items_by_tp.items()}
+        done = False
+        if work and self.config.batch_transactions and len(work) > 1:
+            try:
+                outcomes = await asyncio.wait_for(self._apply(work), self.config.handler_timeout_s)
+                done = True
+                self._count(work, outcomes)
+            except Exception as exc:
+                log.info("batch_fallback", size=len(work), error=type(exc).__name__)
+        if work and not done:
+            for tp, items in items_by_tp.items():
+                resume = await self._process_one_by_one([i for i in items if i in work])
+                if resume is not None:  # infrastructure still failing: seek back, retry later
+                    self._consumer.seek(tp, resume)
+                    if resume == items[0].record.offset:
+                        commit_to.pop(tp)
+                    else:
+                        commit_to[tp] = resume
+        if done:
+            self._failing_since = None
+
+        elapsed = time.perf_counter() - started
+        for item in work:
+            self.metrics.event_handle_seconds.labels(topic=item.record.topic).observe(elapsed / max(1, len(work)))
+
+        if self.config.after_db_commit is not None:
+            self.config.after_db_commit()
+        if commit_to:
+            try:
+                await self._consumer.commit(commit_to)
+            except KafkaError as exc:  # e.g. a rebalance took the partition: the inbox dedupes
+                log.warning("offset_commit_failed", error=type(exc).__name__)
+
+    async def _apply(self, items: list[_Item]) -> list[str]:
+        """One transaction: inbox rows, handlers, outbox. Returns 'ok' / 'duplicate' per item."""
+        from fengqiao.outbox import Outbox
+
+        outcomes: list[str] = []
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                outbox = Outbox(conn)
+                for item in items:
+                    event = item.event
+                    fresh = await conn.fetchval(
+                        "INSERT INTO inbox (source, event_id, topic, event_type) VALUES ($1, $2, $3, $4) "
+                        "ON CONFLICT DO NOTHING RETURNING true",
+                        event.source, event.id, item.record.topic, event.type,
+                    )
+                    if not fresh:
+                        outcomes.append("duplicate")
+                        continue
+                    await item.handler(event, conn, outbox)
+                    outcomes.append("ok")
+                await outbox.flush()
+        outbox.run_after_commit()
+        return outcomes
+
+    async def _process_one_by_one(self, items: list[_Item]) -> int | None:
+        """Returns the offset to seek back to if infrastructure keeps failing, else None."""
+        for item in items:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    outcomes = await asyncio.wait_for(self._apply([item]), self.config.handler_timeout_s)
+                    self._count([item], outcomes)
+                    self._failing_since = None
+                    self.last_error = None
+                    break
+                except Exception as exc:
+                    decision = decide(exc, attempt=attempt, max_attempts=self.config.retry_attempts,
+                                      dead_letter_after=self.config.dead_letter_after)
+                    self.last_error = type(exc).__name__
+                    log.warning("event_failed", topic=item.record.topic, partition=item.record.partition,
+                                offset=item.record.offset, event_type=item.event.type, error=type(exc).__name__,
+                                action=decision.action, attempt=attempt)
+                    if decision.action == "dead_letter":
+                        await self._dead_letter(item, decision.reason, str(exc))
+                        break
+                    self.metrics.events_consumed.labels(topic=item.record.topic, outcome="retried").inc()
+                    if decision.action == "seek_back":
+                        if self._failing_since is None:
+                            self._failing_since = time.monotonic()
+                        await self._sleep(decision.delay_s)
+                        return item.record.offset
+                    await self._sleep(decision.delay_s)
+                    if self._stopping.is_set():
+                        return item.record.offset
+        return None
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except asyncio.TimeoutError:
+            pass
+
+    def _count(self, items: list[_Item], outcomes: list[str]) -> None:
+        for item, outcome in zip(items, outcomes):
+            self.metrics.events_consumed.labels(topic=item.record.topic, outcome=outcome).inc()
+
+    async def _dead_letter(self, item: _Item, reason: str, detail: str) -> None:
+        """Publish the original bytes with error headers; wait for the ack before moving on.
+        If the broker is down this raises and the batch is retried (nothing is lost)."""
+        record = item.record
+        headers = list(record.headers or []) + [
+            ("dlq.reason", reason.encode()),
+            ("dlq.error", detail[:1000].encode("utf-8", "replace")),
+            ("dlq.original.topic", record.topic.encode()),
+            ("dlq.original.partition", str(record.partition).encode()),
+            ("dlq.original.offset", str(record.offset).encode()),
+            ("dlq.consumer.group", self.config.group_id.encode()),
+        ]
+        producer = await self.producer.get()
+        await producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+        self.metrics.events_consumed.labels(topic=record.topic, outcome="dead_lettered").inc()
+        log.warning("event_dead_lettered", topic=record.topic, partition=record.partition,
+                    offset=record.offset, reason=reason)
+
+    async def _update_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag_at < 2.0 or self._consumer is None:
+            return
+        self._last_lag_at = now
+        lag: dict[str, int] = defaultdict(int)
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await self._consumer.position(tp)
+            except Exception:
+                continue
+            lag[tp.topic] += max(0, highwater - position)
+        for topic in self.config.topics:
+            self.metrics.consumer_lag.labels(topic=topic).set(lag.get(topic, 0))

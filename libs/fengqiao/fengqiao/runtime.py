@@ -1,0 +1,184 @@
+"""A service's runtime: pool, producer, outbox relay, consumer runner and the FastAPI app with
+/healthz, /readyz and /metrics. Each service's app.py (its composition root) describes itself
+with a `ServiceSpec` and calls `build_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Awaitable, Callable
+
+import asyncpg
+import structlog
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from fengqiao.db import create_pool, migrate
+from fengqiao.kafka import ConsumerRunner, Handler, ProducerHandle, RunnerConfig
+from fengqiao.logging import configure_logging
+from fengqiao.metrics import Metrics
+from fengqiao.outbox import OutboxRelay
+from fengqiao.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    migrations_dir: Path
+    topics: list[str]
+    # Builds the HANDLERS table (event type -> handler) with the process's metrics bound.
+    handlers: Callable[[Metrics], dict[str, Handler]]
+    routers: list[APIRouter] = field(default_factory=list)
+    # Long-running tasks of the service beyond relay and consumer (timers, receivers...).
+    background: list[Callable[["Runtime"], Awaitable[None]]] = field(default_factory=list)
+    title: str = ""
+
+
+@dataclass
+class Runtime:
+    spec: ServiceSpec
+    settings: Settings
+    metrics: Metrics
+    pool: asyncpg.Pool
+    producer: ProducerHandle
+    relay: OutboxRelay
+    runner: ConsumerRunner | None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return f"/fengqiao/{self.spec.name}"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics) -> Runtime:
+    dsn, bootstrap = settings.require_infrastructure()
+    await migrate(dsn, spec.name, spec.migrations_dir)
+    pool = await create_pool(dsn, spec.name, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                             application_name=f"fengqiao-{spec.name}")
+    producer = ProducerHandle(bootstrap, client_id=f"fengqiao-{spec.name}")
+    relay = OutboxRelay(pool=pool, dsn=dsn, schema=spec.name, producer=producer, metrics=metrics,
+                        batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
+                        retention_hours=settings.outbox_retention_hours)
+    runner = None
+    if spec.topics:
+        runner = ConsumerRunner(
+            pool=pool, bootstrap=bootstrap, producer=producer, metrics=metrics,
+            client_id=f"fengqiao-{spec.name}",
+            config=RunnerConfig(
+                group_id=f"fengqiao-{spec.name}", topics=spec.topics, handlers=spec.handlers(metrics),
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                max_poll_records=settings.kafka_max_poll_records,
+                max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+                handler_timeout_s=settings.handler_timeout_s,
+                retry_attempts=settings.handler_retry_attempts,
+                dead_letter_after=settings.handler_error_dead_letter_after,
+            ),
+        )
+    rt = Runtime(spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay, runner=runner)
+    rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"))
+    if runner is not None:
+        rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}-consumer"))
+    for job in spec.background:
+        rt.tasks.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
+    for task in rt.tasks:
+        task.add_done_callback(_report_task_end)
+    return rt
+
+
+def _report_task_end(task: asyncio.Task) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.error("background_task_died", task=task.get_name(), error=type(exc).__name__, detail=str(exc)[:300])
+
+
+async def stop_runtime(rt: Runtime) -> None:
+    """Graceful: stop fetching, let the batch in hand commit, flush the relay, close."""
+    if rt.runner is not None:
+        rt.runner.stop()
+    rt.relay.stop()
+    done, pending = await asyncio.wait(rt.tasks, timeout=rt.settings.handler_timeout_s + 5)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    await rt.producer.stop()
+    await rt.pool.close()
+
+
+async def readiness(rt: Runtime) -> tuple[bool, dict[str, str]]:
+    checks: dict[str, str] = {}
+    try:
+        async with rt.pool.acquire(timeout=1.0) as conn:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), 1.0)
+        checks["database"] = "ok"
+    except Exception as exc:
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    checks["broker"] = "ok" if await rt.producer.reachable(timeout=1.5) else "unreachable"
+    if rt.runner is not None:
+        checks["consumer"] = "ok" if rt.runner.healthy else f"not running ({rt.runner.last_error or 'starting'})"
+    checks["outbox_relay"] = "ok" if rt.relay.running else "stopped"
+    for task in rt.tasks:
+        if task.done():
+            checks[task.get_name()] = "died"
+    return all(v == "ok" for v in checks.values()), checks
+
+
+def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(spec.name, settings.log_level, settings.log_format)
+    metrics = Metrics(spec.name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        rt = await start_runtime(spec, settings, metrics)
+        app.state.runtime = rt
+        log.info("service_started", service=spec.name)
+        try:
+            yield
+        finally:
+            await stop_runtime(rt)
+            log.info("service_stopped", service=spec.name)
+
+    app = FastAPI(title=spec.title or f"Fengqiao {spec.name}", lifespan=lifespan)
+    app.state.metrics = metrics
+
+    @app.middleware("http")
+    async def observe_latency(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        metrics.http_request_seconds.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started)
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(rt: RuntimeDep) -> JSONResponse:
+        ok, checks = await readiness(rt)
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app

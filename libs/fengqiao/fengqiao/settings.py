@@ -1,0 +1,73 @@
+"""Settings of a Fengqiao process, read once in each composition root and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Environment-driven settings. Unset DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS mean
+    "use the embedded dev stack" for `fengqiao dev`; a service started with `fengqiao serve`
+    needs both."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+
+    # Where the dev stack keeps its database, logs and credentials.
+    fengqiao_home: Path = Field(default=Path(".fengqiao"), alias="FENGQIAO_HOME")
+    embedded_pg_port: int = Field(default=54329, alias="FENGQIAO_PG_PORT")
+
+    intake_port: int = Field(default=8080, alias="INTAKE_PORT")
+    mediation_port: int = Field(default=8081, alias="MEDIATION_PORT")
+    triage_port: int = Field(default=8082, alias="TRIAGE_PORT")
+    notify_port: int = Field(default=8083, alias="NOTIFY_PORT")
+    broker_port: int = Field(default=9092, alias="BROKER_PORT")
+    smtp_port: int = Field(default=2525, alias="SMTP_PORT")
+    bind_host: str = Field(default="127.0.0.1", alias="BIND_HOST")
+
+    # Tansu holds a fetch until fetch_max_wait_ms expires, so keep it low (DESIGN section 3).
+    kafka_fetch_max_wait_ms: int = Field(default=20, alias="KAFKA_FETCH_MAX_WAIT_MS")
+    kafka_max_poll_records: int = Field(default=500, alias="KAFKA_MAX_POLL_RECORDS")
+    kafka_max_poll_interval_ms: int = Field(default=300_000, alias="KAFKA_MAX_POLL_INTERVAL_MS")
+    kafka_topic_partitions: int = Field(default=4, alias="KAFKA_TOPIC_PARTITIONS")
+    kafka_replication_factor: int = Field(default=1, alias="KAFKA_REPLICATION_FACTOR")
+    # Upper bound of one handler call (and of one batch transaction); well below max_poll_interval.
+    handler_timeout_s: float = Field(default=30.0, alias="HANDLER_TIMEOUT_S")
+    # In-place attempts for a transient failure before the consumer seeks back and re-polls.
+    handler_retry_attempts: int = Field(default=5, alias="HANDLER_RETRY_ATTEMPTS")
+    # How many times an unexplained (non-infrastructure) error is retried before dead-lettering.
+    handler_error_dead_letter_after: int = Field(default=3, alias="HANDLER_ERROR_DEAD_LETTER_AFTER")
+
+    outbox_batch_size: int = Field(default=500, alias="OUTBOX_BATCH_SIZE")
+    outbox_poll_interval_s: float = Field(default=1.0, alias="OUTBOX_POLL_INTERVAL_S")
+    outbox_retention_hours: float = Field(default=72.0, alias="OUTBOX_RETENTION_HOURS")
+
+    db_pool_min: int = Field(default=1, alias="DB_POOL_MIN")
+    db_pool_max: int = Field(default=10, alias="DB_POOL_MAX")
+
+    log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    log_format: str = Field(default="json", alias="LOG_FORMAT")
+
+    # Public base URL of intake, used in links sent to citizens.
+    public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
+
+    def require_infrastructure(self) -> tuple[str, str]:
+        if not self.database_url or not self.kafka_bootstrap_servers:
+            raise SystemExit(
+                "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS must be set to run a single service; "
+                "`fengqiao dev` starts an embedded stack and sets them for you."
+            )
+        return self.database_url, self.kafka_bootstrap_servers
+
+    def service_port(self, service: str) -> int:
+        return {
+            "intake": self.intake_port,
+            "mediation": self.mediation_port,
+            "triage": self.triage_port,
+            "notify": self.notify_port,
+        }[service]

@@ -1,0 +1,124 @@
+"""Intake's HTTP API (DESIGN 4.5): submit feedback and follow it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from fengqiao.auth import Principal, authenticate, bearer_token
+from fengqiao.events import FeedbackSubmitted
+from fengqiao.outbox import unit_of_work
+from fengqiao.runtime import RuntimeDep
+from intake import db
+from intake.domain import CHANNELS_NEEDING_TOKEN, STATUS_LABELS, access_code_matches, normalise_tracking_no
+from intake.submissions import UnknownStation, accept_submission
+
+router = APIRouter(prefix="/api/v1", tags=["feedback"])
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> HTTPException:
+    detail = {"error": code, "message": message}
+    if field:
+        detail["field"] = field
+    return HTTPException(status_code=status, detail=detail)
+
+
+async def current_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal | None:
+    token = bearer_token(authorization)
+    if token is None:
+        return None
+    async with rt.pool.acquire() as conn:
+        principal = await authenticate(conn, token)
+    if principal is None:
+        raise _error(401, "invalid_token", "令牌无效或已吊销。")
+    return principal
+
+
+PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
+
+
+async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise _error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
+    try:
+        doc = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _error(400, "invalid_json", "请求体不是有效的 JSON。")
+    if not isinstance(doc, dict):
+        raise _error(422, "invalid_body", "请求体必须是 JSON 对象。")
+    try:
+        return FeedbackSubmitted.model_validate(doc), raw
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"])
+        raise _error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
+
+
+@router.post("/feedback", status_code=202)
+async def submit_feedback(request: Request, rt: RuntimeDep, principal: PrincipalDep,
+                          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+    data, raw = await _feedback_body(request)
+    if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
+        raise _error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
+    if principal is not None and principal.station and not principal.sees_all_stations \
+            and principal.role != "integration" and principal.station != data.station:
+        raise _error(403, "wrong_station", "不能代其他派出所登记。", field="station")
+
+    scope = principal.token_id if principal else "public"
+    request_hash = hashlib.sha256(raw).hexdigest()
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        if idempotency_key:
+            previous = await db.lookup_idempotent(conn, scope, idempotency_key)
+            if previous is not None:
+                if previous["request_hash"] != request_hash:
+                    raise _error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。",
+                                 field="Idempotency-Key")
+                return JSONResponse(json.loads(previous["response"]), status_code=202)
+        try:
+            accepted = await accept_submission(conn, outbox, data)
+        except UnknownStation:
+            raise _error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
+        body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
+        if idempotency_key:
+            await db.store_idempotent(conn, scope, idempotency_key, request_hash, body)
+    rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("/feedback/{tracking_no}")
+async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: PrincipalDep,
+                       x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+    not_found = _error(404, "not_found", "未找到该编号，或查询码不正确。")
+    tracking_no = normalise_tracking_no(tracking_no)
+    if len(tracking_no) > 32:
+        raise not_found
+    async with rt.pool.acquire() as conn:
+        row = await db.get_submission(conn, tracking_no)
+        if row is None:
+            raise not_found
+        staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
+        if not staff_view and not access_code_matches(tracking_no, x_access_code, row["access_code_hash"]):
+            raise not_found
+        timeline = await db.get_timeline(conn, tracking_no)
+        assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
+    return {
+        "tracking_no": row["tracking_no"],
+        "status": row["status"],
+        "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "station": row["station"],
+        "type": row["type"],
+        "category": row["category"],
+        "urgency": row["urgency"] if staff_view else None,
+        "assignee": assignee,
+        "timeline": [
+            {"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline
+        ],
+    }

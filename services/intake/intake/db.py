@@ -1,0 +1,81 @@
+"""Intake's SQL as small typed async functions."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import asyncpg
+
+
+async def station_exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM stations WHERE code = $1", code))
+
+
+async def insert_submission(conn: asyncpg.Connection, *, tracking_no: str, station: str, channel: str,
+                            title: str | None, content: str, reporter: dict, location: dict,
+                            external_ref: str | None, ingress_source: str | None, ingress_id: str | None,
+                            access_code_hash: str, submitted_at: datetime) -> bool:
+    """False when the tracking number is taken (the caller draws another)."""
+    row = await conn.fetchval(
+        "INSERT INTO submissions (tracking_no, station, channel, title, content, reporter, location, "
+        "external_ref, ingress_source, ingress_id, access_code_hash, submitted_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12) "
+        "ON CONFLICT (tracking_no) DO NOTHING RETURNING true",
+        tracking_no, station, channel, title, content, json.dumps(reporter, ensure_ascii=False),
+        json.dumps(location, ensure_ascii=False), external_ref, ingress_source, ingress_id,
+        access_code_hash, submitted_at,
+    )
+    return bool(row)
+
+
+async def find_by_ingress(conn: asyncpg.Connection, source: str, event_id: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT tracking_no FROM submissions WHERE ingress_source = $1 AND ingress_id = $2", source, event_id)
+
+
+async def add_timeline(conn: asyncpg.Connection, tracking_no: str, at: datetime, status: str,
+                       note: str | None, event_id: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO timeline (tracking_no, at, status, note, event_id) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (tracking_no, event_id) DO NOTHING",
+        tracking_no, at, status, note, event_id,
+    )
+
+
+async def update_status(conn: asyncpg.Connection, tracking_no: str, status: str, **fields) -> None:
+    allowed = {"type", "category", "urgency", "assignee_id"}
+    sets = ["status = $2", "updated_at = now()"]
+    args: list = [tracking_no, status]
+    for name, value in fields.items():
+        if name not in allowed:
+            raise ValueError(name)
+        args.append(value)
+        sets.append(f"{name} = ${len(args)}")
+    await conn.execute(f"UPDATE submissions SET {', '.join(sets)} WHERE tracking_no = $1", *args)
+
+
+async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "
+        "access_code_hash, submitted_at FROM submissions WHERE tracking_no = $1", tracking_no)
+
+
+async def get_timeline(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT at, status, note FROM timeline WHERE tracking_no = $1 ORDER BY at, id", tracking_no)
+
+
+async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str | None:
+    return await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", staff_id)
+
+
+async def lookup_idempotent(conn: asyncpg.Connection, scope: str, key: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+
+
+async def store_idempotent(conn: asyncpg.Connection, scope: str, key: str, request_hash: str, response: dict) -> bool:
+    return bool(await conn.fetchval(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT DO NOTHING RETURNING true", scope, key, request_hash, json.dumps(response)))

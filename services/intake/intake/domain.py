@@ -1,0 +1,62 @@
+"""Pure rules of intake: tracking numbers, access codes, status names shown to citizens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+# No 0/O, 1/I/L, U/V: readable over the phone without ambiguity.
+TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
+TRACKING_PREFIX = "FQ"
+TRACKING_RANDOM_LEN = 8  # 29^8 ~ 5e11 numbers: random, so they reveal nothing about volume
+
+
+def new_tracking_no() -> str:
+    return TRACKING_PREFIX + "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(TRACKING_RANDOM_LEN))
+
+
+def normalise_tracking_no(value: str) -> str:
+    return value.strip().upper().replace("-", "").replace(" ", "")
+
+
+def new_access_code() -> str:
+    return f"{secrets.randbelow(10**8):08d}"
+
+
+def hash_access_code(tracking_no: str, code: str) -> str:
+    return hashlib.sha256(f"{tracking_no}:{code.strip()}".encode()).hexdigest()
+
+
+def access_code_matches(tracking_no: str, code: str | None, stored_hash: str) -> bool:
+    if not code:
+        return False
+    return hmac.compare_digest(hash_access_code(tracking_no, code), stored_hash)
+
+
+STATUS_LABELS = {
+    "received": "已受理",
+    "triaged": "已分类",
+    "assigned": "已分派",
+    "accepted": "已签收",
+    "in_progress": "办理中",
+    "mediating": "调解中",
+    "resolved": "已办结",
+    "visited": "已回访",
+    "closed": "已结案",
+    "returned": "已退单",
+    "reassigned": "已改派",
+    "escalated": "已上报",
+    "overdue": "已超期",
+    "transferred": "已移交",
+    "merged": "已并单",
+    "reopened": "重新办理",
+}
+
+TIMELINE_NOTES = {
+    "received": "您的反映已受理，我们会尽快处理。",
+    "triaged": "您的反映已完成分类。",
+    "assigned": "已分派给民警办理。",
+}
+
+CHANNELS_NEEDING_TOKEN = frozenset({"hotline", "mailbox", "walk_in", "transfer_110", "transfer_12345", "bureau"})

@@ -1,0 +1,52 @@
+"""Intake's event handlers: the ingress topic, and case events that keep the citizen's view current."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import asyncpg
+
+from fengqiao.directory import READ_MODEL_HANDLERS
+from fengqiao.events import CaseAssigned, CaseTriaged, CloudEvent, EventTypes, PoisonMessage
+from fengqiao.metrics import Metrics
+from fengqiao.outbox import Outbox
+from intake import db
+from intake.domain import TIMELINE_NOTES
+from intake.submissions import UnknownStation, accept_submission
+
+
+async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
+                                metrics: Metrics) -> None:
+    """Another bureau system published feedback on the ingress topic."""
+    data = event.payload()
+    if await db.find_by_ingress(conn, event.source, event.id):
+        return  # accepted before (e.g. through POST /api/v1/events): (source, id) is the identity
+    try:
+        await accept_submission(conn, outbox, data, ingress_source=event.source, ingress_id=event.id,
+                                correlation_id=event.correlationid)
+    except UnknownStation as exc:
+        raise PoisonMessage("unknown_station", exc.station) from exc
+    outbox.after_commit(metrics.feedback_received.labels(station=data.station, channel=data.channel).inc)
+
+
+async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    data: CaseTriaged = event.payload()
+    await db.update_status(conn, data.tracking_no, "triaged", type=data.type, category=data.category,
+                           urgency=data.urgency)
+    await db.add_timeline(conn, data.tracking_no, event.time, "triaged", TIMELINE_NOTES["triaged"], event.id)
+
+
+async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    data: CaseAssigned = event.payload()
+    await db.update_status(conn, data.tracking_no, "assigned", assignee_id=data.assignee_id)
+    await db.add_timeline(conn, data.tracking_no, event.time, "assigned", TIMELINE_NOTES["assigned"], event.id)
+
+
+def handlers(metrics: Metrics) -> dict:
+    """The HANDLERS table: event type -> handler, dependencies bound."""
+    return {
+        EventTypes.FEEDBACK_SUBMITTED: partial(on_feedback_submitted, metrics=metrics),
+        EventTypes.CASE_TRIAGED: on_case_triaged,
+        EventTypes.CASE_ASSIGNED: on_case_assigned,
+        **READ_MODEL_HANDLERS,
+    }

@@ -1,0 +1,73 @@
+"""Accepting a submission: the one path every channel takes (web, API, ingress topic, CloudEvents
+HTTP). Stores it, draws the tracking number and access code, and writes the `received` event,
+the triage request and the citizen's acknowledgement to the outbox, all in the caller's
+transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import asyncpg
+
+from fengqiao.events import (
+    CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Topics, TriageRequested, new_event,
+)
+from fengqiao.outbox import Outbox
+from intake import db
+from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
+
+SOURCE = "/fengqiao/intake"
+
+
+class UnknownStation(Exception):
+    def __init__(self, station: str) -> None:
+        super().__init__(f"unknown station {station!r}")
+        self.station = station
+
+
+@dataclass(frozen=True)
+class Accepted:
+    tracking_no: str
+    access_code: str
+    station: str
+    channel: str
+
+
+async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *,
+                            ingress_source: str | None = None, ingress_id: str | None = None,
+                            correlation_id: str | None = None) -> Accepted:
+    if not await db.station_exists(conn, data.station):
+        raise UnknownStation(data.station)
+    now = datetime.now(timezone.utc)
+    access_code = new_access_code()
+    reporter = data.reporter.model_dump()
+    while True:
+        tracking_no = new_tracking_no()
+        if await db.insert_submission(
+            conn, tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
+            content=data.content, reporter=reporter, location=data.location.model_dump(exclude_none=True),
+            external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
+            access_code_hash=hash_access_code(tracking_no, access_code), submitted_at=now,
+        ):
+            break
+    await db.add_timeline(conn, tracking_no, now, "received", TIMELINE_NOTES["received"], None)
+
+    has_contact = bool(data.reporter.phone or data.reporter.email)
+    common = dict(source=SOURCE, subject=tracking_no, stationid=data.station, correlationid=correlation_id)
+    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_RECEIVED, CaseReceived(
+        tracking_no=tracking_no, station=data.station, channel=data.channel, submitted_at=now,
+        external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
+        anonymous=data.reporter.anonymous, has_contact=has_contact,
+    ), **common))
+    outbox.add(Topics.TRIAGE_REQUESTS, new_event(EventTypes.TRIAGE_REQUESTED, TriageRequested(
+        tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
+        content=data.content, submitted_at=now, confidential=data.reporter.confidential,
+    ), **common))
+    if has_contact:
+        outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
+            tracking_no=tracking_no, station=data.station, template="acknowledgement",
+            phone=data.reporter.phone or None, email=data.reporter.email or None,
+            params={"access_code": access_code},
+        ), **common))
+    return Accepted(tracking_no=tracking_no, access_code=access_code, station=data.station, channel=data.channel)

@@ -1,0 +1,1 @@
+"""Mediation: the case lifecycle after assignment, and the owner of the directory."""

@@ -1,0 +1,1 @@
+"""Notify: turns events into messages to citizens, officers, leaders and outside systems."""

@@ -1,0 +1,33 @@
+"""zh-CN message templates, rendered with Jinja2 (autoescaping on)."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, StrictUndefined, select_autoescape
+
+_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), undefined=StrictUndefined)
+
+TEMPLATES = {
+    "acknowledgement": (
+        "【{{ station_name }}】您的反映已受理，编号 {{ tracking_no }}，查询码 {{ access_code }}。"
+        "可凭编号和查询码查询办理进度：{{ track_url }}"
+    ),
+    "assigned.title": "新分派：{{ tracking_no }}",
+    "assigned.body": (
+        "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，"
+        "请尽快签收。"
+    ),
+    "unassigned.title": "待分派：{{ tracking_no }}",
+    "unassigned.body": "{{ station_name }}：当前无在岗民警，{{ category_label }}（{{ urgency_label }}）已转入所领导待办，请尽快指派。",
+}
+
+CATEGORY_LABELS = {
+    "public_order": "治安", "neighbor_dispute": "邻里纠纷", "family_dispute": "婚姻家庭纠纷",
+    "labor_dispute": "劳资纠纷", "traffic": "交通", "fraud": "电信网络诈骗", "theft": "盗窃",
+    "noise": "噪声扰民", "safety_hazard": "安全隐患", "police_conduct": "民警作风纪律",
+    "admin_service": "证件办事服务", "other": "其他",
+}
+URGENCY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般", "low": "不急"}
+
+
+def render(name: str, **params: str) -> str:
+    return _env.from_string(TEMPLATES[name]).render(**params)

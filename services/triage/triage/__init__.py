@@ -1,0 +1,1 @@
+"""Triage: classify each item, then assign it to an officer under the station's rules."""
