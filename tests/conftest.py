@@ -1,0 +1,64 @@
+"""Session infrastructure for every test that needs a real database or broker.
+
+By default an embedded PostgreSQL and a Tansu broker are started on free ports in a temporary
+folder. Set DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS to run against real ones instead (a fresh
+database named fengqiao_test_<random> is created on that server)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, free_port
+from fengqiao.events import Topics
+from fengqiao.kafka import create_topics
+
+
+@dataclass
+class Infra:
+    dsn: str
+    bootstrap: str
+    workdir: Path
+
+
+def pytest_collection_modifyitems(config, items):
+    """The broker contract runs first: if the broker is broken, say so before anything else fails."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("broker_contract") else 1)
+
+
+@pytest.fixture(scope="session")
+def infra():
+    workdir = Path(tempfile.mkdtemp(prefix="fengqiao-test-"))
+    pg = broker = None
+    try:
+        dsn = os.environ.get("DATABASE_URL")
+        if dsn:
+            parts = urlsplit(dsn)
+            dsn = urlunsplit(parts._replace(path=f"/fengqiao_test_{secrets.token_hex(4)}"))
+        else:
+            pg = EmbeddedPostgres(workdir / "pg", free_port(), workdir / "postgres.log")
+            dsn = pg.dsn
+            pg.start()
+        from fengqiao.db import ensure_database
+
+        asyncio.run(ensure_database(dsn))
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            broker = EmbeddedBroker(free_port(), workdir / "broker.log")
+            bootstrap = broker.start()
+        asyncio.run(create_topics(bootstrap, Topics.all(), partitions=2, replication=1))
+        yield Infra(dsn=dsn, bootstrap=bootstrap, workdir=workdir)
+    finally:
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
