@@ -1,0 +1,97 @@
+"""Unit tests of the envelope and the payload contracts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fengqiao.events import (
+    CONTRACTS, CaseReceived, EventTypes, FeedbackSubmitted, PoisonMessage, new_event, parse_event,
+)
+
+
+def ingress(**data_overrides) -> dict:
+    data = {"station": "KZ01", "channel": "transfer_110", "content": "有人在小区门口打架"} | data_overrides
+    return {"specversion": "1.0", "id": "110-20261128-0001", "source": "/bureau/110-dispatch",
+            "type": EventTypes.FEEDBACK_SUBMITTED, "time": "2026-11-28T08:00:00+08:00",
+            "datacontenttype": "application/json", "data": data}
+
+
+def test_a_valid_ingress_event_parses_with_its_typed_payload():
+    event = parse_event(json.dumps(ingress()).encode())
+    payload = event.payload()
+    assert isinstance(payload, FeedbackSubmitted)
+    assert payload.channel == "transfer_110" and payload.reporter.anonymous is False
+
+
+def test_round_trip_keeps_extension_attributes():
+    event = new_event(EventTypes.CASE_RECEIVED, CaseReceived(
+        tracking_no="FQ23456789", station="KZ01", channel="web", submitted_at="2026-11-28T00:00:00Z"),
+        source="/fengqiao/intake", subject="FQ23456789", stationid="KZ01")
+    again = parse_event(event.to_json())
+    assert again == event
+    assert again.stationid == "KZ01" and again.correlationid == event.id
+    assert json.loads(event.to_json())["specversion"] == "1.0"
+
+
+@pytest.mark.parametrize("raw, reason", [
+    (b"{oops", "bad_json"),
+    (b"[1, 2]", "bad_envelope"),
+    (None, "empty_value"),
+    ("\u00ff".encode("latin-1"), "bad_json"),
+])
+def test_undecodable_records_are_poison(raw, reason):
+    with pytest.raises(PoisonMessage) as info:
+        parse_event(raw)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda e: e.pop("source"), "source"),
+    (lambda e: e.update(specversion="0.3"), "specversion"),
+    (lambda e: e.update(time="2026-11-28T08:00:00"), "time"),  # no offset: not RFC 3339
+    (lambda e: e.update(time="yesterday"), "time"),
+])
+def test_envelope_violations_name_the_attribute(mutate, field):
+    doc = ingress()
+    mutate(doc)
+    with pytest.raises(PoisonMessage) as info:
+        parse_event(json.dumps(doc).encode())
+    assert info.value.reason == "bad_envelope" and field in info.value.detail
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"content": ""}, "content"),
+    ({"content": "   "}, "content"),
+    ({"content": "字" * 5001}, "content"),
+    ({"channel": "fax"}, "channel"),
+    ({"station": ""}, "station"),
+    ({"reporter": {"phone": "1" * 41}}, "reporter.phone"),
+    ({"location": {"lat": 123.0}}, "location.lat"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_payload_violations_name_the_field(data, field):
+    event = parse_event(json.dumps(ingress(**data)).encode())
+    with pytest.raises(PoisonMessage) as info:
+        event.payload()
+    assert info.value.reason == "schema_violation" and info.value.detail.startswith(field)
+
+
+def test_unknown_event_type_is_poison_when_its_payload_is_needed():
+    event = parse_event(json.dumps(ingress() | {"type": "com.example.unknown"}).encode())
+    with pytest.raises(PoisonMessage) as info:
+        event.payload()
+    assert info.value.reason == "unknown_type"
+
+
+def test_every_event_type_has_a_contract():
+    types = {v for k, v in vars(EventTypes).items() if not k.startswith("_")}
+    assert types == set(CONTRACTS)
+
+
+def test_public_case_events_carry_no_personal_fields():
+    personal = {"name", "phone", "email", "reporter", "content", "address"}
+    for type_, contract in CONTRACTS.items():
+        if type_.startswith("fengqiao.case."):
+            assert personal.isdisjoint(contract.model_fields), type_

@@ -1,0 +1,196 @@
+"""End to end: one feedback item flows through the four services, each in its own process,
+over the real broker and database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from fengqiao.cli import SERVICES, _migrate_all, _seed
+from fengqiao.devstack import free_port, stop_process
+from fengqiao.events import CONTENT_TYPE, Topics
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(infra):
+    asyncio.run(_migrate_all(infra.dsn, SERVICES))
+    credentials = asyncio.run(_seed(infra.dsn))
+    ports = {name: free_port() for name in SERVICES}
+    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+           **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+    procs = {}
+    logs = {}
+    for name in SERVICES:
+        logs[name] = infra.workdir / f"{name}.log"
+        procs[name] = subprocess.Popen([sys.executable, "-m", "fengqiao.cli", "serve", name], env=env,
+                                       stdout=open(logs[name], "wb"), stderr=subprocess.STDOUT)
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    try:
+        deadline = time.monotonic() + 60
+        pending = set(SERVICES)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                try:
+                    if httpx.get(f"{urls[name]}/readyz", timeout=2).status_code == 200:
+                        pending.discard(name)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        assert not pending, f"services not ready: {pending}; logs: " + "; ".join(
+            logs[n].read_text()[-2000:] for n in pending)
+        yield {"urls": urls, "credentials": {c["staff_id"] or c["role"]: c for c in credentials}, "procs": procs}
+    finally:
+        for proc in procs.values():
+            stop_process(proc)
+
+
+def token(stack, staff_id: str) -> dict:
+    return {"Authorization": f"Bearer {stack['credentials'][staff_id]['token']}"}
+
+
+def wait_for_status(url: str, headers: dict, status: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    body = {}
+    while time.monotonic() < deadline:
+        r = httpx.get(url, headers=headers, timeout=2)
+        if r.status_code == 200:
+            body = r.json()
+            if body["status"] == status:
+                return body
+        time.sleep(0.05)
+    raise AssertionError(f"status {status!r} not reached within {timeout}s; last: {body}")
+
+
+def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, infra):
+    intake = stack["urls"]["intake"]
+    started = time.monotonic()
+    r = httpx.post(f"{intake}/api/v1/feedback", json={
+        "station": "KZ02", "content": "新华街有人在饭店门口打架，已经有人受伤了", "reporter": {"phone": "13800138000"}})
+    assert r.status_code == 202, r.text
+    receipt = r.json()
+    assert receipt["status"] == "received" and receipt["tracking_no"].startswith("FQ")
+
+    url = f"{intake}/api/v1/feedback/{receipt['tracking_no']}"
+    citizen = wait_for_status(url, {"X-Access-Code": receipt["access_code"]}, "assigned", timeout=10)
+    assert time.monotonic() - started < 10
+    assert [t["status"] for t in citizen["timeline"]] == ["received", "triaged", "assigned"]
+    assert citizen["status_label"] == "已分派" and citizen["category"] == "public_order"
+    assert citizen["urgency"] is None and citizen["assignee"] is None  # the citizen does not see these
+
+    leader = httpx.get(url, headers=token(stack, "KZ02-LD")).json()
+    assert leader["urgency"] == "urgent" and leader["assignee"] in {"吴磊", "郑浩", "冯雪", "何平"}
+
+    # Wrong access code, or a token of another station: 404, not 403.
+    assert httpx.get(url, headers={"X-Access-Code": "00000000"}).status_code == 404
+    assert httpx.get(url, headers=token(stack, "KZ01-LD")).status_code == 404
+
+    cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+    case = next(c for c in cases if c["tracking_no"] == receipt["tracking_no"])
+    assert case["status"] == "assigned" and case["assignee_id"].startswith("KZ02-P")
+    other = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ01-LD")).json()["cases"]
+    assert receipt["tracking_no"] not in {c["tracking_no"] for c in other}
+
+    # The officer's console inbox, and the citizen's acknowledgement.
+    deadline = time.monotonic() + 10
+    while True:
+        inbox = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, case["assignee_id"]))
+        items = [n for n in inbox.json()["notifications"] if n["tracking_no"] == receipt["tracking_no"]]
+        if items or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(items) == 1 and "新村派出所" in items[0]["body"] and "紧急" in items[0]["body"]
+
+    async def acknowledgement():
+        conn = await asyncpg.connect(infra.dsn)
+        try:
+            return await conn.fetch("SELECT channel, recipient, body FROM notify.deliveries WHERE tracking_no = $1",
+                                    receipt["tracking_no"])
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(acknowledgement())
+    assert len(rows) == 1 and rows[0]["channel"] == "sms" and rows[0]["recipient"] == "13800138000"
+    assert receipt["tracking_no"] in rows[0]["body"] and receipt["access_code"] in rows[0]["body"]
+
+    metrics = httpx.get(f"{intake}/metrics").text
+    assert 'fengqiao_feedback_received_total{channel="web",station="KZ02"} 1.0' in metrics
+
+
+def test_bad_input_gets_a_clear_error_naming_the_field(stack):
+    intake = stack["urls"]["intake"]
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": ""})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "content"
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "NOPE", "content": "路灯坏了"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"})
+    assert r.status_code == 401 and r.json()["detail"]["field"] == "channel"
+
+
+def test_idempotency_key_returns_the_same_tracking_number(stack):
+    intake = stack["urls"]["intake"]
+    body = {"station": "KZ01", "content": "矿山路路灯坏了一周了，晚上很黑"}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = httpx.post(f"{intake}/api/v1/feedback", json=body, headers=key).json()
+    second = httpx.post(f"{intake}/api/v1/feedback", json=body, headers=key).json()
+    assert first == second
+    changed = httpx.post(f"{intake}/api/v1/feedback", json=body | {"content": "别的"}, headers=key)
+    assert changed.status_code == 422
+
+
+async def _ingress_round_trip(bootstrap: str) -> tuple[dict, list]:
+    event = {"specversion": "1.0", "id": f"110-{uuid.uuid4()}", "source": "/bureau/110-dispatch",
+             "type": "fengqiao.feedback.submitted", "time": "2026-11-28T08:00:00+08:00",
+             "datacontenttype": "application/json",
+             "data": {"station": "KZ01", "channel": "transfer_110", "content": "矿工新村两户邻居因占道停车发生争吵",
+                      "external_ref": "110-CAD-778899", "reporter": {"name": "李四", "phone": "13900001111"}}}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        raw = json.dumps(event, ensure_ascii=False).encode()
+        for _ in range(2):  # the publisher retries: a duplicate (source, id)
+            await producer.send_and_wait(Topics.SUBMISSIONS, raw, key=b"110-CAD-778899",
+                                         headers=[("content-type", CONTENT_TYPE.encode())])
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    stream: list[dict] = []  # case events of the item this ingress event became
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(d["type"] == "fengqiao.case.assigned" for d in stream):
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    doc = json.loads(r.value)
+                    ours = doc["type"] == "fengqiao.case.received" and doc["data"].get("ingress_id") == event["id"]
+                    if ours or doc.get("subject") in {d["subject"] for d in stream}:
+                        stream.append(doc)
+    finally:
+        await consumer.stop()
+    return event, stream
+
+
+def test_ingress_event_from_another_bureau_system_flows_once_without_personal_data(stack, infra):
+    event, stream = asyncio.run(_ingress_round_trip(infra.bootstrap))
+    received = [d for d in stream if d["type"] == "fengqiao.case.received"]
+    assert len(received) == 1  # the duplicate was ignored
+    data = received[0]["data"]
+    assert data["ingress_source"] == "/bureau/110-dispatch" and data["ingress_id"] == event["id"]
+    assert data["external_ref"] == "110-CAD-778899" and data["channel"] == "transfer_110"
+    assert received[0]["stationid"] == "KZ01" and received[0]["subject"] == data["tracking_no"]
+    assert any(d["type"] == "fengqiao.case.assigned" for d in stream)
+    public_text = json.dumps(stream, ensure_ascii=False)
+    assert "13900001111" not in public_text and "李四" not in public_text and "占道" not in public_text
