@@ -78,6 +78,27 @@ def migrate_cmd(services: tuple[str, ...]) -> None:
         click.echo(f"{name}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ""))
 
 
+@main.group()
+def topics() -> None:
+    """Kafka topics of the platform."""
+
+
+@topics.command("create")
+def topics_create() -> None:
+    """Create every topic the platform uses (existing ones are left alone)."""
+    from fengqiao.events import Topics
+    from fengqiao.kafka import create_topics
+
+    settings = Settings()
+    _, bootstrap = _connection_from_state(settings)
+    if not bootstrap:
+        raise click.ClickException("set KAFKA_BOOTSTRAP_SERVERS, or start `fengqiao dev` first")
+    created = asyncio.run(create_topics(bootstrap, Topics.all(), partitions=settings.kafka_topic_partitions,
+                                        replication=settings.kafka_replication_factor,
+                                        compacted=frozenset({Topics.DIRECTORY})))
+    click.echo(f"{len(created)} topic(s) created" + (f": {', '.join(created)}" if created else ""))
+
+
 # -- token ----------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,37 @@
+# One image, one target per service: `docker build --target intake .`
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BIND_HOST=0.0.0.0
+WORKDIR /app
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN pip install --no-cache-dir -r requirements/runtime.lock
+COPY libs libs
+COPY services services
+RUN pip install --no-cache-dir --no-deps -e libs/fengqiao -e services/intake -e services/triage \
+        -e services/mediation -e services/notify
+RUN useradd --system --uid 10001 fengqiao
+USER 10001
+ENTRYPOINT ["fengqiao"]
+HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SERVICE_PORT', '8080'))"
+
+FROM base AS init
+CMD ["topics", "create"]
+
+FROM base AS intake
+ENV SERVICE_PORT=8080
+EXPOSE 8080 2525
+CMD ["serve", "intake"]
+
+FROM base AS mediation
+ENV SERVICE_PORT=8081
+EXPOSE 8081
+CMD ["serve", "mediation"]
+
+FROM base AS triage
+ENV SERVICE_PORT=8082
+EXPOSE 8082
+CMD ["serve", "triage"]
+
+FROM base AS notify
+ENV SERVICE_PORT=8083
+EXPOSE 8083
+CMD ["serve", "notify"]

@@ -1,0 +1,49 @@
+# Fengqiao: `make run` starts the whole stack locally, `make test` runs every test.
+# Both create .venv and install everything on a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.install-stamp
+PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
+PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
+
+.PHONY: run test unit bench install system-deps lock clean-data compose-config
+
+run: install
+	$(BIN)/fengqiao dev
+
+test: install system-deps
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest libs/fengqiao/tests services
+
+bench: install
+	$(BIN)/python bench/e2e_bench.py
+
+install: $(STAMP)
+
+$(STAMP): requirements/runtime.lock requirements/dev.lock $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps $(addprefix -e ,$(PACKAGES))
+	@touch $(STAMP)
+
+# Debian tools the tests use (docker-compose to validate the compose file, promtool for the
+# Prometheus rules). Installed when running as root; under CI=true a missing one fails.
+system-deps:
+	@scripts/system-deps.sh
+
+compose-config:
+	docker-compose -f docker-compose.yml config --quiet
+
+lock:
+	rm -rf /tmp/fengqiao-lock && $(PYTHON) -m venv /tmp/fengqiao-lock
+	/tmp/fengqiao-lock/bin/pip install --quiet -r requirements/runtime.in
+	/tmp/fengqiao-lock/bin/pip freeze > requirements/runtime.lock.new
+	/tmp/fengqiao-lock/bin/pip install --quiet -r requirements/dev.in
+	@echo "review requirements/runtime.lock.new and update requirements/*.lock"
+
+clean-data:
+	rm -rf .fengqiao
