@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -17,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.cli import SERVICES, _migrate_all, _seed
-from fengqiao.devstack import free_port, stop_process
+from fengqiao.devstack import free_port, start_service, stop_process, wait_ready
 from fengqiao.events import CONTENT_TYPE, Topics
 
 pytestmark = pytest.mark.e2e
@@ -30,26 +28,12 @@ def stack(infra):
     ports = {name: free_port() for name in SERVICES}
     env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
            **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
-    procs = {}
-    logs = {}
-    for name in SERVICES:
-        logs[name] = infra.workdir / f"{name}.log"
-        procs[name] = subprocess.Popen([sys.executable, "-m", "fengqiao.cli", "serve", name], env=env,
-                                       stdout=open(logs[name], "wb"), stderr=subprocess.STDOUT)
+    procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
-        deadline = time.monotonic() + 60
-        pending = set(SERVICES)
-        while pending and time.monotonic() < deadline:
-            for name in list(pending):
-                try:
-                    if httpx.get(f"{urls[name]}/readyz", timeout=2).status_code == 200:
-                        pending.discard(name)
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.2)
-        assert not pending, f"services not ready: {pending}; logs: " + "; ".join(
-            logs[n].read_text()[-2000:] for n in pending)
+        not_ready = wait_ready(urls, timeout=60)
+        assert not not_ready, f"services not ready: {not_ready}; logs: " + "; ".join(
+            (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready)
         yield {"urls": urls, "credentials": {c["staff_id"] or c["role"]: c for c in credentials}, "procs": procs}
     finally:
         for proc in procs.values():
@@ -136,6 +120,22 @@ def test_bad_input_gets_a_clear_error_naming_the_field(stack):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"})
     assert r.status_code == 401 and r.json()["detail"]["field"] == "channel"
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"},
+                   headers={"Authorization": "Bearer fq_forged"})
+    assert r.status_code == 401
+
+
+def test_deployment_wide_tokens_work_on_every_service(stack):
+    """Bureau and integration accounts have no station: their directory events must still arrive."""
+    intake = stack["urls"]["intake"]
+    r = httpx.post(f"{intake}/api/v1/feedback", headers=token(stack, "integration"),
+                   json={"station": "KZ02", "content": "12345 转来：幸福小区门口路灯坏了", "channel": "transfer_12345"})
+    assert r.status_code == 202, r.text
+    bureau = wait_for_status(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", token(stack, "BUREAU-01"),
+                             "assigned", timeout=10)
+    assert bureau["station"] == "KZ02" and bureau["assignee"] is not None
+    cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "BUREAU-01")).json()["cases"]
+    assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {c["tracking_no"] for c in cases}
 
 
 def test_idempotency_key_returns_the_same_tracking_number(stack):

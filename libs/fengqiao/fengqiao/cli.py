@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from fengqiao.devstack import SERVICES
 from fengqiao.settings import Settings
 
-SERVICES = ("intake", "triage", "mediation", "notify")
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 STATE_FILE = "dev-stack.json"
 
@@ -220,27 +220,6 @@ async def _seed(dsn: str) -> list[dict]:
         await conn.close()
 
 
-async def _wait_ready(urls: dict[str, str], timeout: float) -> dict[str, str]:
-    import httpx
-
-    pending = dict(urls)
-    last: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while pending and time.monotonic() < deadline:
-            for name, url in list(pending.items()):
-                try:
-                    response = await client.get(f"{url}/readyz")
-                    if response.status_code == 200:
-                        pending.pop(name)
-                    else:
-                        last[name] = response.text
-                except httpx.HTTPError as exc:
-                    last[name] = type(exc).__name__
-            await asyncio.sleep(0.3)
-    return {name: last.get(name, "no answer") for name in pending}
-
-
 class Supervisor:
     """Runs each service as its own process and restarts one that dies, with backoff."""
 
@@ -252,12 +231,9 @@ class Supervisor:
         self.next_start: dict[str, float] = {}
 
     def start(self, name: str) -> None:
-        from fengqiao.devstack import _die_with_parent
+        from fengqiao.devstack import start_service
 
-        log = open(self.log_dir / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "fengqiao.cli", "serve", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent, start_new_session=True)
+        self.procs[name] = start_service(name, self.env, self.log_dir / f"{name}.log")
 
     def check(self) -> None:
         now = time.monotonic()
@@ -291,7 +267,7 @@ class Supervisor:
 @click.option("--no-seed", is_flag=True, help="do not (re)seed the demo deployment")
 def dev(clean: bool, no_seed: bool) -> None:
     """Start the whole stack locally (what `make run` runs); Ctrl-C stops everything."""
-    from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres
+    from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, wait_ready
     from fengqiao.events import Topics
     from fengqiao.kafka import create_topics
 
@@ -344,7 +320,7 @@ def dev(clean: bool, no_seed: bool) -> None:
         for name in SERVICES:
             supervisor.start(name)
         urls = {name: f"http://127.0.0.1:{settings.service_port(name)}" for name in SERVICES}
-        not_ready = asyncio.run(_wait_ready(urls, timeout=90))
+        not_ready = wait_ready(urls, timeout=90)
         for name, why in not_ready.items():
             click.secho(f"[dev] {name} is not ready yet: {why[:200]} (log: {logs / (name + '.log')})", fg="red", err=True)
         _print_banner(urls, credentials, home, logs)

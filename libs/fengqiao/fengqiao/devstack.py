@@ -192,3 +192,37 @@ class EmbeddedBroker:
     def stop(self) -> None:
         stop_process(self.proc, signal.SIGTERM, timeout=10)
         self.proc = None
+
+
+SERVICES = ("intake", "triage", "mediation", "notify")
+
+
+def start_service(name: str, env: dict[str, str], log_file: Path) -> subprocess.Popen:
+    """One service in its own process (`fengqiao serve NAME`), dying with its parent."""
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "fengqiao.cli", "serve", name], env=env, stdout=open(log_file, "ab"),
+        stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, start_new_session=True)
+
+
+def wait_ready(urls: dict[str, str], timeout: float) -> dict[str, str]:
+    """Poll each service's /readyz; returns {name: last answer} of those not ready in time."""
+    import httpx
+
+    pending = dict(urls)
+    last: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for name, url in list(pending.items()):
+            try:
+                response = httpx.get(f"{url}/readyz", timeout=2.0)
+                if response.status_code == 200:
+                    pending.pop(name)
+                else:
+                    last[name] = response.text
+            except httpx.HTTPError as exc:
+                last[name] = type(exc).__name__
+        if pending:
+            time.sleep(0.2)
+    return {name: last.get(name, "no answer") for name in pending}

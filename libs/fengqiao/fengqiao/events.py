@@ -231,9 +231,9 @@ class CaseTriaged(_Contract):
 class CaseAssigned(_Contract):
     tracking_no: str
     station: str
-    assignee_id: str | None
-    assignee_role: Role | None
-    team: str | None
+    assignee_id: str | None = None
+    assignee_role: Role | None = None
+    team: str | None = None
     type: RequestType
     category: Category
     urgency: Urgency
@@ -262,7 +262,7 @@ class StationUpserted(_Contract):
 
 class StaffUpserted(_Contract):
     staff_id: str
-    station: str | None
+    station: str | None = None
     name: str
     role: Role
     team: str | None = None
@@ -279,8 +279,8 @@ class RosterPublished(_Contract):
 class TokenIssued(_Contract):
     token_id: str
     token_hash: str
-    staff_id: str | None
-    station: str | None
+    staff_id: str | None = None
+    station: str | None = None
     role: Role
     revoked: bool = False
 

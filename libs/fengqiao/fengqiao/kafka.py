@@ -415,7 +415,7 @@ class ConsumerRunner:
         await producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
         self.metrics.events_consumed.labels(topic=record.topic, outcome="dead_lettered").inc()
         log.warning("event_dead_lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, reason=reason)
+                    offset=record.offset, reason=reason, detail=detail[:300])
 
     async def _update_lag(self) -> None:
         now = time.monotonic()

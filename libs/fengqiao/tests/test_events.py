@@ -95,3 +95,20 @@ def test_public_case_events_carry_no_personal_fields():
     for type_, contract in CONTRACTS.items():
         if type_.startswith("fengqiao.case."):
             assert personal.isdisjoint(contract.model_fields), type_
+
+
+def test_optional_fields_left_empty_survive_a_round_trip():
+    """new_event drops None values from `data`; every contract must accept that."""
+    from fengqiao.events import CaseAssigned, StaffUpserted, TokenIssued
+
+    samples = [
+        StaffUpserted(staff_id="BUREAU-01", station=None, name="x", role="bureau"),
+        TokenIssued(token_id="t", token_hash="h", staff_id=None, station=None, role="integration"),
+        CaseAssigned(tracking_no="FQ23456789", station="KZ01", assignee_id=None, assignee_role=None, team=None,
+                     type="help", category="other", urgency="normal", needs_mediation=False,
+                     reason="rule:no_staff", flagged=True, submitted_at="2026-11-28T00:00:00Z"),
+    ]
+    type_of = {contract: type_ for type_, contract in CONTRACTS.items()}
+    for payload in samples:
+        event = new_event(type_of[type(payload)], payload, source="/test")
+        assert parse_event(event.to_json()).payload() == payload

@@ -49,6 +49,7 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
             content=data.content, reporter=reporter, location=data.location.model_dump(exclude_none=True),
             external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
             access_code_hash=hash_access_code(tracking_no, access_code), submitted_at=now,
+            occurred_at=data.occurred_at,
         ):
             break
     await db.add_timeline(conn, tracking_no, now, "received", TIMELINE_NOTES["received"], None)
