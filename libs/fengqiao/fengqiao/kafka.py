@@ -339,18 +339,23 @@ class ConsumerRunner:
         outcomes: list[str] = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():
+                # One round trip for the whole batch's inbox rows; a row not returned is a duplicate.
+                fresh_rows = await conn.fetch(
+                    "INSERT INTO inbox (source, event_id, topic, event_type) "
+                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+                    "ON CONFLICT DO NOTHING RETURNING source, event_id",
+                    [i.event.source for i in items], [i.event.id for i in items],
+                    [i.record.topic for i in items], [i.event.type for i in items],
+                )
+                fresh = {(r["source"], r["event_id"]) for r in fresh_rows}
                 outbox = Outbox(conn)
                 for item in items:
-                    event = item.event
-                    fresh = await conn.fetchval(
-                        "INSERT INTO inbox (source, event_id, topic, event_type) VALUES ($1, $2, $3, $4) "
-                        "ON CONFLICT DO NOTHING RETURNING true",
-                        event.source, event.id, item.record.topic, event.type,
-                    )
-                    if not fresh:
+                    identity = (item.event.source, item.event.id)
+                    if identity not in fresh:  # seen before, or earlier in this very batch
                         outcomes.append("duplicate")
                         continue
-                    await item.handler(event, conn, outbox)
+                    fresh.discard(identity)
+                    await item.handler(item.event, conn, outbox)
                     outcomes.append("ok")
                 await outbox.flush()
         outbox.run_after_commit()

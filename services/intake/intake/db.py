@@ -15,16 +15,20 @@ async def station_exists(conn: asyncpg.Connection, code: str) -> bool:
 async def insert_submission(conn: asyncpg.Connection, *, tracking_no: str, station: str, channel: str,
                             title: str | None, content: str, reporter: dict, location: dict,
                             external_ref: str | None, ingress_source: str | None, ingress_id: str | None,
-                            access_code_hash: str, submitted_at: datetime, occurred_at: datetime | None) -> bool:
-    """False when the tracking number is taken (the caller draws another)."""
+                            access_code_hash: str, submitted_at: datetime, occurred_at: datetime | None,
+                            received_note: str) -> bool:
+    """Store a submission with its first timeline entry in one round trip. False when the tracking
+    number is taken or (ingress_source, ingress_id) was accepted before."""
     row = await conn.fetchval(
-        "INSERT INTO submissions (tracking_no, station, channel, title, content, reporter, location, "
+        "WITH s AS (INSERT INTO submissions (tracking_no, station, channel, title, content, reporter, location, "
         "external_ref, ingress_source, ingress_id, access_code_hash, submitted_at, occurred_at) "
         "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13) "
-        "ON CONFLICT (tracking_no) DO NOTHING RETURNING true",
+        "ON CONFLICT DO NOTHING RETURNING tracking_no, submitted_at) "
+        "INSERT INTO timeline (tracking_no, at, status, note) SELECT tracking_no, submitted_at, 'received', $14 FROM s "
+        "RETURNING true",
         tracking_no, station, channel, title, content, json.dumps(reporter, ensure_ascii=False),
         json.dumps(location, ensure_ascii=False), external_ref, ingress_source, ingress_id,
-        access_code_hash, submitted_at, occurred_at,
+        access_code_hash, submitted_at, occurred_at, received_note,
     )
     return bool(row)
 

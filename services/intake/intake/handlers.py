@@ -12,18 +12,18 @@ from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from intake import db
 from intake.domain import TIMELINE_NOTES
-from intake.submissions import UnknownStation, accept_submission
+from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 
 async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
                                 metrics: Metrics) -> None:
     """Another bureau system published feedback on the ingress topic."""
     data = event.payload()
-    if await db.find_by_ingress(conn, event.source, event.id):
-        return  # accepted before (e.g. through POST /api/v1/events): (source, id) is the identity
     try:
         await accept_submission(conn, outbox, data, ingress_source=event.source, ingress_id=event.id,
                                 correlation_id=event.correlationid)
+    except AlreadyAccepted:
+        return  # e.g. through POST /api/v1/events first: (source, id) is the identity
     except UnknownStation as exc:
         raise PoisonMessage("unknown_station", exc.station) from exc
     outbox.after_commit(metrics.feedback_received.labels(station=data.station, channel=data.channel).inc)

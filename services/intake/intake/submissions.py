@@ -26,6 +26,10 @@ class UnknownStation(Exception):
         self.station = station
 
 
+class AlreadyAccepted(Exception):
+    """This (source, id) was accepted before, through another path (Kafka or HTTP)."""
+
+
 @dataclass(frozen=True)
 class Accepted:
     tracking_no: str
@@ -49,10 +53,12 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
             content=data.content, reporter=reporter, location=data.location.model_dump(exclude_none=True),
             external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
             access_code_hash=hash_access_code(tracking_no, access_code), submitted_at=now,
-            occurred_at=data.occurred_at,
+            occurred_at=data.occurred_at, received_note=TIMELINE_NOTES["received"],
         ):
             break
-    await db.add_timeline(conn, tracking_no, now, "received", TIMELINE_NOTES["received"], None)
+        if ingress_source and await db.find_by_ingress(conn, ingress_source, ingress_id):
+            raise AlreadyAccepted(ingress_source, ingress_id)
+        # else: the random tracking number was taken; draw another
 
     has_contact = bool(data.reporter.phone or data.reporter.email)
     common = dict(source=SOURCE, subject=tracking_no, stationid=data.station, correlationid=correlation_id)

@@ -29,5 +29,8 @@ CATEGORY_LABELS = {
 URGENCY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般", "low": "不急"}
 
 
+_compiled = {name: _env.from_string(source) for name, source in TEMPLATES.items()}
+
+
 def render(name: str, **params: str) -> str:
-    return _env.from_string(TEMPLATES[name]).render(**params)
+    return _compiled[name].render(**params)
