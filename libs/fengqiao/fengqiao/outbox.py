@@ -89,7 +89,7 @@ class unit_of_work:
 class OutboxRelay:
     def __init__(self, *, pool: asyncpg.Pool, dsn: str, schema: str, producer: ProducerHandle,
                  metrics: Metrics, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 72.0) -> None:
+                 retention_hours: float = 72.0, linger_s: float = 0.005) -> None:
         self.pool = pool
         self.dsn = dsn
         self.schema = schema
@@ -98,6 +98,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.retention_hours = retention_hours
+        self.linger_s = linger_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.last_error: str | None = None
@@ -127,6 +128,8 @@ class OutboxRelay:
                     self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                        # Let concurrent commits land so one round publishes them together.
+                        await asyncio.sleep(self.linger_s)
                     except asyncio.TimeoutError:
                         pass
                 except asyncio.CancelledError:
