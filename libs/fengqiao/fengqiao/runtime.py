@@ -56,7 +56,8 @@ class Runtime:
         return f"/fengqiao/{self.spec.name}"
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: FastAPI would run a plain def dependency in a worker thread, a costly hop per request
     return request.app.state.runtime
 
 
