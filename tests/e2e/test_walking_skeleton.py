@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 
@@ -194,3 +196,58 @@ def test_ingress_event_from_another_bureau_system_flows_once_without_personal_da
     assert any(d["type"] == "fengqiao.case.assigned" for d in stream)
     public_text = json.dumps(stream, ensure_ascii=False)
     assert "13900001111" not in public_text and "李四" not in public_text and "占道" not in public_text
+
+
+def _cli(infra, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+           "FENGQIAO_HOME": str(infra.workdir / "home")}
+    return subprocess.run([sys.executable, "-m", "fengqiao.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_token_create_prints_a_token_that_intake_accepts_within_seconds(stack, infra):
+    result = _cli(infra, "token", "create", "--station", "KZ01", "--role", "officer")
+    assert result.returncode == 0, result.stderr
+    new_token = result.stdout.strip().splitlines()[-1]
+    assert new_token.startswith("fq_") and " " not in new_token
+    body = {"station": "KZ01", "content": "民警上门登记：矿区一户居民反映电线老化", "channel": "walk_in"}
+    deadline = time.monotonic() + 10
+    while True:
+        r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json=body,
+                       headers={"Authorization": f"Bearer {new_token}"})
+        if r.status_code == 202 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 202, r.text
+    assert _cli(infra, "token", "create", "--station", "XX99", "--role", "officer").returncode != 0
+    assert _cli(infra, "token", "create", "--role", "officer").returncode != 0  # station roles need one
+
+
+def test_publish_sends_a_jsonl_file_of_events_and_reports_invalid_lines(stack, infra, tmp_path):
+    ref = f"PUB-{uuid.uuid4().hex[:8]}"
+    lines = []
+    for i in range(3):
+        lines.append(json.dumps({
+            "specversion": "1.0", "id": f"{ref}-{i}", "source": "/bureau/petition", "type": "fengqiao.feedback.submitted",
+            "time": "2026-11-28T09:00:00+08:00", "datacontenttype": "application/json",
+            "data": {"station": "KZ02", "channel": "bureau", "content": f"信访转办事项 {i}", "external_ref": f"{ref}-{i}"}},
+            ensure_ascii=False))
+    lines.insert(1, '{"specversion": "1.0", "id": "broken"}')
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = _cli(infra, "publish", str(path))
+    assert result.returncode == 1  # one line was invalid
+    assert "published 3 event(s); skipped 1 invalid line(s)" in result.stdout
+    assert "line 2" in result.stderr
+
+    async def arrived() -> int:
+        conn = await asyncpg.connect(infra.dsn)
+        try:
+            return await conn.fetchval("SELECT count(*) FROM intake.submissions WHERE external_ref LIKE $1", f"{ref}-%")
+        finally:
+            await conn.close()
+
+    deadline = time.monotonic() + 10
+    while asyncio.run(arrived()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert asyncio.run(arrived()) == 3
