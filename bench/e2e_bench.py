@@ -248,13 +248,17 @@ async def collect(dsn: str, run: str, n: int, timeout: float) -> list[asyncpg.Re
         await conn.close()
 
 
-async def pipeline_run(submit, dsn: str, n: int) -> dict:
+async def pipeline_run(submit, dsn: str, n: int, pids: dict[str, int]) -> dict:
     run = uuid.uuid4().hex[:8]
+    cpu_before = cpu_seconds(pids)
     started = time.time()
     errors = await submit(run)
     submit_s = time.time() - started
     rows = await collect(dsn, run, n, timeout=900)
     result = {"items": n, "completed": len(rows), "errors": errors or 0, "submit_phase_s": round(submit_s, 2)}
+    cpu_after = cpu_seconds(pids)
+    result["cpu_ms_per_item"] = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(rows)), 2)
+                                 for name in pids}
     if rows:
         last = max(r["notified"] or r["assigned"] for r in rows)
         result["throughput_items_per_s"] = round(len(rows) / (last - started), 1)
@@ -263,8 +267,26 @@ async def pipeline_run(submit, dsn: str, n: int) -> dict:
     return result
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU time of each process and its children (PostgreSQL backends)."""
+    out = {}
+    for name, pid in pids.items():
+        try:
+            proc = psutil.Process(pid)
+            total = sum(proc.cpu_times()[:2])
+            for child in proc.children(recursive=True):
+                try:
+                    total += sum(child.cpu_times()[:2])
+                except psutil.Error:
+                    pass
+            out[name] = total
+        except psutil.Error:
+            out[name] = 0.0
+    return out
+
+
 class MemoryWatch:
-    """Samples each service's resident memory (with its children) twice a second."""
+    """Samples each service's resident memory twice a second."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
@@ -290,6 +312,21 @@ class MemoryWatch:
         self._thread.join()
 
 
+async def print_top_statements(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch(
+            "SELECT calls, round(total_exec_time::numeric, 1) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms, "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q FROM pg_stat_statements "
+            "ORDER BY total_exec_time DESC LIMIT 25")
+        print("[bench] PostgreSQL statements by total execution time")
+        for r in rows:
+            print(f"{r['ms']:>10} ms {r['calls']:>8} calls {r['mean_ms']:>8} ms/call  {r['q']}")
+    finally:
+        await conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flat-ingress", type=int, default=10_000)
@@ -297,12 +334,15 @@ def main() -> None:
     parser.add_argument("--steady-rate", type=int, default=50)
     parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument("--chain-flat", type=int, default=10_000)
+    parser.add_argument("--pg-statements", action="store_true",
+                        help="load pg_stat_statements and print the statements that cost PostgreSQL most")
     parser.add_argument("--only", help="comma-separated runs to do (bare_chain, ingress_steady, http_steady, "
                                        "ingress_flat_out, http_flat_out)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="fengqiao-bench-"))
-    pg = EmbeddedPostgres(workdir / "pg", free_port(), workdir / "postgres.log")
+    pg = EmbeddedPostgres(workdir / "pg", free_port(), workdir / "postgres.log",
+                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.pg_statements else None)
     broker = EmbeddedBroker(free_port(), workdir / "broker.log")
     procs: dict = {}
     try:
@@ -339,12 +379,13 @@ def main() -> None:
             "http_flat_out": (lambda run: submit_http(urls["intake"], integration, run, args.flat_http, None), args.flat_http),
         }
         pipeline = {}
+        cpu_pids = {**{name: p.pid for name, p in procs.items()}, "postgres": pg.proc.pid, "broker": broker.proc.pid}
         with MemoryWatch({name: p.pid for name, p in procs.items()}) as memory:
             for label, (submit, n) in runs.items():
                 if wanted is not None and label not in wanted:
                     continue
                 print(f"[bench] pipeline {label} ({n} items) ...", flush=True)
-                pipeline[label] = asyncio.run(pipeline_run(submit, dsn, n))
+                pipeline[label] = asyncio.run(pipeline_run(submit, dsn, n, cpu_pids))
                 print(json.dumps(pipeline[label], indent=2), flush=True)
         ratios = {}
         if chain["flat_out"]["events_per_s"] and "ingress_flat_out" in pipeline:
@@ -356,6 +397,8 @@ def main() -> None:
         report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                   "when": datetime.now(timezone.utc).isoformat(), "bare_chain": chain, "pipeline": pipeline,
                   "peak_rss_mb": {k: round(v, 1) for k, v in memory.peak_mb.items()}, "ratios": ratios}
+        if args.pg_statements:
+            asyncio.run(print_top_statements(dsn))
         out = Path("bench-results")
         out.mkdir(exist_ok=True)
         path = out / f"e2e-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"

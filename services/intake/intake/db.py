@@ -38,25 +38,23 @@ async def find_by_ingress(conn: asyncpg.Connection, source: str, event_id: str) 
         "SELECT tracking_no FROM submissions WHERE ingress_source = $1 AND ingress_id = $2", source, event_id)
 
 
-async def add_timeline(conn: asyncpg.Connection, tracking_no: str, at: datetime, status: str,
-                       note: str | None, event_id: str | None) -> None:
-    await conn.execute(
-        "INSERT INTO timeline (tracking_no, at, status, note, event_id) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (tracking_no, event_id) DO NOTHING",
-        tracking_no, at, status, note, event_id,
-    )
-
-
-async def update_status(conn: asyncpg.Connection, tracking_no: str, status: str, **fields) -> None:
+async def record_progress(conn: asyncpg.Connection, tracking_no: str, status: str, at: datetime, note: str | None,
+                          event_id: str, **fields) -> None:
+    """Set the status (and what became known) and append the timeline entry, in one statement."""
     allowed = {"type", "category", "urgency", "assignee_id"}
     sets = ["status = $2", "updated_at = now()"]
-    args: list = [tracking_no, status]
+    args: list = [tracking_no, status, at, note, event_id]
     for name, value in fields.items():
         if name not in allowed:
             raise ValueError(name)
         args.append(value)
         sets.append(f"{name} = ${len(args)}")
-    await conn.execute(f"UPDATE submissions SET {', '.join(sets)} WHERE tracking_no = $1", *args)
+    await conn.execute(
+        f"WITH u AS (UPDATE submissions SET {', '.join(sets)} WHERE tracking_no = $1 RETURNING tracking_no) "
+        "INSERT INTO timeline (tracking_no, at, status, note, event_id) SELECT tracking_no, $3, $2, $4, $5 FROM u "
+        "ON CONFLICT (tracking_no, event_id) DO NOTHING",
+        *args,
+    )
 
 
 async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:

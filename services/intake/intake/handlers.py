@@ -31,15 +31,14 @@ async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, out
 
 async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     data: CaseTriaged = event.payload()
-    await db.update_status(conn, data.tracking_no, "triaged", type=data.type, category=data.category,
-                           urgency=data.urgency)
-    await db.add_timeline(conn, data.tracking_no, event.time, "triaged", TIMELINE_NOTES["triaged"], event.id)
+    await db.record_progress(conn, data.tracking_no, "triaged", event.time, TIMELINE_NOTES["triaged"], event.id,
+                             type=data.type, category=data.category, urgency=data.urgency)
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     data: CaseAssigned = event.payload()
-    await db.update_status(conn, data.tracking_no, "assigned", assignee_id=data.assignee_id)
-    await db.add_timeline(conn, data.tracking_no, event.time, "assigned", TIMELINE_NOTES["assigned"], event.id)
+    await db.record_progress(conn, data.tracking_no, "assigned", event.time, TIMELINE_NOTES["assigned"], event.id,
+                             assignee_id=data.assignee_id)
 
 
 def handlers(metrics: Metrics) -> dict:

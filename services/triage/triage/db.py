@@ -15,16 +15,16 @@ async def candidates(conn: asyncpg.Connection, station: str, now_local: datetime
     today: date = now_local.date()
     rows = await conn.fetch(
         """
-        SELECT s.staff_id, s.role, s.team,
-               (SELECT count(*) FROM assignments a WHERE a.assignee_id = s.staff_id AND a.open) AS open_items,
+        SELECT s.staff_id, s.role, s.team, coalesce(l.open_items, 0) AS open_items,
                coalesce(array_agg(r.day) FILTER (WHERE r.day IS NOT NULL), '{}') AS days,
                coalesce(array_agg(r.starts) FILTER (WHERE r.day IS NOT NULL), '{}') AS starts,
                coalesce(array_agg(r.ends) FILTER (WHERE r.day IS NOT NULL), '{}') AS ends
         FROM staff s
+        LEFT JOIN staff_load l ON l.staff_id = s.staff_id
         LEFT JOIN roster r ON r.staff_id = s.staff_id AND r.station = s.station
                           AND r.day BETWEEN $2::date - 1 AND $2::date
         WHERE s.station = $1 AND s.active
-        GROUP BY s.staff_id, s.role, s.team
+        GROUP BY s.staff_id, s.role, s.team, l.open_items
         """,
         station, today,
     )
@@ -55,7 +55,9 @@ async def record_decision(conn: asyncpg.Connection, tracking_no: str, station: s
 
 async def record_assignment(conn: asyncpg.Connection, tracking_no: str, station: str, a: Assignment) -> None:
     await conn.execute(
-        "INSERT INTO assignments (tracking_no, station, assignee_id, team, reason, flagged) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "WITH a AS (INSERT INTO assignments (tracking_no, station, assignee_id, team, reason, flagged) "
+        "VALUES ($1, $2, $3, $4, $5, $6) RETURNING assignee_id) "
+        "INSERT INTO staff_load (staff_id, open_items) SELECT assignee_id, 1 FROM a WHERE assignee_id IS NOT NULL "
+        "ON CONFLICT (staff_id) DO UPDATE SET open_items = staff_load.open_items + 1",
         tracking_no, station, a.assignee_id, a.team, a.reason, a.flagged,
     )
