@@ -11,6 +11,7 @@ from triage.domain import Candidate, Classification, choose_assignee, classify, 
 
 @pytest.mark.parametrize("text", [
     "楼下有人持刀威胁路人", "工地上几十个工人聚集讨薪，堵路了", "我老公又在家暴我，救命", "邻居说要跳楼",
+    "幸福小区有人在楼道里吵架，快打起来了",
 ])
 def test_urgent_safety_signals_are_caught_first(text):
     assert classify(None, text).urgency == "urgent"
