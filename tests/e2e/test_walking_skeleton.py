@@ -112,6 +112,11 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
 
     metrics = httpx.get(f"{intake}/metrics").text
     assert 'fengqiao_feedback_received_total{channel="web",station="KZ02"} 1.0' in metrics
+    assert 'fengqiao_feedback_received_total{channel="mailbox",station="KZ01"} 0.0' in metrics  # pre-initialised
+    for service in ("intake", "triage", "mediation", "notify"):
+        text = httpx.get(f"{stack['urls'][service]}/metrics").text
+        assert receipt["tracking_no"] not in text and "13800138000" not in text
+        assert 'fengqiao_events_consumed_total{' in text and "fengqiao_outbox_pending_events" in text
 
 
 def test_bad_input_gets_a_clear_error_naming_the_field(stack):

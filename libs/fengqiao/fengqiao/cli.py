@@ -271,7 +271,10 @@ def dev(clean: bool, no_seed: bool) -> None:
     from fengqiao.events import Topics
     from fengqiao.kafka import create_topics
 
+    from fengqiao.logging import configure_logging
+
     settings = Settings()
+    configure_logging("dev", settings.log_level, "console")
     home = settings.fengqiao_home.resolve()
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)

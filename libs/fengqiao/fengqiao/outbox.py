@@ -89,7 +89,8 @@ class unit_of_work:
 class OutboxRelay:
     def __init__(self, *, pool: asyncpg.Pool, dsn: str, schema: str, producer: ProducerHandle,
                  metrics: Metrics, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 72.0, linger_s: float = 0.005) -> None:
+                 retention_hours: float = 72.0, inbox_retention_days: float = 30.0,
+                 linger_s: float = 0.005) -> None:
         self.pool = pool
         self.dsn = dsn
         self.schema = schema
@@ -99,6 +100,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.retention_hours = retention_hours
         self.linger_s = linger_s
+        self.inbox_retention_days = inbox_retention_days
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self.last_error: str | None = None
@@ -182,6 +184,10 @@ class OutboxRelay:
                 await conn.execute(
                     "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
                     self.retention_hours * 3600,
+                )
+                await conn.execute(
+                    "DELETE FROM inbox WHERE received_at < now() - make_interval(days => $1::int)",
+                    int(self.inbox_retention_days),
                 )
 
     async def _listen(self) -> None:

@@ -72,7 +72,8 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
     producer = ProducerHandle(bootstrap, client_id=f"fengqiao-{spec.name}")
     relay = OutboxRelay(pool=pool, dsn=dsn, schema=spec.name, producer=producer, metrics=metrics,
                         batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
-                        retention_hours=settings.outbox_retention_hours)
+                        retention_hours=settings.outbox_retention_hours,
+                        inbox_retention_days=settings.inbox_retention_days)
     runner = None
     if spec.topics:
         runner = ConsumerRunner(
@@ -135,8 +136,11 @@ async def readiness(rt: Runtime) -> tuple[bool, dict[str, str]]:
     if rt.runner is not None:
         checks["consumer"] = "ok" if rt.runner.healthy else f"not running ({rt.runner.last_error or 'starting'})"
     checks["outbox_relay"] = "ok" if rt.relay.running else "stopped"
-    for task in rt.tasks + rt.background:
+    for task in rt.tasks:  # relay and consumer must run for the life of the process
         if task.done():
+            checks[task.get_name()] = "died"
+    for task in rt.background:  # other jobs may finish; failing is what counts
+        if task.done() and not task.cancelled() and task.exception() is not None:
             checks[task.get_name()] = "died"
     return all(v == "ok" for v in checks.values()), checks
 

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     outbox_batch_size: int = Field(default=500, alias="OUTBOX_BATCH_SIZE")
     outbox_poll_interval_s: float = Field(default=1.0, alias="OUTBOX_POLL_INTERVAL_S")
     outbox_retention_hours: float = Field(default=72.0, alias="OUTBOX_RETENTION_HOURS")
+    # Inbox rows are the duplicate filter: keep them well beyond the topics' retention.
+    inbox_retention_days: float = Field(default=30.0, alias="INBOX_RETENTION_DAYS")
 
     db_pool_min: int = Field(default=1, alias="DB_POOL_MIN")
     db_pool_max: int = Field(default=10, alias="DB_POOL_MAX")

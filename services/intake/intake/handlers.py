@@ -41,6 +41,12 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
                              assignee_id=data.assignee_id)
 
 
+async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+    await READ_MODEL_HANDLERS[EventTypes.STATION_UPSERTED](event, conn, outbox)
+    code = event.payload().code
+    outbox.after_commit(lambda: metrics.init_station_series([code]))
+
+
 def handlers(metrics: Metrics) -> dict:
     """The HANDLERS table: event type -> handler, dependencies bound."""
     return {
@@ -48,4 +54,5 @@ def handlers(metrics: Metrics) -> dict:
         EventTypes.CASE_TRIAGED: on_case_triaged,
         EventTypes.CASE_ASSIGNED: on_case_assigned,
         **READ_MODEL_HANDLERS,
+        EventTypes.STATION_UPSERTED: partial(on_station_upserted, metrics=metrics),
     }
