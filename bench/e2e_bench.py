@@ -268,13 +268,14 @@ async def pipeline_run(submit, dsn: str, n: int, pids: dict[str, int]) -> dict:
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU time of each process and its children (PostgreSQL backends)."""
+    """User + system CPU time of each process and its children (PostgreSQL backends); the
+    benchmark's own process (the load generator) without its children."""
     out = {}
     for name, pid in pids.items():
         try:
             proc = psutil.Process(pid)
             total = sum(proc.cpu_times()[:2])
-            for child in proc.children(recursive=True):
+            for child in ([] if pid == os.getpid() else proc.children(recursive=True)):
                 try:
                     total += sum(child.cpu_times()[:2])
                 except psutil.Error:
@@ -379,7 +380,8 @@ def main() -> None:
             "http_flat_out": (lambda run: submit_http(urls["intake"], integration, run, args.flat_http, None), args.flat_http),
         }
         pipeline = {}
-        cpu_pids = {**{name: p.pid for name, p in procs.items()}, "postgres": pg.proc.pid, "broker": broker.proc.pid}
+        cpu_pids = {**{name: p.pid for name, p in procs.items()}, "postgres": pg.proc.pid, "broker": broker.proc.pid,
+                    "load_generator": os.getpid()}
         with MemoryWatch({name: p.pid for name, p in procs.items()}) as memory:
             for label, (submit, n) in runs.items():
                 if wanted is not None and label not in wanted:

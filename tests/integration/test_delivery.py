@@ -274,3 +274,28 @@ async def test_outbox_rows_written_while_the_broker_is_down_are_published_when_i
         await relay.producer.stop()
         if broker is not None:
             broker.stop()
+
+
+async def test_graceful_stop_commits_what_it_applied_so_a_successor_redoes_nothing(infra, schema, topic):
+    _, pool = schema
+    await produce(infra.bootstrap, topic, [station_event(f"G{i:03d}") for i in range(300)])
+    group = f"g-{topic}"
+    first_metrics = Metrics("test")
+    first = make_runner(infra, pool, topic, group, first_metrics, max_poll_records=50)
+
+    async def some_applied() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM applied") >= 50
+
+    await run_until(first, some_applied)  # stop() mid-stream: the batch in hand is finished and committed
+    applied_by_first = await pool.fetchval("SELECT count(*) FROM applied")
+
+    second_metrics = Metrics("test")
+    second = make_runner(infra, pool, topic, group, second_metrics)
+
+    async def all_applied() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM applied") == 300
+
+    await run_until(second, all_applied)
+    assert consumed(second_metrics, topic, "duplicate") == 0  # nothing the first applied came back
+    assert consumed(second_metrics, topic, "ok") == 300 - applied_by_first
+    assert await pool.fetchval("SELECT count(DISTINCT code) FROM applied") == 300
