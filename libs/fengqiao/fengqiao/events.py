@@ -152,7 +152,9 @@ Role = Literal["officer", "mediator", "instructor", "leader", "bureau", "admin",
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Tolerant reader: a field added by a newer producer is ignored, not a poison message, so
+    # services (and other bureau systems) can be upgraded one at a time.
+    model_config = ConfigDict(extra="ignore")
 
 
 class Reporter(_Contract):

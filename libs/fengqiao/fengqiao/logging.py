@@ -37,7 +37,7 @@ def redact_personal_data(_logger, _method, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream=None) -> None:
     renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     processors = [
         structlog.contextvars.merge_contextvars,
@@ -50,7 +50,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=stream or sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)

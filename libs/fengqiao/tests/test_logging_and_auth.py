@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 import structlog
 
 from fengqiao.auth import Principal, bearer_token, hash_token, new_token
@@ -18,11 +19,19 @@ def test_phone_id_and_email_patterns_are_masked():
     assert masked.count("[redacted]") == 3
 
 
-def test_personal_keys_are_dropped_from_log_lines(capsys):
-    configure_logging("test")
+@pytest.fixture
+def log_lines():
+    stream = io.StringIO()
+    configure_logging("test", stream=stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+def test_personal_keys_are_dropped_from_log_lines(log_lines):
     structlog.get_logger("t").info("submission_accepted", tracking_no="FQ23456789", phone="13800138000",
                                    content="张三打人", detail="call 13912345678")
-    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    line = log_lines()[-1]
     assert line["tracking_no"] == "FQ23456789"
     assert line["phone"] == "[redacted]" and line["content"] == "[redacted]"
     assert "13912345678" not in line["detail"]

@@ -6,12 +6,12 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from fengqiao.auth import Principal, authenticate, bearer_token
 from fengqiao.events import FeedbackSubmitted
+from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from intake import db
@@ -23,54 +23,33 @@ router = APIRouter(prefix="/api/v1", tags=["feedback"])
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> HTTPException:
-    detail = {"error": code, "message": message}
-    if field:
-        detail["field"] = field
-    return HTTPException(status_code=status, detail=detail)
-
-
-async def current_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal | None:
-    token = bearer_token(authorization)
-    if token is None:
-        return None
-    async with rt.pool.acquire() as conn:
-        principal = await authenticate(conn, token)
-    if principal is None:
-        raise _error(401, "invalid_token", "令牌无效或已吊销。")
-    return principal
-
-
-PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
-
-
 async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
-        raise _error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
+        raise api_error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
     try:
         doc = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _error(400, "invalid_json", "请求体不是有效的 JSON。")
+        raise api_error(400, "invalid_json", "请求体不是有效的 JSON。")
     if not isinstance(doc, dict):
-        raise _error(422, "invalid_body", "请求体必须是 JSON 对象。")
+        raise api_error(422, "invalid_body", "请求体必须是 JSON 对象。")
     try:
         return FeedbackSubmitted.model_validate(doc), raw
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(x) for x in err["loc"])
-        raise _error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
+        raise api_error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
 
 
 @router.post("/feedback", status_code=202)
-async def submit_feedback(request: Request, rt: RuntimeDep, principal: PrincipalDep,
+async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal,
                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     data, raw = await _feedback_body(request)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
-        raise _error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
+        raise api_error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
     if principal is not None and principal.station and not principal.sees_all_stations \
             and principal.role != "integration" and principal.station != data.station:
-        raise _error(403, "wrong_station", "不能代其他派出所登记。", field="station")
+        raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
     scope = principal.token_id if principal else "public"
     request_hash = hashlib.sha256(raw).hexdigest()
@@ -79,13 +58,13 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: Principal
             previous = await db.lookup_idempotent(conn, scope, idempotency_key)
             if previous is not None:
                 if previous["request_hash"] != request_hash:
-                    raise _error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。",
+                    raise api_error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。",
                                  field="Idempotency-Key")
                 return JSONResponse(json.loads(previous["response"]), status_code=202)
         try:
             accepted = await accept_submission(conn, outbox, data)
         except UnknownStation:
-            raise _error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
+            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
         if idempotency_key:
             await db.store_idempotent(conn, scope, idempotency_key, request_hash, body)
@@ -94,9 +73,9 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: Principal
 
 
 @router.get("/feedback/{tracking_no}")
-async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: PrincipalDep,
+async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
                        x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
-    not_found = _error(404, "not_found", "未找到该编号，或查询码不正确。")
+    not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
     tracking_no = normalise_tracking_no(tracking_no)
     if len(tracking_no) > 32:
         raise not_found
