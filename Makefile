@@ -39,11 +39,7 @@ compose-config:
 	docker-compose -f docker-compose.yml config --quiet
 
 lock:
-	rm -rf /tmp/fengqiao-lock && $(PYTHON) -m venv /tmp/fengqiao-lock
-	/tmp/fengqiao-lock/bin/pip install --quiet -r requirements/runtime.in
-	/tmp/fengqiao-lock/bin/pip freeze > requirements/runtime.lock.new
-	/tmp/fengqiao-lock/bin/pip install --quiet -r requirements/dev.in
-	@echo "review requirements/runtime.lock.new and update requirements/*.lock"
+	scripts/lock.sh
 
 clean-data:
 	rm -rf .fengqiao

@@ -98,16 +98,23 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
         time.sleep(0.1)
     assert len(items) == 1 and "新村派出所" in items[0]["body"] and "紧急" in items[0]["body"]
 
-    async def acknowledgement():
+    async def stored():
         conn = await asyncpg.connect(infra.dsn)
         try:
-            return await conn.fetch("SELECT channel, recipient, body FROM notify.deliveries WHERE tracking_no = $1",
-                                    receipt["tracking_no"])
+            deliveries = await conn.fetch("SELECT channel, recipient, body FROM notify.deliveries WHERE tracking_no = $1",
+                                          receipt["tracking_no"])
+            submission = await conn.fetchrow("SELECT * FROM intake.submissions WHERE tracking_no = $1",
+                                             receipt["tracking_no"])
+            return deliveries, submission
         finally:
             await conn.close()
 
-    rows = asyncio.run(acknowledgement())
-    assert len(rows) == 1 and rows[0]["channel"] == "sms" and rows[0]["recipient"] == "13800138000"
+    rows, submission = asyncio.run(stored())
+    # Personal data at rest in intake is encrypted: no plaintext column holds the phone.
+    assert submission["reporter"] is None and submission["pii_kid"] == "test"
+    assert b"13800138000" not in submission["reporter_enc"]
+    assert "13800138000" not in json.dumps({k: str(v) for k, v in dict(submission).items() if k != "reporter_enc"})
+    assert len(rows) == 1 and rows[0]["channel"] == "sms" and rows[0]["recipient"] == "+8613800138000"
     assert receipt["tracking_no"] in rows[0]["body"] and receipt["access_code"] in rows[0]["body"]
 
     metrics = httpx.get(f"{intake}/metrics").text
@@ -125,6 +132,9 @@ def test_bad_input_gets_a_clear_error_naming_the_field(stack):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "content"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "NOPE", "content": "路灯坏了"})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了",
+                                                       "reporter": {"phone": "12345"}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "reporter.phone"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"})
     assert r.status_code == 401 and r.json()["detail"]["field"] == "channel"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"},

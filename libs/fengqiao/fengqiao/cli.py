@@ -318,7 +318,8 @@ def dev(clean: bool, no_seed: bool) -> None:
                                               "accounts": credentials}, ensure_ascii=False, indent=2))
             creds_file.chmod(0o600)
 
-        env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+               "FENGQIAO_PII_KEYS": _dev_pii_keys(settings, home)}
         supervisor = Supervisor(env, logs)
         for name in SERVICES:
             supervisor.start(name)
@@ -344,6 +345,21 @@ def dev(clean: bool, no_seed: bool) -> None:
             pg.stop()
         (home / STATE_FILE).unlink(missing_ok=True)
         click.echo("[dev] stopped")
+
+
+def _dev_pii_keys(settings: Settings, home: Path) -> str:
+    """FENGQIAO_PII_KEYS if set, else a development key kept in .fengqiao/pii-keys (created once;
+    losing it makes the personal data of the dev database unreadable)."""
+    if settings.pii_keys:
+        return settings.pii_keys.get_secret_value()
+    from fengqiao.pii import new_key_setting
+
+    path = home / "pii-keys"
+    if not path.exists():
+        path.write_text(new_key_setting("dev1"))
+        path.chmod(0o600)
+        click.echo(f"[dev] created a development key for personal data: {path}")
+    return path.read_text().strip()
 
 
 def _print_banner(urls: dict[str, str], credentials: list[dict], home: Path, logs: Path) -> None:

@@ -164,6 +164,22 @@ class Reporter(_Contract):
     anonymous: bool = False
     confidential: bool = False
 
+    @field_validator("phone")
+    @classmethod
+    def _phone_e164(cls, value: str) -> str:
+        """Normalised to E.164 (mainland China by default); an impossible number is an error."""
+        from fengqiao.pii import normalise_phone
+
+        return normalise_phone(value) if value.strip() else ""
+
+    @field_validator("email")
+    @classmethod
+    def _email_shape(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("@" not in value or value.startswith("@") or value.endswith("@") or " " in value):
+            raise ValueError("not an e-mail address")
+        return value
+
 
 class Location(_Contract):
     address: str = Field(default="", max_length=300)

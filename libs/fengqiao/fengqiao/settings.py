@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     log_format: str = Field(default="json", alias="LOG_FORMAT")
+
+    # Keys for personal data at rest: "kid:base64key[,kid:base64key]", the first encrypts.
+    pii_keys: SecretStr | None = Field(default=None, alias="FENGQIAO_PII_KEYS")
 
     # Public base URL of intake, used in links sent to citizens.
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")

@@ -6,19 +6,27 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
 from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import unit_of_work
+from fengqiao.pii import PiiCipher
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.domain import CHANNELS_NEEDING_TOKEN, STATUS_LABELS, access_code_matches, normalise_tracking_no
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
+
+
+async def get_cipher(request: Request) -> PiiCipher:
+    return request.app.state.pii
+
+
+CipherDep = Annotated[PiiCipher, Depends(get_cipher)]
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -42,7 +50,7 @@ async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
 
 
 @router.post("/feedback", status_code=202)
-async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal,
+async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     data, raw = await _feedback_body(request)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
@@ -62,7 +70,7 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
                                  field="Idempotency-Key")
                 return JSONResponse(json.loads(previous["response"]), status_code=202)
         try:
-            accepted = await accept_submission(conn, outbox, data)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}

@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from fastapi import FastAPI
 
+import structlog
+
 from fengqiao.events import Topics
+from fengqiao.outbox import unit_of_work
+from fengqiao.pii import PiiCipher, PiiKeyError
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
+from intake import db
 from intake.api import router
-from intake.handlers import handlers
+from intake.handlers import make_handlers
+from intake.submissions import seal_personal_data
+
+log = structlog.get_logger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -29,14 +38,51 @@ async def initialise_station_series(rt: Runtime) -> None:
             await asyncio.sleep(5)  # the database may be down; readiness reports it
 
 
+def seal_legacy_rows(cipher: PiiCipher):
+    """Encrypt personal data of rows stored before encryption existed (migration 0003), in small
+    batches, then stop."""
+
+    async def seal_legacy_personal_data(rt: Runtime) -> None:
+        sealed = 0
+        while True:
+            try:
+                async with unit_of_work(rt.pool) as (conn, _outbox):
+                    rows = await db.unsealed_submissions(conn, 200)
+                    for row in rows:
+                        reporter = json.loads(row["reporter"]) if row["reporter"] else {}
+                        identity = {k: reporter.get(k, "") for k in ("name", "phone", "email")}
+                        location = json.loads(row["location"]) if row["location"] else {}
+                        kid, reporter_enc, location_enc = seal_personal_data(cipher, row["tracking_no"], identity,
+                                                                             location)
+                        await db.seal_submission(conn, row["tracking_no"], kid, reporter_enc, location_enc)
+            except Exception as exc:
+                log.warning("legacy_sealing_failed", error=type(exc).__name__)
+                await asyncio.sleep(10)
+                continue
+            sealed += len(rows)
+            if not rows:
+                if sealed:
+                    log.info("legacy_personal_data_sealed", rows=sealed)
+                return
+
+    return seal_legacy_personal_data
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    try:
+        cipher = PiiCipher.from_setting(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
+    except PiiKeyError as exc:
+        raise SystemExit(f"intake: {exc}") from exc
     spec = ServiceSpec(
         name="intake",
         title="枫桥 Fengqiao intake",
         migrations_dir=MIGRATIONS,
         topics=[Topics.SUBMISSIONS, Topics.CASE_EVENTS, Topics.DIRECTORY],
-        handlers=handlers,
+        handlers=make_handlers(cipher),
         routers=[router],
-        background=[initialise_station_series],
+        background=[initialise_station_series, seal_legacy_rows(cipher)],
     )
-    return build_app(spec, settings)
+    app = build_app(spec, settings)
+    app.state.pii = cipher
+    return app

@@ -13,24 +13,38 @@ async def station_exists(conn: asyncpg.Connection, code: str) -> bool:
 
 
 async def insert_submission(conn: asyncpg.Connection, *, tracking_no: str, station: str, channel: str,
-                            title: str | None, content: str, reporter: dict, location: dict,
-                            external_ref: str | None, ingress_source: str | None, ingress_id: str | None,
-                            access_code_hash: str, submitted_at: datetime, occurred_at: datetime | None,
-                            received_note: str) -> bool:
+                            title: str | None, content: str, pii_kid: str, reporter_enc: bytes, location_enc: bytes,
+                            anonymous: bool, confidential: bool, external_ref: str | None,
+                            ingress_source: str | None, ingress_id: str | None, access_code_hash: str,
+                            submitted_at: datetime, occurred_at: datetime | None, received_note: str) -> bool:
     """Store a submission with its first timeline entry in one round trip. False when the tracking
     number is taken or (ingress_source, ingress_id) was accepted before."""
     row = await conn.fetchval(
-        "WITH s AS (INSERT INTO submissions (tracking_no, station, channel, title, content, reporter, location, "
-        "external_ref, ingress_source, ingress_id, access_code_hash, submitted_at, occurred_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8, $9, $10, $11, $12, $13) "
+        "WITH s AS (INSERT INTO submissions (tracking_no, station, channel, title, content, pii_kid, reporter_enc, "
+        "location_enc, anonymous, confidential, external_ref, ingress_source, ingress_id, access_code_hash, "
+        "submitted_at, occurred_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
         "ON CONFLICT DO NOTHING RETURNING tracking_no, submitted_at) "
-        "INSERT INTO timeline (tracking_no, at, status, note) SELECT tracking_no, submitted_at, 'received', $14 FROM s "
+        "INSERT INTO timeline (tracking_no, at, status, note) SELECT tracking_no, submitted_at, 'received', $17 FROM s "
         "RETURNING true",
-        tracking_no, station, channel, title, content, json.dumps(reporter, ensure_ascii=False),
-        json.dumps(location, ensure_ascii=False), external_ref, ingress_source, ingress_id,
-        access_code_hash, submitted_at, occurred_at, received_note,
+        tracking_no, station, channel, title, content, pii_kid, reporter_enc, location_enc, anonymous, confidential,
+        external_ref, ingress_source, ingress_id, access_code_hash, submitted_at, occurred_at, received_note,
     )
     return bool(row)
+
+
+async def unsealed_submissions(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Rows written before personal data was encrypted (migration 0003)."""
+    return await conn.fetch(
+        "SELECT tracking_no, reporter, location FROM submissions WHERE reporter IS NOT NULL OR location IS NOT NULL "
+        "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+
+
+async def seal_submission(conn: asyncpg.Connection, tracking_no: str, pii_kid: str, reporter_enc: bytes,
+                          location_enc: bytes) -> None:
+    await conn.execute(
+        "UPDATE submissions SET pii_kid = $2, reporter_enc = $3, location_enc = $4, reporter = NULL, location = NULL "
+        "WHERE tracking_no = $1", tracking_no, pii_kid, reporter_enc, location_enc)
 
 
 async def find_by_ingress(conn: asyncpg.Connection, source: str, event_id: str) -> str | None:

@@ -10,18 +10,19 @@ from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import CaseAssigned, CaseTriaged, CloudEvent, EventTypes, PoisonMessage
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
+from fengqiao.pii import PiiCipher
 from intake import db
 from intake.domain import TIMELINE_NOTES
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 
 async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                                metrics: Metrics) -> None:
+                                metrics: Metrics, cipher: PiiCipher) -> None:
     """Another bureau system published feedback on the ingress topic."""
     data = event.payload()
     try:
-        await accept_submission(conn, outbox, data, ingress_source=event.source, ingress_id=event.id,
-                                correlation_id=event.correlationid)
+        await accept_submission(conn, outbox, data, cipher=cipher, ingress_source=event.source,
+                                ingress_id=event.id, correlation_id=event.correlationid)
     except AlreadyAccepted:
         return  # e.g. through POST /api/v1/events first: (source, id) is the identity
     except UnknownStation as exc:
@@ -47,12 +48,16 @@ async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbo
     outbox.after_commit(lambda: metrics.init_station_series([code]))
 
 
-def handlers(metrics: Metrics) -> dict:
-    """The HANDLERS table: event type -> handler, dependencies bound."""
-    return {
-        EventTypes.FEEDBACK_SUBMITTED: partial(on_feedback_submitted, metrics=metrics),
-        EventTypes.CASE_TRIAGED: on_case_triaged,
-        EventTypes.CASE_ASSIGNED: on_case_assigned,
-        **READ_MODEL_HANDLERS,
-        EventTypes.STATION_UPSERTED: partial(on_station_upserted, metrics=metrics),
-    }
+def make_handlers(cipher: PiiCipher):
+    """The HANDLERS table (event type -> handler) with this process's dependencies bound."""
+
+    def handlers(metrics: Metrics) -> dict:
+        return {
+            EventTypes.FEEDBACK_SUBMITTED: partial(on_feedback_submitted, metrics=metrics, cipher=cipher),
+            EventTypes.CASE_TRIAGED: on_case_triaged,
+            EventTypes.CASE_ASSIGNED: on_case_assigned,
+            **READ_MODEL_HANDLERS,
+            EventTypes.STATION_UPSERTED: partial(on_station_upserted, metrics=metrics),
+        }
+
+    return handlers

@@ -14,6 +14,7 @@ from fengqiao.events import (
     CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Topics, TriageRequested, new_event,
 )
 from fengqiao.outbox import Outbox
+from fengqiao.pii import PiiCipher
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
 
@@ -38,19 +39,29 @@ class Accepted:
     channel: str
 
 
-async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *,
+def seal_personal_data(cipher: PiiCipher, tracking_no: str, reporter: dict, location: dict) -> tuple[str, bytes, bytes]:
+    """The reporter's identity and the location, encrypted and bound to this submission."""
+    sealed_reporter = cipher.seal_json(reporter, context=f"{tracking_no}/reporter")
+    sealed_location = cipher.seal_json(location, context=f"{tracking_no}/location")
+    return sealed_reporter.kid, sealed_reporter.blob, sealed_location.blob
+
+
+async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *, cipher: PiiCipher,
                             ingress_source: str | None = None, ingress_id: str | None = None,
                             correlation_id: str | None = None) -> Accepted:
     if not await db.station_exists(conn, data.station):
         raise UnknownStation(data.station)
     now = datetime.now(timezone.utc)
     access_code = new_access_code()
-    reporter = data.reporter.model_dump()
+    identity = data.reporter.model_dump(include={"name", "phone", "email"})
+    location = data.location.model_dump(exclude_none=True)
     while True:
         tracking_no = new_tracking_no()
+        kid, reporter_enc, location_enc = seal_personal_data(cipher, tracking_no, identity, location)
         if await db.insert_submission(
             conn, tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
-            content=data.content, reporter=reporter, location=data.location.model_dump(exclude_none=True),
+            content=data.content, pii_kid=kid, reporter_enc=reporter_enc, location_enc=location_enc,
+            anonymous=data.reporter.anonymous, confidential=data.reporter.confidential,
             external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
             access_code_hash=hash_access_code(tracking_no, access_code), submitted_at=now,
             occurred_at=data.occurred_at, received_note=TIMELINE_NOTES["received"],

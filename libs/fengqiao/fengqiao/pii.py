@@ -1,0 +1,90 @@
+"""Personal data at rest: AES-256-GCM with named keys, and phone number normalisation.
+
+Keys come from settings as `kid:base64key[,kid:base64key…]`; the first is used to encrypt, all
+are accepted to decrypt, so a key is rotated by putting a new one first and re-encrypting at
+leisure. Each ciphertext is bound to its row and field through the associated data, so a value
+copied into another row does not decrypt."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+
+import phonenumbers
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+
+
+class PiiKeyError(ValueError):
+    pass
+
+
+def new_key_setting(kid: str = "k1") -> str:
+    """A fresh `kid:base64key` for FENGQIAO_PII_KEYS."""
+    return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+@dataclass(frozen=True)
+class Sealed:
+    kid: str
+    blob: bytes  # nonce + ciphertext + tag
+
+
+class PiiCipher:
+    def __init__(self, keys: dict[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise PiiKeyError("the active key is not among the keys")
+        self._aead = {kid: AESGCM(key) for kid, key in keys.items()}
+        self.active = active
+
+    @classmethod
+    def from_setting(cls, value: str | None) -> "PiiCipher":
+        if not value:
+            raise PiiKeyError("FENGQIAO_PII_KEYS is not set (format: kid:base64key[,kid:base64key]; "
+                              "`fengqiao dev` creates one for development)")
+        keys: dict[str, bytes] = {}
+        order: list[str] = []
+        for part in value.split(","):
+            kid, sep, encoded = part.strip().partition(":")
+            if not sep or not kid:
+                raise PiiKeyError("each key must be written kid:base64key")
+            try:
+                key = base64.b64decode(encoded, validate=True)
+            except ValueError as exc:
+                raise PiiKeyError(f"key {kid!r} is not valid base64") from exc
+            if len(key) != 32:
+                raise PiiKeyError(f"key {kid!r} must be 32 bytes (AES-256), got {len(key)}")
+            keys[kid] = key
+            order.append(kid)
+        return cls(keys, order[0])
+
+    def seal(self, plaintext: bytes, *, context: str) -> Sealed:
+        nonce = os.urandom(NONCE_BYTES)
+        return Sealed(self.active, nonce + self._aead[self.active].encrypt(nonce, plaintext, context.encode()))
+
+    def open(self, sealed: Sealed, *, context: str) -> bytes:
+        aead = self._aead.get(sealed.kid)
+        if aead is None:
+            raise PiiKeyError(f"no key {sealed.kid!r} to decrypt with")
+        return aead.decrypt(sealed.blob[:NONCE_BYTES], sealed.blob[NONCE_BYTES:], context.encode())
+
+    def seal_json(self, value: dict, *, context: str) -> Sealed:
+        return self.seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), context=context)
+
+    def open_json(self, sealed: Sealed, *, context: str) -> dict:
+        return json.loads(self.open(sealed, context=context))
+
+
+def normalise_phone(raw: str, region: str = "CN") -> str:
+    """E.164 form of a phone number written the way people write them ("138 0013 8000",
+    "+86-10-12345678", "010 1234 5678"); ValueError if it is not a possible number."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
