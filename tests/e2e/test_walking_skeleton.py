@@ -16,47 +16,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from fengqiao.cli import SERVICES, _migrate_all, _seed
-from fengqiao.devstack import free_port, start_service, stop_process, wait_ready
 from fengqiao.events import CONTENT_TYPE, Topics
 
+from tests.e2e.helpers import token, wait_for_status
+
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def stack(infra):
-    asyncio.run(_migrate_all(infra.dsn, SERVICES))
-    credentials = asyncio.run(_seed(infra.dsn))
-    ports = {name: free_port() for name in SERVICES}
-    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
-    procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    try:
-        not_ready = wait_ready(urls, timeout=60)
-        assert not not_ready, f"services not ready: {not_ready}; logs: " + "; ".join(
-            (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready)
-        yield {"urls": urls, "credentials": {c["staff_id"] or c["role"]: c for c in credentials}, "procs": procs}
-    finally:
-        for proc in procs.values():
-            stop_process(proc)
-
-
-def token(stack, staff_id: str) -> dict:
-    return {"Authorization": f"Bearer {stack['credentials'][staff_id]['token']}"}
-
-
-def wait_for_status(url: str, headers: dict, status: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    body = {}
-    while time.monotonic() < deadline:
-        r = httpx.get(url, headers=headers, timeout=2)
-        if r.status_code == 200:
-            body = r.json()
-            if body["status"] == status:
-                return body
-        time.sleep(0.05)
-    raise AssertionError(f"status {status!r} not reached within {timeout}s; last: {body}")
 
 
 def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, infra):

@@ -17,6 +17,7 @@ from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from intake import db
 from intake.api import router
+from intake.events_api import router as events_router
 from intake.handlers import make_handlers
 from intake.submissions import seal_personal_data
 
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         topics=[Topics.SUBMISSIONS, Topics.CASE_EVENTS, Topics.DIRECTORY],
         handlers=make_handlers(cipher),
-        routers=[router],
+        routers=[router, events_router],
         background=[initialise_station_series, seal_legacy_rows(cipher)],
     )
     app = build_app(spec, settings)
