@@ -36,7 +36,7 @@ from fengqiao.cli import _migrate_all, _seed
 from fengqiao.devstack import SERVICES, EmbeddedBroker, EmbeddedPostgres, free_port, start_service, stop_process, wait_ready
 from fengqiao.events import CONTENT_TYPE, Topics
 from fengqiao.kafka import create_topics
-from fengqiao.pii import new_key_setting
+from fengqiao.pii import new_index_key_setting, new_key_setting
 
 TEXTS = [
     "矿山路口晚上路灯不亮，行人很不安全，希望尽快修好",
@@ -366,6 +366,7 @@ def main() -> None:
         ports = {name: free_port() for name in SERVICES}
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "WARNING",
                "FENGQIAO_PII_KEYS": os.environ.get("FENGQIAO_PII_KEYS") or new_key_setting("bench"),
+               "FENGQIAO_PII_INDEX_KEY": os.environ.get("FENGQIAO_PII_INDEX_KEY") or new_index_key_setting(),
                **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
         procs = {name: start_service(name, env, workdir / f"{name}.log") for name in SERVICES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

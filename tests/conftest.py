@@ -20,10 +20,11 @@ import pytest
 from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, free_port
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
-from fengqiao.pii import new_key_setting
+from fengqiao.pii import new_index_key_setting, new_key_setting
 
-# Service processes started by the tests inherit this key for personal data at rest.
+# Service processes started by the tests inherit these keys for personal data at rest.
 os.environ.setdefault("FENGQIAO_PII_KEYS", new_key_setting("test"))
+os.environ.setdefault("FENGQIAO_PII_INDEX_KEY", new_index_key_setting())
 
 
 @dataclass

@@ -319,7 +319,8 @@ def dev(clean: bool, no_seed: bool) -> None:
             creds_file.chmod(0o600)
 
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-               "FENGQIAO_PII_KEYS": _dev_pii_keys(settings, home)}
+               "FENGQIAO_PII_KEYS": _dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
+               "FENGQIAO_PII_INDEX_KEY": _dev_secret(settings.pii_index_key, home / "pii-index-key", None)}
         supervisor = Supervisor(env, logs)
         for name in SERVICES:
             supervisor.start(name)
@@ -347,18 +348,17 @@ def dev(clean: bool, no_seed: bool) -> None:
         click.echo("[dev] stopped")
 
 
-def _dev_pii_keys(settings: Settings, home: Path) -> str:
-    """FENGQIAO_PII_KEYS if set, else a development key kept in .fengqiao/pii-keys (created once;
-    losing it makes the personal data of the dev database unreadable)."""
-    if settings.pii_keys:
-        return settings.pii_keys.get_secret_value()
-    from fengqiao.pii import new_key_setting
+def _dev_secret(configured, path: Path, kid: str | None) -> str:
+    """The configured key, else a development key kept in .fengqiao/ (created once; losing it makes
+    the personal data of the dev database unreadable)."""
+    if configured:
+        return configured.get_secret_value()
+    from fengqiao.pii import new_index_key_setting, new_key_setting
 
-    path = home / "pii-keys"
     if not path.exists():
-        path.write_text(new_key_setting("dev1"))
+        path.write_text(new_key_setting(kid) if kid else new_index_key_setting())
         path.chmod(0o600)
-        click.echo(f"[dev] created a development key for personal data: {path}")
+        click.echo(f"[dev] created a development key: {path}")
     return path.read_text().strip()
 
 

@@ -8,6 +8,8 @@ copied into another row does not decrypt."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 from dataclasses import dataclass
@@ -76,6 +78,34 @@ class PiiCipher:
 
     def open_json(self, sealed: Sealed, *, context: str) -> dict:
         return json.loads(self.open(sealed, context=context))
+
+
+class BlindIndex:
+    """A keyed hash (HMAC-SHA256) of a normalised value, to find equal values (the same caller's
+    number) without storing them in the clear. Its key is separate from the encryption keys and
+    must not change, or existing index values stop matching."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise PiiKeyError("the index key must be at least 32 bytes")
+        self._key = key
+
+    @classmethod
+    def from_setting(cls, value: str | None) -> "BlindIndex":
+        if not value:
+            raise PiiKeyError("FENGQIAO_PII_INDEX_KEY is not set (base64 of 32 random bytes; "
+                              "`fengqiao dev` creates one for development)")
+        try:
+            return cls(base64.b64decode(value.strip(), validate=True))
+        except ValueError as exc:
+            raise PiiKeyError("FENGQIAO_PII_INDEX_KEY is not valid base64") from exc
+
+    def of(self, value: str, *, purpose: str) -> str:
+        return hmac.new(self._key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_index_key_setting() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
 
 
 def normalise_phone(raw: str, region: str = "CN") -> str:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
 
     # Keys for personal data at rest: "kid:base64key[,kid:base64key]", the first encrypts.
     pii_keys: SecretStr | None = Field(default=None, alias="FENGQIAO_PII_KEYS")
+    # Key of the blind index (keyed hash) used to find the same phone number again; never rotates.
+    pii_index_key: SecretStr | None = Field(default=None, alias="FENGQIAO_PII_INDEX_KEY")
 
     # Public base URL of intake, used in links sent to citizens.
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")

@@ -54,3 +54,16 @@ def test_impossible_phones_are_rejected(raw):
 
 def test_sealed_is_plain_data():
     assert Sealed("k1", b"\x00" * 30) == Sealed("k1", b"\x00" * 30)
+
+
+def test_blind_index_matches_equal_values_only_and_depends_on_the_key():
+    from fengqiao.pii import BlindIndex, new_index_key_setting
+
+    index = BlindIndex.from_setting(new_index_key_setting())
+    assert index.of("+8613800138000", purpose="phone") == index.of("+8613800138000", purpose="phone")
+    assert index.of("+8613800138000", purpose="phone") != index.of("+8613800138001", purpose="phone")
+    assert index.of("+8613800138000", purpose="phone") != index.of("+8613800138000", purpose="email")
+    other = BlindIndex.from_setting(new_index_key_setting())
+    assert other.of("+8613800138000", purpose="phone") != index.of("+8613800138000", purpose="phone")
+    with pytest.raises(PiiKeyError):
+        BlindIndex.from_setting(None)

@@ -12,12 +12,13 @@ import structlog
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import PiiCipher, PiiKeyError
+from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from intake import db
 from intake.api import router
 from intake.events_api import router as events_router
+from intake.hotline import router as hotline_router
 from intake.handlers import make_handlers
 from intake.submissions import seal_personal_data
 
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     try:
         cipher = PiiCipher.from_setting(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
+        index = BlindIndex.from_setting(settings.pii_index_key.get_secret_value() if settings.pii_index_key else None)
     except PiiKeyError as exc:
         raise SystemExit(f"intake: {exc}") from exc
     spec = ServiceSpec(
@@ -81,9 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         topics=[Topics.SUBMISSIONS, Topics.CASE_EVENTS, Topics.DIRECTORY],
         handlers=make_handlers(cipher),
-        routers=[router, events_router],
+        routers=[router, events_router, hotline_router],
         background=[initialise_station_series, seal_legacy_rows(cipher)],
     )
     app = build_app(spec, settings)
     app.state.pii = cipher
+    app.state.pii_index = index
     return app

@@ -95,3 +95,29 @@ async def store_idempotent(conn: asyncpg.Connection, scope: str, key: str, reque
     return bool(await conn.fetchval(
         "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT DO NOTHING RETURNING true", scope, key, request_hash, json.dumps(response)))
+
+
+async def hotline_call(conn: asyncpg.Connection, call_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT tracking_no FROM hotline_calls WHERE call_id = $1", call_id)
+
+
+async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, limit: int = 20) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT tracking_no FROM hotline_calls WHERE caller_index = $1 ORDER BY started_at DESC LIMIT $2",
+        caller_index, limit)
+    return [r["tracking_no"] for r in rows]
+
+
+async def record_hotline_call(conn: asyncpg.Connection, *, call_id: str, tracking_no: str, caller_index: str | None,
+                              line: str | None, operator: str | None, started_at: datetime,
+                              ended_at: datetime | None, recording_url: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO hotline_calls (call_id, tracking_no, caller_index, line, operator, started_at, ended_at, "
+        "recording_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        call_id, tracking_no, caller_index, line, operator, started_at, ended_at, recording_url)
+
+
+async def link_submissions(conn: asyncpg.Connection, tracking_no: str, related: list[str], reason: str) -> None:
+    await conn.executemany(
+        "INSERT INTO submission_links (tracking_no, related_tracking_no, reason) VALUES ($1, $2, $3) "
+        "ON CONFLICT DO NOTHING", [(tracking_no, other, reason) for other in related])

@@ -1,0 +1,105 @@
+"""The hotline channel: call records posted by call-centre software (CTI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+from fengqiao.events import FeedbackSubmitted, Location, Reporter
+from fengqiao.http import OptionalPrincipal, api_error
+from fengqiao.outbox import unit_of_work
+from fengqiao.pii import BlindIndex, normalise_phone
+from fengqiao.runtime import RuntimeDep
+from intake import db
+from intake.api import MAX_BODY_BYTES, CipherDep
+from intake.submissions import UnknownStation, accept_submission
+
+router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
+
+
+class HotlineCall(BaseModel):
+    """One call as the CTI reports it. `call_id` is the idempotency key."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    call_id: str = Field(min_length=1, max_length=100)
+    station: str = Field(min_length=1, max_length=32)
+    caller_number: str = Field(default="", max_length=40, description="withheld numbers: empty")
+    line: str | None = Field(default=None, max_length=50)
+    operator: str | None = Field(default=None, max_length=50, description="the operator's id, not a name")
+    started_at: datetime
+    ended_at: datetime | None = None
+    summary: str = Field(min_length=1, max_length=5000, description="the operator's summary of the call")
+    recording_url: HttpUrl | None = None
+    caller_name: str = Field(default="", max_length=100)
+    anonymous: bool = False
+    confidential: bool = False
+    address: str = Field(default="", max_length=300)
+
+    @field_validator("caller_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        return normalise_phone(value) if value.strip() else ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "HotlineCall":
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+async def get_index(request: Request) -> BlindIndex:
+    return request.app.state.pii_index
+
+
+IndexDep = Annotated[BlindIndex, Depends(get_index)]
+
+
+@router.post("/calls", status_code=202)
+async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
+                      index: IndexDep) -> JSONResponse:
+    """Record a hotline call as a submission. The same `call_id` again returns the same tracking
+    number and creates nothing; earlier calls from the same number are linked."""
+    if principal is None:
+        raise api_error(401, "token_required", "需要工作人员或系统令牌。")
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise api_error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
+    try:
+        call = HotlineCall.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "body"
+        raise api_error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
+    if principal.station and principal.is_staff and not principal.sees_all_stations and principal.station != call.station:
+        raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
+
+    caller_index = index.of(call.caller_number, purpose="phone") if call.caller_number else None
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        existing = await db.hotline_call(conn, call.call_id)
+        if existing is not None:
+            return JSONResponse({"tracking_no": existing["tracking_no"], "status": "duplicate"}, status_code=200)
+        data = FeedbackSubmitted(
+            station=call.station, channel="hotline", content=call.summary, occurred_at=call.started_at,
+            external_ref=call.call_id, location=Location(address=call.address),
+            reporter=Reporter(name=call.caller_name, phone=call.caller_number, anonymous=call.anonymous,
+                              confidential=call.confidential),
+        )
+        try:
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+        except UnknownStation:
+            raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
+        earlier = await db.earlier_calls_from(conn, caller_index) if caller_index else []
+        await db.record_hotline_call(
+            conn, call_id=call.call_id, tracking_no=accepted.tracking_no, caller_index=caller_index, line=call.line,
+            operator=call.operator, started_at=call.started_at, ended_at=call.ended_at,
+            recording_url=str(call.recording_url) if call.recording_url else None)
+        if earlier:
+            await db.link_submissions(conn, accepted.tracking_no, earlier, "same_caller")
+    rt.metrics.feedback_received.labels(station=accepted.station, channel="hotline").inc()
+    return JSONResponse({"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
+                         "status": "received", "earlier_calls": earlier}, status_code=202)
