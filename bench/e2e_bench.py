@@ -365,6 +365,7 @@ def main() -> None:
 
         ports = {name: free_port() for name in SERVICES}
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "WARNING",
+               "SMTP_PORT": str(free_port()),
                "FENGQIAO_PII_KEYS": os.environ.get("FENGQIAO_PII_KEYS") or new_key_setting("bench"),
                "FENGQIAO_PII_INDEX_KEY": os.environ.get("FENGQIAO_PII_INDEX_KEY") or new_index_key_setting(),
                **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}

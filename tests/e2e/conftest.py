@@ -17,15 +17,16 @@ def stack(infra):
     asyncio.run(_migrate_all(infra.dsn, SERVICES))
     credentials = asyncio.run(_seed(infra.dsn))
     ports = {name: free_port() for name in SERVICES}
+    smtp_port = free_port()
     env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+           "SMTP_PORT": str(smtp_port), **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
     procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         not_ready = wait_ready(urls, timeout=60)
         assert not not_ready, f"services not ready: {not_ready}; logs: " + "; ".join(
             (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready)
-        yield {"urls": urls, "credentials": {c["staff_id"] or c["role"]: c for c in credentials}, "procs": procs}
+        yield {"urls": urls, "smtp_port": smtp_port, "credentials": {c["staff_id"] or c["role"]: c for c in credentials}, "procs": procs}
     finally:
         for proc in procs.values():
             stop_process(proc)

@@ -26,7 +26,7 @@ def test_intake_accepts_while_the_broker_is_down_and_catches_up_when_it_returns(
     asyncio.run(ensure_database(dsn))
     broker_port, http_port = free_port(), free_port()
     env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
-           "INTAKE_PORT": str(http_port), "OUTBOX_POLL_INTERVAL_S": "0.2"}
+           "INTAKE_PORT": str(http_port), "SMTP_PORT": str(free_port()), "OUTBOX_POLL_INTERVAL_S": "0.2"}
     proc = start_service("intake", env, tmp_path / "intake.log")
     url = f"http://127.0.0.1:{http_port}"
     broker = None

@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 
 def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
     ports = {"INTAKE_PORT": free_port(), "MEDIATION_PORT": free_port(), "TRIAGE_PORT": free_port(),
-             "NOTIFY_PORT": free_port(), "BROKER_PORT": free_port(), "FENGQIAO_PG_PORT": free_port()}
+             "NOTIFY_PORT": free_port(), "BROKER_PORT": free_port(), "FENGQIAO_PG_PORT": free_port(),
+             "SMTP_PORT": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update({k: str(v) for k, v in ports.items()}, FENGQIAO_HOME=str(tmp_path / "home"))
     output = tmp_path / "dev.out"

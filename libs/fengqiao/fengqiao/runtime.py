@@ -14,6 +14,7 @@ from typing import Annotated, Awaitable, Callable
 import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao.db import create_pool, migrate
@@ -192,6 +193,15 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title=spec.title or f"Fengqiao {spec.name}", lifespan=lifespan)
     app.state.metrics = metrics
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """The same JSON error shape as every other error: a code, a message, the field at fault."""
+        err = exc.errors()[0]
+        loc = [str(x) for x in err.get("loc", ())]
+        field = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"
+        return JSONResponse(status_code=422, content={"detail": {
+            "error": "invalid_field", "message": f"字段 {field} 无效：{err.get('msg', '')}", "field": field}})
 
     app.add_middleware(RequestLatency, metrics=metrics)
 

@@ -121,3 +121,10 @@ async def link_submissions(conn: asyncpg.Connection, tracking_no: str, related: 
     await conn.executemany(
         "INSERT INTO submission_links (tracking_no, related_tracking_no, reason) VALUES ($1, $2, $3) "
         "ON CONFLICT DO NOTHING", [(tracking_no, other, reason) for other in related])
+
+
+async def record_mailbox_item(conn: asyncpg.Connection, *, tracking_no: str, kind: str, opened_at: datetime,
+                              opened_by: str, entered_by: str | None, scan_url: str | None) -> None:
+    await conn.execute(
+        "INSERT INTO mailbox_items (tracking_no, kind, opened_at, opened_by, entered_by, scan_url) "
+        "VALUES ($1, $2, $3, $4, $5, $6)", tracking_no, kind, opened_at, opened_by, entered_by, scan_url)
