@@ -31,7 +31,8 @@ $(STAMP): requirements/runtime.lock requirements/dev.lock $(PYPROJECTS)
 	@touch $(STAMP)
 
 # Debian tools the tests use (docker-compose to validate the compose file, promtool for the
-# Prometheus rules). Installed when running as root; under CI=true a missing one fails.
+# Prometheus rules, chromium for the web pages). Installed when running as root; under CI=true a
+# missing one fails.
 system-deps:
 	@scripts/system-deps.sh
 

@@ -3,7 +3,7 @@
 # Under CI=true a missing tool is an error, never a skip.
 set -euo pipefail
 
-declare -A PACKAGE_OF=([docker-compose]=docker-compose [promtool]=prometheus)
+declare -A PACKAGE_OF=([docker-compose]=docker-compose [promtool]=prometheus [chromium]=chromium)
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")

@@ -128,3 +128,19 @@ async def record_mailbox_item(conn: asyncpg.Connection, *, tracking_no: str, kin
     await conn.execute(
         "INSERT INTO mailbox_items (tracking_no, kind, opened_at, opened_by, entered_by, scan_url) "
         "VALUES ($1, $2, $3, $4, $5, $6)", tracking_no, kind, opened_at, opened_by, entered_by, scan_url)
+
+
+async def stations(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT code, name FROM stations ORDER BY code")
+
+
+async def station_for_address(conn: asyncpg.Connection, address: str) -> str | None:
+    """The station whose jurisdiction names appear in the address (the longest name wins)."""
+    return await conn.fetchval(
+        "SELECT s.code FROM stations s, unnest(s.jurisdiction) AS j(name) "
+        "WHERE length(j.name) > 0 AND strpos($1, j.name) > 0 ORDER BY length(j.name) DESC, s.code LIMIT 1",
+        address)
+
+
+async def station_name(conn: asyncpg.Connection, code: str) -> str:
+    return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code) or code

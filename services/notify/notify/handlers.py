@@ -12,8 +12,9 @@ from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import CaseAssigned, CitizenMessageRequested, CloudEvent, EventTypes
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
+from fengqiao.taxonomy import CATEGORY_LABELS, URGENCY_LABELS
 from notify import db
-from notify.templates import CATEGORY_LABELS, URGENCY_LABELS, render
+from notify.templates import render
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:

@@ -1,0 +1,131 @@
+"""The citizen's web pages (zh-CN, server-rendered, no build step): the feedback form and its
+confirmation, and the tracking page. Access codes are only ever sent in POST bodies, never in URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from fengqiao.events import FeedbackSubmitted
+from fengqiao.outbox import unit_of_work
+from fengqiao.runtime import RuntimeDep
+from fengqiao.taxonomy import CATEGORY_LABELS
+from intake import db
+from intake.api import CipherDep
+from intake.domain import STATUS_LABELS, access_code_matches, normalise_tracking_no
+from intake.submissions import UnknownStation, accept_submission
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+STATION_TZ = ZoneInfo("Asia/Shanghai")
+
+FIELD_MESSAGES = {
+    "station": "请选择派出所，或填写能识别辖区的地址。",
+    "content": "请填写反映内容（1 至 5000 字）。",
+    "title": "标题不能超过 200 字。",
+    "phone": "电话号码格式不正确，请填写手机号或带区号的固定电话。",
+    "email": "电子邮箱格式不正确。",
+    "name": "称呼不能超过 100 字。",
+    "address": "地址不能超过 300 字。",
+}
+NOT_FOUND = "未找到该编号，或查询码不正确。"
+
+
+def _render(request: Request, name: str, status: int = 200, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+async def _form_page(request: Request, rt, *, values: dict, errors: dict, status: int = 200) -> HTMLResponse:
+    async with rt.pool.acquire() as conn:
+        stations = await db.stations(conn)
+    return _render(request, "form.html", status, stations=stations, values=values, errors=errors,
+                   form_token=values.get("form_token") or secrets.token_hex(16))
+
+
+@router.get("/", response_class=HTMLResponse)
+async def feedback_form(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    return await _form_page(request, rt, values={}, errors={})
+
+
+@router.post("/", response_class=HTMLResponse)
+async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HTMLResponse:
+    form = await request.form(max_files=0, max_fields=20)
+    values = {k: str(form.get(k, "")).strip() for k in
+              ("form_token", "station", "title", "content", "address", "name", "phone", "email")}
+    values["anonymous"] = form.get("anonymous") == "1"
+    values["confidential"] = form.get("confidential") == "1"
+    errors: dict[str, str] = {}
+
+    async with rt.pool.acquire() as conn:
+        station = values["station"] or (await db.station_for_address(conn, values["address"])
+                                        if values["address"] else None)
+    if not station:
+        errors["station"] = FIELD_MESSAGES["station"]
+    try:
+        data = FeedbackSubmitted(
+            station=station or "?", channel="web", content=values["content"], title=values["title"] or None,
+            location={"address": values["address"]},
+            reporter={"name": "" if values["anonymous"] else values["name"], "phone": values["phone"],
+                      "email": values["email"], "anonymous": values["anonymous"],
+                      "confidential": values["confidential"]})
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = str(err["loc"][-1]) if err["loc"] else "content"
+            errors.setdefault(field, FIELD_MESSAGES.get(field, "请检查此项。"))
+    if errors:
+        return await _form_page(request, rt, values=values, errors=errors, status=422)
+
+    # The form token makes a double submit (or a reload of the confirmation) return the same receipt.
+    token = values["form_token"][:64] or secrets.token_hex(16)
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        previous = await db.lookup_idempotent(conn, "web-form", token)
+        if previous is not None and previous["request_hash"] == digest:
+            receipt = json.loads(previous["response"])
+        else:
+            try:
+                accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+            except UnknownStation:
+                return await _form_page(request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]},
+                                        status=422)
+            receipt = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
+                       "station": accepted.station}
+            await db.store_idempotent(conn, "web-form", token, digest, receipt)
+            outbox.after_commit(rt.metrics.feedback_received.labels(station=accepted.station, channel="web").inc)
+        station_name = await db.station_name(conn, receipt["station"])
+    return _render(request, "submitted.html", tracking_no=receipt["tracking_no"],
+                   access_code=receipt["access_code"], station_name=station_name)
+
+
+@router.get("/track", response_class=HTMLResponse)
+async def track_page(request: Request, no: str | None = None) -> HTMLResponse:
+    return _render(request, "track.html", tracking_no=normalise_tracking_no(no)[:32] if no else "")
+
+
+@router.post("/track", response_class=HTMLResponse)
+async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    form = await request.form(max_files=0, max_fields=5)
+    tracking_no = normalise_tracking_no(str(form.get("tracking_no", "")))[:32]
+    code = str(form.get("access_code", "")).strip()[:16]
+    async with rt.pool.acquire() as conn:
+        row = await db.get_submission(conn, tracking_no) if tracking_no else None
+        if row is None or not access_code_matches(tracking_no, code, row["access_code_hash"]):
+            return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
+        timeline = await db.get_timeline(conn, tracking_no)
+        station_name = await db.station_name(conn, row["station"])
+    item = {
+        "tracking_no": tracking_no, "station_name": station_name,
+        "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "category_label": CATEGORY_LABELS.get(row["category"]) if row["category"] else None,
+        "timeline": [{"label": STATUS_LABELS.get(t["status"], t["status"]), "note": t["note"],
+                      "at": t["at"].astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M")} for t in timeline],
+    }
+    return _render(request, "track.html", item=item, tracking_no=tracking_no)
