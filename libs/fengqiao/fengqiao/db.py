@@ -41,6 +41,7 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,
+        timeout=5,  # connecting: fail fast while the database is down
         # Our code leaves no session state behind (no SET, LISTEN or session advisory locks on
         # pooled connections), so skip asyncpg's RESET ALL round trip on every release.
         reset=_no_session_state,

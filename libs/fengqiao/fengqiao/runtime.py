@@ -194,6 +194,19 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title=spec.title or f"Fengqiao {spec.name}", lifespan=lifespan)
     app.state.metrics = metrics
 
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.TooManyConnectionsError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(asyncio.TimeoutError)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """The database is unreachable: say so at once; nothing was stored, the client may retry."""
+        log.warning("request_failed_unavailable", route=getattr(request.scope.get("route"), "path", "unmatched"),
+                    error=type(exc).__name__)
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"detail": {
+            "error": "unavailable", "message": "系统暂时无法处理，请稍后重试。您的请求没有被保存。"}})
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """The same JSON error shape as every other error: a code, a message, the field at fault."""
