@@ -112,6 +112,9 @@ def test_bad_input_gets_a_clear_error_naming_the_field(stack):
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"},
                    headers={"Authorization": "Bearer fq_forged"})
     assert r.status_code == 401
+    metrics = httpx.get(f"{intake}/metrics").text  # rejections are counted by route and reason
+    for code in ("invalid_field", "unknown_station", "token_required", "invalid_token"):
+        assert f'fengqiao_requests_rejected_total{{code="{code}",route="/api/v1/feedback"}}' in metrics
 
 
 def test_deployment_wide_tokens_work_on_every_service(stack):

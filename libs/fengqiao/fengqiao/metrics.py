@@ -56,6 +56,9 @@ class Metrics:
         self.http_request_seconds = Histogram(
             "fengqiao_http_request_seconds", "HTTP request latency by route template.",
             ["method", "route", "status"], registry=r)
+        self.rejections = Counter(
+            "fengqiao_requests_rejected_total", "Requests refused with a 4xx, by route template and error code.",
+            ["route", "code"], registry=r)
         self.service_up = Gauge("fengqiao_service_info", "Service identity.", ["service"], registry=r)
         self.service_up.labels(service=service).set(1)
         for stage in STAGES:

@@ -14,7 +14,9 @@ from typing import Annotated, Awaitable, Callable
 import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao.db import create_pool, migrate
@@ -207,9 +209,20 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"detail": {
             "error": "unavailable", "message": "系统暂时无法处理，请稍后重试。您的请求没有被保存。"}})
 
+    def count_rejection(request: Request, code: str) -> None:
+        metrics.rejections.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if 400 <= exc.status_code < 500:
+            detail = exc.detail if isinstance(exc.detail, dict) else {}
+            count_rejection(request, str(detail.get("error", exc.status_code)))
+        return await http_exception_handler(request, exc)
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """The same JSON error shape as every other error: a code, a message, the field at fault."""
+        count_rejection(request, "invalid_field")
         err = exc.errors()[0]
         loc = [str(x) for x in err.get("loc", ())]
         field = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"

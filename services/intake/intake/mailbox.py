@@ -78,6 +78,7 @@ class MailboxHandler:
         async with self.rt.pool.acquire() as conn:
             known = await db.station_exists(conn, station_of(address))
         if not known:
+            self.rt.metrics.rejections.labels("smtp", "unknown_mailbox").inc()
             return "550 5.1.1 no such station mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -96,8 +97,10 @@ class MailboxHandler:
                 self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
                 accepted.append(receipt.tracking_no)
         except PoisonMessage as exc:
+            self.rt.metrics.rejections.labels("smtp", exc.reason).inc()
             return f"550 5.6.0 {exc.reason}"
         except (ValueError, UnknownStation) as exc:
+            self.rt.metrics.rejections.labels("smtp", "invalid_message").inc()
             return f"550 5.6.0 rejected: {type(exc).__name__}"
         except Exception as exc:  # database down: the sender's server will retry later
             log.warning("smtp_store_failed", error=type(exc).__name__)
