@@ -21,6 +21,7 @@ from intake.events_api import router as events_router
 from intake.hotline import router as hotline_router
 from intake.mailbox import router as mailbox_router
 from intake.mailbox import smtp_receiver
+from intake.open311 import router as open311_router
 from intake.web import router as web_router
 from intake.handlers import make_handlers
 from intake.submissions import seal_personal_data
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         topics=[Topics.SUBMISSIONS, Topics.CASE_EVENTS, Topics.DIRECTORY],
         handlers=make_handlers(cipher),
-        routers=[router, events_router, hotline_router, mailbox_router, web_router],
+        routers=[router, events_router, hotline_router, mailbox_router, open311_router, web_router],
         background=[initialise_station_series, seal_legacy_rows(cipher), smtp_receiver(cipher)],
     )
     app = build_app(spec, settings)

@@ -144,3 +144,14 @@ async def station_for_address(conn: asyncpg.Connection, address: str) -> str | N
 
 async def station_name(conn: asyncpg.Connection, code: str) -> str:
     return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code) or code
+
+
+async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str] | None,
+                           categories: list[str] | None, limit: int = 50) -> list[asyncpg.Record]:
+    """Non-personal fields of a station's submissions, newest first (Open311 reads)."""
+    return await conn.fetch(
+        "SELECT tracking_no, status, category, submitted_at, updated_at FROM submissions "
+        "WHERE station = $1 AND ($2::text[] IS NULL OR tracking_no = any($2::text[])) "
+        "AND ($3::text[] IS NULL OR category = any($3::text[])) "
+        "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
+        station, ids, categories, limit)
