@@ -19,7 +19,8 @@ def stack(infra):
     ports = {name: free_port() for name in SERVICES}
     smtp_port = free_port()
     env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           "SMTP_PORT": str(smtp_port), **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+           "SMTP_PORT": str(smtp_port), "RATE_LIMIT_SUBMIT": "100000/minute",
+           "RATE_LIMIT_TRACK": "100000/minute", **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
     procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Request
 
 from fengqiao.auth import Principal, authenticate, bearer_token
 from fengqiao.runtime import RuntimeDep
@@ -40,3 +40,20 @@ async def staff_principal(principal: Annotated[Principal | None, Depends(optiona
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 StaffPrincipal = Annotated[Principal, Depends(staff_principal)]
+
+
+def rate_limited(name: str):
+    """A dependency that counts a hit of the `name` limit for the client's address; 429 beyond it.
+    Staff and integration tokens are not limited (call centres submit all day)."""
+
+    async def check(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> None:
+        limits = getattr(request.app.state, "rate_limits", None)
+        if limits is None or principal is not None:
+            return
+        allowed, retry_after = limits.allow(name, request)
+        if not allowed:
+            exc = api_error(429, "rate_limited", "操作过于频繁，请稍后再试。")
+            exc.headers = {"Retry-After": str(retry_after)}
+            raise exc
+
+    return Depends(check)

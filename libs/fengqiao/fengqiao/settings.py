@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     # Key of the blind index (keyed hash) used to find the same phone number again; never rotates.
     pii_index_key: SecretStr | None = Field(default=None, alias="FENGQIAO_PII_INDEX_KEY")
 
+    # Per client address, on public endpoints (limits notation, ";" separates several windows).
+    rate_limit_submit: str = Field(default="20/minute;500/day", alias="RATE_LIMIT_SUBMIT")
+    rate_limit_track: str = Field(default="30/minute;1000/day", alias="RATE_LIMIT_TRACK")
+    # Reverse proxies whose X-Forwarded-For is trusted, comma-separated addresses.
+    trusted_proxies: str = Field(default="", alias="TRUSTED_PROXIES")
+
     # Public base URL of intake, used in links sent to citizens.
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
 

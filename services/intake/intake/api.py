@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
-from fengqiao.http import OptionalPrincipal, api_error
+from fengqiao.http import OptionalPrincipal, api_error, rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import PiiCipher
 from fengqiao.runtime import RuntimeDep
@@ -49,7 +49,7 @@ async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
         raise api_error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
 
 
-@router.post("/feedback", status_code=202)
+@router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])
 async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     data, raw = await _feedback_body(request)
@@ -80,7 +80,7 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
     return JSONResponse(body, status_code=202)
 
 
-@router.get("/feedback/{tracking_no}")
+@router.get("/feedback/{tracking_no}", dependencies=[rate_limited("track")])
 async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
                        x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
     not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")

@@ -13,6 +13,7 @@ import structlog
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
+from fengqiao.ratelimit import RateLimits
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from intake import db
@@ -93,4 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = build_app(spec, settings)
     app.state.pii = cipher
     app.state.pii_index = index
+    app.state.rate_limits = RateLimits(
+        {"submit": settings.rate_limit_submit, "track": settings.rate_limit_track},
+        trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()))
     return app

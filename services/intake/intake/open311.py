@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from fengqiao.auth import authenticate
 from fengqiao.events import FeedbackSubmitted, Location, Reporter
+from fengqiao.http import rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
@@ -170,7 +171,7 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, fm
         "account_id": None}])
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", dependencies=[rate_limited("track")])
 async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: str | None = None,
                         service_request_id: str | None = None, service_code: str | None = None,
                         status: str | None = None) -> Response:
@@ -188,7 +189,7 @@ async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: str 
     return _respond(fmt, "service_requests", "request", views)
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", dependencies=[rate_limited("track")])
 async def get_request(rt: RuntimeDep, service_request_id: str, fmt: str = FORMAT,
                       jurisdiction_id: str | None = None) -> Response:
     try:

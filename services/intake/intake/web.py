@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
+from fengqiao.http import rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
@@ -55,7 +56,7 @@ async def feedback_form(request: Request, rt: RuntimeDep) -> HTMLResponse:
     return await _form_page(request, rt, values={}, errors={})
 
 
-@router.post("/", response_class=HTMLResponse)
+@router.post("/", response_class=HTMLResponse, dependencies=[rate_limited("submit")])
 async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=20)
     values = {k: str(form.get(k, "")).strip() for k in
@@ -110,7 +111,7 @@ async def track_page(request: Request, no: str | None = None) -> HTMLResponse:
     return _render(request, "track.html", tracking_no=normalise_tracking_no(no)[:32] if no else "")
 
 
-@router.post("/track", response_class=HTMLResponse)
+@router.post("/track", response_class=HTMLResponse, dependencies=[rate_limited("track")])
 async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=5)
     tracking_no = normalise_tracking_no(str(form.get("tracking_no", "")))[:32]
