@@ -13,10 +13,12 @@ from pydantic import ValidationError
 from fengqiao.events import FeedbackSubmitted
 from fengqiao.http import OptionalPrincipal, api_error, rate_limited
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import PiiCipher
+from fengqiao.pii import PiiCipher, Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.domain import CHANNELS_NEEDING_TOKEN, STATUS_LABELS, access_code_matches, normalise_tracking_no
+from intake.domain import (
+    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, access_code_matches, may_see_reporter, normalise_tracking_no,
+)
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -81,7 +83,7 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
 
 
 @router.get("/feedback/{tracking_no}", dependencies=[rate_limited("track")])
-async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
+async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
                        x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
     not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
     tracking_no = normalise_tracking_no(tracking_no)
@@ -96,6 +98,12 @@ async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrin
             raise not_found
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
+        reporter = None
+        if staff_view and row["reporter_enc"] is not None and may_see_reporter(principal.role, row["confidential"]):
+            reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
+            reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
+            await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id,
+                                              principal.role)
     return {
         "tracking_no": row["tracking_no"],
         "status": row["status"],
@@ -105,6 +113,9 @@ async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrin
         "category": row["category"],
         "urgency": row["urgency"] if staff_view else None,
         "assignee": assignee,
+        # Staff only, and for a confidential tip-off (举报) the station's leadership only; every
+        # disclosure is logged.
+        "reporter": reporter,
         "timeline": [
             {"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline
         ],

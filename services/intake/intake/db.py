@@ -74,7 +74,8 @@ async def record_progress(conn: asyncpg.Connection, tracking_no: str, status: st
 async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "
-        "access_code_hash, submitted_at FROM submissions WHERE tracking_no = $1", tracking_no)
+        "access_code_hash, submitted_at, pii_kid, reporter_enc, anonymous, confidential "
+        "FROM submissions WHERE tracking_no = $1", tracking_no)
 
 
 async def get_timeline(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
@@ -155,3 +156,10 @@ async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str
         "AND ($3::text[] IS NULL OR category = any($3::text[])) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
         station, ids, categories, limit)
+
+
+async def log_personal_data_access(conn: asyncpg.Connection, tracking_no: str, token_id: str, staff_id: str | None,
+                                   role: str) -> None:
+    await conn.execute(
+        "INSERT INTO personal_data_access (tracking_no, token_id, staff_id, role) VALUES ($1, $2, $3, $4)",
+        tracking_no, token_id, staff_id, role)

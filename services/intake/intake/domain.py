@@ -60,3 +60,10 @@ TIMELINE_NOTES = {
 }
 
 CHANNELS_NEEDING_TOKEN = frozenset({"hotline", "mailbox", "walk_in", "transfer_110", "transfer_12345", "bureau"})
+
+# 举报 sources are protected: only the station's leadership sees who reported.
+LEADERSHIP_ROLES = frozenset({"leader", "instructor"})
+
+
+def may_see_reporter(role: str, confidential: bool) -> bool:
+    return role in LEADERSHIP_ROLES if confidential else role in LEADERSHIP_ROLES | {"officer", "mediator", "bureau"}

@@ -1,0 +1,57 @@
+"""Who may see who reported: staff of the station, and for a confidential tip-off (举报) only the
+station's leadership. Every disclosure is logged."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.e2e.helpers import token
+
+pytestmark = pytest.mark.e2e
+
+
+def submit(stack, confidential: bool) -> dict:
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json={
+        "station": "KZ01", "content": "举报矿区某麻将馆聚众赌博" if confidential else "小区门口路灯坏了",
+        "reporter": {"name": "赵六", "phone": "13700001111", "confidential": confidential}})
+    assert r.status_code == 202
+    return r.json()
+
+
+def reporter_as(stack, tracking_no: str, who: str):
+    r = httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{tracking_no}", headers=token(stack, who))
+    assert r.status_code == 200
+    return r.json()["reporter"]
+
+
+def test_ordinary_reporters_are_visible_to_station_staff_only(stack):
+    receipt = submit(stack, confidential=False)
+    assert reporter_as(stack, receipt["tracking_no"], "KZ01-P1")["phone"] == "+8613700001111"
+    citizen = httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+                        headers={"X-Access-Code": receipt["access_code"]}).json()
+    assert citizen["reporter"] is None
+
+
+def test_confidential_reporters_are_visible_to_leadership_only_and_logged(stack, infra):
+    receipt = submit(stack, confidential=True)
+    number = receipt["tracking_no"]
+    assert reporter_as(stack, number, "KZ01-P1") is None
+    assert reporter_as(stack, number, "KZ01-MD") is None
+    assert reporter_as(stack, number, "BUREAU-01") is None
+    seen = reporter_as(stack, number, "KZ01-LD")
+    assert seen["name"] == "赵六" and seen["confidential"] is True
+    assert reporter_as(stack, number, "KZ01-IN")["name"] == "赵六"
+
+    async def log():
+        conn = await asyncpg.connect(infra.dsn)
+        try:
+            return await conn.fetch("SELECT staff_id, role FROM intake.personal_data_access WHERE tracking_no = $1 "
+                                    "ORDER BY id", number)
+        finally:
+            await conn.close()
+
+    assert [(r["staff_id"], r["role"]) for r in asyncio.run(log())] == [("KZ01-LD", "leader"), ("KZ01-IN", "instructor")]
