@@ -368,6 +368,7 @@ def main() -> None:
                "SMTP_PORT": str(free_port()),
                "FENGQIAO_PII_KEYS": os.environ.get("FENGQIAO_PII_KEYS") or new_key_setting("bench"),
                "FENGQIAO_PII_INDEX_KEY": os.environ.get("FENGQIAO_PII_INDEX_KEY") or new_index_key_setting(),
+               "FENGQIAO_LINK_KEY": os.environ.get("FENGQIAO_LINK_KEY") or new_index_key_setting(),
                **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
         procs = {name: start_service(name, env, workdir / f"{name}.log") for name in SERVICES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}

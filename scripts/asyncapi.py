@@ -25,6 +25,8 @@ CHANNELS = {
     Topics.DIRECTORY: ("Internal, mediation -> all (compacted, keyed by entity): stations, staff, rosters, "
                        "token hashes.", [EventTypes.STATION_UPSERTED, EventTypes.STAFF_UPSERTED,
                                          EventTypes.ROSTER_PUBLISHED, EventTypes.TOKEN_ISSUED], "send"),
+    Topics.SURVEYS: ("Internal, intake -> mediation and notify: return-visit survey answers (the reason is free "
+                     "text).", [EventTypes.SURVEY_ANSWERED], "send"),
 }
 
 

@@ -25,6 +25,7 @@ from fengqiao.pii import new_index_key_setting, new_key_setting
 # Service processes started by the tests inherit these keys for personal data at rest.
 os.environ.setdefault("FENGQIAO_PII_KEYS", new_key_setting("test"))
 os.environ.setdefault("FENGQIAO_PII_INDEX_KEY", new_index_key_setting())
+os.environ.setdefault("FENGQIAO_LINK_KEY", new_index_key_setting())
 
 
 @dataclass

@@ -25,7 +25,7 @@ def require(tool: str) -> str:
 def test_docker_compose_file_is_valid():
     exe = require("docker-compose")
     env = {**os.environ, "POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x", "FENGQIAO_PII_KEYS": "k1:x",
-           "FENGQIAO_PII_INDEX_KEY": "x"}
+           "FENGQIAO_PII_INDEX_KEY": "x", "FENGQIAO_LINK_KEY": "x"}
     result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

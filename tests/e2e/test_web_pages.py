@@ -3,39 +3,11 @@ the confirmation, follow the item on the tracking page."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is not installed (make test installs it as root: scripts/system-deps.sh)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})  # a phone
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def test_a_citizen_submits_the_form_and_follows_the_item(stack, page):

@@ -320,7 +320,8 @@ def dev(clean: bool, no_seed: bool) -> None:
 
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "FENGQIAO_PII_KEYS": _dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
-               "FENGQIAO_PII_INDEX_KEY": _dev_secret(settings.pii_index_key, home / "pii-index-key", None)}
+               "FENGQIAO_PII_INDEX_KEY": _dev_secret(settings.pii_index_key, home / "pii-index-key", None),
+               "FENGQIAO_LINK_KEY": _dev_secret(settings.link_key, home / "link-key", None)}
         supervisor = Supervisor(env, logs)
         for name in SERVICES:
             supervisor.start(name)

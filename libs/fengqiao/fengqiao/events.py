@@ -29,10 +29,13 @@ class Topics:
     CITIZEN_MESSAGES = "fengqiao.internal.citizen-messages.v1"
     # Internal: mediation -> everyone, event-carried state transfer of the directory.
     DIRECTORY = "fengqiao.internal.directory.v1"
+    # Internal: intake -> mediation and notify, the citizens' return-visit survey answers.
+    SURVEYS = "fengqiao.internal.surveys.v1"
 
     @classmethod
     def all(cls) -> list[str]:
-        base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY]
+        base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY,
+                cls.SURVEYS]
         return base + [dlq_topic(t) for t in base]
 
 
@@ -303,6 +306,16 @@ class TokenIssued(_Contract):
     revoked: bool = False
 
 
+class SurveyAnswered(_Contract):
+    """Internal: a citizen answered the return-visit survey (回访)."""
+
+    tracking_no: str
+    station: str
+    result: Literal["satisfied", "basically_satisfied", "dissatisfied"]
+    reason: str | None = Field(default=None, max_length=1000)
+    answered_at: datetime
+
+
 class EventTypes:
     FEEDBACK_SUBMITTED = "fengqiao.feedback.submitted"
     CASE_RECEIVED = "fengqiao.case.received"
@@ -314,6 +327,7 @@ class EventTypes:
     STAFF_UPSERTED = "fengqiao.directory.staff_upserted"
     ROSTER_PUBLISHED = "fengqiao.directory.roster_published"
     TOKEN_ISSUED = "fengqiao.directory.token_issued"
+    SURVEY_ANSWERED = "fengqiao.survey.answered"
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -327,4 +341,5 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.STAFF_UPSERTED: StaffUpserted,
     EventTypes.ROSTER_PUBLISHED: RosterPublished,
     EventTypes.TOKEN_ISSUED: TokenIssued,
+    EventTypes.SURVEY_ANSWERED: SurveyAnswered,
 }

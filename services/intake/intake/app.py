@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 import structlog
 
+from fengqiao import links
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
@@ -80,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     try:
         cipher = PiiCipher.from_setting(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
         index = BlindIndex.from_setting(settings.pii_index_key.get_secret_value() if settings.pii_index_key else None)
-    except PiiKeyError as exc:
+        link_key = links.key_from_setting(settings.link_key.get_secret_value() if settings.link_key else None)
+    except (PiiKeyError, links.LinkInvalid) as exc:
         raise SystemExit(f"intake: {exc}") from exc
     spec = ServiceSpec(
         name="intake",
@@ -94,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = build_app(spec, settings)
     app.state.pii = cipher
     app.state.pii_index = index
+    app.state.link_key = link_key
     app.state.rate_limits = RateLimits(
         {"submit": settings.rate_limit_submit, "track": settings.rate_limit_track},
         trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()))

@@ -163,3 +163,10 @@ async def log_personal_data_access(conn: asyncpg.Connection, tracking_no: str, t
     await conn.execute(
         "INSERT INTO personal_data_access (tracking_no, token_id, staff_id, role) VALUES ($1, $2, $3, $4)",
         tracking_no, token_id, staff_id, role)
+
+
+async def record_survey_answer(conn: asyncpg.Connection, tracking_no: str, result: str, reason: str | None) -> bool:
+    """False if this item was already answered (the first answer stands)."""
+    return bool(await conn.fetchval(
+        "INSERT INTO survey_answers (tracking_no, result, reason) VALUES ($1, $2, $3) "
+        "ON CONFLICT (tracking_no) DO NOTHING RETURNING true", tracking_no, result, reason))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from fengqiao.events import FeedbackSubmitted
+from fengqiao import links
+from fengqiao.events import EventTypes, FeedbackSubmitted, SurveyAnswered, Topics, new_event
 from fengqiao.http import rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
@@ -130,3 +132,54 @@ async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
                       "at": t["at"].astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M")} for t in timeline],
     }
     return _render(request, "track.html", item=item, tracking_no=tracking_no)
+
+
+# -- the return-visit survey (回访), reached from the signed link notify sends -------------------
+
+SURVEY_PURPOSE = "survey"
+SURVEY_RESULTS = {"satisfied", "basically_satisfied", "dissatisfied"}
+
+
+def _survey_subject(request: Request, token: str) -> tuple[str | None, str | None]:
+    try:
+        return links.verify(request.app.state.link_key, SURVEY_PURPOSE, token), None
+    except links.LinkExpired:
+        return None, "评价链接已过期。如需评价，请拨打派出所电话。"
+    except links.LinkInvalid:
+        return None, "评价链接无效，请检查短信或邮件中的链接是否完整。"
+
+
+@router.get("/survey", response_class=HTMLResponse)
+async def survey_page(request: Request, t: str = "") -> HTMLResponse:
+    tracking_no, error = _survey_subject(request, t[:200])
+    return _render(request, "survey.html", 200 if tracking_no else 400, token=t, tracking_no=tracking_no, error=error)
+
+
+@router.post("/survey", response_class=HTMLResponse, dependencies=[rate_limited("track")])
+async def answer_survey(request: Request, rt: RuntimeDep) -> HTMLResponse:
+    form = await request.form(max_files=0, max_fields=5)
+    token = str(form.get("t", ""))[:200]
+    tracking_no, error = _survey_subject(request, token)
+    if tracking_no is None:
+        return _render(request, "survey.html", 400, error=error)
+    result = str(form.get("result", ""))
+    reason = str(form.get("reason", "")).strip()[:1000] or None
+    if result not in SURVEY_RESULTS:
+        return _render(request, "survey.html", 422, token=token, tracking_no=tracking_no,
+                       field_error="请选择满意、基本满意或不满意。")
+    if result == "dissatisfied" and not reason:
+        return _render(request, "survey.html", 422, token=token, tracking_no=tracking_no,
+                       field_error="请告诉我们不满意的原因，我们会重新办理。")
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        row = await db.get_submission(conn, tracking_no)
+        if row is None:
+            return _render(request, "survey.html", 400, error="评价链接无效，请检查短信或邮件中的链接是否完整。")
+        if await db.record_survey_answer(conn, tracking_no, result, reason):
+            outbox.add(Topics.SURVEYS, new_event(EventTypes.SURVEY_ANSWERED, SurveyAnswered(
+                tracking_no=tracking_no, station=row["station"], result=result, reason=reason,
+                answered_at=datetime.now(timezone.utc)), source="/fengqiao/intake", subject=tracking_no,
+                stationid=row["station"]))
+            done = "感谢您的评价！" + ("我们会重新办理，所领导会与您联系。" if result == "dissatisfied" else "")
+        else:
+            done = "已收到您的评价，感谢您的支持。"
+    return _render(request, "survey.html", done=done)

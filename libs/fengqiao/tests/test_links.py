@@ -1,0 +1,38 @@
+"""Unit tests of signed, expiring links."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from fengqiao.links import LinkExpired, LinkInvalid, sign, verify
+
+KEY = os.urandom(32)
+
+
+def test_a_signed_link_verifies_until_it_expires():
+    token = sign(KEY, "survey", "FQ23456789", valid_for_s=3600, now=1_000_000)
+    assert verify(KEY, "survey", token, now=1_000_000 + 3599) == "FQ23456789"
+    with pytest.raises(LinkExpired):
+        verify(KEY, "survey", token, now=1_000_000 + 3601)
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda t: t.replace("FQ23456789", "FQ98765432"),
+    lambda t: t.rsplit(".", 2)[0] + ".9999999999." + t.rsplit(".", 1)[1],
+    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+    lambda t: "garbage",
+])
+def test_tampered_links_are_refused(tamper):
+    token = sign(KEY, "survey", "FQ23456789", valid_for_s=3600)
+    with pytest.raises(LinkInvalid):
+        verify(KEY, "survey", tamper(token))
+
+
+def test_a_link_for_one_purpose_does_not_open_another():
+    token = sign(KEY, "survey", "FQ23456789", valid_for_s=3600)
+    with pytest.raises(LinkInvalid):
+        verify(KEY, "unsubscribe", token)
+    with pytest.raises(LinkInvalid):
+        verify(os.urandom(32), "survey", token)
