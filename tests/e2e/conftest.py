@@ -34,9 +34,11 @@ def stack(infra):
             stop_process(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium, driven by Playwright; a missing browser fails under CI=true."""
+    """Debian's Chromium, driven by Playwright; a missing browser fails under CI=true. Module-scoped:
+    Playwright's sync API holds an event loop on this thread until it is closed, which would break
+    the asyncio-based tests that follow."""
     executable = shutil.which("chromium")
     if executable is None:
         if os.environ.get("CI") == "true":
