@@ -130,6 +130,16 @@ def test_deployment_wide_tokens_work_on_every_service(stack):
     assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {c["tracking_no"] for c in cases}
 
 
+def test_the_station_can_be_found_from_the_address(stack):
+    intake = stack["urls"]["intake"]
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"content": "路口积水很深", "location": {"address": "新华街 88 号"}})
+    assert r.status_code == 202, r.text
+    leader = httpx.get(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", headers=token(stack, "KZ02-LD"))
+    assert leader.status_code == 200 and leader.json()["station"] == "KZ02"
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"content": "路口积水", "location": {"address": "月球背面"}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
+
+
 def test_idempotency_key_returns_the_same_tracking_number(stack):
     intake = stack["urls"]["intake"]
     body = {"station": "KZ01", "content": "矿山路路灯坏了一周了，晚上很黑"}

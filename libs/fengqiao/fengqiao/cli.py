@@ -149,6 +149,17 @@ def token_create(station: str | None, role: str, staff_id: str | None) -> None:
     click.echo(value)
 
 
+@main.command("keys")
+def keys() -> None:
+    """Print new secrets for a deployment (FENGQIAO_PII_KEYS, FENGQIAO_PII_INDEX_KEY,
+    FENGQIAO_LINK_KEY) as environment lines. Keep them apart from database backups."""
+    from fengqiao.pii import new_index_key_setting, new_key_setting
+
+    click.echo(f"FENGQIAO_PII_KEYS={new_key_setting('k1')}")
+    click.echo(f"FENGQIAO_PII_INDEX_KEY={new_index_key_setting()}")
+    click.echo(f"FENGQIAO_LINK_KEY={new_index_key_setting()}")
+
+
 # -- publish --------------------------------------------------------------------------------------
 
 

@@ -67,3 +67,18 @@ def test_blind_index_matches_equal_values_only_and_depends_on_the_key():
     assert other.of("+8613800138000", purpose="phone") != index.of("+8613800138000", purpose="phone")
     with pytest.raises(PiiKeyError):
         BlindIndex.from_setting(None)
+
+
+def test_the_keys_command_prints_usable_secrets():
+    from click.testing import CliRunner
+
+    from fengqiao.cli import main
+    from fengqiao.links import key_from_setting
+    from fengqiao.pii import BlindIndex
+
+    result = CliRunner().invoke(main, ["keys"])
+    assert result.exit_code == 0
+    env = dict(line.split("=", 1) for line in result.output.splitlines())
+    assert PiiCipher.from_setting(env["FENGQIAO_PII_KEYS"]).active == "k1"
+    BlindIndex.from_setting(env["FENGQIAO_PII_INDEX_KEY"])
+    assert len(key_from_setting(env["FENGQIAO_LINK_KEY"])) == 32

@@ -33,7 +33,7 @@ CipherDep = Annotated[PiiCipher, Depends(get_cipher)]
 MAX_BODY_BYTES = 64 * 1024
 
 
-async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
+async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes]:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise api_error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
@@ -43,6 +43,13 @@ async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
         raise api_error(400, "invalid_json", "请求体不是有效的 JSON。")
     if not isinstance(doc, dict):
         raise api_error(422, "invalid_body", "请求体必须是 JSON 对象。")
+    address = (doc.get("location") or {}).get("address") if isinstance(doc.get("location"), dict) else None
+    if not doc.get("station") and isinstance(address, str) and address.strip():
+        # No station given: route by the address against the stations' jurisdiction names.
+        async with rt.pool.acquire() as conn:
+            doc["station"] = await db.station_for_address(conn, address[:300])
+        if not doc["station"]:
+            raise api_error(422, "unknown_station", "无法根据地址确定派出所，请填写 station。", field="station")
     try:
         return FeedbackSubmitted.model_validate(doc), raw
     except ValidationError as exc:
@@ -54,7 +61,7 @@ async def _feedback_body(request: Request) -> tuple[FeedbackSubmitted, bytes]:
 @router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])
 async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
-    data, raw = await _feedback_body(request)
+    data, raw = await _feedback_body(request, rt)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
         raise api_error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
     if principal is not None and principal.station and not principal.sees_all_stations \
