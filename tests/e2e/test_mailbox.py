@@ -4,6 +4,7 @@ letters typed in by staff."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import smtplib
 import uuid
 from email.message import EmailMessage
@@ -79,3 +80,28 @@ def test_staff_type_in_a_suggestion_box_slip(stack, infra):
     assert httpx.post(url, json=item, headers=token(stack, "KZ02-P2")).status_code == 403
     assert httpx.post(url, json=item).status_code == 401
     assert httpx.post(url, json=item, headers=token(stack, "integration")).status_code == 401  # staff only
+
+
+def test_a_scanned_slip_is_stored_encrypted_and_shown_to_station_staff_only(stack, infra):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + "手写的纸条".encode()
+    item = {"station": "KZ01", "kind": "letter", "content": "来信反映矿区道路扬尘", "opened_at": "2026-11-28T09:30:00+08:00",
+            "opened_by": "KZ01-IN", "scan_image_base64": base64.b64encode(png).decode()}
+    url = f"{stack['urls']['intake']}/api/v1/mailbox/items"
+    r = httpx.post(url, json=item, headers=token(stack, "KZ01-P2"))
+    assert r.status_code == 202, r.text
+    number = r.json()["tracking_no"]
+    scan = httpx.get(f"{url}/{number}/scan", headers=token(stack, "KZ01-P1"))
+    assert scan.status_code == 200 and scan.content == png and scan.headers["content-type"] == "image/png"
+    assert httpx.get(f"{url}/{number}/scan", headers=token(stack, "KZ02-LD")).status_code == 404
+
+    async def stored() -> bytes:
+        conn = await asyncpg.connect(infra.dsn)
+        try:
+            return await conn.fetchval("SELECT image_enc FROM intake.mailbox_scans WHERE tracking_no = $1", number)
+        finally:
+            await conn.close()
+
+    assert "手写的纸条".encode() not in asyncio.run(stored())
+    bad = httpx.post(url, json=item | {"scan_image_base64": base64.b64encode(b"MZ\x90 an exe").decode()},
+                     headers=token(stack, "KZ01-P2"))
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "scan_image_base64"

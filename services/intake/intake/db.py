@@ -170,3 +170,15 @@ async def record_survey_answer(conn: asyncpg.Connection, tracking_no: str, resul
     return bool(await conn.fetchval(
         "INSERT INTO survey_answers (tracking_no, result, reason) VALUES ($1, $2, $3) "
         "ON CONFLICT (tracking_no) DO NOTHING RETURNING true", tracking_no, result, reason))
+
+
+async def store_scan(conn: asyncpg.Connection, tracking_no: str, content_type: str, pii_kid: str, image_enc: bytes) -> None:
+    await conn.execute(
+        "INSERT INTO mailbox_scans (tracking_no, content_type, pii_kid, image_enc) VALUES ($1, $2, $3, $4)",
+        tracking_no, content_type, pii_kid, image_enc)
+
+
+async def scan(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT m.content_type, m.pii_kid, m.image_enc, s.station, s.confidential FROM mailbox_scans m "
+        "JOIN submissions s USING (tracking_no) WHERE m.tracking_no = $1", tracking_no)

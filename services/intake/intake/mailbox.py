@@ -7,6 +7,7 @@ accepted once: its Message-ID (or, without one, a hash of it) is the idempotency
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import re
 from datetime import datetime
@@ -18,16 +19,17 @@ from email.utils import parseaddr
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fengqiao.events import FeedbackSubmitted, PoisonMessage, Reporter
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import PiiCipher
+from fengqiao.pii import PiiCipher, Sealed
 from fengqiao.runtime import Runtime, RuntimeDep
 from intake import db
 from intake.api import CipherDep
+from intake.domain import may_see_reporter
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 log = structlog.get_logger(__name__)
@@ -131,6 +133,8 @@ def smtp_receiver(cipher: PiiCipher):
 # -- suggestion-box slips and letters entered by staff ---------------------------------------------
 
 router = APIRouter(prefix="/api/v1/mailbox", tags=["mailbox"])
+MAX_SCAN_BASE64 = 4 * 1024 * 1024  # about 3 MB of image
+SCAN_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"%PDF-": "application/pdf"}
 
 
 class MailboxItem(BaseModel):
@@ -145,7 +149,30 @@ class MailboxItem(BaseModel):
     opened_at: datetime
     opened_by: str = Field(min_length=1, max_length=64, description="staff id of who opened the box")
     scan_url: str | None = Field(default=None, max_length=500, description="where the scanned image is kept")
+    scan_image_base64: str | None = Field(default=None, max_length=MAX_SCAN_BASE64,
+                                          description="the scanned slip or letter: PNG, JPEG or PDF, base64")
     reporter: Reporter = Field(default_factory=Reporter)
+
+    @field_validator("scan_image_base64")
+    @classmethod
+    def _an_image(cls, value: str | None) -> str | None:
+        if value is not None:
+            scan_type(_decode_scan(value))  # raises ValueError for anything else
+        return value
+
+
+def _decode_scan(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ValueError("not valid base64") from exc
+
+
+def scan_type(image: bytes) -> str:
+    for magic, content_type in SCAN_TYPES.items():
+        if image.startswith(magic):
+            return content_type
+    raise ValueError("the scan must be a PNG, JPEG or PDF file")
 
 
 @router.post("/items", status_code=202)
@@ -162,6 +189,23 @@ async def enter_item(item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal, c
             raise api_error(422, "unknown_station", f"未知的派出所代码：{item.station}", field="station")
         await db.record_mailbox_item(conn, tracking_no=receipt.tracking_no, kind=item.kind, opened_at=item.opened_at,
                                      opened_by=item.opened_by, entered_by=staff.staff_id, scan_url=item.scan_url)
+        if item.scan_image_base64:
+            image = _decode_scan(item.scan_image_base64)
+            sealed = cipher.seal(image, context=f"{receipt.tracking_no}/scan")
+            await db.store_scan(conn, receipt.tracking_no, scan_type(image), sealed.kid, sealed.blob)
     rt.metrics.feedback_received.labels(station=item.station, channel="mailbox").inc()
     return JSONResponse({"tracking_no": receipt.tracking_no, "access_code": receipt.access_code,
                          "status": "received"}, status_code=202)
+
+
+@router.get("/items/{tracking_no}/scan")
+async def get_scan(tracking_no: str, rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep) -> Response:
+    """The scanned image, for staff of the item's station; every viewing is logged."""
+    async with rt.pool.acquire() as conn:
+        row = await db.scan(conn, tracking_no[:32])
+        if row is None or not staff.can_see_station(row["station"]) or \
+                not may_see_reporter(staff.role, row["confidential"]):
+            raise api_error(404, "not_found", "没有该扫描件。")
+        image = cipher.open(Sealed(row["pii_kid"], row["image_enc"]), context=f"{tracking_no}/scan")
+        await db.log_personal_data_access(conn, tracking_no, staff.token_id, staff.staff_id, staff.role)
+    return Response(image, media_type=row["content_type"], headers={"Cache-Control": "no-store"})
