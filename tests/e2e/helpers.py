@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
+
+
+def wait_alive(url: str, log_file: Path, timeout: float = 30) -> None:
+    """Wait for a service process to answer /healthz; fail with the end of its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, log_file.read_text()[-2000:]
+        time.sleep(0.2)
 
 
 def token(stack, staff_id: str) -> dict:

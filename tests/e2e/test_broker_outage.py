@@ -18,6 +18,8 @@ from fengqiao.devstack import EmbeddedBroker, free_port, start_service, stop_pro
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
 
+from tests.e2e.helpers import wait_alive
+
 pytestmark = pytest.mark.e2e
 
 
@@ -31,15 +33,7 @@ def test_intake_accepts_while_the_broker_is_down_and_catches_up_when_it_returns(
     url = f"http://127.0.0.1:{http_port}"
     broker = None
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "intake.log").read_text()[-2000:]
-            time.sleep(0.2)
+        wait_alive(url, tmp_path / "intake.log")
 
         ready = httpx.get(f"{url}/readyz", timeout=5)
         assert ready.status_code == 503

@@ -13,6 +13,8 @@ import pytest
 
 from fengqiao.devstack import EmbeddedPostgres, free_port, start_service, stop_process
 
+from tests.e2e.helpers import wait_alive
+
 pytestmark = pytest.mark.e2e
 
 
@@ -29,15 +31,7 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
 
         asyncio.run(ensure_database(pg.dsn))
         proc = start_service("intake", env, tmp_path / "intake.log")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "intake.log").read_text()[-2000:]
-            time.sleep(0.2)
+        wait_alive(url, tmp_path / "intake.log")
 
         async def add_station() -> None:
             conn = await asyncpg.connect(pg.dsn)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import time
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -14,6 +13,8 @@ import pytest
 
 from fengqiao.db import ensure_database
 from fengqiao.devstack import free_port, start_service, stop_process
+
+from tests.e2e.helpers import wait_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -28,15 +29,7 @@ def test_limits_per_client_address(infra, tmp_path):
     proc = start_service("intake", env, tmp_path / "intake.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "intake.log").read_text()[-2000:]
-            time.sleep(0.2)
+        wait_alive(url, tmp_path / "intake.log")
 
         async def setup() -> None:
             conn = await asyncpg.connect(dsn)
