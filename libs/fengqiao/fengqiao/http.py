@@ -6,18 +6,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, Header, Request
 
 from fengqiao.auth import Principal, authenticate, bearer_token
+from fengqiao.errors import api_error, invalid_field  # noqa: F401  (the API modules' one import)
 from fengqiao.runtime import RuntimeDep
-
-
-def api_error(status: int, code: str, message: str, field: str | None = None) -> HTTPException:
-    """A JSON error: a stable machine code, a message for people (zh-CN), and the field at fault."""
-    detail = {"error": code, "message": message}
-    if field:
-        detail["field"] = field
-    return HTTPException(status_code=status, detail=detail)
 
 
 async def optional_principal(rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None) -> Principal | None:

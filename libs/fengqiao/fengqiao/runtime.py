@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao.db import create_pool, migrate
+from fengqiao.errors import invalid_field
 from fengqiao.kafka import ConsumerRunner, Handler, ProducerHandle, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
@@ -223,11 +224,8 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """The same JSON error shape as every other error: a code, a message, the field at fault."""
         count_rejection(request, "invalid_field")
-        err = exc.errors()[0]
-        loc = [str(x) for x in err.get("loc", ())]
-        field = ".".join(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc) or "body"
-        return JSONResponse(status_code=422, content={"detail": {
-            "error": "invalid_field", "message": f"字段 {field} 无效：{err.get('msg', '')}", "field": field}})
+        error = invalid_field(exc.errors())
+        return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
 
     app.add_middleware(RequestLatency, metrics=metrics)
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
-from fengqiao.http import OptionalPrincipal, api_error, rate_limited
+from fengqiao.http import OptionalPrincipal, api_error, invalid_field, rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import PiiCipher, Sealed
 from fengqiao.runtime import RuntimeDep
@@ -53,9 +53,7 @@ async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes
     try:
         return FeedbackSubmitted.model_validate(doc), raw
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"])
-        raise api_error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
+        raise invalid_field(exc.errors())
 
 
 @router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from fengqiao.events import FeedbackSubmitted, Location, Reporter
-from fengqiao.http import OptionalPrincipal, api_error
+from fengqiao.http import OptionalPrincipal, api_error, invalid_field
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, normalise_phone
 from fengqiao.runtime import RuntimeDep
@@ -72,9 +72,7 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
     try:
         call = HotlineCall.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "body"
-        raise api_error(422, "invalid_field", f"字段 {field} 无效：{err['msg']}", field=field)
+        raise invalid_field(exc.errors())
     if principal.station and principal.is_staff and not principal.sees_all_stations and principal.station != call.station:
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
