@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 
@@ -36,3 +38,16 @@ def wait_for_status(url: str, headers: dict, status: str, timeout: float) -> dic
                 return body
         time.sleep(0.05)
     raise AssertionError(f"status {status!r} not reached within {timeout}s; last: {body}")
+
+
+def sql(dsn: str, query: str, *args):
+    """Run one statement on its own connection and return its rows (tests look at and set up data)."""
+
+    async def run():
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetch(query, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())

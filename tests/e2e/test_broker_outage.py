@@ -9,7 +9,6 @@ import secrets
 import time
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
@@ -18,7 +17,7 @@ from fengqiao.devstack import EmbeddedBroker, free_port, start_service, stop_pro
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
 
-from tests.e2e.helpers import wait_alive
+from tests.e2e.helpers import sql, wait_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -41,32 +40,22 @@ def test_intake_accepts_while_the_broker_is_down_and_catches_up_when_it_returns(
         assert checks["database"] == "ok" and checks["broker"] == "unreachable"
         assert checks["consumer"].startswith("not running")
 
-        async def add_station() -> None:  # the directory cannot arrive without a broker
-            conn = await asyncpg.connect(dsn)
-            try:
-                await conn.execute("INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所')")
-            finally:
-                await conn.close()
-
-        asyncio.run(add_station())
+        # The directory cannot arrive without a broker: give intake its station directly.
+        sql(dsn, "INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所')")
         receipts = [httpx.post(f"{url}/api/v1/feedback", json={"station": "KZ01", "content": f"路灯坏了 {i}"},
                                timeout=10) for i in range(3)]
         assert [r.status_code for r in receipts] == [202, 202, 202]
 
-        async def pending() -> int:
-            conn = await asyncpg.connect(dsn)
-            try:
-                return await conn.fetchval("SELECT count(*) FROM intake.outbox WHERE published_at IS NULL")
-            finally:
-                await conn.close()
+        def pending() -> int:
+            return sql(dsn, "SELECT count(*) AS n FROM intake.outbox WHERE published_at IS NULL")[0]["n"]
 
-        assert asyncio.run(pending()) >= 6  # received + triage request for each, waiting
+        assert pending() >= 6  # received + triage request for each, waiting
 
         broker = EmbeddedBroker(broker_port, tmp_path / "broker.log")
         broker.start()
         asyncio.run(create_topics(broker.bootstrap, Topics.all(), partitions=1, replication=1))
         deadline = time.monotonic() + 30
-        while asyncio.run(pending()) > 0:
+        while pending() > 0:
             assert time.monotonic() < deadline, "the outbox did not drain after the broker came back"
             time.sleep(0.2)
         deadline = time.monotonic() + 30

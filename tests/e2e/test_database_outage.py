@@ -7,13 +7,12 @@ import asyncio
 import os
 import time
 
-import asyncpg
 import httpx
 import pytest
 
 from fengqiao.devstack import EmbeddedPostgres, free_port, start_service, stop_process
 
-from tests.e2e.helpers import wait_alive
+from tests.e2e.helpers import sql, wait_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -33,15 +32,7 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
         proc = start_service("intake", env, tmp_path / "intake.log")
         wait_alive(url, tmp_path / "intake.log")
 
-        async def add_station() -> None:
-            conn = await asyncpg.connect(pg.dsn)
-            try:
-                await conn.execute("INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所') "
-                                   "ON CONFLICT DO NOTHING")
-            finally:
-                await conn.close()
-
-        asyncio.run(add_station())
+        sql(pg.dsn, "INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所') ON CONFLICT DO NOTHING")
         body = {"station": "KZ01", "content": "矿山路井盖丢失"}
         assert httpx.post(f"{url}/api/v1/feedback", json=body, timeout=10).status_code == 202
 
@@ -59,14 +50,7 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
             assert time.monotonic() < deadline, r.text
             time.sleep(0.5)
 
-        async def count() -> int:
-            conn = await asyncpg.connect(pg.dsn)
-            try:
-                return await conn.fetchval("SELECT count(*) FROM intake.submissions")
-            finally:
-                await conn.close()
-
-        assert asyncio.run(count()) == 2  # the one before and the one after; nothing half-stored
+        assert sql(pg.dsn, "SELECT count(*) AS n FROM intake.submissions")[0]["n"] == 2  # the one before and the one after; nothing half-stored
     finally:
         if proc is not None:
             stop_process(proc)

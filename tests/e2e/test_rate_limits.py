@@ -7,14 +7,13 @@ import os
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import httpx
 import pytest
 
 from fengqiao.db import ensure_database
 from fengqiao.devstack import free_port, start_service, stop_process
 
-from tests.e2e.helpers import wait_alive
+from tests.e2e.helpers import sql, wait_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +30,9 @@ def test_limits_per_client_address(infra, tmp_path):
     try:
         wait_alive(url, tmp_path / "intake.log")
 
-        async def setup() -> None:
-            conn = await asyncpg.connect(dsn)
-            try:
-                await conn.execute("INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所')")
-                await conn.execute("INSERT INTO intake.api_tokens (token_id, token_hash, role) VALUES "
-                                   "('t', encode(sha256('fq_limits-test-token'::bytea), 'hex'), 'integration')")
-            finally:
-                await conn.close()
-
-        asyncio.run(setup())
+        sql(dsn, "INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所')")
+        sql(dsn, "INSERT INTO intake.api_tokens (token_id, token_hash, role) VALUES "
+                 "('t', encode(sha256('fq_limits-test-token'::bytea), 'hex'), 'integration')")
         body = {"station": "KZ01", "content": "路灯坏了"}
         citizen = {"X-Forwarded-For": "203.0.113.7"}
         answers = [httpx.post(f"{url}/api/v1/feedback", json=body, headers=citizen).status_code for _ in range(4)]

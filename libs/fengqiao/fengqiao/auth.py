@@ -44,6 +44,10 @@ class Principal:
     def can_see_station(self, station: str) -> bool:
         return self.sees_all_stations or self.station == station
 
+    def may_file_for(self, station: str) -> bool:
+        """Staff file items for their own station only; other bureau systems for any."""
+        return not self.is_staff or self.can_see_station(station)
+
 
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:

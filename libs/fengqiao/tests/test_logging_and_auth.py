@@ -54,3 +54,6 @@ def test_station_visibility():
     bureau = Principal("t2", "bureau", None, "BUREAU-01")
     assert officer.can_see_station("KZ01") and not officer.can_see_station("KZ02")
     assert bureau.can_see_station("KZ02")
+    integration = Principal("t3", "integration", None, None)
+    assert officer.may_file_for("KZ01") and not officer.may_file_for("KZ02")
+    assert integration.may_file_for("KZ02") and bureau.may_file_for("KZ01")

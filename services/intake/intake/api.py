@@ -62,8 +62,7 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
     data, raw = await _feedback_body(request, rt)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
         raise api_error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
-    if principal is not None and principal.station and not principal.sees_all_stations \
-            and principal.role != "integration" and principal.station != data.station:
+    if principal is not None and not principal.may_file_for(data.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
     scope = principal.token_id if principal else "public"

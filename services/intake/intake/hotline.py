@@ -73,7 +73,7 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
         call = HotlineCall.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise invalid_field(exc.errors())
-    if principal.station and principal.is_staff and not principal.sees_all_stations and principal.station != call.station:
+    if not principal.may_file_for(call.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
     caller_index = index.of(call.caller_number, purpose="phone") if call.caller_number else None
