@@ -15,7 +15,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONTENT_TYPE = "application/cloudevents+json"
-SOURCE_PREFIX = "/fengqiao"
 
 
 class Topics:

@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     pii_index_key: SecretStr | None = Field(default=None, alias="FENGQIAO_PII_INDEX_KEY")
     # Signs the links sent to citizens (survey); shared by notify (signs) and intake (verifies).
     link_key: SecretStr | None = Field(default=None, alias="FENGQIAO_LINK_KEY")
-    survey_link_valid_days: int = Field(default=14, alias="SURVEY_LINK_VALID_DAYS")
 
     # Per client address, on public endpoints (limits notation, ";" separates several windows).
     rate_limit_submit: str = Field(default="20/minute;500/day", alias="RATE_LIMIT_SUBMIT")

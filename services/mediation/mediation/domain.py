@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 ACCEPT_WITHIN = timedelta(hours=1)
-OPEN_STATUSES = ("assigned", "accepted", "in_progress", "mediating", "resolved", "returned", "escalated", "reopened")
 
 
 def accept_deadline(assigned_at: datetime) -> datetime:
