@@ -1,0 +1,120 @@
+"""Classification: rules and the statistical model combined, every decision with its reasons. Pure.
+
+- Urgency: an urgent rule makes the item urgent, whatever the model says; a model that gives
+  `urgent` a probability of 0.25 or more lifts the item to at least `high` (recall first).
+- Type and category: the model's probabilities plus a boost for each matching rule
+  (`RULE_BOOST` times the rule's weight); the highest combined score wins, and the confidence is
+  that score's share of the total.
+- needs_mediation: a dispute category, or a rule that says so.
+- Sentiment: a lexicon score in [-1, 1] (negative: anger, distress; positive: thanks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from triage.model import Prediction, TextModel
+from triage.rules import Hit, RuleSet
+from triage.text import normalise
+
+RULES_ONLY = "rules-1"
+RULE_BOOST = 0.6
+URGENCY_ORDER = ("low", "normal", "high", "urgent")
+DISPUTES = frozenset({"neighbor_dispute", "family_dispute", "labor_dispute"})
+TYPES = ("complaint", "suggestion", "help", "inquiry", "report", "praise", "other")
+CATEGORIES = ("public_order", "neighbor_dispute", "family_dispute", "labor_dispute", "traffic", "fraud", "theft",
+              "noise", "safety_hazard", "police_conduct", "admin_service", "other")
+
+_NEGATIVE = ("愤怒", "气愤", "不满", "投诉", "恶劣", "太差", "非常差", "骂", "威胁", "害怕", "失望", "无奈", "忍无可忍",
+             "过分", "欺负", "没人管", "不作为", "推诿", "救命", "绝望", "受不了", "睡不着", "严重影响")
+_POSITIVE = ("感谢", "谢谢", "表扬", "满意", "辛苦", "点赞", "锦旗", "耐心", "及时", "热情", "负责")
+
+
+@dataclass(frozen=True)
+class Classification:
+    type: str
+    category: str
+    urgency: str
+    needs_mediation: bool
+    confidence: float  # the category's confidence, the headline figure
+    confidences: dict[str, float] = field(default_factory=dict)
+    sentiment: float = 0.0
+    reasons: list[str] = field(default_factory=list)
+    model_version: str = RULES_ONLY
+
+
+def sentiment(text: str) -> float:
+    neg = sum(text.count(w) for w in _NEGATIVE)
+    pos = sum(text.count(w) for w in _POSITIVE)
+    return round((pos - neg) / (pos + neg + 1), 2)
+
+
+def _combine(head: str, labels: tuple[str, ...], prediction: Prediction | None, hits: list[Hit],
+             default: str, reasons: list[str]) -> tuple[str, float]:
+    scores = {label: 0.0 for label in labels}
+    if prediction is not None:
+        for label, p in prediction.scores.items():
+            if label in scores:
+                scores[label] += p
+    matched = [h for h in hits if h.rule.field == head and h.rule.value in scores]
+    for h in matched:
+        scores[h.rule.value] += RULE_BOOST * h.rule.weight
+    total = sum(scores.values())
+    if total <= 0:
+        return default, 0.3
+    best = max(scores, key=lambda k: (scores[k], k == default))
+    reasons.extend(h.reason for h in matched if h.rule.value == best)
+    if prediction is not None and prediction.label == best:
+        features = "、".join(prediction.top_features)
+        reasons.append(f"model:{head}={best}:p={prediction.probability:.2f}" + (f":{features}" if features else ""))
+    return best, round(scores[best] / total, 3)
+
+
+def classify(title: str | None, content: str, *, station: str | None, rules: RuleSet,
+             model: TextModel | None = None, model_version: str = RULES_ONLY) -> Classification:
+    text = normalise(f"{title or ''} {content}")
+    hits = rules.hits(text, station)
+    predicted = model.predict([text], explain=3)[0] if model is not None else {}
+    reasons: list[str] = []
+
+    category, cat_conf = _combine("category", CATEGORIES, predicted.get("category"), hits, "other", reasons)
+    type_, type_conf = _combine("type", TYPES, predicted.get("type"), hits, "other", reasons)
+    if type_ == "other" and category == "police_conduct":
+        type_ = "complaint"
+
+    urgency, urg_conf = _urgency(predicted.get("urgency"), hits, reasons)
+    if type_ == "other" and urgency in ("urgent", "high"):
+        type_ = "help"
+    mediation_hits = [h for h in hits if h.rule.field == "needs_mediation" and h.rule.value == "true"]
+    reasons.extend(h.reason for h in mediation_hits)
+    needs_mediation = category in DISPUTES or bool(mediation_hits)
+    return Classification(
+        type=type_, category=category, urgency=urgency, needs_mediation=needs_mediation, confidence=cat_conf,
+        confidences={"type": type_conf, "category": cat_conf, "urgency": urg_conf},
+        sentiment=sentiment(text), reasons=reasons, model_version=model_version,
+    )
+
+
+def _urgency(prediction: Prediction | None, hits: list[Hit], reasons: list[str]) -> tuple[str, float]:
+    rule_levels = [h for h in hits if h.rule.field == "urgency" and h.rule.value in URGENCY_ORDER]
+    level = "normal"
+    confidence = 0.5
+    if prediction is not None:
+        level = prediction.label if prediction.label in URGENCY_ORDER else "normal"
+        confidence = prediction.probability
+        if level != "urgent" and prediction.scores.get("urgent", 0.0) >= 0.25 and _rank(level) < _rank("high"):
+            level = "high"
+            reasons.append(f"model:urgency:urgent_p={prediction.scores['urgent']:.2f}:lifted_to_high")
+        elif prediction.label == level:
+            reasons.append(f"model:urgency={level}:p={prediction.probability:.2f}")
+    if rule_levels:
+        top = max(rule_levels, key=lambda h: _rank(h.rule.value))
+        if _rank(top.rule.value) >= _rank(level):
+            if _rank(top.rule.value) > _rank(level):
+                confidence = 0.9
+            level = top.rule.value
+            reasons.extend(h.reason for h in rule_levels if h.rule.value == level)
+    return level, round(confidence, 3)
+
+
+def _rank(level: str) -> int:
+    return URGENCY_ORDER.index(level)

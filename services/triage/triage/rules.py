@@ -1,0 +1,99 @@
+"""Configurable rules: keywords or regular expressions that set or favour a label. Pure.
+
+The defaults below ship with the project; a deployment adds its own rules for all stations or
+for one station through the triage API (stored in triage's `rules` table). Urgent safety signals
+are rules so that they win whatever the model says: recall of `urgent` beats precision."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+FIELDS = ("type", "category", "urgency", "needs_mediation")
+
+
+@dataclass(frozen=True)
+class Rule:
+    field: str
+    value: str
+    pattern: str
+    is_regex: bool = False
+    weight: float = 1.0
+    station: str | None = None  # None: every station
+    rule_id: str | None = None  # database id for deployment rules, None for the defaults
+
+    @cached_property
+    def _regex(self) -> re.Pattern:
+        return re.compile(self.pattern)
+
+    def matches(self, text: str) -> bool:
+        return bool(self._regex.search(text)) if self.is_regex else self.pattern in text
+
+    @property
+    def name(self) -> str:
+        origin = f"#{self.rule_id}" if self.rule_id else "default"
+        return f"{self.field}={self.value}:{self.pattern}({origin})"
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: Rule
+
+    @property
+    def reason(self) -> str:
+        return f"rule:{self.rule.name}"
+
+
+def _kw(field: str, value: str, *words: str, weight: float = 1.0) -> list[Rule]:
+    return [Rule(field, value, w, weight=weight) for w in words]
+
+
+DEFAULT_RULES: tuple[Rule, ...] = tuple(
+    # Urgent safety signals: violence, weapons, threats, self-harm, crowds, wage-arrears protests.
+    _kw("urgency", "urgent", "持刀", "拿刀", "菜刀", "砍人", "杀人", "捅人", "打人", "打架", "打起来", "斗殴", "动手",
+        "流血", "威胁", "扬言", "跳楼", "自杀", "轻生", "不想活", "想不开", "聚集", "围堵", "堵路", "堵门", "讨薪",
+        "爬塔吊", "着火", "起火", "爆炸", "绑架", "家暴", "救命", "枪", "燃气泄漏", "煤气味", "肇事逃逸", "跟陌生人走")
+    + [Rule("urgency", "urgent", r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)", is_regex=True)]
+    + _kw("urgency", "high", "诈骗", "被骗", "骗了", "盗窃", "被偷", "失窃", "撬", "抢", "醉驾", "酒驾", "事故",
+          "受伤", "走失", "没回家", "联系不上", "推搡", "吸毒", "拖欠工资", "欠薪", "倒塌")
+    + _kw("category", "police_conduct", "民警态度", "警察态度", "态度恶劣", "态度非常差", "不作为", "推诿", "乱罚款",
+          "吃拿卡要", "警号", "偏袒", "好处费", "没有出示证件", weight=1.5)
+    + _kw("category", "fraud", "诈骗", "被骗", "刷单", "转账", "冒充客服", "冒充公检法", "安全账户", "网贷", "杀猪盘",
+          "投资理财", "博彩")
+    + _kw("category", "family_dispute", "家暴", "家庭暴力", "离婚", "婚姻", "夫妻", "丈夫", "妻子", "前夫", "前妻",
+          "赡养", "抚养费", "婆媳", "分家产")
+    + _kw("category", "labor_dispute", "欠薪", "讨薪", "拖欠工资", "工资", "劳务费", "包工头", "农民工", "工伤",
+          "劳动仲裁", "辞退")
+    + _kw("category", "neighbor_dispute", "邻居", "楼上", "楼下", "隔壁", "漏水", "宅基地", "围墙", "房东", "租客",
+          "业主")
+    + _kw("category", "noise", "噪音", "噪声", "吵闹", "太吵", "扰民", "广场舞", "装修声", "电钻", "音响", "睡不着")
+    + _kw("category", "theft", "盗窃", "被偷", "失窃", "小偷", "偷走", "扒窃", "入室", "被撬")
+    + _kw("category", "traffic", "交通", "车祸", "事故", "违停", "违章停车", "乱停", "酒驾", "醉驾", "红绿灯", "拥堵",
+          "超速", "追尾", "肇事")
+    + _kw("category", "safety_hazard", "隐患", "消防", "煤气", "燃气", "电线", "危房", "井盖", "着火", "起火",
+          "烟花爆竹", "倒塌")
+    + _kw("category", "admin_service", "身份证", "户口", "户籍", "居住证", "证件", "办证", "迁户", "签注", "通行证",
+          "无犯罪记录", "驾驶证")
+    + _kw("category", "public_order", "打架", "斗殴", "寻衅", "赌博", "吸毒", "卖淫", "持刀", "醉酒闹事", "闹事",
+          "聚集", "收保护费")
+    + _kw("type", "praise", "表扬", "感谢", "锦旗", "点赞", "辛苦了", "谢谢", weight=1.5)
+    + _kw("type", "report", "举报", "检举", "揭发")
+    + _kw("type", "complaint", "投诉", "不满", "态度恶劣", "不作为", "推诿")
+    + _kw("type", "help", "求助", "帮忙", "救命", "帮帮", "请求", "请马上")
+    + _kw("type", "suggestion", "建议", "希望能", "能否", "可否")
+    + _kw("type", "inquiry", "咨询", "请问", "如何办理", "需要什么", "需要哪些", "多久", "吗？", "吗?")
+)
+
+
+class RuleSet:
+    """The default rules plus a deployment's own, evaluated against normalised text."""
+
+    def __init__(self, rules: list[Rule] | tuple[Rule, ...] = DEFAULT_RULES) -> None:
+        self.rules = tuple(rules)
+
+    def with_rules(self, extra: list[Rule]) -> "RuleSet":
+        return RuleSet(DEFAULT_RULES + tuple(extra))
+
+    def hits(self, text: str, station: str | None) -> list[Hit]:
+        return [Hit(r) for r in self.rules if (r.station is None or r.station == station) and r.matches(text)]
