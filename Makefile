@@ -8,7 +8,7 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench install system-deps lock clean-data compose-config
+.PHONY: run test unit bench bench-triage install system-deps lock clean-data compose-config
 
 run: install
 	$(BIN)/fengqiao dev
@@ -21,6 +21,11 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/e2e_bench.py
+
+# Triage's classification benchmark on the public labelled data (read in place, never copied).
+BENCH_DATA ?= ../shared/data
+bench-triage: install
+	$(BIN)/fengqiao triage bench --data $(BENCH_DATA)
 
 install: $(STAMP)
 

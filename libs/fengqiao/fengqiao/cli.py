@@ -394,5 +394,19 @@ def _print_banner(urls: dict[str, str], credentials: list[dict], home: Path, log
     click.echo("=" * min(width, 100))
 
 
+def _add_service_commands() -> None:
+    """Services contribute their own command groups (e.g. `fengqiao triage`) through the
+    `fengqiao.commands` entry point group, so the platform never imports a service to start."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="fengqiao.commands"):
+        try:
+            main.add_command(ep.load(), ep.name)
+        except ImportError as exc:  # a service not installed in this environment
+            click.echo(f"warning: command group {ep.name!r} unavailable: {exc}", err=True)
+
+
+_add_service_commands()
+
 if __name__ == "__main__":
     main()

@@ -37,10 +37,10 @@ async def upsert_station(conn: asyncpg.Connection, s: StationUpserted) -> None:
 
 async def upsert_staff(conn: asyncpg.Connection, s: StaffUpserted) -> None:
     await conn.execute(
-        "INSERT INTO staff (staff_id, station, name, role, team, badge_no, active) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (staff_id) DO UPDATE SET station = $2, name = $3, "
-        "role = $4, team = $5, badge_no = $6, active = $7, updated_at = now()",
-        s.staff_id, s.station, s.name, s.role, s.team, s.badge_no, s.active,
+        "INSERT INTO staff (staff_id, station, name, role, team, badge_no, active, confidential_handler) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (staff_id) DO UPDATE SET station = $2, name = $3, "
+        "role = $4, team = $5, badge_no = $6, active = $7, confidential_handler = $8, updated_at = now()",
+        s.staff_id, s.station, s.name, s.role, s.team, s.badge_no, s.active, s.confidential_handler,
     )
 
 

@@ -30,11 +30,13 @@ class Topics:
     DIRECTORY = "fengqiao.internal.directory.v1"
     # Internal: intake -> mediation and notify, the citizens' return-visit survey answers.
     SURVEYS = "fengqiao.internal.surveys.v1"
+    # Internal: console (mediation) -> triage, classifications corrected by staff (labelled examples).
+    CORRECTIONS = "fengqiao.internal.corrections.v1"
 
     @classmethod
     def all(cls) -> list[str]:
         base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY,
-                cls.SURVEYS]
+                cls.SURVEYS, cls.CORRECTIONS]
         return base + [dlq_topic(t) for t in base]
 
 
@@ -233,6 +235,13 @@ class TriageRequested(_Contract):
     content: str
     submitted_at: datetime
     confidential: bool = False
+    anonymous: bool = False
+    # A keyed hash of the reporter's phone (else e-mail), to recognise the same reporter without
+    # the number itself; absent for anonymous reporters without contact.
+    reporter_key: str | None = None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
 
 
 class CaseTriaged(_Contract):
@@ -246,6 +255,8 @@ class CaseTriaged(_Contract):
     model_version: str
     reasons: list[str]
     submitted_at: datetime
+    sentiment: float | None = None
+    confidences: dict[str, float] = Field(default_factory=dict)
 
 
 class CaseAssigned(_Contract):
@@ -261,6 +272,60 @@ class CaseAssigned(_Contract):
     reason: str
     flagged: bool = False
     submitted_at: datetime
+    # Urgent items and items nobody on duty could take: the station's leader must be told now.
+    notify_leader: bool = False
+
+
+class CaseMerged(_Contract):
+    """Public: a repeat of an open case (并单). It is counted on that case, not assigned again."""
+
+    tracking_no: str
+    station: str
+    merged_into: str
+    similarity: float
+    reason: str
+    submitted_at: datetime
+
+
+class CaseClosedRef(_Contract):
+    """The part of `resolved` / `closed` events that triage needs (the mediation service owns the
+    full contract): which case stopped being open work."""
+
+    tracking_no: str
+    station: str
+    assignee_id: str | None = None
+
+
+AlertKind = Literal["cluster", "trend", "repeat_dispute"]
+AlertLevel = Literal["yellow", "orange", "red"]
+
+
+class AlertRaised(_Contract):
+    """Public: an early warning (群体性事件预警). Raised again, same alert_id, when its level rises."""
+
+    alert_id: str
+    station: str
+    kind: AlertKind
+    level: AlertLevel
+    category: Category | None = None
+    members: list[str]  # tracking numbers
+    reporters: int
+    window_hours: int
+    explanation: str
+    raised_at: datetime
+
+
+class TriageCorrected(_Contract):
+    """Internal: a member of staff corrected a classification; triage keeps it as a labelled example."""
+
+    tracking_no: str
+    station: str
+    type: RequestType | None = None
+    category: Category | None = None
+    urgency: Urgency | None = None
+    corrected_by: str
+    reason: str | None = Field(default=None, max_length=500)
+    corrected_at: datetime
 
 
 class CitizenMessageRequested(_Contract):
@@ -288,6 +353,8 @@ class StaffUpserted(_Contract):
     team: str | None = None
     badge_no: str | None = None
     active: bool = True
+    # Approved by the leader to handle confidential tip-offs (举报人保密).
+    confidential_handler: bool = False
 
 
 class RosterPublished(_Contract):
@@ -327,6 +394,11 @@ class EventTypes:
     ROSTER_PUBLISHED = "fengqiao.directory.roster_published"
     TOKEN_ISSUED = "fengqiao.directory.token_issued"
     SURVEY_ANSWERED = "fengqiao.survey.answered"
+    CASE_MERGED = "fengqiao.case.merged"
+    CASE_RESOLVED = "fengqiao.case.resolved"
+    CASE_CLOSED = "fengqiao.case.closed"
+    ALERT_RAISED = "fengqiao.alert.raised"
+    TRIAGE_CORRECTED = "fengqiao.triage.corrected"
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -341,4 +413,9 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.ROSTER_PUBLISHED: RosterPublished,
     EventTypes.TOKEN_ISSUED: TokenIssued,
     EventTypes.SURVEY_ANSWERED: SurveyAnswered,
+    EventTypes.CASE_MERGED: CaseMerged,
+    EventTypes.CASE_RESOLVED: CaseClosedRef,
+    EventTypes.CASE_CLOSED: CaseClosedRef,
+    EventTypes.ALERT_RAISED: AlertRaised,
+    EventTypes.TRIAGE_CORRECTED: TriageCorrected,
 }

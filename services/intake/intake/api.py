@@ -76,7 +76,8 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
                                  field="Idempotency-Key")
                 return JSONResponse(json.loads(previous["response"]), status_code=202)
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
+                                                  index=request.app.state.pii_index)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}

@@ -89,9 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="枫桥 Fengqiao intake",
         migrations_dir=MIGRATIONS,
         topics=[Topics.SUBMISSIONS, Topics.CASE_EVENTS, Topics.DIRECTORY],
-        handlers=make_handlers(cipher),
+        handlers=make_handlers(cipher, index),
         routers=[router, events_router, hotline_router, mailbox_router, open311_router, web_router],
-        background=[initialise_station_series, seal_legacy_rows(cipher), smtp_receiver(cipher)],
+        background=[initialise_station_series, seal_legacy_rows(cipher), smtp_receiver(cipher, index)],
     )
     app = build_app(spec, settings)
     app.state.pii = cipher

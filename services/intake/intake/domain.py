@@ -57,6 +57,7 @@ TIMELINE_NOTES = {
     "received": "您的反映已受理，我们会尽快处理。",
     "triaged": "您的反映已完成分类。",
     "assigned": "已分派给民警办理。",
+    "merged": "您反映的问题与已受理的同一事项合并办理（并单），办理结果将一并告知。",
 }
 
 CHANNELS_NEEDING_TOKEN = frozenset({"hotline", "mailbox", "walk_in", "transfer_110", "transfer_12345", "bureau"})

@@ -67,7 +67,8 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
 
     async with unit_of_work(rt.pool) as (conn, outbox):
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, ingress_source=event.source,
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=request.app.state.pii_index,
+                                              ingress_source=event.source,
                                                ingress_id=event.id, correlation_id=event.correlationid)
         except AlreadyAccepted:
             existing = await db.find_by_ingress(conn, event.source, event.id)

@@ -88,7 +88,8 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
                               confidential=call.confidential),
         )
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
+                                                  index=request.app.state.pii_index)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
         earlier = await db.earlier_calls_from(conn, caller_index) if caller_index else []

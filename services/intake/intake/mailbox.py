@@ -18,14 +18,14 @@ from email.utils import parseaddr
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fengqiao.events import FeedbackSubmitted, PoisonMessage, Reporter
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import PiiCipher, Sealed
+from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from fengqiao.runtime import Runtime, RuntimeDep
 from intake import db
 from intake.api import CipherDep
@@ -72,7 +72,8 @@ def feedback_from_email(raw: bytes, station: str) -> tuple[FeedbackSubmitted, st
 class MailboxHandler:
     """aiosmtpd handler: accept mail for known stations only, store it as a submission."""
 
-    def __init__(self, rt: Runtime, cipher: PiiCipher) -> None:
+    def __init__(self, rt: Runtime, cipher: PiiCipher, index: BlindIndex) -> None:
+        self.index = index
         self.rt = rt
         self.cipher = cipher
 
@@ -92,7 +93,7 @@ class MailboxHandler:
                 data, key = feedback_from_email(envelope.original_content or envelope.content, station)
                 async with unit_of_work(self.rt.pool) as (conn, outbox):
                     try:
-                        receipt = await accept_submission(conn, outbox, data, cipher=self.cipher,
+                        receipt = await accept_submission(conn, outbox, data, cipher=self.cipher, index=self.index,
                                                           ingress_source=SMTP_SOURCE, ingress_id=key)
                     except AlreadyAccepted:
                         continue
@@ -111,11 +112,11 @@ class MailboxHandler:
         return "250 OK " + " ".join(accepted) if accepted else "250 OK (already received)"
 
 
-def smtp_receiver(cipher: PiiCipher):
+def smtp_receiver(cipher: PiiCipher, index: BlindIndex):
     async def serve_smtp(rt: Runtime) -> None:
         """intake's SMTP receiver for station mailboxes, on SMTP_PORT."""
         loop = asyncio.get_running_loop()
-        handler = MailboxHandler(rt, cipher)
+        handler = MailboxHandler(rt, cipher, index)
         server = await loop.create_server(
             lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True, hostname="fengqiao",
                          ident="Fengqiao intake"),
@@ -176,7 +177,8 @@ def scan_type(image: bytes) -> str:
 
 
 @router.post("/items", status_code=202)
-async def enter_item(item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep) -> JSONResponse:
+async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal,
+                     cipher: CipherDep) -> JSONResponse:
     if not staff.can_see_station(item.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
     data = FeedbackSubmitted(station=item.station, channel="mailbox", content=item.content, title=item.title,
@@ -184,7 +186,8 @@ async def enter_item(item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal, c
                              external_ref=f"{item.kind}:{item.opened_by}:{item.opened_at.isoformat()}")
     async with unit_of_work(rt.pool) as (conn, outbox):
         try:
-            receipt = await accept_submission(conn, outbox, data, cipher=cipher)
+            receipt = await accept_submission(conn, outbox, data, cipher=cipher,
+                                              index=request.app.state.pii_index)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{item.station}", field="station")
         await db.record_mailbox_item(conn, tracking_no=receipt.tracking_no, kind=item.kind, opened_at=item.opened_at,

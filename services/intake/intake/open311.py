@@ -161,7 +161,8 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, fm
             where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ("lat/long",)
             raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}")
         async with unit_of_work(rt.pool) as (conn, outbox):
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
+                                                  index=request.app.state.pii_index)
     except Open311Error as exc:
         return _error(fmt, exc)
     rt.metrics.feedback_received.labels(station=station, channel="web").inc()

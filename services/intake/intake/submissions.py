@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 import asyncpg
 
 from fengqiao.events import (
-    CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Topics, TriageRequested, new_event,
+    CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Reporter, Topics, TriageRequested,
+    new_event,
 )
 from fengqiao.outbox import Outbox
-from fengqiao.pii import PiiCipher
+from fengqiao.pii import BlindIndex, PiiCipher
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
 
@@ -25,6 +26,18 @@ class UnknownStation(Exception):
     def __init__(self, station: str) -> None:
         super().__init__(f"unknown station {station!r}")
         self.station = station
+
+
+def reporter_key(index: BlindIndex | None, reporter: Reporter) -> str | None:
+    """The same reporter's items share this key (a keyed hash of the phone, else the e-mail), so
+    triage can merge repeats and see repeated disputes without ever holding the number."""
+    if index is None:
+        return None
+    if reporter.phone:
+        return index.of(reporter.phone, purpose="phone")
+    if reporter.email:
+        return index.of(reporter.email.lower(), purpose="email")
+    return None
 
 
 class AlreadyAccepted(Exception):
@@ -47,6 +60,7 @@ def seal_personal_data(cipher: PiiCipher, tracking_no: str, reporter: dict, loca
 
 
 async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *, cipher: PiiCipher,
+                            index: BlindIndex | None = None,
                             ingress_source: str | None = None, ingress_id: str | None = None,
                             correlation_id: str | None = None) -> Accepted:
     if not await db.station_exists(conn, data.station):
@@ -81,6 +95,8 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
     outbox.add(Topics.TRIAGE_REQUESTS, new_event(EventTypes.TRIAGE_REQUESTED, TriageRequested(
         tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
         content=data.content, submitted_at=now, confidential=data.reporter.confidential,
+        anonymous=data.reporter.anonymous, reporter_key=reporter_key(index, data.reporter),
+        address=data.location.address or None, lat=data.location.lat, lon=data.location.lon,
     ), **common))
     if has_contact:
         outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(

@@ -95,7 +95,8 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HT
             receipt = json.loads(previous["response"])
         else:
             try:
-                accepted = await accept_submission(conn, outbox, data, cipher=cipher)
+                accepted = await accept_submission(conn, outbox, data, cipher=cipher,
+                                                  index=request.app.state.pii_index)
             except UnknownStation:
                 return await _form_page(request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]},
                                         status=422)

@@ -16,5 +16,9 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time))
 
 
+async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    await db.record_duplicate(conn, event.payload(), event.time)
+
+
 def handlers(metrics: Metrics) -> dict:
-    return {EventTypes.CASE_ASSIGNED: on_case_assigned}
+    return {EventTypes.CASE_ASSIGNED: on_case_assigned, EventTypes.CASE_MERGED: on_case_merged}

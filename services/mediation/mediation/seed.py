@@ -21,6 +21,8 @@ TEAMS = {"P1": "community", "P2": "community", "P3": "patrol", "P4": "patrol", "
 SHIFTS = {"P1": ("08:00", "20:00"), "P2": ("08:00", "20:00"), "P3": ("20:00", "08:00"), "P4": ("20:00", "08:00"),
           "MD": ("08:30", "17:30"), "LD": ("08:30", "17:30"), "IN": ("08:30", "17:30")}
 BUREAU = ("BUREAU-01", "黄志强")
+# Approved by the leader to handle confidential tip-offs (举报): leadership and one officer.
+CONFIDENTIAL_HANDLERS = frozenset({"LD", "IN", "P1"})
 
 
 async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
@@ -33,7 +35,8 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
             staff_id = f"{code}-{suffix}"
             await writer.staff(StaffUpserted(
                 staff_id=staff_id, station=code, name=person, role=ROLES[suffix], team=TEAMS.get(suffix),
-                badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}"))
+                badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
+                confidential_handler=suffix in CONFIDENTIAL_HANDLERS))
         for offset in (-1, 0, 1):
             day = today + timedelta(days=offset)
             await writer.roster(RosterPublished(station=code, day=day.isoformat(), shifts=[

@@ -33,6 +33,15 @@ async def station_leaders(conn: asyncpg.Connection, station: str) -> list[str]:
     return [r["staff_id"] for r in rows]
 
 
+async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str:
+    return await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", staff_id) or ""
+
+
+async def bureau_supervisors(conn: asyncpg.Connection) -> list[str]:
+    rows = await conn.fetch("SELECT staff_id FROM staff WHERE role = 'bureau' AND active ORDER BY staff_id")
+    return [r["staff_id"] for r in rows]
+
+
 async def inbox(conn: asyncpg.Connection, recipient_id: str, limit: int = 50) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT id, kind, tracking_no, title, body, created_at, read_at FROM console_notifications "

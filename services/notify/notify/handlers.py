@@ -9,7 +9,7 @@ from functools import partial
 import asyncpg
 
 from fengqiao.directory import READ_MODEL_HANDLERS
-from fengqiao.events import CaseAssigned, CitizenMessageRequested, CloudEvent, EventTypes
+from fengqiao.events import AlertRaised, CaseAssigned, CitizenMessageRequested, CloudEvent, EventTypes
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import CATEGORY_LABELS, URGENCY_LABELS
@@ -27,12 +27,16 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
         recipients, kind = await db.station_leaders(conn, data.station), "unassigned"
     if data.assignee_id and data.flagged and data.assignee_id not in recipients:
         recipients.append(data.assignee_id)
+    targets = [(r, kind) for r in recipients]
+    if data.notify_leader and not data.flagged:  # urgent: the officer on duty has it, the leader is told
+        params["assignee_name"] = await db.staff_name(conn, data.assignee_id) if data.assignee_id else ""
+        targets += [(r, "urgent") for r in await db.station_leaders(conn, data.station) if r not in recipients]
     created = 0
-    for recipient in recipients:
+    for recipient, what in targets:
         created += await db.add_console_notification(
             conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=data.station,
-            kind=kind, tracking_no=data.tracking_no, title=render(f"{kind}.title", **params),
-            body=render(f"{kind}.body", **params))
+            kind=what, tracking_no=data.tracking_no, title=render(f"{what}.title", **params),
+            body=render(f"{what}.body", **params))
     elapsed = (datetime.now(timezone.utc) - data.submitted_at).total_seconds()
 
     def _observe() -> None:
@@ -59,10 +63,33 @@ async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connecti
         outbox.after_commit(metrics.notifications.labels(channel=channel, outcome="queued").inc)
 
 
+ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}
+ALERT_LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
+
+
+async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+    """Early warnings reach the station's leadership; red ones also the bureau supervisors."""
+    data: AlertRaised = event.payload()
+    recipients = await db.station_leaders(conn, data.station)
+    if data.level == "red":
+        recipients += await db.bureau_supervisors(conn)
+    params = dict(station_name=await db.station_name(conn, data.station), explanation=data.explanation,
+                  count=str(len(data.members)), level_label=ALERT_LEVEL_LABELS[data.level],
+                  kind_label=ALERT_KIND_LABELS[data.kind])
+    created = 0
+    for recipient in recipients:
+        created += await db.add_console_notification(
+            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=data.station,
+            kind="alert", tracking_no=data.members[-1] if data.members else None,
+            title=render("alert.title", **params), body=render("alert.body", **params))
+    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(created))
+
+
 def make_handlers(public_base_url: str):
     def handlers(metrics: Metrics) -> dict:
         return {
             EventTypes.CASE_ASSIGNED: partial(on_case_assigned, metrics=metrics),
+            EventTypes.ALERT_RAISED: partial(on_alert_raised, metrics=metrics),
             EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, metrics=metrics,
                                                           public_base_url=public_base_url),
             **READ_MODEL_HANDLERS,

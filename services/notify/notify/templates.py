@@ -16,6 +16,10 @@ TEMPLATES = {
         "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，"
         "请尽快签收。"
     ),
+    "urgent.title": "紧急警情：{{ tracking_no }}",
+    "urgent.body": "{{ station_name }}：紧急{{ category_label }}事项已分派给在岗民警{{ assignee_name }}，请所领导关注。",
+    "alert.title": "{{ level_label }}预警：{{ kind_label }}",
+    "alert.body": "{{ station_name }}：{{ explanation }}（涉及{{ count }}件反映）",
     "unassigned.title": "待分派：{{ tracking_no }}",
     "unassigned.body": "{{ station_name }}：当前无在岗民警，{{ category_label }}（{{ urgency_label }}）已转入所领导待办，请尽快指派。",
 }

@@ -1,53 +1,169 @@
-"""Triage's event handlers."""
+"""Triage's event handlers: classify, merge repeats, warn early, assign; learn from corrections;
+release open work when a case is resolved or closed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from fengqiao.directory import READ_MODEL_HANDLERS
-from fengqiao.events import CaseAssigned, CaseTriaged, CloudEvent, EventTypes, Topics, TriageRequested, new_event
+from fengqiao.events import (
+    AlertRaised, CaseAssigned, CaseClosedRef, CaseMerged, CaseTriaged, CloudEvent, EventTypes, Topics,
+    TriageCorrected, TriageRequested, new_event,
+)
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
-from triage import db
-from triage.domain import choose_assignee, classify
+from triage import alerts, db
+from triage.assign import Item as AssignItem, choose_assignee
+from triage.duplicates import Item as DupItem, find_primary, signature
+from triage.engine import DISPUTES, Classification, classify
+from triage.metrics import TriageMetrics
+from triage.state import EngineState
+from triage.text import mask_personal_data, normalise, place_key, shingles
 
 SOURCE = "/fengqiao/triage"
 STATION_TZ = ZoneInfo("Asia/Shanghai")
+DUPLICATE_WINDOW = timedelta(days=7)
 
 
 async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                              metrics: Metrics) -> None:
+                              metrics: Metrics, state: EngineState) -> None:
     data: TriageRequested = event.payload()
-    c = classify(data.title, data.content)
-    await db.record_decision(conn, data.tracking_no, data.station, c, data.submitted_at)
-    now = datetime.now(timezone.utc)
-    candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
-    a = choose_assignee(c, candidates)
-    await db.record_assignment(conn, data.tracking_no, data.station, a)
-
+    tm = TriageMetrics.of(metrics)
+    engine = await state.current(conn)
+    text = normalise(f"{data.title or ''} {data.content}")
+    started = time.perf_counter()
+    c = classify(data.title, data.content, station=data.station, rules=engine.rules, model=engine.model,
+                 model_version=engine.version)
+    classify_seconds = time.perf_counter() - started
+    place = place_key(data.address, data.lat, data.lon)
+    await db.record_decision(conn, data.tracking_no, data.station, c, data.submitted_at,
+                             text_masked=mask_personal_data(text), reporter_key=data.reporter_key, place_key=place)
     common = dict(source=SOURCE, subject=data.tracking_no, stationid=data.station, correlationid=event.correlationid)
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
         tracking_no=data.tracking_no, station=data.station, type=c.type, category=c.category, urgency=c.urgency,
         needs_mediation=c.needs_mediation, confidence=c.confidence, model_version=c.model_version,
-        reasons=c.reasons, submitted_at=data.submitted_at,
+        reasons=c.reasons, submitted_at=data.submitted_at, sentiment=c.sentiment, confidences=c.confidences,
     ), **common))
+
+    raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
+
+    item = DupItem(data.tracking_no, signature(text), c.category, data.reporter_key, place, data.submitted_at,
+                   len(shingles(text)))
+    merge = None
+    if c.urgency != "urgent":  # an urgent report is always looked at on its own
+        merge = find_primary(item, await db.duplicate_candidates(conn, data.station, item,
+                                                                  data.submitted_at - DUPLICATE_WINDOW))
+    now = datetime.now(timezone.utc)
+    elapsed = (now - data.submitted_at).total_seconds()
+    labels = dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency)
+
+    if merge is not None:
+        await db.record_merge(conn, data.tracking_no, merge.into)
+        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, CaseMerged(
+            tracking_no=data.tracking_no, station=data.station, merged_into=merge.into,
+            similarity=merge.similarity, reason=f"rule:duplicate:{merge.reason}", submitted_at=data.submitted_at,
+        ), **common))
+
+        def merged_metrics() -> None:
+            tm.observe_decision(labels, classify_seconds)
+            tm.merges.labels(station=data.station, reason=merge.reason).inc()
+            metrics.stage_seconds.labels(stage="triaged").observe(elapsed)
+            for kind in raised:
+                metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
+        outbox.after_commit(merged_metrics)
+        return
+
+    await db.add_fingerprint(conn, data.station, item)
+    candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
+    a = choose_assignee(AssignItem(c.type, c.category, c.urgency, text, data.confidential), candidates,
+                        engine.team_for_category(data.station))
+    await db.record_assignment(conn, data.tracking_no, data.station, a)
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
         tracking_no=data.tracking_no, station=data.station, assignee_id=a.assignee_id,
         assignee_role=a.assignee_role, team=a.team, type=c.type, category=c.category, urgency=c.urgency,
         needs_mediation=c.needs_mediation, reason=a.reason, flagged=a.flagged, submitted_at=data.submitted_at,
+        notify_leader=a.notify_leader,
     ), **common))
-    elapsed = (now - data.submitted_at).total_seconds()
-    outbox.after_commit(lambda: (metrics.stage_seconds.labels(stage="triaged").observe(elapsed),
-                                 metrics.stage_seconds.labels(stage="assigned").observe(elapsed)))
+
+    def assigned_metrics() -> None:
+        tm.observe_decision(labels, classify_seconds)
+        tm.assignments.labels(station=data.station, rule=a.reason.split(";")[0].split(":")[1]).inc()
+        metrics.stage_seconds.labels(stage="triaged").observe(elapsed)
+        metrics.stage_seconds.labels(stage="assigned").observe(elapsed)
+        for kind in raised:
+            metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
+    outbox.after_commit(assigned_metrics)
 
 
-def handlers(metrics: Metrics) -> dict:
-    """The HANDLERS table: event type -> handler, dependencies bound."""
-    return {
-        EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, metrics=metrics),
-        **READ_MODEL_HANDLERS,
-    }
+async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, c: Classification,
+                         place: str | None, engine: EngineState, correlation_id: str | None) -> list[str]:
+    """Evaluate the three alert kinds for this item; emit each alert that is new or rose a level."""
+    now = data.submitted_at
+    drafts: list[alerts.Draft] = []
+    t = engine.threshold(data.station, c.category, "cluster")
+    if t and place and c.category != "other":
+        members, reporters = await db.cluster_members(conn, data.station, c.category, place,
+                                                      now - timedelta(hours=t.window_hours), now)
+        label = "该地点（约500米范围）" if place.startswith("grid:") else place.removeprefix("addr:")
+        if d := alerts.cluster(c.category, place, label, members, reporters, t):
+            drafts.append(d)
+    t = engine.threshold(data.station, c.category, "trend")
+    if t and c.category != "other":
+        members, daily_mean = await db.trend_counts(conn, data.station, c.category, now)
+        if d := alerts.trend(c.category, len(members), daily_mean, members, t):
+            drafts.append(d)
+    t = engine.threshold(data.station, c.category, "repeat_dispute")
+    if t and data.reporter_key and c.category in DISPUTES:
+        members, categories = await db.repeat_members(conn, data.reporter_key,
+                                                      now - timedelta(hours=t.window_hours), now)
+        if d := alerts.repeat_dispute(data.reporter_key, members, categories, t):
+            drafts.append(d)
+    raised = []
+    for d in drafts:
+        alert_id, is_raised = await db.upsert_alert(conn, data.station, d, now, alerts.rank)
+        if not is_raised:
+            continue
+        raised.append(d.kind)
+        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.ALERT_RAISED, AlertRaised(
+            alert_id=alert_id, station=data.station, kind=d.kind, level=d.level, category=d.category,
+            members=d.members, reporters=d.reporters, window_hours=d.window_hours, explanation=d.explanation,
+            raised_at=now,
+        ), source=SOURCE, subject=alert_id, stationid=data.station, correlationid=correlation_id), key=alert_id)
+    return raised
+
+
+async def on_triage_corrected(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """A correction becomes a labelled example (with the text triage kept, personal data masked)."""
+    data: TriageCorrected = event.payload()
+    row = await db.decision(conn, data.tracking_no)
+    if row is None or not row["text_masked"]:
+        return  # never classified here (or before texts were kept): nothing to learn from
+    await db.store_correction(
+        conn, tracking_no=data.tracking_no, station=data.station, text=row["text_masked"],
+        type_=data.type or row["type"], category=data.category or row["category"],
+        urgency=data.urgency or row["urgency"], corrected_by=data.corrected_by, reason=data.reason,
+        corrected_at=data.corrected_at,
+    )
+
+
+async def on_case_closed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    data: CaseClosedRef = event.payload()
+    await db.close_item(conn, data.tracking_no)
+
+
+def make_handlers(state: EngineState):
+    def handlers(metrics: Metrics) -> dict:
+        """The HANDLERS table: event type -> handler, dependencies bound."""
+        return {
+            EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, metrics=metrics, state=state),
+            EventTypes.TRIAGE_CORRECTED: on_triage_corrected,
+            EventTypes.CASE_RESOLVED: on_case_closed,
+            EventTypes.CASE_CLOSED: on_case_closed,
+            **READ_MODEL_HANDLERS,
+        }
+    return handlers

@@ -1,0 +1,95 @@
+"""`fengqiao triage ...`: the benchmark, retraining and model versions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import click
+
+
+@click.group()
+def triage() -> None:
+    """Triage's classification engine: benchmark, retrain, activate models."""
+
+
+@triage.command()
+@click.option("--data", "data", envvar="FENGQIAO_BENCH_DATA", default="../shared/data", show_default=True,
+              help="folder holding teddycup2020/ and msgabench/")
+@click.option("--json", "out", help="also write the results to this JSON file")
+@click.option("--only", multiple=True, help="run only this task (repeatable)")
+def bench(data: str, out: str | None, only: tuple[str, ...]) -> None:
+    """Train on the public sets' training splits; report scores and speed on their test splits."""
+    from triage.bench import main
+
+    try:
+        main(data, out, only)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+async def _with_conn(fn):
+    import asyncpg
+
+    from fengqiao.cli import _connection_from_state
+    from fengqiao.settings import Settings
+
+    dsn, _ = _connection_from_state(Settings())
+    if not dsn:
+        raise click.ClickException("set DATABASE_URL, or start `fengqiao dev` first")
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": "triage"})
+    try:
+        async with conn.transaction():
+            return await fn(conn)
+    finally:
+        await conn.close()
+
+
+@triage.command()
+@click.option("--activate", is_flag=True, help="make the new version the one in use")
+@click.option("--by", default="cli", show_default=True, help="who trained it (recorded)")
+def train(activate: bool, by: str) -> None:
+    """Retrain from the seed set plus staff corrections and compare with the active model."""
+    from triage.training import train as run
+
+    report = asyncio.run(_with_conn(lambda conn: run(conn, activate=activate, by=by)))
+    click.echo(f"new version {report['version']} (seed {report['examples']['seed']}, "
+               f"corrections {report['examples']['corrections']}, {report['train_seconds']} s)")
+    click.echo("cross-validated macro-F1   active -> new")
+    for head, s in report["scores"].items():
+        before, after = s["before"], s["after"]
+        delta = f"{after - before:+.3f}" if before is not None and after is not None else ""
+        click.echo(f"  {head:<9} {before if before is not None else '-':>8} -> {after if after is not None else '-'}"
+                   f"  {delta}")
+    if report["active_model_on_corrections"]:
+        click.echo("active model agreed with the corrections: " + ", ".join(
+            f"{h} {v}" for h, v in report["active_model_on_corrections"].items()))
+    if report["activated"]:
+        click.echo(f"activated {report['version']} (was {report['active_before']}); services load it within 10 s")
+    else:
+        click.echo(f"not activated; to use it: fengqiao triage activate {report['version']}")
+
+
+@triage.command()
+@click.argument("version")
+@click.option("--by", default="cli", show_default=True)
+def activate(version: str, by: str) -> None:
+    """Make VERSION the model in use (services follow within 10 s)."""
+    from triage.training import activate as run
+
+    if not asyncio.run(_with_conn(lambda conn: run(conn, version, by))):
+        raise click.ClickException(f"no model version {version!r}")
+    click.echo(f"activated {version}")
+
+
+@triage.command("models")
+def list_models() -> None:
+    """Model versions, newest first, with their scores."""
+    from triage import db
+
+    rows = asyncio.run(_with_conn(db.models))
+    for r in rows:
+        scores = json.loads(r["scores"]) if isinstance(r["scores"], str) else r["scores"]
+        flag = "*" if r["active"] else " "
+        f1 = ", ".join(f"{h} {s['macro_f1']}" for h, s in scores.items())
+        click.echo(f"{flag} {r['version']}  {r['created_at']:%Y-%m-%d %H:%M}  {f1}")

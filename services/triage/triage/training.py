@@ -1,0 +1,108 @@
+"""Model lifecycle: the seed model, retraining from corrections, versions and activation.
+
+`fengqiao triage train` builds a candidate from the seed set plus every correction, reports its
+cross-validated scores beside the active model's (and how the active model fared on the
+corrections), stores it as a new version, and activates it only when asked (`--activate`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from importlib import resources
+
+import asyncpg
+
+from triage import db
+from triage.model import HEADS, SEED_FILE, Example, TextModel, cross_validate, seed_examples
+from triage.text import normalise
+
+MODEL_FAMILY = "police"
+# Bump when the features or the classifier change, so the seed model is retrained.
+ENGINE_REVISION = "tfidf-char13-word12-linearsvc-1"
+_SEED_LOCK = 0x7472_6961_6765  # advisory lock: one replica trains the seed model
+
+
+def seed_version() -> str:
+    digest = hashlib.sha256(ENGINE_REVISION.encode())
+    digest.update(resources.files("triage").joinpath(SEED_FILE).read_bytes())
+    return f"{MODEL_FAMILY}-seed-{digest.hexdigest()[:10]}"
+
+
+def evaluate(examples: list[Example]) -> dict:
+    out = {}
+    for head in HEADS:
+        s = cross_validate(examples, head)
+        if s is not None:
+            out[head] = {"macro_f1": round(s.macro_f1, 4), "accuracy": round(s.accuracy, 4), "examples": s.support}
+    return out
+
+
+def build(examples: list[Example]) -> tuple[TextModel, bytes, str]:
+    model = TextModel().fit(examples)
+    artifact = model.dumps()
+    return model, artifact, hashlib.sha256(artifact).hexdigest()
+
+
+async def ensure_active_model(conn: asyncpg.Connection) -> str:
+    """The active version; on a new deployment, trains the seed model and activates it."""
+    version = await db.active_model_version(conn)
+    if version is not None:
+        return version
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
+    version = await db.active_model_version(conn)
+    if version is not None:
+        return version
+    examples = seed_examples()
+    version = seed_version()
+    _, artifact, sha = build(examples)
+    await db.save_model(conn, version, artifact, sha, {"seed": len(examples), "corrections": 0}, evaluate(examples))
+    await db.activate_model(conn, version, "system:seed")
+    return version
+
+
+def correction_examples(rows) -> list[Example]:
+    return [Example(normalise(r["text"]), {h: r[h] for h in HEADS if r[h]}) for r in rows]
+
+
+async def train(conn: asyncpg.Connection, *, activate: bool, by: str) -> dict:
+    seed = seed_examples()
+    corrected = correction_examples(await db.corrections(conn))
+    examples = seed + corrected
+    started = time.perf_counter()
+    model, artifact, sha = build(examples)
+    candidate_scores = evaluate(examples)
+    seconds = round(time.perf_counter() - started, 2)
+    version = f"{MODEL_FAMILY}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{sha[:8]}"
+
+    active = await db.active_model_version(conn)
+    active_scores: dict = {}
+    agreement: dict[str, str] = {}
+    if active:
+        row = await conn.fetchrow("SELECT scores, artifact, sha256 FROM models WHERE version = $1", active)
+        active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
+        if corrected:
+            old = TextModel.loads(row["artifact"], row["sha256"])
+            predictions = old.predict([e.text for e in corrected])
+            for head in HEADS:
+                labelled = [(p[head].label, e.labels[head]) for p, e in zip(predictions, corrected)
+                            if head in e.labels and head in p]
+                if labelled:
+                    agreement[head] = f"{sum(a == b for a, b in labelled)}/{len(labelled)}"
+    await db.save_model(conn, version, artifact, sha, {"seed": len(seed), "corrections": len(corrected)},
+                        candidate_scores)
+    if activate:
+        await db.activate_model(conn, version, by)
+    return {"version": version, "active_before": active, "activated": activate, "train_seconds": seconds,
+            "examples": {"seed": len(seed), "corrections": len(corrected)},
+            "scores": {head: {"before": active_scores.get(head, {}).get("macro_f1"),
+                              "after": candidate_scores.get(head, {}).get("macro_f1")} for head in HEADS},
+            "active_model_on_corrections": agreement}
+
+
+async def activate(conn: asyncpg.Connection, version: str, by: str) -> bool:
+    if await db.model_artifact(conn, version) is None:
+        return False
+    await db.activate_model(conn, version, by)
+    return True
