@@ -7,7 +7,9 @@ comparing against every open item. A candidate is merged when:
 - the texts are near-identical (estimated Jaccard >= 0.8), or
 - they are similar (>= 0.5) and come from the same reporter, or from the same place in the same
   category, or
-- the same reporter reports the same category at the same place again (>= 0.3), within the window.
+- the same reporter reports the same category again, at the same place or in similar words (>= 0.3).
+
+All of it within the window the caller gives (7 days) and only against open cases.
 
 Short texts (fewer than 8 shingles) never merge on similarity alone: "噪音扰民" twice is not the
 same case."""
@@ -28,19 +30,20 @@ NUM_PERM = 64
 BANDS = 16
 ROWS = NUM_PERM // BANDS
 MIN_SHINGLES = 8
+SCHEME = "affine32"  # stored signatures depend on it: changing it means recomputing fingerprints
 
 
 @lru_cache(maxsize=1)
 def _template() -> MinHash:
-    return MinHash(num_perm=NUM_PERM, seed=20261128)
+    return MinHash(num_perm=NUM_PERM, seed=20261128, scheme=SCHEME)
 
 
 def signature(text: str) -> list[int]:
     grams = shingles(text)
-    m = MinHash(num_perm=NUM_PERM, seed=20261128, permutations=_template().permutations)
+    m = MinHash(num_perm=NUM_PERM, seed=20261128, permutations=_template().permutations, scheme=SCHEME)
     if grams:
         m.update_batch([g.encode("utf-8") for g in grams])
-    return [int(v) for v in m.hashvalues]  # < 2**61: fits PostgreSQL bigint
+    return [int(v) for v in m.hashvalues]  # 32-bit values: fit PostgreSQL bigint
 
 
 def bands(sig: list[int]) -> list[tuple[int, int]]:
@@ -91,8 +94,10 @@ def find_primary(item: Item, candidates: list[Item]) -> Merge | None:
             rank, reason = 2, "same_reporter_similar"
         elif sim >= 0.5 and same_place and item.category == c.category and long_enough:
             rank, reason = 2, "same_place_similar"
-        elif sim >= 0.3 and same_reporter and same_place and item.category == c.category:
+        elif same_reporter and same_place and item.category == c.category:
             rank, reason = 1, "same_reporter_place_category"
+        elif sim >= 0.3 and same_reporter and item.category == c.category:
+            rank, reason = 1, "same_reporter_category_similar"
         else:
             continue
         if best is None or (rank, sim) > (best[0], best[1]):
