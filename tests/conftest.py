@@ -67,4 +67,7 @@ def infra():
             broker.stop()
         if pg is not None:
             pg.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if os.environ.get("FENGQIAO_KEEP_TEST_LOGS"):
+            print(f"test logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -175,9 +175,10 @@ async def cluster_members(conn: asyncpg.Connection, station: str, category: str,
 async def trend_counts(conn: asyncpg.Connection, station: str, category: str,
                        now: datetime) -> tuple[list[str], float]:
     row = await conn.fetchrow(
-        "SELECT array_agg(tracking_no ORDER BY submitted_at) FILTER (WHERE submitted_at > $3 - interval '1 day') AS last, "
-        "count(*) FILTER (WHERE submitted_at <= $3 - interval '1 day') AS before "
-        "FROM decisions WHERE station = $1 AND category = $2 AND submitted_at > $3 - interval '8 days' "
+        "SELECT array_agg(tracking_no ORDER BY submitted_at) "
+        "FILTER (WHERE submitted_at > $3::timestamptz - interval '1 day') AS last, "
+        "count(*) FILTER (WHERE submitted_at <= $3::timestamptz - interval '1 day') AS before "
+        "FROM decisions WHERE station = $1 AND category = $2 AND submitted_at > $3::timestamptz - interval '8 days' "
         "AND submitted_at <= $3",
         station, category, now,
     )
