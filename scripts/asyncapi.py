@@ -16,8 +16,10 @@ CHANNELS = {
     Topics.SUBMISSIONS: ("Public ingress: other bureau systems publish feedback here. Invalid records go to "
                          "fengqiao.submissions.v1.dlq with the reason in headers.", [EventTypes.FEEDBACK_SUBMITTED],
                          "receive"),
-    Topics.CASE_EVENTS: ("Public lifecycle stream, keyed by tracking number. No personal data.",
-                         [EventTypes.CASE_RECEIVED, EventTypes.CASE_TRIAGED, EventTypes.CASE_ASSIGNED], "send"),
+    Topics.CASE_EVENTS: ("Public lifecycle stream, keyed by tracking number (alerts by alert id). No personal "
+                         "data.", [EventTypes.CASE_RECEIVED, EventTypes.CASE_TRIAGED, EventTypes.CASE_ASSIGNED,
+                                   EventTypes.CASE_MERGED, EventTypes.CASE_RESOLVED, EventTypes.CASE_CLOSED,
+                                   EventTypes.ALERT_RAISED], "send"),
     Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.",
                              [EventTypes.TRIAGE_REQUESTED], "send"),
     Topics.CITIZEN_MESSAGES: ("Internal, intake -> notify: messages to citizens, with their contact and access "
@@ -27,6 +29,8 @@ CHANNELS = {
                                          EventTypes.ROSTER_PUBLISHED, EventTypes.TOKEN_ISSUED], "send"),
     Topics.SURVEYS: ("Internal, intake -> mediation and notify: return-visit survey answers (the reason is free "
                      "text).", [EventTypes.SURVEY_ANSWERED], "send"),
+    Topics.CORRECTIONS: ("Internal, console -> triage: classifications corrected by staff; triage keeps them as "
+                         "labelled examples for `fengqiao triage train`.", [EventTypes.TRIAGE_CORRECTED], "send"),
 }
 
 
