@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import pickle
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Iterable, Sequence
@@ -60,7 +61,6 @@ class TextModel:
         self.char = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
         self.word = TfidfVectorizer(analyzer=_identity, sublinear_tf=True)  # tokens carry their bigrams
         self.heads: dict[str, LinearSVC] = {}
-        self._names: np.ndarray | None = None
 
     # -- features ------------------------------------------------------------------------------
 
@@ -89,46 +89,51 @@ class TextModel:
             if len(set(labels)) < 2:
                 continue
             self.heads[head] = LinearSVC(C=self.c, class_weight="balanced").fit(x[rows], labels)
-        self._names = None
+        self.__dict__.pop("_fast", None)
         return self
 
     # -- prediction ----------------------------------------------------------------------------
 
     def predict(self, texts: Sequence[str], *, explain: int = 0) -> list[dict[str, Prediction]]:
-        x = self.features(texts)
-        out: list[dict[str, Prediction]] = [{} for _ in texts]
-        for head, clf in self.heads.items():
-            margins = clf.decision_function(x)
-            if margins.ndim == 1:  # two classes
-                margins = np.column_stack([-margins, margins])
-            probs = _softmax(margins)
-            best = probs.argmax(axis=1)
-            for i in range(len(texts)):
-                k = int(best[i])
-                out[i][head] = Prediction(
-                    label=str(clf.classes_[k]), probability=float(probs[i, k]),
-                    scores={str(c): float(p) for c, p in zip(clf.classes_, probs[i])},
-                    top_features=self._top_features(x[i], clf, k, explain) if explain else [],
-                )
+        """One message at a time on the compiled path (the service's case: sklearn's input
+        validation costs more than the arithmetic for a single row)."""
+        fast = self._compiled()
+        out: list[dict[str, Prediction]] = []
+        for text in texts:
+            indices, values = fast.features(text)
+            result: dict[str, Prediction] = {}
+            for head, (weights, bias, classes) in fast.heads.items():
+                rows = weights[indices]
+                margins = values @ rows + bias
+                probs = _softmax(margins[None, :] if margins.ndim == 1 else margins)[0]
+                k = int(probs.argmax())
+                top: list[str] = []
+                if explain:
+                    contrib = values * rows[:, k]
+                    for j in np.argsort(contrib)[::-1]:
+                        if contrib[j] <= 0 or len(top) == explain:
+                            break
+                        name = fast.names[indices[j]].replace("\x1f", "")
+                        if name.strip() and name not in top:
+                            top.append(name)
+                result[head] = Prediction(label=classes[k], probability=float(probs[k]),
+                                          scores=dict(zip(classes, map(float, probs))), top_features=top)
+            out.append(result)
         return out
+
+    def _compiled(self) -> "_Compiled":
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self.__dict__["_fast"] = _Compiled(self)
+        return fast
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_fast", None)  # rebuilt on first use
+        return state
 
     def predict_labels(self, texts: Sequence[str], head: str) -> np.ndarray:
         return self.heads[head].predict(self.features(texts))
-
-    def _top_features(self, row: sp.csr_matrix, clf: LinearSVC, k: int, n: int) -> list[str]:
-        if self._names is None:
-            self._names = np.concatenate([self.char.get_feature_names_out(),
-                                          self.word.get_feature_names_out()])
-        coef = clf.coef_[k] if clf.coef_.shape[0] > 1 else (clf.coef_[0] if k == 1 else -clf.coef_[0])
-        contrib = row.data * coef[row.indices]
-        names: list[str] = []
-        for j in np.argsort(contrib)[::-1]:
-            name = str(self._names[row.indices[j]]).replace("\x1f", "")
-            if contrib[j] <= 0 or len(names) == n:
-                break
-            if name.strip() and name not in names:
-                names.append(name)
-        return names
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -147,6 +152,49 @@ class TextModel:
         if not isinstance(model, TextModel):
             raise TypeError("not a TextModel artifact")
         return model
+
+
+class _Compiled:
+    """Plain-numpy inference equal to the sklearn pipeline: the same analyzers, vocabularies and
+    idf weights, sublinear tf, L2 norm per vectorizer, then one gather of coefficient rows."""
+
+    def __init__(self, model: TextModel) -> None:
+        self.char_analyzer = model.char.build_analyzer()
+        self.char_vocab = model.char.vocabulary_
+        self.char_idf = model.char.idf_
+        self.word_vocab = model.word.vocabulary_
+        self.word_idf = model.word.idf_
+        self.offset = len(self.char_vocab)
+        self.names = list(model.char.get_feature_names_out()) + list(model.word.get_feature_names_out())
+        self.heads: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] = {}
+        for head, clf in model.heads.items():
+            coef, bias = clf.coef_, clf.intercept_
+            if coef.shape[0] == 1:  # binary: margins for (negative, positive)
+                coef = np.vstack([-coef[0], coef[0]])
+                bias = np.array([-bias[0], bias[0]])
+            self.heads[head] = (np.ascontiguousarray(coef.T), bias, [str(c) for c in clf.classes_])
+
+    @staticmethod
+    def _weights(counts: Counter, vocab: dict, idf: np.ndarray, offset: int = 0) -> tuple[list[int], np.ndarray]:
+        idx: list[int] = []
+        tf: list[int] = []
+        get = vocab.get
+        for term, n in counts.items():
+            j = get(term)
+            if j is not None:
+                idx.append(j)
+                tf.append(n)
+        if not idx:
+            return [], np.zeros(0)
+        vals = (1.0 + np.log(np.asarray(tf, dtype=float))) * idf[idx]
+        norm = np.sqrt((vals * vals).sum())
+        return [j + offset for j in idx] if offset else idx, vals / norm if norm else vals
+
+    def features(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        norm = normalise(text)
+        ci, cv = self._weights(Counter(self.char_analyzer(norm)), self.char_vocab, self.char_idf)
+        wi, wv = self._weights(Counter(_word_ngrams(words(norm))), self.word_vocab, self.word_idf, self.offset)
+        return np.array(ci + wi, dtype=np.int64), np.concatenate([cv, wv])
 
 
 def _identity(tokens):

@@ -51,9 +51,13 @@ def _segmenter() -> rjieba.Jieba:
     return jieba
 
 
+_PUNCT_ONLY = re.compile(r"^[\W_]+$")  # \w covers CJK characters, letters and digits
+
+
 def words(text: str) -> list[str]:
     """Segmented words without whitespace and punctuation-only tokens."""
-    return [w for w in _segmenter().cut(text) if w.strip() and not _is_punct(w)]
+    match = _PUNCT_ONLY.match
+    return [w for w in _segmenter().cut(text) if not match(w)]
 
 
 def _is_punct(token: str) -> bool:
