@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage.engine import classify, sentiment
+from triage.engine import classify, public_reasons, sentiment
 from triage.model import TextModel, cross_validate, seed_examples
 from triage.rules import Rule, RuleSet
 from triage.text import mask_personal_data, place_key
@@ -108,3 +108,13 @@ def test_place_keys():
     assert place_key("矿山路12号") == "addr:矿山路"
     assert place_key(None) is None
     assert place_key("", 34.75, 113.62) == place_key("", 34.751, 113.621)
+
+
+def test_public_reasons_drop_the_models_top_features(model):
+    c = classify(None, "我叫王小明，被冒充客服的人骗了转账", station="KZ01", rules=RULES, model=model)
+    features = [r for r in c.reasons if r.startswith("model:") and r.count(":") >= 3]
+    assert features  # stored for staff: the words that weighed most
+    public = public_reasons(c.reasons)
+    assert len(public) == len(c.reasons)
+    assert all(r.count(":") == 2 for r in public if r.startswith("model:category=") or r.startswith("model:type="))
+    assert "王小明" not in " ".join(public)

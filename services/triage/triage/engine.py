@@ -42,6 +42,18 @@ class Classification:
     model_version: str = RULES_ONLY
 
 
+def public_reasons(reasons: list[str]) -> list[str]:
+    """Reasons for the public stream: rule names and model labels, without the model's top
+    features (n-grams of the citizen's own words, which may include a name)."""
+    out = []
+    for reason in reasons:
+        if reason.startswith("model:") and ":p=" in reason:
+            head, _, rest = reason.partition(":p=")
+            reason = f"{head}:p={rest.split(':', 1)[0]}"
+        out.append(reason)
+    return out
+
+
 def sentiment(text: str) -> float:
     neg = sum(text.count(w) for w in _NEGATIVE)
     pos = sum(text.count(w) for w in _POSITIVE)

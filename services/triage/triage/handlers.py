@@ -20,7 +20,7 @@ from fengqiao.outbox import Outbox
 from triage import alerts, db
 from triage.assign import Item as AssignItem, choose_assignee
 from triage.duplicates import Item as DupItem, find_primary, signature
-from triage.engine import DISPUTES, Classification, classify
+from triage.engine import DISPUTES, Classification, classify, public_reasons
 from triage.metrics import TriageMetrics
 from triage.state import EngineState
 from triage.text import mask_personal_data, normalise, place_key, shingles
@@ -47,7 +47,8 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
         tracking_no=data.tracking_no, station=data.station, type=c.type, category=c.category, urgency=c.urgency,
         needs_mediation=c.needs_mediation, confidence=c.confidence, model_version=c.model_version,
-        reasons=c.reasons, submitted_at=data.submitted_at, sentiment=c.sentiment, confidences=c.confidences,
+        reasons=public_reasons(c.reasons), submitted_at=data.submitted_at, sentiment=c.sentiment,
+        confidences=c.confidences,
     ), **common))
 
     raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
