@@ -27,13 +27,15 @@ def engine_refresher(state: EngineState):
         item if possible, then follow activations, rules and thresholds."""
         tm = TriageMetrics.of(rt.metrics)
         state.on_model_change = tm.model_changed
+        seen: set[str] = set()  # stations with a waiting series, so it drops back to 0
         while True:
             try:
                 async with rt.pool.acquire() as conn, conn.transaction():
                     await state.refresh(conn)
                 async with rt.pool.acquire() as conn:
                     waiting = {r["station"]: r["n"] for r in await db.waiting_for_officer(conn)}
-                for station in set(waiting) | {s for (s,) in tm.waiting._metrics}:
+                seen |= set(waiting)
+                for station in seen:
                     tm.waiting.labels(station=station).set(waiting.get(station, 0))
             except Exception as exc:  # the database may be away; items fall back to the last state
                 log.warning("engine_refresh_failed", error=type(exc).__name__, detail=str(exc)[:200])

@@ -197,7 +197,10 @@ async def repeat_members(conn: asyncpg.Connection, reporter_key: str, since: dat
 
 async def upsert_alert(conn: asyncpg.Connection, station: str, draft: Draft, now: datetime,
                        rank) -> tuple[str, bool]:
-    """Store the alert; returns (alert_id, raised) where raised means new or a higher level."""
+    """Store the alert; returns (alert_id, raised) where raised means new or a higher level.
+    Serialised per (station, kind, key), so two replicas never open the same alert twice."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       f"alert:{station}:{draft.kind}:{draft.key}")
     row = await conn.fetchrow(
         "SELECT alert_id, level FROM alerts WHERE station = $1 AND kind = $2 AND alert_key = $3 AND expires_at > $4 "
         "ORDER BY raised_at DESC LIMIT 1 FOR UPDATE",
