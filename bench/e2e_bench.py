@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -53,21 +54,24 @@ SYNTHETIC_TEXTS = [
 def load_texts() -> list[str]:
     """Real citizens' messages (the public benchmark data, read in place) as load: triage merges
     near-duplicates, so a load of one text repeated would measure merging, not the pipeline."""
-    data = Path(os.environ.get("FENGQIAO_BENCH_DATA", "../shared/data")) / "msgabench"
-    texts: list[str] = []
-    for name in ("messages_train.tsv", "messages_test.tsv"):
+    data = Path(os.environ.get("FENGQIAO_BENCH_DATA", "../shared/data"))
+    texts: dict[str, None] = {}  # ordered, without exact repeats
+    for name in ("msgabench/messages_train.tsv", "msgabench/messages_test.tsv", "teddycup2020/details_train.tsv",
+                 "teddycup2020/details_test.tsv", "teddycup2020/titles_train.tsv", "teddycup2020/titles_dev.tsv",
+                 "teddycup2020/titles_test.tsv"):
         path = data / name
         if path.exists():
             with path.open(encoding="utf-8") as f:
                 next(f)
-                texts += [line.split("\t", 1)[0][:2000] for line in f if line.strip()]
+                texts.update((line.split("\t", 1)[0][:2000], None) for line in f if line.strip())
     if texts:
-        return texts
+        return list(texts)
     print(f"[bench] {data} not found: synthetic texts (many will be merged as duplicates)", flush=True)
     return SYNTHETIC_TEXTS
 
 
 TEXTS = load_texts()
+_NEXT_TEXT = itertools.count()  # every item of every run gets its own message while they last
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -179,7 +183,8 @@ async def bare_chain(bootstrap: str, dsn: str, flat_n: int, steady_rate: int, st
 
 
 def item(i: int, run: str, channel: str) -> dict:
-    return {"station": "KZ01" if i % 2 else "KZ02", "channel": channel, "content": TEXTS[i % len(TEXTS)] + f"（{i}）",
+    text = TEXTS[next(_NEXT_TEXT) % len(TEXTS)]
+    return {"station": "KZ01" if i % 2 else "KZ02", "channel": channel, "content": f"{text}（{i}）",
             "external_ref": f"bench-{run}-{i}", "occurred_at": datetime.now(timezone.utc).isoformat()}
 
 
@@ -264,7 +269,8 @@ async def collect(dsn: str, run: str, n: int, timeout: float) -> list[asyncpg.Re
             FROM intake.submissions s
             JOIN triage.decisions d USING (tracking_no)
             JOIN triage.assignments a USING (tracking_no)
-            LEFT JOIN notify.console_notifications c USING (tracking_no)
+            LEFT JOIN notify.console_notifications c  -- the assignee's own (urgent items also tell the leader)
+                   ON c.tracking_no = s.tracking_no AND c.recipient_id = a.assignee_id
             WHERE s.external_ref LIKE $1
             """, f"bench-{run}-%")
     finally:

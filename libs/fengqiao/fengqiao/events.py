@@ -308,8 +308,8 @@ class AlertRaised(_Contract):
     kind: AlertKind
     level: AlertLevel
     category: Category | None = None
-    members: list[str]  # tracking numbers
-    reporters: int
+    members: list[str]  # tracking numbers, the latest 100
+    reporters: int  # distinct reporters (cluster), items (trend), 1 (repeat_dispute)
     window_hours: int
     explanation: str
     raised_at: datetime

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fengqiao.taxonomy import CATEGORY_LABELS
 
 LEVELS = ("yellow", "orange", "red")
+MAX_MEMBERS = 100  # an alert lists its latest items; the count says how many there are
 LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
 TREND_MIN_ITEMS = 5
 
@@ -60,7 +61,8 @@ def cluster(category: str, place_key: str, place_label: str, members: list[str],
     level = t.level(reporters)
     if level is None:
         return None
-    return Draft("cluster", f"{category}|{place_key}", level, category, members, reporters, t.window_hours,
+    return Draft("cluster", f"{category}|{place_key}", level, category, members[-MAX_MEMBERS:], reporters,
+                 t.window_hours,
                  f"{t.window_hours}小时内{reporters}名不同群众反映{place_label}的{_label(category)}问题，"
                  f"达到{LEVEL_LABELS[level]}预警阈值（{getattr(t, level)}人），请关注是否可能引发群体性事件。")
 
@@ -72,7 +74,7 @@ def trend(category: str, last_day: int, daily_mean: float, members: list[str], t
     level = t.level(ratio)
     if level is None:
         return None
-    return Draft("trend", category, level, category, members, len(members), 24,
+    return Draft("trend", category, level, category, members[-MAX_MEMBERS:], len(members), 24,
                  f"近24小时{_label(category)}类反映{last_day}件，为前7日日均（{daily_mean:.1f}件）的{ratio:.1f}倍，"
                  f"呈上升趋势（{LEVEL_LABELS[level]}）。")
 
@@ -82,7 +84,8 @@ def repeat_dispute(reporter_key: str, members: list[str], categories: list[str],
     if level is None:
         return None
     kinds = "、".join(sorted({_label(c) for c in categories}))
-    return Draft("repeat_dispute", reporter_key, level, categories[-1] if categories else None, members, 1,
+    return Draft("repeat_dispute", reporter_key, level, categories[-1] if categories else None,
+                 members[-MAX_MEMBERS:], 1,
                  t.window_hours,
                  f"同一当事人{t.window_hours // 24}天内第{len(members)}次反映纠纷（{kinds}），矛盾反复，"
                  f"存在激化为刑事案件的风险（{LEVEL_LABELS[level]}），建议提前介入调解。")

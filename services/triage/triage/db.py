@@ -115,16 +115,20 @@ async def decision(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record
 
 
 async def duplicate_candidates(conn: asyncpg.Connection, station: str, item: DupItem, since: datetime) -> list[DupItem]:
+    """Open items sharing an LSH bucket with this one, or from the same reporter (index lookups only)."""
     pairs = bands(item.signature)
     rows = await conn.fetch(
         """
         SELECT f.tracking_no, f.signature, f.category, f.reporter_key, f.place_key, f.submitted_at
         FROM fingerprints f
-        WHERE f.open AND f.station = $1 AND f.submitted_at >= $4 AND (
-              f.tracking_no IN (SELECT b.tracking_no FROM lsh_buckets b
-                                WHERE b.station = $1 AND (b.band, b.bucket) IN
-                                      (SELECT * FROM unnest($2::smallint[], $3::bigint[])))
-           OR ($5::text IS NOT NULL AND f.reporter_key = $5))
+        WHERE f.tracking_no IN (
+                SELECT b.tracking_no
+                FROM unnest($2::smallint[], $3::bigint[]) AS q(band, bucket)
+                JOIN lsh_buckets b ON b.station = $1 AND b.band = q.band AND b.bucket = q.bucket
+                UNION
+                SELECT r.tracking_no FROM fingerprints r
+                WHERE $5::text IS NOT NULL AND r.station = $1 AND r.reporter_key = $5 AND r.open)
+          AND f.open AND f.submitted_at >= $4
         """,
         station, [p[0] for p in pairs], [p[1] for p in pairs], since, item.reporter_key,
     )
@@ -133,17 +137,15 @@ async def duplicate_candidates(conn: asyncpg.Connection, station: str, item: Dup
 
 
 async def add_fingerprint(conn: asyncpg.Connection, station: str, item: DupItem) -> None:
-    await conn.execute(
-        "INSERT INTO fingerprints (tracking_no, station, category, signature, reporter_key, place_key, submitted_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        item.tracking_no, station, item.category, item.signature, item.reporter_key, item.place_key,
-        item.submitted_at,
-    )
+    """The item's signature and its LSH buckets, in one statement."""
     pairs = bands(item.signature)
     await conn.execute(
+        "WITH f AS (INSERT INTO fingerprints (tracking_no, station, category, signature, reporter_key, place_key, "
+        "submitted_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING tracking_no) "
         "INSERT INTO lsh_buckets (station, band, bucket, tracking_no) "
-        "SELECT $1, b, k, $4 FROM unnest($2::smallint[], $3::bigint[]) AS t(b, k) ON CONFLICT DO NOTHING",
-        station, [p[0] for p in pairs], [p[1] for p in pairs], item.tracking_no,
+        "SELECT $2, b, k, f.tracking_no FROM f, unnest($8::smallint[], $9::bigint[]) AS t(b, k) ON CONFLICT DO NOTHING",
+        item.tracking_no, station, item.category, item.signature, item.reporter_key, item.place_key,
+        item.submitted_at, [p[0] for p in pairs], [p[1] for p in pairs],
     )
 
 

@@ -38,8 +38,8 @@ def _template() -> MinHash:
     return MinHash(num_perm=NUM_PERM, seed=20261128, scheme=SCHEME)
 
 
-def signature(text: str) -> list[int]:
-    grams = shingles(text)
+def signature(text: str, grams: set[str] | None = None) -> list[int]:
+    grams = shingles(text) if grams is None else grams
     m = MinHash(num_perm=NUM_PERM, seed=20261128, permutations=_template().permutations, scheme=SCHEME)
     if grams:
         m.update_batch([g.encode("utf-8") for g in grams])

@@ -34,6 +34,10 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
                               metrics: Metrics, state: EngineState) -> None:
     data: TriageRequested = event.payload()
     tm = TriageMetrics.of(metrics)
+    # Plan the lookups below for the tables as they are now: a generic plan cached while the
+    # fingerprint and decision tables were small keeps scanning them as they grow (measured:
+    # 3 ms -> 17 ms per item over the first 6,000 items; custom plans stay flat).
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
     engine = await state.current(conn)
     text = normalise(f"{data.title or ''} {data.content}")
     started = time.perf_counter()
@@ -53,8 +57,9 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
 
     raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
 
-    item = DupItem(data.tracking_no, signature(text), c.category, data.reporter_key, place, data.submitted_at,
-                   len(shingles(text)))
+    grams = shingles(text)
+    item = DupItem(data.tracking_no, signature(text, grams), c.category, data.reporter_key, place,
+                   data.submitted_at, len(grams))
     merge = None
     if c.urgency != "urgent":  # an urgent report is always looked at on its own
         merge = find_primary(item, await db.duplicate_candidates(conn, data.station, item,
@@ -114,7 +119,7 @@ async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageR
         if d := alerts.cluster(c.category, place, label, members, reporters, t):
             drafts.append(d)
     t = engine.threshold(data.station, c.category, "trend")
-    if t and c.category != "other":
+    if t and c.category != "other" and engine.trend_due(data.station, c.category):
         members, daily_mean = await db.trend_counts(conn, data.station, c.category, now)
         if d := alerts.trend(c.category, len(members), daily_mean, members, t):
             drafts.append(d)

@@ -29,6 +29,7 @@ class EngineState:
         self.thresholds: dict[tuple[str, str, str], Thresholds] = {}
         self.loaded_at = 0.0
         self.on_model_change = None  # callback(old_version, new_version)
+        self._trend_checked: dict[tuple[str, str], float] = {}
 
     async def current(self, conn: asyncpg.Connection) -> "EngineState":
         if time.monotonic() - self.loaded_at > self.refresh_s:
@@ -48,6 +49,16 @@ class EngineState:
         self.teams = await db.team_rules(conn)
         self.thresholds = await db.thresholds(conn)
         self.loaded_at = time.monotonic()
+
+    def trend_due(self, station: str, category: str, every_s: float = 30.0) -> bool:
+        """A 24-hour trend moves slowly: each replica evaluates it at most every `every_s` per
+        station and category, instead of on every item."""
+        now = time.monotonic()
+        key = (station, category)
+        if now - self._trend_checked.get(key, -every_s) < every_s:
+            return False
+        self._trend_checked[key] = now
+        return True
 
     def team_for_category(self, station: str) -> dict[str, str]:
         return {**self.teams.get("*", {}), **self.teams.get(station, {})}

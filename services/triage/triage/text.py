@@ -60,13 +60,13 @@ def words(text: str) -> list[str]:
     return [w for w in _segmenter().cut(text) if not match(w)]
 
 
-def _is_punct(token: str) -> bool:
-    return all(unicodedata.category(ch)[0] in "PSZ" for ch in token)
+
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def shingles(text: str, k: int = 3) -> set[str]:
     """Character k-grams of the text without whitespace and punctuation (for near-duplicates)."""
-    compact = "".join(ch for ch in normalise(text) if not _is_punct(ch))
+    compact = _NOT_WORD.sub("", normalise(text))
     if len(compact) <= k:
         return {compact} if compact else set()
     return {compact[i:i + k] for i in range(len(compact) - k + 1)}
