@@ -265,12 +265,13 @@ async def collect(dsn: str, run: str, n: int, timeout: float) -> list[asyncpg.Re
             SELECT extract(epoch FROM s.occurred_at)::float8 AS sent,
                    extract(epoch FROM d.decided_at)::float8 AS triaged,
                    extract(epoch FROM a.assigned_at)::float8 AS assigned,
-                   extract(epoch FROM c.created_at)::float8 AS notified
+                   extract(epoch FROM (  -- the assignee's own notice (urgent items also tell the leader)
+                       SELECT min(c.created_at) FROM notify.console_notifications c
+                       WHERE c.tracking_no = s.tracking_no AND c.recipient_id = a.assignee_id
+                         AND c.kind <> 'alert'))::float8 AS notified
             FROM intake.submissions s
             JOIN triage.decisions d USING (tracking_no)
             JOIN triage.assignments a USING (tracking_no)
-            LEFT JOIN notify.console_notifications c  -- the assignee's own (urgent items also tell the leader)
-                   ON c.tracking_no = s.tracking_no AND c.recipient_id = a.assignee_id
             WHERE s.external_ref LIKE $1
             """, f"bench-{run}-%")
     finally:
