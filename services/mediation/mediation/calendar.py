@@ -1,0 +1,106 @@
+"""The working-day calendar and the deadlines of DESIGN 5. Pure.
+
+Working days come from, in order: a deployment's loaded schedule (the `calendar_days` table, fed
+by `fengqiao calendar load FILE` once the State Council publishes a year's holidays and adjusted
+working days), the `chinese-calendar` package (2004–2026 in 1.11.0), else Monday–Friday. A year
+nobody loaded never crashes a clock: it falls back to Monday–Friday and says so, so the deadline
+note can tell the officer and the service can raise an operator alert."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+STATION_TZ = ZoneInfo("Asia/Shanghai")
+FALLBACK_NOTE = "{year}年法定节假日安排未加载，按周一至周五计算工作日"
+
+
+@dataclass
+class WorkCalendar:
+    loaded: dict[date, bool] = field(default_factory=dict)  # day -> is a working day
+    fallback_years: set[int] = field(default_factory=set)  # years computed Monday–Friday
+
+    def __post_init__(self) -> None:
+        self._years = {d.year for d in self.loaded}
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.loaded:
+            return self.loaded[day]
+        if day.year in self._years:
+            return day.weekday() < 5  # a loaded year lists its exceptions; other days are ordinary
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError:
+            self.fallback_years.add(day.year)
+            return day.weekday() < 5
+
+    def add_working_days(self, start: datetime, n: int) -> datetime:
+        """The same local time `n` working days after `start` (days off skipped)."""
+        local = start.astimezone(STATION_TZ)
+        day = local.date()
+        counted = 0
+        while counted < n:
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                counted += 1
+        return datetime.combine(day, local.timetz().replace(tzinfo=None), STATION_TZ)
+
+    def notes(self) -> list[str]:
+        return [FALLBACK_NOTE.format(year=y) for y in sorted(self.fallback_years)]
+
+
+# -- the clocks of DESIGN 5 -------------------------------------------------------------------------
+
+ACCEPT = timedelta(hours=1)
+URGENT_RESOLVE = timedelta(hours=2)
+MEDIATION = timedelta(days=30)
+SUPERVISION_WORKING_DAYS = 5
+
+
+@dataclass(frozen=True)
+class Deadline:
+    clock: str  # accept | resolve | visit
+    due_at: datetime
+    remind_at: datetime
+    note: str
+
+
+def _remind(start: datetime, due: datetime) -> datetime:
+    """Remind when three quarters of the time are gone (at least 10 minutes before)."""
+    span = due - start
+    return min(start + span * 3 / 4, due - timedelta(minutes=10))
+
+
+def accept_deadline(assigned_at: datetime) -> Deadline:
+    due = assigned_at + ACCEPT
+    return Deadline("accept", due, _remind(assigned_at, due), "签收时限：分派后1小时内")
+
+
+def resolve_deadline(cal: WorkCalendar, start: datetime, type_: str, urgency: str,
+                     needs_mediation: bool) -> Deadline:
+    if urgency == "urgent":
+        due, note = start + URGENT_RESOLVE, "紧急事项：2小时内办结"
+    elif urgency == "high":
+        local = start.astimezone(STATION_TZ)
+        due, note = datetime.combine(local.date(), time(23, 59), STATION_TZ), "较急事项：当日办结"
+    elif needs_mediation:
+        due, note = start + MEDIATION, "矛盾纠纷调解：30日内办结"
+    elif type_ in ("help", "inquiry"):
+        due, note = cal.add_working_days(start, 3), "求助、咨询：3个工作日内办结"
+    else:
+        due, note = cal.add_working_days(start, 13), "投诉、举报、建议：13个工作日内办结"
+    extra = cal.notes()
+    return Deadline("resolve", due, _remind(start, due), "；".join([note, *extra]))
+
+
+def visit_deadline(cal: WorkCalendar, resolved_at: datetime) -> Deadline:
+    due = cal.add_working_days(resolved_at, 1)
+    return Deadline("visit", due, _remind(resolved_at, due), "；".join(["回访时限：办结后1个工作日内", *cal.notes()]))
+
+
+def supervision_at(cal: WorkCalendar, breached_at: datetime) -> datetime:
+    """Bureau supervision (督办) 5 working days after a missed deadline."""
+    return cal.add_working_days(breached_at, SUPERVISION_WORKING_DAYS)
