@@ -1,0 +1,58 @@
+"""Working days and deadlines, including a statutory holiday, an adjusted working day and a year
+nobody loaded."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from mediation.calendar import STATION_TZ, WorkCalendar, accept_deadline, resolve_deadline, supervision_at, visit_deadline
+
+
+def local(*args) -> datetime:
+    return datetime(*args, tzinfo=STATION_TZ)
+
+
+def test_national_day_holiday_is_skipped():
+    cal = WorkCalendar()
+    # Wed 2026-09-30 + 3 working days: Oct 1-7 are holidays (Oct 3/4 a weekend), Oct 8 (Thu) works.
+    due = cal.add_working_days(local(2026, 9, 30, 10), 3)
+    assert due == local(2026, 10, 10, 10)  # Oct 8, 9, then Saturday Oct 10, an adjusted working day
+    assert cal.is_workday(date(2026, 10, 10)) and not cal.is_workday(date(2026, 10, 1))
+
+
+def test_an_adjusted_working_day_on_a_sunday_counts():
+    cal = WorkCalendar()
+    # Fri 2026-09-18 + 1 working day: Saturday is off, Sunday 2026-09-20 is an adjusted working day.
+    assert cal.add_working_days(local(2026, 9, 18, 9), 1) == local(2026, 9, 20, 9)
+    # ...and Friday 2026-09-25 is a holiday (Mid-Autumn): Thu 09-24 + 1 -> Mon 09-28.
+    assert cal.add_working_days(local(2026, 9, 24, 9), 1) == local(2026, 9, 28, 9)
+
+
+def test_a_year_nobody_loaded_falls_back_to_monday_to_friday_and_says_so():
+    cal = WorkCalendar()
+    due = cal.add_working_days(local(2027, 1, 1, 9), 1)  # Friday -> Monday 2027-01-04
+    assert due == local(2027, 1, 4, 9)
+    assert cal.fallback_years == {2027}
+    d = resolve_deadline(cal, local(2027, 1, 4, 9), "inquiry", "normal", False)
+    assert "2027年法定节假日安排未加载" in d.note
+
+
+def test_a_loaded_schedule_wins():
+    cal = WorkCalendar(loaded={date(2027, 1, 4): False, date(2027, 1, 9): True})
+    assert not cal.is_workday(date(2027, 1, 4)) and cal.is_workday(date(2027, 1, 9))
+    assert cal.is_workday(date(2027, 1, 5)) and not cal.fallback_years
+
+
+def test_deadlines_by_type_and_urgency():
+    cal = WorkCalendar()
+    start = local(2026, 11, 27, 10)  # a Friday
+    assert accept_deadline(start).due_at == start + timedelta(hours=1)
+    assert resolve_deadline(cal, start, "help", "urgent", False).due_at == start + timedelta(hours=2)
+    assert resolve_deadline(cal, start, "help", "high", False).due_at == local(2026, 11, 27, 23, 59)
+    assert resolve_deadline(cal, start, "inquiry", "normal", False).due_at == local(2026, 12, 2, 10)
+    assert resolve_deadline(cal, start, "complaint", "normal", False).due_at == local(2026, 12, 16, 10)
+    assert resolve_deadline(cal, start, "help", "normal", True).due_at == start + timedelta(days=30)
+    assert visit_deadline(cal, start).due_at == local(2026, 11, 30, 10)
+    assert supervision_at(cal, start) == local(2026, 12, 4, 10)
+    d = accept_deadline(start.astimezone(timezone.utc))
+    assert d.remind_at < d.due_at

@@ -1,0 +1,90 @@
+"""The case state machine: legal transitions, and clear refusals for illegal ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediation.lifecycle import Actor, Case, Rejected, decide
+
+OFFICER = Actor("KZ01-P1", "officer", "KZ01")
+OTHER = Actor("KZ01-P2", "officer", "KZ01")
+LEADER = Actor("KZ01-LD", "leader", "KZ01")
+FOREIGN_LEADER = Actor("KZ02-LD", "leader", "KZ02")
+
+
+def case(status="assigned", **kw):
+    return Case("FQTEST0001", "KZ01", status, kw.pop("assignee_id", "KZ01-P1"), **kw)
+
+
+def test_the_happy_path():
+    t = decide(case(), OFFICER, "accept")
+    assert (t.status, t.event) == ("accepted", "accepted")
+    t = decide(case("accepted"), OFFICER, "note", text="已联系双方")
+    assert t.status == "in_progress" and t.event is None
+    t = decide(case("in_progress"), OFFICER, "resolve", summary="已协调物业修复路灯")
+    assert (t.status, t.event, t.changes) == ("resolved", "resolved", {"handled_by": "KZ01-P1"})
+    t = decide(case("resolved", handled_by="KZ01-P1"), OTHER, "visit", result="satisfied")
+    assert (t.status, t.event) == ("visited", "visited")
+    t = decide(case("visited"), LEADER, "close")
+    assert (t.status, t.event) == ("closed", "closed")
+
+
+@pytest.mark.parametrize("status, command, args, code", [
+    ("resolved", "accept", {}, "illegal_transition"),
+    ("assigned", "resolve", {"summary": "x"}, "illegal_transition"),
+    ("in_progress", "resolve", {"summary": "  "}, "missing_summary"),
+    ("assigned", "return", {"reason": ""}, "missing_reason"),
+    ("closed", "reassign", {"assignee_id": "KZ01-P2"}, "illegal_transition"),
+    ("in_progress", "close", {}, "illegal_transition"),
+    ("assigned", "fly", {}, "unknown_command"),
+])
+def test_illegal_commands_are_rejected_with_a_reason(status, command, args, code):
+    with pytest.raises(Rejected) as exc:
+        decide(case(status), LEADER if command in ("reassign", "close") else OFFICER, command, **args)
+    assert exc.value.code == code and exc.value.message
+
+
+def test_only_the_assignee_accepts_and_only_leaders_reassign_or_close():
+    with pytest.raises(Rejected, match="承办人"):
+        decide(case(), OTHER, "accept")
+    with pytest.raises(Rejected) as exc:
+        decide(case("in_progress"), OFFICER, "reassign", assignee_id="KZ01-P2")
+    assert exc.value.code == "forbidden"
+    with pytest.raises(Rejected):
+        decide(case("visited"), OFFICER, "close")
+
+
+def test_another_stations_staff_cannot_touch_the_case():
+    with pytest.raises(Rejected) as exc:
+        decide(case(), FOREIGN_LEADER, "reassign", assignee_id="KZ02-P1")
+    assert exc.value.code == "not_found"
+
+
+def test_return_is_reviewed_by_the_leader():
+    t = decide(case(), OFFICER, "return", reason="不属于本所管辖")
+    assert (t.status, t.changes) == ("returned", {"returned_by": "KZ01-P1"})
+    returned = case("returned", returned_by="KZ01-P1")
+    with pytest.raises(Rejected):
+        decide(returned, OTHER, "review_return", approve=True, assignee_id="KZ01-P2")
+    approved = decide(returned, LEADER, "review_return", approve=True, assignee_id="KZ01-P2")
+    assert (approved.status, approved.event, approved.assignee_id) == ("assigned", "reassigned", "KZ01-P2")
+    rejected = decide(returned, LEADER, "review_return", approve=False, reason="属于本所")
+    assert rejected.assignee_id == "KZ01-P1"
+    with pytest.raises(Rejected):  # approving must name someone else
+        decide(returned, LEADER, "review_return", approve=True, assignee_id="KZ01-P1")
+
+
+def test_the_return_visit_is_by_someone_else_and_dissatisfaction_reopens():
+    resolved = case("resolved", handled_by="KZ01-P1")
+    with pytest.raises(Rejected) as exc:
+        decide(resolved, OFFICER, "visit", result="satisfied")
+    assert exc.value.code == "same_handler"
+    t = decide(resolved, OTHER, "visit", result="dissatisfied", reason="问题没有解决")
+    assert (t.status, t.event, t.note) == ("reopened", "reopened", "问题没有解决")
+
+
+def test_transfer_moves_the_case_to_the_other_station():
+    t = decide(case("in_progress"), LEADER, "transfer", to_station="KZ02")
+    assert (t.status, t.event, t.assignee_id, t.changes) == ("assigned", "transferred", None, {"station": "KZ02"})
+    with pytest.raises(Rejected):
+        decide(case("in_progress"), LEADER, "transfer", to_station="KZ01")
