@@ -32,11 +32,15 @@ class Topics:
     SURVEYS = "fengqiao.internal.surveys.v1"
     # Internal: console (mediation) -> triage, classifications corrected by staff (labelled examples).
     CORRECTIONS = "fengqiao.internal.corrections.v1"
+    # Internal: mediation -> intake, what the citizen is told (result summary, request for information).
+    CITIZEN_UPDATES = "fengqiao.internal.citizen-updates.v1"
+    # Internal: mediation -> notify, reminders to staff before a deadline.
+    STAFF_REMINDERS = "fengqiao.internal.staff-reminders.v1"
 
     @classmethod
     def all(cls) -> list[str]:
         base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY,
-                cls.SURVEYS, cls.CORRECTIONS]
+                cls.SURVEYS, cls.CORRECTIONS, cls.CITIZEN_UPDATES, cls.STAFF_REMINDERS]
         return base + [dlq_topic(t) for t in base]
 
 
@@ -287,13 +291,47 @@ class CaseMerged(_Contract):
     submitted_at: datetime
 
 
-class CaseClosedRef(_Contract):
-    """The part of `resolved` / `closed` events that triage needs (the mediation service owns the
-    full contract): which case stopped being open work."""
+CaseStatus = Literal["assigned", "accepted", "in_progress", "mediating", "resolved", "visited", "closed", "returned",
+                     "reopened", "transferred", "merged"]
+
+
+class CaseUpdated(_Contract):
+    """Public: a step of the case lifecycle after assignment (accepted, returned, reassigned,
+    escalated, overdue, mediation_scheduled, resolved, visited, closed, reopened, transferred).
+    Staff ids only; free text (notes, summaries, reasons) never goes on the public stream."""
 
     tracking_no: str
     station: str
+    status: CaseStatus
+    previous_status: CaseStatus | None = None
     assignee_id: str | None = None
+    previous_assignee_id: str | None = None
+    actor_id: str | None = None  # a staff id, or "system:clock"
+    at: datetime
+    clock: Literal["accept", "resolve", "visit"] | None = None  # overdue, escalated by a clock
+    due_at: datetime | None = None
+    level: Literal["leader", "bureau"] | None = None  # escalated: to the leader, or bureau supervision
+    from_station: str | None = None  # transferred
+    result: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = None  # visited
+
+
+class CitizenUpdate(_Contract):
+    """Internal: what the citizen is told about their item (shown on the tracking page, and sent)."""
+
+    tracking_no: str
+    station: str
+    kind: Literal["resolved", "info_requested"]
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class StaffReminder(_Contract):
+    """Internal: a deadline is near; remind the holder."""
+
+    tracking_no: str
+    station: str
+    recipient_id: str
+    clock: Literal["accept", "resolve", "visit"]
+    due_at: datetime
 
 
 AlertKind = Literal["cluster", "trend", "repeat_dispute"]
@@ -333,7 +371,7 @@ class CitizenMessageRequested(_Contract):
 
     tracking_no: str
     station: str
-    template: Literal["acknowledgement"]
+    template: Literal["acknowledgement", "result", "more_info"]
     phone: str | None = None
     email: str | None = None
     params: dict[str, str] = Field(default_factory=dict)
@@ -395,8 +433,19 @@ class EventTypes:
     TOKEN_ISSUED = "fengqiao.directory.token_issued"
     SURVEY_ANSWERED = "fengqiao.survey.answered"
     CASE_MERGED = "fengqiao.case.merged"
+    CASE_ACCEPTED = "fengqiao.case.accepted"
+    CASE_RETURNED = "fengqiao.case.returned"
+    CASE_REASSIGNED = "fengqiao.case.reassigned"
+    CASE_ESCALATED = "fengqiao.case.escalated"
+    CASE_OVERDUE = "fengqiao.case.overdue"
+    CASE_MEDIATION_SCHEDULED = "fengqiao.case.mediation_scheduled"
     CASE_RESOLVED = "fengqiao.case.resolved"
+    CASE_VISITED = "fengqiao.case.visited"
     CASE_CLOSED = "fengqiao.case.closed"
+    CASE_REOPENED = "fengqiao.case.reopened"
+    CASE_TRANSFERRED = "fengqiao.case.transferred"
+    CITIZEN_UPDATE = "fengqiao.citizen.update"
+    STAFF_REMINDER = "fengqiao.staff.reminder"
     ALERT_RAISED = "fengqiao.alert.raised"
     TRIAGE_CORRECTED = "fengqiao.triage.corrected"
 
@@ -414,8 +463,11 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.TOKEN_ISSUED: TokenIssued,
     EventTypes.SURVEY_ANSWERED: SurveyAnswered,
     EventTypes.CASE_MERGED: CaseMerged,
-    EventTypes.CASE_RESOLVED: CaseClosedRef,
-    EventTypes.CASE_CLOSED: CaseClosedRef,
+    **{f"fengqiao.case.{name}": CaseUpdated for name in (
+        "accepted", "returned", "reassigned", "escalated", "overdue", "mediation_scheduled", "resolved", "visited",
+        "closed", "reopened", "transferred")},
+    EventTypes.CITIZEN_UPDATE: CitizenUpdate,
+    EventTypes.STAFF_REMINDER: StaffReminder,
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
 }

@@ -55,7 +55,7 @@ async def find_by_ingress(conn: asyncpg.Connection, source: str, event_id: str) 
 async def record_progress(conn: asyncpg.Connection, tracking_no: str, status: str, at: datetime, note: str | None,
                           event_id: str, **fields) -> None:
     """Set the status (and what became known) and append the timeline entry, in one statement."""
-    allowed = {"type", "category", "urgency", "assignee_id"}
+    allowed = {"type", "category", "urgency", "assignee_id", "station"}
     sets = ["status = $2", "updated_at = now()"]
     args: list = [tracking_no, status, at, note, event_id]
     for name, value in fields.items():

@@ -58,7 +58,20 @@ TIMELINE_NOTES = {
     "triaged": "您的反映已完成分类。",
     "assigned": "已分派给民警办理。",
     "merged": "您反映的问题与已受理的同一事项合并办理（并单），办理结果将一并告知。",
+    "accepted": "民警已签收，正在办理。",
+    "mediating": "已转入调解程序。",
+    "visited": "已回访，感谢您的评价。",
+    "closed": "已结案。",
+    "reopened": "您的反映将重新办理。",
+    "transferred": "已移交其他派出所办理。",
+    "reassigned": "已改由其他民警办理。",
 }
+
+# Public lifecycle events that change what the citizen sees (status, note). The result summary
+# and requests for information come on the internal citizen-updates topic.
+CITIZEN_VISIBLE = {"accepted": "accepted", "mediation_scheduled": "mediating", "visited": "visited",
+                   "closed": "closed", "reopened": "reopened", "transferred": "transferred",
+                   "reassigned": "assigned"}
 
 CHANNELS_NEEDING_TOKEN = frozenset({"hotline", "mailbox", "walk_in", "transfer_110", "transfer_12345", "bureau"})
 

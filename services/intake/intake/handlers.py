@@ -7,12 +7,15 @@ from functools import partial
 import asyncpg
 
 from fengqiao.directory import READ_MODEL_HANDLERS
-from fengqiao.events import CaseAssigned, CaseMerged, CaseTriaged, CloudEvent, EventTypes, PoisonMessage
+from fengqiao.events import (
+    CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CitizenMessageRequested, CitizenUpdate, CloudEvent, EventTypes,
+    PoisonMessage, Topics, new_event,
+)
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
-from fengqiao.pii import BlindIndex, PiiCipher
+from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
-from intake.domain import TIMELINE_NOTES
+from intake.domain import CITIZEN_VISIBLE, TIMELINE_NOTES
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 
@@ -48,6 +51,40 @@ async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Ou
     await db.record_progress(conn, data.tracking_no, "merged", event.time, TIMELINE_NOTES["merged"], event.id)
 
 
+async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """A lifecycle step the citizen should see on the tracking page."""
+    data: CaseUpdated = event.payload()
+    step = event.type.rsplit(".", 1)[1]
+    status = CITIZEN_VISIBLE[step]
+    fields = {"assignee_id": data.assignee_id} if step in ("reassigned", "transferred") else {}
+    if step == "transferred":
+        fields["station"] = data.station
+    await db.record_progress(conn, data.tracking_no, status, event.time, TIMELINE_NOTES[status], event.id,
+                             **fields)
+
+
+async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
+                            cipher: PiiCipher) -> None:
+    """The result (办结) or a request for more information: on the tracking page, and sent on the
+    channel the citizen gave (never for anonymous reporters without a contact)."""
+    data: CitizenUpdate = event.payload()
+    if data.kind == "resolved":
+        status, note, template = "resolved", f"办理结果：{data.text}", "result"
+    else:
+        status, note, template = "in_progress", f"需要您补充：{data.text}", "more_info"
+    await db.record_progress(conn, data.tracking_no, status, event.time, note, event.id)
+    row = await db.get_submission(conn, data.tracking_no)
+    if row is None or row["reporter_enc"] is None:
+        return
+    reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{data.tracking_no}/reporter")
+    if reporter.get("phone") or reporter.get("email"):
+        outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
+            tracking_no=data.tracking_no, station=row["station"], template=template,
+            phone=reporter.get("phone") or None, email=reporter.get("email") or None,
+            params={"text": data.text},
+        ), source="/fengqiao/intake", subject=data.tracking_no, stationid=row["station"]))
+
+
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
     await READ_MODEL_HANDLERS[EventTypes.STATION_UPSERTED](event, conn, outbox)
     code = event.payload().code
@@ -63,6 +100,8 @@ def make_handlers(cipher: PiiCipher, index: BlindIndex):
             EventTypes.CASE_TRIAGED: on_case_triaged,
             EventTypes.CASE_ASSIGNED: on_case_assigned,
             EventTypes.CASE_MERGED: on_case_merged,
+            **{f"fengqiao.case.{step}": on_case_updated for step in CITIZEN_VISIBLE},
+            EventTypes.CITIZEN_UPDATE: partial(on_citizen_update, cipher=cipher),
             **READ_MODEL_HANDLERS,
             EventTypes.STATION_UPSERTED: partial(on_station_upserted, metrics=metrics),
         }

@@ -1,13 +1,20 @@
-"""Mediation's staff JSON API (the console's backend). The skeleton lists cases; the full
-lifecycle API comes with the case handling issue."""
+"""Mediation's staff JSON API (the console's backend): cases, their lifecycle commands and clocks."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime, timezone
+from typing import Literal
 
-from fengqiao.http import StaffPrincipal
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from fengqiao.auth import Principal
+from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from mediation import db
+from mediation.cases import extend, perform
+from mediation.lifecycle import STATUS_LABELS, Actor, Rejected
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
@@ -20,3 +27,95 @@ async def list_cases(rt: RuntimeDep, principal: StaffPrincipal, limit: int = 100
     return {"cases": [
         {**dict(r), "submitted_at": r["submitted_at"].isoformat(), "assigned_at": r["assigned_at"].isoformat(),
          "accept_due_at": r["accept_due_at"].isoformat()} for r in rows]}
+
+
+# -- the case lifecycle ---------------------------------------------------------------------------
+
+COMMANDS = ("accept", "note", "request_info", "start_mediation", "resolve", "return", "review_return", "reassign",
+            "transfer", "escalate", "visit", "close", "reopen")
+_STATUS_FOR_CODE = {"not_found": 404, "forbidden": 403, "not_your_case": 403, "illegal_transition": 409,
+                    "same_handler": 409, "illegal_extension": 409}
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, max_length=2000, description="note, or what the citizen should add")
+    summary: str | None = Field(default=None, max_length=2000, description="resolve: the result told to the citizen")
+    reason: str | None = Field(default=None, max_length=1000)
+    assignee_id: str | None = Field(default=None, max_length=64)
+    to_station: str | None = Field(default=None, max_length=32)
+    approve: bool | None = None
+    result: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = None
+
+
+class ExtendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    due_at: datetime
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+def _actor(principal: Principal) -> Actor:
+    if not principal.staff_id:
+        raise api_error(403, "forbidden", "需要工作人员本人的令牌。")
+    return Actor(principal.staff_id, principal.role, principal.station)
+
+
+def _refuse(exc: Rejected):
+    return api_error(_STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message)
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+@router.get("/cases/{tracking_no}")
+async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    """A case with its history and its clocks (original and current deadlines, misses)."""
+    async with rt.pool.acquire() as conn:
+        row = await db.get_case(conn, tracking_no)
+        if row is None or not principal.can_see_station(row["station"]):
+            raise api_error(404, "not_found", "未找到该事项。")
+        steps = await db.history(conn, tracking_no)
+        clock_rows = await db.clocks(conn, tracking_no)
+    return {
+        **{k: _iso(v) for k, v in dict(row).items()},
+        "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "history": [{k: _iso(v) for k, v in dict(s).items()} for s in steps],
+        "clocks": [{k: _iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],
+    }
+
+
+@router.post("/cases/{tracking_no}/{command}")
+async def run_command(tracking_no: str, command: str, body: CommandIn, rt: RuntimeDep,
+                      principal: StaffPrincipal) -> dict:
+    """Accept (签收), note, request_info, start_mediation, resolve (办结), return (退单),
+    review_return, reassign, transfer, escalate, visit (回访), close, reopen."""
+    if command not in COMMANDS:
+        raise api_error(404, "unknown_command", f"未知操作：{command}")
+    actor = _actor(principal)
+    now = datetime.now(timezone.utc)
+    try:
+        async with unit_of_work(rt.pool) as (conn, outbox):
+            t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command,
+                                      args=body.model_dump(exclude_none=True), now=now)
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    stage = {"accepted": "accepted", "resolved": "resolved", "visited": "visited"}.get(t.event or "")
+    if stage:
+        rt.metrics.stage_seconds.labels(stage=stage).observe((now - before["submitted_at"]).total_seconds())
+    return {"tracking_no": tracking_no, "status": t.status, "status_label": STATUS_LABELS[t.status],
+            "assignee_id": t.assignee_id if t.event != "transferred" else None, "event": t.event}
+
+
+@router.post("/cases/{tracking_no}/clocks/{clock}/extend")
+async def extend_clock(tracking_no: str, clock: Literal["accept", "resolve", "visit"], body: ExtendIn,
+                       rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    """Leader-approved extension with a reason; the original deadline stays on the clock."""
+    actor = _actor(principal)
+    try:
+        async with unit_of_work(rt.pool) as (conn, outbox):
+            await extend(conn, tracking_no=tracking_no, actor=actor, clock=clock, due_at=body.due_at,
+                         reason=body.reason, now=datetime.now(timezone.utc))
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"tracking_no": tracking_no, "clock": clock, "due_at": body.due_at.isoformat()}

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 
 from fengqiao.events import Topics
+from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from mediation import db
 from mediation.api import router
+from mediation.cases import calendar
 from mediation.handlers import handlers
+from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+log = structlog.get_logger(__name__)
 
 
 async def refresh_open_case_gauge(rt: Runtime) -> None:
@@ -35,6 +41,28 @@ async def refresh_open_case_gauge(rt: Runtime) -> None:
         await asyncio.sleep(5)
 
 
+CLOCK_INTERVAL_S = 5.0
+
+
+async def run_clocks(rt: Runtime) -> None:
+    """Fire due reminders, escalations and supervisions; safe with any number of replicas."""
+    while True:
+        try:
+            while True:
+                async with unit_of_work(rt.pool) as (conn, outbox):
+                    cal = await calendar(conn)
+                    breaches = await fire_due(conn, outbox, datetime.now(timezone.utc), cal)
+                for station, clock in breaches:
+                    rt.metrics.sla_breaches.labels(station=station, clock=clock).inc()
+                if cal.fallback_years:
+                    log.warning("calendar_year_not_loaded", years=sorted(cal.fallback_years))
+                if not breaches:
+                    break
+        except Exception as exc:  # the database may be away: the clocks are in it, nothing is lost
+            log.warning("clock_run_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        await asyncio.sleep(CLOCK_INTERVAL_S)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     spec = ServiceSpec(
         name="mediation",
@@ -43,6 +71,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         topics=[Topics.CASE_EVENTS],
         handlers=handlers,
         routers=[router],
-        background=[refresh_open_case_gauge],
+        background=[refresh_open_case_gauge, run_clocks],
     )
     return build_app(spec, settings)

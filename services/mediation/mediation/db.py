@@ -47,3 +47,105 @@ async def open_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT station, status, count(*) AS n FROM cases WHERE status NOT IN ('closed', 'merged') "
         "GROUP BY station, status")
+
+
+# -- lifecycle ----------------------------------------------------------------------------------
+
+
+async def case_for_update(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM cases WHERE tracking_no = $1 FOR UPDATE", tracking_no)
+
+
+async def get_case(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM cases WHERE tracking_no = $1", tracking_no)
+
+
+async def apply_transition(conn: asyncpg.Connection, tracking_no: str, *, status: str, assignee_id: str | None,
+                           station: str, changes: dict, at: datetime, actor: str, note: str,
+                           event: str | None) -> None:
+    allowed = {"handled_by", "returned_by", "visit_result", "escalated", "transferred_from", "flagged"}
+    sets = ["status = $2", "assignee_id = $3", "station = $4", "updated_at = $5"]
+    args: list = [tracking_no, status, assignee_id, station, at]
+    for name, value in changes.items():
+        if name not in allowed:
+            raise ValueError(name)
+        args.append(value)
+        sets.append(f"{name} = ${len(args)}")
+    await conn.execute(f"UPDATE cases SET {', '.join(sets)} WHERE tracking_no = $1", *args)
+    await conn.execute(
+        "INSERT INTO case_history (tracking_no, at, status, actor, reason, event, assignee_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)", tracking_no, at, status, actor, note, event, assignee_id)
+
+
+async def history(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT at, status, actor, reason, event, assignee_id FROM case_history WHERE tracking_no = $1 ORDER BY at, id",
+        tracking_no)
+
+
+async def start_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, started_at: datetime,
+                      due_at: datetime, remind_at: datetime, note: str) -> None:
+    """(Re)start a clock. A clock restarted after a breach keeps its history in case_history and
+    the breach in the statistics (counted when it happened)."""
+    await conn.execute(
+        "INSERT INTO case_clocks (tracking_no, clock, started_at, due_at, original_due_at, remind_at, note) "
+        "VALUES ($1, $2, $3, $4, $4, $5, $6) ON CONFLICT (tracking_no, clock) DO UPDATE SET started_at = $3, "
+        "due_at = $4, original_due_at = $4, remind_at = $5, note = $6, reminded_at = NULL, breached_at = NULL, "
+        "supervise_at = NULL, supervised_at = NULL, done_at = NULL, extended_by = NULL, extension_reason = NULL",
+        tracking_no, clock, started_at, due_at, remind_at, note)
+
+
+async def stop_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, at: datetime) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE case_clocks SET done_at = $3 WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL "
+        "RETURNING started_at, due_at, breached_at", tracking_no, clock, at)
+
+
+async def extend_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, due_at: datetime,
+                       remind_at: datetime, by: str, reason: str) -> bool:
+    done = await conn.execute(
+        "UPDATE case_clocks SET due_at = $3, remind_at = $4, reminded_at = NULL, extended_by = $5, "
+        "extension_reason = $6 WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL AND due_at < $3",
+        tracking_no, clock, due_at, remind_at, by, reason)
+    return done.endswith(" 1")
+
+
+async def clocks(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM case_clocks WHERE tracking_no = $1 ORDER BY started_at", tracking_no)
+
+
+NEXT_FIRE = ("least(CASE WHEN reminded_at IS NULL THEN remind_at END, CASE WHEN breached_at IS NULL THEN due_at END, "
+             "CASE WHEN supervised_at IS NULL THEN supervise_at END)")
+
+
+async def claim_due_clocks(conn: asyncpg.Connection, now: datetime, limit: int = 200) -> list[asyncpg.Record]:
+    """Due clock rows, locked for this transaction; other replicas skip them."""
+    return await conn.fetch(
+        f"SELECT k.*, c.station, c.assignee_id, c.status FROM case_clocks k JOIN cases c USING (tracking_no) "
+        f"WHERE k.done_at IS NULL AND {NEXT_FIRE} <= $1 ORDER BY {NEXT_FIRE} LIMIT $2 FOR UPDATE OF k SKIP LOCKED",
+        now, limit)
+
+
+async def mark_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, **stamps) -> None:
+    allowed = {"reminded_at", "breached_at", "supervise_at", "supervised_at"}
+    sets, args = [], [tracking_no, clock]
+    for name, value in stamps.items():
+        if name not in allowed:
+            raise ValueError(name)
+        args.append(value)
+        sets.append(f"{name} = ${len(args)}")
+    await conn.execute(f"UPDATE case_clocks SET {', '.join(sets)} WHERE tracking_no = $1 AND clock = $2", *args)
+
+
+async def station_leader(conn: asyncpg.Connection, station: str) -> str | None:
+    return await conn.fetchval(
+        "SELECT staff_id FROM staff WHERE station = $1 AND role = 'leader' AND active ORDER BY staff_id LIMIT 1",
+        station)
+
+
+async def staff_station(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT station, role, active FROM staff WHERE staff_id = $1", staff_id)
+
+
+async def calendar_days(conn: asyncpg.Connection) -> dict:
+    return {r["day"]: r["is_workday"] for r in await conn.fetch("SELECT day, is_workday FROM calendar_days")}

@@ -8,12 +8,16 @@ from fengqiao.events import CaseAssigned, CloudEvent, EventTypes
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from mediation import db
-from mediation.domain import accept_deadline
+from mediation.calendar import accept_deadline
+from mediation.cases import calendar, start_clocks
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """A new case: its acceptance and resolution clocks start at the assignment."""
     data: CaseAssigned = event.payload()
-    await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time))
+    if await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time).due_at):
+        await start_clocks(conn, {"tracking_no": data.tracking_no, "type": data.type, "urgency": data.urgency,
+                                  "needs_mediation": data.needs_mediation}, event.time, await calendar(conn))
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:

@@ -82,6 +82,12 @@ def decide(case: Case, actor: Actor, command: str, **args) -> Transition:
         _holder_or_leader(case, actor)
         _need(bool(args.get("text", "").strip()), "missing_text", "请填写办理情况。")
         return Transition("in_progress" if status == "accepted" else status, None, case.assignee_id, args["text"])
+    if command == "request_info":
+        _need(status in WORKING, "illegal_transition", f"当前状态为“{STATUS_LABELS[status]}”，不能请群众补充材料。")
+        _holder_or_leader(case, actor)
+        text = (args.get("text") or "").strip()
+        _need(bool(text), "missing_text", "请写明需要群众补充的内容。")
+        return Transition("in_progress", None, case.assignee_id, text)
     if command == "start_mediation":
         _need(status in ("accepted", "in_progress"), "illegal_transition",
               f"当前状态为“{STATUS_LABELS[status]}”，不能转入调解。")

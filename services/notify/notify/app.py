@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="notify",
         title="枫桥 Fengqiao notify",
         migrations_dir=MIGRATIONS,
-        topics=[Topics.CASE_EVENTS, Topics.CITIZEN_MESSAGES, Topics.DIRECTORY],
+        topics=[Topics.CASE_EVENTS, Topics.CITIZEN_MESSAGES, Topics.STAFF_REMINDERS, Topics.DIRECTORY],
         handlers=make_handlers(settings.public_base_url),
         routers=[router],
     )

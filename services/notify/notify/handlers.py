@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import partial
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from fengqiao.directory import READ_MODEL_HANDLERS
-from fengqiao.events import AlertRaised, CaseAssigned, CitizenMessageRequested, CloudEvent, EventTypes
+from fengqiao.events import (
+    AlertRaised, CaseAssigned, CaseUpdated, CitizenMessageRequested, CloudEvent, EventTypes, StaffReminder,
+)
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import CATEGORY_LABELS, URGENCY_LABELS
@@ -55,12 +58,59 @@ async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connecti
     if not recipient:
         return
     body = render(data.template, tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
-                  access_code=data.params.get("access_code", ""),
+                  access_code=data.params.get("access_code", ""), text=data.params.get("text", ""),
                   track_url=f"{public_base_url.rstrip('/')}/track?no={data.tracking_no}")
     if await db.add_delivery(conn, event_source=event.source, event_id=event.id, recipient=recipient,
                              channel=channel, template=data.template, tracking_no=data.tracking_no,
                              station=data.station, body=body):
         outbox.after_commit(metrics.notifications.labels(channel=channel, outcome="queued").inc)
+
+
+STATION_TZ = ZoneInfo("Asia/Shanghai")
+CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访"}
+
+
+async def _console(conn, event: CloudEvent, recipients: list[str], station: str, kind: str, tracking_no: str,
+                   params: dict) -> int:
+    created = 0
+    for recipient in dict.fromkeys(r for r in recipients if r):
+        created += await db.add_console_notification(
+            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=station, kind=kind,
+            tracking_no=tracking_no, title=render(f"{kind}.title", **params), body=render(f"{kind}.body", **params))
+    return created
+
+
+def _local(value) -> str:
+    return value.astimezone(STATION_TZ).strftime("%m月%d日 %H:%M") if value else ""
+
+
+async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+    data: StaffReminder = event.payload()
+    params = dict(tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
+                  clock_label=CLOCK_LABELS[data.clock], due=_local(data.due_at))
+    n = await _console(conn, event, [data.recipient_id], data.station, "reminder", data.tracking_no, params)
+    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(n))
+
+
+async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+    """Staff who must act: the new holder, the leadership for returns, escalations and reopenings,
+    the bureau supervisors for supervision (督办)."""
+    data: CaseUpdated = event.payload()
+    step = event.type.rsplit(".", 1)[1]
+    params = dict(tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
+                  clock_label=CLOCK_LABELS.get(data.clock or "", "办理"), due=_local(data.due_at))
+    if step in ("reassigned", "transferred"):
+        recipients, kind = [data.assignee_id], "reassigned"
+    elif step == "escalated" and data.level == "bureau":
+        recipients, kind = await db.bureau_supervisors(conn), "supervision"
+    elif step == "escalated":
+        recipients, kind = await db.station_leaders(conn, data.station), "escalated"
+    elif step in ("returned", "reopened"):
+        recipients, kind = await db.station_leaders(conn, data.station), step
+    else:
+        return
+    n = await _console(conn, event, recipients, data.station, kind, data.tracking_no, params)
+    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(n))
 
 
 ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}
@@ -90,6 +140,10 @@ def make_handlers(public_base_url: str):
         return {
             EventTypes.CASE_ASSIGNED: partial(on_case_assigned, metrics=metrics),
             EventTypes.ALERT_RAISED: partial(on_alert_raised, metrics=metrics),
+            EventTypes.STAFF_REMINDER: partial(on_staff_reminder, metrics=metrics),
+            **{t: partial(on_case_updated, metrics=metrics) for t in (
+                EventTypes.CASE_REASSIGNED, EventTypes.CASE_TRANSFERRED, EventTypes.CASE_ESCALATED,
+                EventTypes.CASE_RETURNED, EventTypes.CASE_REOPENED)},
             EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, metrics=metrics,
                                                           public_base_url=public_base_url),
             **READ_MODEL_HANDLERS,

@@ -85,6 +85,23 @@ async def close_item(conn: asyncpg.Connection, tracking_no: str) -> None:
     await conn.execute("DELETE FROM lsh_buckets WHERE tracking_no = $1", tracking_no)
 
 
+async def move_item(conn: asyncpg.Connection, tracking_no: str, assignee_id: str | None, station: str) -> None:
+    """The open item changed hands: one less for the old holder, one more for the new."""
+    old = await conn.fetchrow("SELECT assignee_id FROM assignments WHERE tracking_no = $1 AND open FOR UPDATE",
+                              tracking_no)
+    if old is None or old["assignee_id"] == assignee_id:
+        return
+    await conn.execute("UPDATE assignments SET assignee_id = $2, station = $3, flagged = false WHERE tracking_no = $1",
+                       tracking_no, assignee_id, station)
+    if old["assignee_id"]:
+        await conn.execute("UPDATE staff_load SET open_items = greatest(open_items - 1, 0) WHERE staff_id = $1",
+                           old["assignee_id"])
+    if assignee_id:
+        await conn.execute("INSERT INTO staff_load (staff_id, open_items) VALUES ($1, 1) ON CONFLICT (staff_id) "
+                           "DO UPDATE SET open_items = staff_load.open_items + 1", assignee_id)
+    await conn.execute("UPDATE fingerprints SET station = $2 WHERE tracking_no = $1", tracking_no, station)
+
+
 async def waiting_for_officer(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Open items no officer holds: unassigned or parked in the leader's queue."""
     return await conn.fetch(

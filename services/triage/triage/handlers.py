@@ -12,7 +12,7 @@ import asyncpg
 
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
-    AlertRaised, CaseAssigned, CaseClosedRef, CaseMerged, CaseTriaged, CloudEvent, EventTypes, Topics,
+    AlertRaised, CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CloudEvent, EventTypes, Topics,
     TriageCorrected, TriageRequested, new_event,
 )
 from fengqiao.metrics import Metrics
@@ -157,9 +157,14 @@ async def on_triage_corrected(event: CloudEvent, conn: asyncpg.Connection, outbo
     )
 
 
+async def on_case_moved(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Reassigned or transferred: the open work moves to the new holder."""
+    data: CaseUpdated = event.payload()
+    await db.move_item(conn, data.tracking_no, data.assignee_id, data.station)
+
+
 async def on_case_closed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    data: CaseClosedRef = event.payload()
-    await db.close_item(conn, data.tracking_no)
+    await db.close_item(conn, event.payload().tracking_no)
 
 
 def make_handlers(state: EngineState):
@@ -170,6 +175,8 @@ def make_handlers(state: EngineState):
             EventTypes.TRIAGE_CORRECTED: on_triage_corrected,
             EventTypes.CASE_RESOLVED: on_case_closed,
             EventTypes.CASE_CLOSED: on_case_closed,
+            EventTypes.CASE_REASSIGNED: on_case_moved,
+            EventTypes.CASE_TRANSFERRED: on_case_moved,
             **READ_MODEL_HANDLERS,
         }
     return handlers

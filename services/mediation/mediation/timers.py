@@ -1,0 +1,56 @@
+"""Deadline timers: reminders before a deadline, escalation to the leader at it, bureau
+supervision (督办) five working days later. Stored in `case_clocks`, never only in memory; each
+step fires once across replicas (rows claimed FOR UPDATE SKIP LOCKED, stamped in the same
+transaction as the events). `now` is a parameter so tests drive the clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from fengqiao.events import CaseUpdated, StaffReminder, EventTypes, Topics, new_event
+from fengqiao.outbox import Outbox
+from mediation import db
+from mediation.calendar import WorkCalendar, supervision_at
+
+SOURCE = "/fengqiao/mediation/clock"
+ACTOR = "system:clock"
+
+
+async def fire_due(conn: asyncpg.Connection, outbox: Outbox, now: datetime, cal: WorkCalendar) -> list[tuple[str, str]]:
+    """Fire every due step; returns the (station, clock) of each deadline missed now."""
+    breaches: list[tuple[str, str]] = []
+    for r in await db.claim_due_clocks(conn, now):
+        no, clock, station = r["tracking_no"], r["clock"], r["station"]
+        if r["reminded_at"] is None and r["remind_at"] <= now:
+            await db.mark_clock(conn, no, clock, reminded_at=now)
+            if r["due_at"] > now and r["assignee_id"]:
+                outbox.add(Topics.STAFF_REMINDERS, new_event(EventTypes.STAFF_REMINDER, StaffReminder(
+                    tracking_no=no, station=station, recipient_id=r["assignee_id"], clock=clock, due_at=r["due_at"],
+                ), source=SOURCE, subject=no, stationid=station))
+        if r["breached_at"] is None and r["due_at"] <= now:
+            await db.mark_clock(conn, no, clock, breached_at=now, supervise_at=supervision_at(cal, r["due_at"]))
+            await conn.execute("UPDATE cases SET escalated = true, updated_at = $2 WHERE tracking_no = $1", no, now)
+            await conn.execute(
+                "INSERT INTO case_history (tracking_no, at, status, actor, reason, event, assignee_id) "
+                "VALUES ($1, $2, $3, $4, $5, 'overdue', $6)",
+                no, now, r["status"], ACTOR, f"{clock} 时限已过（{r['due_at'].isoformat()}），上报所领导", r["assignee_id"])
+            for event, level in (("overdue", None), ("escalated", "leader")):
+                outbox.add(Topics.CASE_EVENTS, new_event(f"fengqiao.case.{event}", CaseUpdated(
+                    tracking_no=no, station=station, status=r["status"], assignee_id=r["assignee_id"], actor_id=ACTOR,
+                    at=now, clock=clock, due_at=r["due_at"], level=level,
+                ), source=SOURCE, subject=no, stationid=station))
+            breaches.append((station, clock))
+        elif r["breached_at"] is not None and r["supervised_at"] is None and r["supervise_at"] is not None \
+                and r["supervise_at"] <= now:
+            await db.mark_clock(conn, no, clock, supervised_at=now)
+            await conn.execute(
+                "INSERT INTO case_history (tracking_no, at, status, actor, reason, event, assignee_id) "
+                "VALUES ($1, $2, $3, $4, $5, 'escalated', $6)",
+                no, now, r["status"], ACTOR, f"{clock} 超时5个工作日仍未完成，分局督办", r["assignee_id"])
+            outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_ESCALATED, CaseUpdated(
+                tracking_no=no, station=station, status=r["status"], assignee_id=r["assignee_id"], actor_id=ACTOR,
+                at=now, clock=clock, due_at=r["due_at"], level="bureau",
+            ), source=SOURCE, subject=no, stationid=station))
+    return breaches

@@ -1,0 +1,206 @@
+"""The case lifecycle through the real services, broker and database: a neighbour dispute by
+hotline is accepted, mediated, resolved with a result for the citizen, visited and closed;
+another case is returned, reassigned, misses its deadline, is escalated and supervised, then
+resolved. Clocks are driven by moving deadlines in the database; the services' timers fire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from fengqiao.events import Topics
+
+from tests.e2e.helpers import sql, token
+
+pytestmark = pytest.mark.e2e
+
+
+def hotline(stack, station: str, summary: str, phone: str) -> dict:
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/hotline/calls", headers=token(stack, "integration"), json={
+        "call_id": f"CTI-{uuid.uuid4().hex[:10]}", "station": station, "caller_number": phone, "line": "96110-1",
+        "started_at": "2026-11-28T09:05:00+08:00", "summary": summary})
+    assert r.status_code in (200, 201, 202), r.text
+    return r.json()
+
+
+def web(stack, station: str, content: str, phone: str) -> dict:
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback",
+                   json={"station": station, "content": content, "reporter": {"phone": phone}})
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
+def case(stack, tracking_no: str, who: str, *, status: str | None = None, timeout: float = 15) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{tracking_no}", headers=token(stack, who))
+        if r.status_code == 200 and (status is None or r.json()["status"] == status):
+            return r.json()
+        assert time.monotonic() < deadline, f"case {tracking_no}: {r.status_code} {r.text[:300]}"
+        time.sleep(0.1)
+
+
+def act(stack, tracking_no: str, who: str, command: str, **body) -> httpx.Response:
+    return httpx.post(f"{stack['urls']['mediation']}/api/v1/cases/{tracking_no}/{command}", json=body,
+                      headers=token(stack, who))
+
+
+def citizen_view(stack, receipt: dict) -> dict:
+    return httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+                     headers={"X-Access-Code": receipt["access_code"]}).json()
+
+
+def wait_citizen(stack, receipt: dict, status: str, timeout: float = 10) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = citizen_view(stack, receipt)
+        if view["status"] == status:
+            return view
+        assert time.monotonic() < deadline, f"citizen sees {view['status']}, not {status}"
+        time.sleep(0.1)
+
+
+def console(stack, staff: str, kind: str, tracking_no: str, timeout: float = 15) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()["notifications"]
+        found = [n for n in items if n["kind"] == kind and n["tracking_no"] == tracking_no]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def other_officer(stack, station: str, not_: str) -> str:
+    return next(s for s in (f"{station}-P1", f"{station}-P2", f"{station}-P3", f"{station}-P4") if s != not_)
+
+
+async def _stream(bootstrap: str, tracking_no: str) -> list[dict]:
+    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                found += [d for d in (json.loads(r.value) for r in records) if d.get("subject") == tracking_no]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(stack, infra):
+    receipt = hotline(stack, "KZ01", "矿工新村3栋楼上邻居家长期漏水，双方多次争吵，来电请求派出所调解", "13912340001")
+    no = receipt["tracking_no"]
+    c = case(stack, no, "KZ01-LD")
+    assert c["needs_mediation"] and c["status"] == "assigned"
+    holder = c["assignee_id"]
+    clocks = {k["clock"]: k for k in c["clocks"]}
+    assert set(clocks) == {"accept", "resolve"} and "30日" in clocks["resolve"]["note"]
+
+    # Someone else cannot accept it; the holder can, once.
+    assert act(stack, no, other_officer(stack, "KZ01", holder), "accept").status_code == 403
+    assert act(stack, no, holder, "accept").json()["status"] == "accepted"
+    again = act(stack, no, holder, "accept")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    wait_citizen(stack, receipt, "accepted")
+
+    assert act(stack, no, holder, "start_mediation", text="约定11月30日上午在调解室调解").json()["status"] == "mediating"
+    assert act(stack, no, holder, "note", text="第一次调解：双方同意请物业查明漏水原因").status_code == 200
+    assert act(stack, no, holder, "note", text="第二次调解：楼上住户同意维修并赔偿800元，签订调解协议").status_code == 200
+    assert act(stack, no, holder, "resolve").status_code == 422  # the result for the citizen is required
+    summary = "经两次调解，楼上住户已同意维修防水并赔偿800元，双方签订调解协议。"
+    assert act(stack, no, holder, "resolve", summary=summary).json()["status"] == "resolved"
+    view = wait_citizen(stack, receipt, "resolved")
+    assert summary in view["timeline"][-1]["note"]
+
+    # The return visit is by someone other than the handler.
+    assert act(stack, no, holder, "visit", result="satisfied").json()["error"]["code"] == "same_handler"
+    assert act(stack, no, "KZ01-IN", "visit", result="satisfied").json()["status"] == "visited"
+    assert act(stack, no, "KZ01-LD", "close").json()["status"] == "closed"
+    wait_citizen(stack, receipt, "closed")
+
+    c = case(stack, no, "KZ01-LD")
+    steps = [h["status"] for h in c["history"]]
+    assert steps == ["assigned", "accepted", "mediating", "mediating", "mediating", "resolved", "visited", "closed"]
+    assert all(k["done_at"] for k in c["clocks"]) and {k["clock"] for k in c["clocks"]} == {"accept", "resolve", "visit"}
+    assert not any(k["breached_at"] for k in c["clocks"])
+
+    # The citizen is told the result on their phone; the public stream carries no free text.
+    deadline = time.monotonic() + 10
+    while not (rows := sql(infra.dsn, "SELECT body FROM notify.deliveries WHERE tracking_no = $1 AND template = 'result'",
+                           no)):
+        assert time.monotonic() < deadline, "no result message for the citizen"
+        time.sleep(0.2)
+    assert summary in rows[0]["body"]
+    stream = asyncio.run(_stream(infra.bootstrap, no))
+    types = [d["type"].rsplit(".", 1)[1] for d in stream]
+    for step in ("received", "triaged", "assigned", "accepted", "mediation_scheduled", "resolved", "visited", "closed"):
+        assert step in types
+    raw = json.dumps(stream, ensure_ascii=False)
+    assert "800元" not in raw and "13912340001" not in raw and "漏水" not in raw
+    # Another station's staff see nothing of it.
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    assert act(stack, no, "KZ02-LD", "reopen").status_code == 404
+
+
+def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supervised_then_resolved(stack, infra):
+    receipt = web(stack, "KZ02", "新村市场北门的路灯坏了半个月了，晚上很黑，希望尽快修好", "13912340002")
+    no = receipt["tracking_no"]
+    first = case(stack, no, "KZ02-LD")["assignee_id"]
+    assert act(stack, no, first, "return").status_code == 422  # a reason is required
+    assert act(stack, no, first, "return", reason="路灯属于市政，不是本人片区").json()["status"] == "returned"
+    assert console(stack, "KZ02-LD", "returned", no)
+    assert act(stack, no, first, "review_return", approve=True, assignee_id="KZ02-P4").status_code == 403
+    second = other_officer(stack, "KZ02", first)
+    r = act(stack, no, "KZ02-LD", "review_return", approve=True, assignee_id=second, reason="同意，改派")
+    assert r.json() == {"tracking_no": no, "status": "assigned", "status_label": "已分派", "assignee_id": second,
+                        "event": "reassigned"}
+    assert console(stack, second, "reassigned", no)
+    assert act(stack, no, second, "accept").json()["status"] == "accepted"
+
+    # The resolution deadline passes: the service's clock marks it, escalates to the leader, counts it.
+    series = 'fengqiao_sla_breaches_total{clock="resolve",station="KZ02"}'
+
+    def breaches() -> float:
+        for line in httpx.get(f"{stack['urls']['mediation']}/metrics").text.splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = breaches()
+    original = case(stack, no, "KZ02-LD")
+    sql(infra.dsn, "UPDATE mediation.case_clocks SET due_at = now() - interval '1 minute', "
+        "original_due_at = now() - interval '1 minute', remind_at = now() - interval '2 minutes' "
+        "WHERE tracking_no = $1 AND clock = 'resolve'", no)
+    assert console(stack, "KZ02-LD", "escalated", no, timeout=20), "the leader was not told"
+    c = case(stack, no, "KZ02-LD")
+    resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
+    assert resolve["breached_at"] and resolve["supervise_at"] and c["escalated"]
+    assert breaches() == before + 1
+    assert "overdue" in [h["event"] for h in c["history"]]
+
+    # Five working days later, bureau supervision (督办).
+    sql(infra.dsn, "UPDATE mediation.case_clocks SET supervise_at = now() - interval '1 second' "
+        "WHERE tracking_no = $1 AND clock = 'resolve'", no)
+    assert console(stack, "BUREAU-01", "supervision", no, timeout=20), "no supervision for the bureau"
+
+    # An extension needs the leader and a reason; the missed deadline stays missed.
+    url = f"{stack['urls']['mediation']}/api/v1/cases/{no}/clocks/resolve/extend"
+    later = "2030-01-01T00:00:00+08:00"
+    assert httpx.post(url, json={"due_at": later, "reason": "等待市政"}, headers=token(stack, second)).status_code == 403
+    assert httpx.post(url, json={"due_at": later, "reason": "等待市政维修"}, headers=token(stack, "KZ02-LD")).status_code == 200
+    resolve = next(k for k in case(stack, no, "KZ02-LD")["clocks"] if k["clock"] == "resolve")
+    assert resolve["breached_at"] and resolve["extended_by"] == "KZ02-LD" and resolve["original_due_at"] != resolve["due_at"]
+
+    assert act(stack, no, second, "resolve", summary="已联系市政部门修复路灯。").json()["status"] == "resolved"
+    assert breaches() == before + 1  # fired once, whatever the timer loop did since
+    events = [h["event"] for h in case(stack, no, "KZ02-LD")["history"]]
+    assert events.count("overdue") == 1 and events.count("escalated") == 1  # supervision: one more step
+    assert [h for h in case(stack, no, "KZ02-LD")["history"] if "督办" in (h["reason"] or "")]
