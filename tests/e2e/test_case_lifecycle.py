@@ -108,7 +108,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     assert act(stack, no, other_officer(stack, "KZ01", holder), "accept").status_code == 403
     assert act(stack, no, holder, "accept").json()["status"] == "accepted"
     again = act(stack, no, holder, "accept")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    assert again.status_code == 409 and again.json()["detail"]["error"] == "illegal_transition"
     wait_citizen(stack, receipt, "accepted")
 
     assert act(stack, no, holder, "start_mediation", text="约定11月30日上午在调解室调解").json()["status"] == "mediating"
@@ -121,7 +121,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     assert summary in view["timeline"][-1]["note"]
 
     # The return visit is by someone other than the handler.
-    assert act(stack, no, holder, "visit", result="satisfied").json()["error"]["code"] == "same_handler"
+    assert act(stack, no, holder, "visit", result="satisfied").json()["detail"]["error"] == "same_handler"
     assert act(stack, no, "KZ01-IN", "visit", result="satisfied").json()["status"] == "visited"
     assert act(stack, no, "KZ01-LD", "close").json()["status"] == "closed"
     wait_citizen(stack, receipt, "closed")
@@ -144,7 +144,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     for step in ("received", "triaged", "assigned", "accepted", "mediation_scheduled", "resolved", "visited", "closed"):
         assert step in types
     raw = json.dumps(stream, ensure_ascii=False)
-    assert "800元" not in raw and "13912340001" not in raw and "漏水" not in raw
+    assert "800元" not in raw and "13912340001" not in raw and "物业查明" not in raw  # summary, phone, notes
     # Another station's staff see nothing of it.
     assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
     assert act(stack, no, "KZ02-LD", "reopen").status_code == 404
