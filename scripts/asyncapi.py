@@ -18,8 +18,12 @@ CHANNELS = {
                          "receive"),
     Topics.CASE_EVENTS: ("Public lifecycle stream, keyed by tracking number (alerts by alert id). No personal "
                          "data.", [EventTypes.CASE_RECEIVED, EventTypes.CASE_TRIAGED, EventTypes.CASE_ASSIGNED,
-                                   EventTypes.CASE_MERGED, EventTypes.CASE_RESOLVED, EventTypes.CASE_CLOSED,
-                                   EventTypes.ALERT_RAISED], "send"),
+                                   EventTypes.CASE_ACCEPTED, EventTypes.CASE_RETURNED, EventTypes.CASE_REASSIGNED,
+                                   EventTypes.CASE_ESCALATED, EventTypes.CASE_OVERDUE,
+                                   EventTypes.CASE_MEDIATION_SCHEDULED, EventTypes.CASE_RESOLVED,
+                                   EventTypes.CASE_VISITED, EventTypes.CASE_CLOSED, EventTypes.CASE_REOPENED,
+                                   EventTypes.CASE_TRANSFERRED, EventTypes.CASE_MERGED, EventTypes.ALERT_RAISED],
+                         "send"),
     Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.",
                              [EventTypes.TRIAGE_REQUESTED], "send"),
     Topics.CITIZEN_MESSAGES: ("Internal, intake -> notify: messages to citizens, with their contact and access "
@@ -29,6 +33,10 @@ CHANNELS = {
                                          EventTypes.ROSTER_PUBLISHED, EventTypes.TOKEN_ISSUED], "send"),
     Topics.SURVEYS: ("Internal, intake -> mediation and notify: return-visit survey answers (the reason is free "
                      "text).", [EventTypes.SURVEY_ANSWERED], "send"),
+    Topics.CITIZEN_UPDATES: ("Internal, mediation -> intake: what the citizen is told (the result, a request for "
+                             "information); free text.", [EventTypes.CITIZEN_UPDATE], "send"),
+    Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", [EventTypes.STAFF_REMINDER],
+                             "send"),
     Topics.CORRECTIONS: ("Internal, console -> triage: classifications corrected by staff; triage keeps them as "
                          "labelled examples for `fengqiao triage train`.", [EventTypes.TRIAGE_CORRECTED], "send"),
 }
