@@ -204,3 +204,26 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     events = [h["event"] for h in case(stack, no, "KZ02-LD")["history"]]
     assert events.count("overdue") == 1 and events.count("escalated") == 1  # supervision: one more step
     assert [h for h in case(stack, no, "KZ02-LD")["history"] if "督办" in (h["reason"] or "")]
+
+
+def test_a_dissatisfied_survey_answer_reopens_the_case_for_the_leader_with_the_reason(stack):
+    import base64
+    import os
+
+    from fengqiao import links
+
+    receipt = web(stack, "KZ01", "矿山路12号门口的井盖松动了，车压过去哐哐响，晚上很吵", "13912340003")
+    no = receipt["tracking_no"]
+    holder = case(stack, no, "KZ01-LD")["assignee_id"]
+    assert act(stack, no, holder, "accept").status_code == 200
+    assert act(stack, no, holder, "resolve", summary="已通知市政加固井盖。").status_code == 200
+    token_ = links.sign(base64.b64decode(os.environ["FENGQIAO_LINK_KEY"]), "survey", no, valid_for_s=3600)
+    r = httpx.post(f"{stack['urls']['intake']}/survey",
+                   data={"t": token_, "result": "dissatisfied", "reason": "井盖还是松的，没有人来修"})
+    assert r.status_code == 200
+    c = case(stack, no, "KZ01-LD", status="reopened")
+    assert c["visit_result"] == "dissatisfied"
+    assert any("井盖还是松的" in (h["reason"] or "") and h["actor"] == "citizen:survey" for h in c["history"])
+    assert console(stack, "KZ01-LD", "reopened", no)
+    resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
+    assert resolve["done_at"] is None and "重新办理" in resolve["note"]  # a new resolution clock

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from fengqiao.events import CaseAssigned, CloudEvent, EventTypes
+from fengqiao.events import CaseAssigned, CloudEvent, EventTypes, SurveyAnswered
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.calendar import accept_deadline
-from mediation.cases import calendar, start_clocks
+from mediation.cases import calendar, perform, start_clocks
+from mediation.lifecycle import Actor, Rejected
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -24,5 +25,20 @@ async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Ou
     await db.record_duplicate(conn, event.payload(), event.time)
 
 
+async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """The citizen answered the return-visit survey: visited, or back to the leader when
+    dissatisfied (the reason is kept in the history)."""
+    data: SurveyAnswered = event.payload()
+    row = await db.get_case(conn, data.tracking_no)
+    if row is None:
+        return
+    try:
+        await perform(conn, outbox, tracking_no=data.tracking_no, actor=Actor("citizen:survey", "citizen", row["station"]),
+                      command="survey", args={"result": data.result, "reason": data.reason}, now=event.time)
+    except Rejected:
+        return  # e.g. answered twice, or the case is still open: the answer stays in intake
+
+
 def handlers(metrics: Metrics) -> dict:
-    return {EventTypes.CASE_ASSIGNED: on_case_assigned, EventTypes.CASE_MERGED: on_case_merged}
+    return {EventTypes.CASE_ASSIGNED: on_case_assigned, EventTypes.CASE_MERGED: on_case_merged,
+            EventTypes.SURVEY_ANSWERED: on_survey_answered}

@@ -140,6 +140,15 @@ def decide(case: Case, actor: Actor, command: str, **args) -> Transition:
                               {"visit_result": result})
         return Transition("visited", "visited", case.assignee_id, args.get("reason") or "已回访",
                           {"visit_result": result})
+    if command == "survey":  # the citizen's own answer to the return-visit survey
+        result = args.get("result")
+        _need(result in ("satisfied", "basically_satisfied", "dissatisfied"), "invalid_result", "无效的评价。")
+        reason = args.get("reason") or ""
+        if result == "dissatisfied" and status in ("resolved", "visited", "closed"):
+            return Transition("reopened", "reopened", case.assignee_id, f"群众评价不满意：{reason}".rstrip("："),
+                              {"visit_result": result})
+        _need(status == "resolved", "illegal_transition", "该事项已回访。")
+        return Transition("visited", "visited", case.assignee_id, f"群众评价：{result}", {"visit_result": result})
     if command == "close":
         _need(status == "visited", "illegal_transition", "回访后才能结案。")
         _need(actor.leads, "forbidden", "只有所领导可以结案。")

@@ -88,3 +88,13 @@ def test_transfer_moves_the_case_to_the_other_station():
     assert (t.status, t.event, t.assignee_id, t.changes) == ("assigned", "transferred", None, {"station": "KZ02"})
     with pytest.raises(Rejected):
         decide(case("in_progress"), LEADER, "transfer", to_station="KZ01")
+
+
+def test_the_citizens_survey_answer():
+    citizen = Actor("citizen:survey", "citizen", "KZ01")
+    t = decide(case("resolved"), citizen, "survey", result="satisfied")
+    assert (t.status, t.event) == ("visited", "visited")
+    t = decide(case("closed"), citizen, "survey", result="dissatisfied", reason="没有解决")
+    assert (t.status, t.event, t.note) == ("reopened", "reopened", "群众评价不满意：没有解决")
+    with pytest.raises(Rejected):
+        decide(case("in_progress"), citizen, "survey", result="satisfied")
