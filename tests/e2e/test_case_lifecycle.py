@@ -227,3 +227,56 @@ def test_a_dissatisfied_survey_answer_reopens_the_case_for_the_leader_with_the_r
     assert console(stack, "KZ01-LD", "reopened", no)
     resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
     assert resolve["done_at"] is None and "重新办理" in resolve["note"]  # a new resolution clock
+
+
+def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_is_audited(stack, infra):
+    receipt = web(stack, "KZ02", "新华街菜市场门口早上经常有人乱停三轮车，堵住了路口", "13912340004")
+    no = receipt["tracking_no"]
+    holder = case(stack, no, "KZ02-LD")["assignee_id"]
+    assert act(stack, no, holder, "accept").status_code == 200
+
+    async def as_staff_of(station: str) -> dict:
+        import asyncpg
+        conn = await asyncpg.connect(infra.dsn, server_settings={"search_path": "mediation"})
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
+            await conn.execute("SELECT set_config('fengqiao.station', $1, true)", station)
+            return {
+                "cases": await conn.fetchval("SELECT count(*) FROM cases WHERE tracking_no = $1", no),
+                "history": await conn.fetchval("SELECT count(*) FROM case_history WHERE tracking_no = $1", no),
+                "clocks": await conn.fetchval("SELECT count(*) FROM case_clocks WHERE tracking_no = $1", no),
+                "updated": await conn.execute("UPDATE cases SET status = 'closed' WHERE tracking_no = $1", no),
+                "foreign": await conn.fetchval("SELECT count(*) FROM cases WHERE station <> $1", station),
+            }
+        finally:
+            await tx.rollback()  # look, never touch
+            await conn.close()
+
+    other = asyncio.run(as_staff_of("KZ01"))
+    assert other == {"cases": 0, "history": 0, "clocks": 0, "updated": "UPDATE 0", "foreign": 0}
+    own = asyncio.run(as_staff_of("KZ02"))  # rolled back: nothing was really closed
+    assert own["cases"] == 1 and own["history"] >= 2 and own["clocks"] == 2 and own["updated"] == "UPDATE 1"
+    assert own["foreign"] == 0
+    assert case(stack, no, "KZ02-LD")["status"] == "accepted"
+
+    # Through the API: another station's leader can neither read nor change it.
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ01-LD")).status_code == 404
+    assert act(stack, no, "KZ01-LD", "reassign", assignee_id="KZ01-P1").status_code == 404
+    listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ01-LD")).json()["cases"]
+    assert no not in {c["tracking_no"] for c in listed}
+    assert all(c["station"] == "KZ01" for c in listed)
+
+    # Transfer to KZ01: the first station no longer sees it, the second does.
+    assert act(stack, no, "KZ02-LD", "transfer", to_station="KZ01", reason="属于矿区派出所辖区").status_code == 200
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    moved = case(stack, no, "KZ01-LD")
+    assert moved["station"] == "KZ01" and moved["assignee_id"] == "KZ01-LD" and moved["transferred_from"] == "KZ02"
+    wait_citizen(stack, receipt, "transferred")
+
+    trail = httpx.get(f"{stack['urls']['mediation']}/api/v1/audit", params={"tracking_no": no},
+                      headers=token(stack, "BUREAU-01")).json()["entries"]
+    actions = [(e["staff_id"], e["action"]) for e in reversed(trail)]
+    assert (holder, "accept") in actions and ("KZ02-LD", "transfer") in actions and ("KZ02-LD", "view_case") in actions
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/audit", headers=token(stack, holder)).status_code == 403

@@ -19,10 +19,36 @@ from mediation.lifecycle import STATUS_LABELS, Actor, Rejected
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 
+class staff_unit(unit_of_work):
+    """A staff request's transaction: run as the restricted role with the principal's station, so
+    PostgreSQL's row-level security enforces what the API already checks."""
+
+    def __init__(self, pool, principal: Principal) -> None:
+        super().__init__(pool)
+        self.station = "*" if principal.sees_all_stations else (principal.station or "-")
+
+    async def __aenter__(self):
+        conn, outbox = await super().__aenter__()
+        try:
+            await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
+            await conn.execute("SELECT set_config('fengqiao.station', $1, true)", self.station)
+        except BaseException as exc:
+            await self.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return conn, outbox
+
+
+async def audit(conn, principal: Principal, action: str, tracking_no: str | None, station: str | None,
+                detail: str | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (staff_id, role, station, action, tracking_no, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        principal.staff_id or principal.token_id, principal.role, station, action, tracking_no, detail)
+
+
 @router.get("/cases")
 async def list_cases(rt: RuntimeDep, principal: StaffPrincipal, limit: int = 100) -> dict:
     station = None if principal.sees_all_stations else principal.station
-    async with rt.pool.acquire() as conn:
+    async with staff_unit(rt.pool, principal) as (conn, _):
         rows = await db.list_cases(conn, station, min(max(limit, 1), 500))
     return {"cases": [
         {**dict(r), "submitted_at": r["submitted_at"].isoformat(), "assigned_at": r["assigned_at"].isoformat(),
@@ -71,12 +97,13 @@ def _iso(value):
 @router.get("/cases/{tracking_no}")
 async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """A case with its history and its clocks (original and current deadlines, misses)."""
-    async with rt.pool.acquire() as conn:
+    async with staff_unit(rt.pool, principal) as (conn, _):
         row = await db.get_case(conn, tracking_no)
         if row is None or not principal.can_see_station(row["station"]):
             raise api_error(404, "not_found", "未找到该事项。")
         steps = await db.history(conn, tracking_no)
         clock_rows = await db.clocks(conn, tracking_no)
+        await audit(conn, principal, "view_case", tracking_no, row["station"])
     return {
         **{k: _iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
@@ -95,9 +122,10 @@ async def run_command(tracking_no: str, command: str, body: CommandIn, rt: Runti
     actor = _actor(principal)
     now = datetime.now(timezone.utc)
     try:
-        async with unit_of_work(rt.pool) as (conn, outbox):
+        async with staff_unit(rt.pool, principal) as (conn, outbox):
             t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command,
                                       args=body.model_dump(exclude_none=True), now=now)
+            await audit(conn, principal, command, tracking_no, before["station"], t.event)
     except Rejected as exc:
         raise _refuse(exc) from exc
     stage = {"accepted": "accepted", "resolved": "resolved", "visited": "visited"}.get(t.event or "")
@@ -113,9 +141,24 @@ async def extend_clock(tracking_no: str, clock: Literal["accept", "resolve", "vi
     """Leader-approved extension with a reason; the original deadline stays on the clock."""
     actor = _actor(principal)
     try:
-        async with unit_of_work(rt.pool) as (conn, outbox):
+        async with staff_unit(rt.pool, principal) as (conn, outbox):
             await extend(conn, tracking_no=tracking_no, actor=actor, clock=clock, due_at=body.due_at,
                          reason=body.reason, now=datetime.now(timezone.utc))
+            await audit(conn, principal, "extend_clock", tracking_no, principal.station, f"{clock} -> {body.due_at}")
     except Rejected as exc:
         raise _refuse(exc) from exc
     return {"tracking_no": tracking_no, "clock": clock, "due_at": body.due_at.isoformat()}
+
+
+@router.get("/audit")
+async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal, tracking_no: str | None = None,
+                      limit: int = 200) -> dict:
+    """Who viewed and who changed what (leadership of the station, bureau and admin)."""
+    if principal.role not in ("leader", "instructor", "bureau", "admin"):
+        raise api_error(403, "forbidden", "只有所领导和分局可以查看审计记录。")
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        rows = await conn.fetch(
+            "SELECT at, staff_id, role, station, action, tracking_no, detail FROM audit_log "
+            "WHERE ($1::text IS NULL OR tracking_no = $1) ORDER BY at DESC, id DESC LIMIT $2",
+            tracking_no, min(max(limit, 1), 1000))
+    return {"entries": [{k: _iso(v) for k, v in dict(r).items()} for r in rows]}

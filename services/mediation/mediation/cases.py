@@ -51,6 +51,9 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
     if t.event == "transferred":
         if not await conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
             raise Rejected("invalid_station", f"未知的派出所：{station}")
+        # Authorised above on a row this station could see; moving it out of the station's sight
+        # is the one write that needs the deployment scope (no-op outside a staff transaction).
+        await conn.execute("SELECT set_config('fengqiao.station', '*', true)")
         assignee = await db.station_leader(conn, station)
         changes.update(transferred_from=case.station, flagged=True)
     if t.event == "escalated":
