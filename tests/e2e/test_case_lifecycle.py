@@ -280,3 +280,36 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
     actions = [(e["staff_id"], e["action"]) for e in reversed(trail)]
     assert (holder, "accept") in actions and ("KZ02-LD", "transfer") in actions and ("KZ02-LD", "view_case") in actions
     assert httpx.get(f"{stack['urls']['mediation']}/api/v1/audit", headers=token(stack, holder)).status_code == 403
+
+
+def test_an_unloaded_year_is_flagged_and_loading_its_schedule_clears_it(stack, infra, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from datetime import date
+
+    from mediation.calendar import WorkCalendar
+
+    def missing() -> float:
+        for line in httpx.get(f"{stack['urls']['mediation']}/metrics").text.splitlines():
+            if line.startswith("fengqiao_calendar_years_missing "):
+                return float(line.rsplit(" ", 1)[1])
+        return -1.0
+
+    years = WorkCalendar().missing_years(date.today())
+    deadline = time.monotonic() + 15
+    while missing() != len(years):
+        assert time.monotonic() < deadline, f"gauge {missing()} != {len(years)} missing years {years}"
+        time.sleep(0.5)
+    if not years:
+        pytest.skip("every year within 60 days is known to chinese-calendar")
+    schedule = tmp_path / "holidays.csv"
+    schedule.write_text("date,kind,name\n" + "".join(f"{y}-12-31,holiday,测试\n" for y in years), encoding="utf-8")
+    cli = os.path.join(os.path.dirname(sys.executable), "fengqiao")
+    out = subprocess.run([cli, "calendar", "load", str(schedule)], env={**os.environ, "DATABASE_URL": infra.dsn},
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and f"loaded {len(years)} days" in out.stdout, out.stderr
+    deadline = time.monotonic() + 15
+    while missing() != 0:
+        assert time.monotonic() < deadline, "the gauge did not clear after loading the schedule"
+        time.sleep(0.5)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
+from prometheus_client import Gauge
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
@@ -46,6 +47,10 @@ CLOCK_INTERVAL_S = 5.0
 
 async def run_clocks(rt: Runtime) -> None:
     """Fire due reminders, escalations and supervisions; safe with any number of replicas."""
+    calendar_gauge = Gauge("fengqiao_calendar_years_missing",
+                           "Years within 60 days whose holidays are unknown (deadlines fall back to Mon-Fri).",
+                           registry=rt.metrics.registry)
+    warned: list[int] = []
     while True:
         try:
             while True:
@@ -54,8 +59,12 @@ async def run_clocks(rt: Runtime) -> None:
                     breaches = await fire_due(conn, outbox, datetime.now(timezone.utc), cal)
                 for station, clock in breaches:
                     rt.metrics.sla_breaches.labels(station=station, clock=clock).inc()
-                if cal.fallback_years:
-                    log.warning("calendar_year_not_loaded", years=sorted(cal.fallback_years))
+                missing = sorted(set(cal.missing_years(datetime.now(timezone.utc).date())) | cal.fallback_years)
+                calendar_gauge.set(len(missing))
+                if missing and missing != warned:
+                    log.warning("calendar_year_not_loaded", years=missing,
+                                hint="fengqiao calendar load FILE (the State Council's holiday notice)")
+                warned = missing
                 if not breaches:
                     break
         except Exception as exc:  # the database may be away: the clocks are in it, nothing is lost

@@ -48,6 +48,19 @@ class WorkCalendar:
                 counted += 1
         return datetime.combine(day, local.timetz().replace(tzinfo=None), STATION_TZ)
 
+    def missing_years(self, today: date, horizon_days: int = 60) -> list[int]:
+        """Years within the horizon that neither a loaded schedule nor chinese-calendar knows:
+        the operator must load them before deadlines reach them."""
+        missing = []
+        for year in range(today.year, (today + timedelta(days=horizon_days)).year + 1):
+            if year in self._years:
+                continue
+            try:
+                chinese_calendar.is_workday(date(year, 6, 1))
+            except NotImplementedError:
+                missing.append(year)
+        return missing
+
     def notes(self) -> list[str]:
         return [FALLBACK_NOTE.format(year=y) for y in sorted(self.fallback_years)]
 

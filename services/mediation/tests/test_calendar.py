@@ -56,3 +56,23 @@ def test_deadlines_by_type_and_urgency():
     assert supervision_at(cal, start) == local(2026, 12, 4, 10)
     d = accept_deadline(start.astimezone(timezone.utc))
     assert d.remind_at < d.due_at
+
+
+def test_missing_years_are_reported_ahead_and_a_loaded_year_is_not_missing():
+    assert WorkCalendar().missing_years(date(2026, 11, 29)) == [2027]
+    assert WorkCalendar().missing_years(date(2026, 6, 1)) == []
+    assert WorkCalendar(loaded={date(2027, 1, 1): False}).missing_years(date(2026, 11, 29)) == []
+
+
+def test_schedule_files_are_parsed_with_clear_errors():
+    import click
+    import pytest
+
+    from mediation.cli import parse_schedule
+
+    rows = parse_schedule("date,kind,name\n# 2027\n2027-01-01,holiday,元旦\n2027-02-07,workday,春节调休\n")
+    assert rows == [(date(2027, 1, 1), False, "元旦"), (date(2027, 2, 7), True, "春节调休")]
+    with pytest.raises(click.ClickException, match="line 1"):
+        parse_schedule("2027-13-01,holiday\n")
+    with pytest.raises(click.ClickException, match="holiday or workday"):
+        parse_schedule("2027-01-01,vacation\n")
