@@ -111,9 +111,48 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     assert again.status_code == 409 and again.json()["detail"]["error"] == "illegal_transition"
     wait_citizen(stack, receipt, "accepted")
 
-    assert act(stack, no, holder, "start_mediation", text="约定11月30日上午在调解室调解").json()["status"] == "mediating"
-    assert act(stack, no, holder, "note", text="第一次调解：双方同意请物业查明漏水原因").status_code == 200
-    assert act(stack, no, holder, "note", text="第二次调解：楼上住户同意维修并赔偿800元，签订调解协议").status_code == 200
+    base = f"{stack['urls']['mediation']}/api/v1/cases/{no}/mediation"
+    who = token(stack, holder)
+    assert httpx.post(base, json={"mediator_id": "KZ02-MD"}, headers=who).status_code == 422  # not this station's
+    opened = httpx.post(base, json={"mediator_id": "KZ01-MD"}, headers=who)
+    assert opened.status_code == 201, opened.text
+    assert case(stack, no, "KZ01-LD")["status"] == "mediating"
+    applicant = httpx.post(f"{base}/parties", headers=who, json={
+        "role": "applicant", "name": "王秀英", "phone": "13912340001", "id_no": "410102195803151224",
+        "address": "矿工新村3栋201"}).json()["party_id"]
+    respondent = httpx.post(f"{base}/parties", headers=who, json={
+        "role": "respondent", "name": "赵大勇", "phone": "13912349999", "address": "矿工新村3栋301"}).json()["party_id"]
+    for day, minutes in (("2026-11-30T09:30:00+08:00", "第一次调解：双方同意请物业查明漏水原因"),
+                         ("2026-12-03T09:30:00+08:00", "第二次调解：楼上住户同意维修并赔偿800元，签订调解协议")):
+        r = httpx.post(f"{base}/sessions", headers=who, json={
+            "scheduled_at": day, "place": "矿区派出所人民调解室",
+            "attendees": [f"party:{applicant}", f"party:{respondent}", "KZ01-MD"]})
+        assert r.status_code == 201, r.text
+        assert httpx.post(f"{base}/sessions/{r.json()['session_id']}/minutes", headers=who,
+                          json={"minutes": minutes, "held_at": day}).status_code == 200
+    agreement = {
+        "facts": "赵大勇家卫生间防水层老化，导致楼下王秀英家天花板长期渗水。", "dispute": "维修责任和损失赔偿。",
+        "terms": ["赵大勇于2026年12月10日前请人修复卫生间防水层。", "赵大勇赔偿王秀英装修损失800元。"],
+        "performance": {"how": "现金当面支付，维修由赵大勇负责", "where": "矿工新村3栋", "when": "2026年12月10日前"},
+        "signed_at": "2026-12-03T11:00:00+08:00", "performance_checks": ["2026-12-11T10:00:00+08:00"],
+    }
+    unsigned = httpx.put(f"{base}/agreement", headers=who, json=agreement | {"signatures": [
+        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"}]})
+    assert unsigned.status_code == 422 and unsigned.json()["detail"]["error"] == "unsigned"
+    r = httpx.put(f"{base}/agreement", headers=who, json=agreement | {"signatures": [
+        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+        {"party_id": respondent, "signed_at": "2026-12-03T11:05:00+08:00"}]})
+    assert r.status_code == 200, r.text
+    record = httpx.get(base, headers=who).json()
+    assert record["outcome"] == "agreement" and [p["name"] for p in record["parties"]] == ["王秀英", "赵大勇"]
+    assert [s["minutes"][:5] for s in record["sessions"]] == ["第一次调解", "第二次调解"]
+    assert sorted(f["kind"] for f in record["followups"]) == ["confirmation_window", "performance_check"]
+    window = next(f for f in record["followups"] if f["kind"] == "confirmation_window")
+    assert window["due_at"].startswith("2027-01-02")  # 30 days after signing
+    # Sealed at rest: no name or ID number in the database in the clear.
+    stored = sql(infra.dsn, "SELECT sealed FROM mediation.mediation_parties WHERE tracking_no = $1", no)
+    assert stored and all("王秀英".encode() not in r["sealed"] and b"410102" not in r["sealed"] for r in stored)
     assert act(stack, no, holder, "resolve").status_code == 422  # the result for the citizen is required
     summary = "经两次调解，楼上住户已同意维修防水并赔偿800元，双方签订调解协议。"
     assert act(stack, no, holder, "resolve", summary=summary).json()["status"] == "resolved"
@@ -129,6 +168,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     c = case(stack, no, "KZ01-LD")
     steps = [h["status"] for h in c["history"]]
     assert steps == ["assigned", "accepted", "mediating", "mediating", "mediating", "resolved", "visited", "closed"]
+    assert [h["event"] for h in c["history"]].count("mediation_scheduled") == 3  # opened, two sessions
     assert all(k["done_at"] for k in c["clocks"]) and {k["clock"] for k in c["clocks"]} == {"accept", "resolve", "visit"}
     assert not any(k["breached_at"] for k in c["clocks"])
 
@@ -144,7 +184,8 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     for step in ("received", "triaged", "assigned", "accepted", "mediation_scheduled", "resolved", "visited", "closed"):
         assert step in types
     raw = json.dumps(stream, ensure_ascii=False)
-    assert "800元" not in raw and "13912340001" not in raw and "物业查明" not in raw  # summary, phone, notes
+    assert "800元" not in raw and "13912340001" not in raw and "物业查明" not in raw  # summary, phone, minutes
+    assert "王秀英" not in raw and "410102" not in raw
     # Another station's staff see nothing of it.
     assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
     assert act(stack, no, "KZ02-LD", "reopen").status_code == 404
@@ -313,3 +354,48 @@ def test_an_unloaded_year_is_flagged_and_loading_its_schedule_clears_it(stack, i
     while missing() != 0:
         assert time.monotonic() < deadline, "the gauge did not clear after loading the schedule"
         time.sleep(0.5)
+
+
+def test_the_agreement_prints_as_a_clean_page_and_a_partys_new_dispute_links_back(stack, page):
+    first = web(stack, "KZ02", "幸福小区5栋楼上邻居装修把我家墙震裂了，协商赔偿没谈拢，请派出所调解", "13912340005")
+    no = first["tracking_no"]
+    holder = case(stack, no, "KZ02-LD")["assignee_id"]
+    who = token(stack, holder)
+    assert act(stack, no, holder, "accept").status_code == 200
+    base = f"{stack['urls']['mediation']}/api/v1/cases/{no}/mediation"
+    assert httpx.post(base, json={"mediator_id": "KZ02-MD"}, headers=who).status_code == 201
+    a = httpx.post(f"{base}/parties", headers=who, json={"role": "applicant", "name": "钱小红",
+                   "phone": "13912340005", "id_no": "410102198001011234", "address": "幸福小区5栋101"}).json()
+    b = httpx.post(f"{base}/parties", headers=who, json={"role": "respondent", "name": "孙<b>强</b>",
+                   "phone": "13912348888", "address": "幸福小区5栋201"}).json()
+    assert a["earlier_cases"] == []
+    r = httpx.put(f"{base}/agreement", headers=who, json={
+        "facts": "孙强装修时拆改墙体，致钱小红家墙面开裂。", "dispute": "赔偿数额。", "terms": ["孙强赔偿钱小红1500元。"],
+        "performance": {"how": "银行转账", "where": "幸福小区", "when": "2026年12月15日前"},
+        "signatures": [{"party_id": a["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"},
+                       {"party_id": b["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"}],
+        "signed_at": "2026-12-01T10:00:00+08:00"})
+    assert r.status_code == 200, r.text
+
+    page.context.set_extra_http_headers(who)
+    page.goto(f"{stack['urls']['mediation']}{r.json()['print_url']}")
+    assert page.title().startswith("人民调解协议书")
+    text = page.inner_text("body")
+    for expected in ("钱小红", "410102198001011234", "孙强赔偿钱小红1500元。", "履行期限：2026年12月15日前", "司法确认",
+                     "赵秀兰" if False else "人民调解员"):
+        assert expected in text
+    assert page.locator("b").count() == 0  # names are text, never markup
+    assert "孙<b>强</b>" in text
+    other = httpx.get(f"{stack['urls']['mediation']}{r.json()['print_url']}", headers=token(stack, "KZ01-LD"))
+    assert other.status_code == 404
+
+    # The same person comes back with a new dispute: the earlier case is linked.
+    second = web(stack, "KZ02", "幸福小区5栋楼上又在装修，噪音和灰尘很大，上次的赔偿也没给完", "13912340005")
+    no2 = second["tracking_no"]
+    holder2 = case(stack, no2, "KZ02-LD")["assignee_id"]
+    assert act(stack, no2, holder2, "accept").status_code == 200
+    base2 = f"{stack['urls']['mediation']}/api/v1/cases/{no2}/mediation"
+    assert httpx.post(base2, json={"mediator_id": "KZ02-MD"}, headers=token(stack, holder2)).status_code == 201
+    again = httpx.post(f"{base2}/parties", headers=token(stack, holder2), json={
+        "role": "applicant", "name": "钱小红", "phone": "139 1234 0005"}).json()
+    assert again["earlier_cases"] == [no]

@@ -330,7 +330,7 @@ class StaffReminder(_Contract):
     tracking_no: str
     station: str
     recipient_id: str
-    clock: Literal["accept", "resolve", "visit"]
+    clock: Literal["accept", "resolve", "visit", "performance_check", "confirmation_window"]
     due_at: datetime
 
 

@@ -15,7 +15,9 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from mediation import db
+from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from mediation.api import router
+from mediation.records_api import router as records_router
 from mediation.cases import calendar
 from mediation.handlers import handlers
 from mediation.timers import fire_due
@@ -73,13 +75,22 @@ async def run_clocks(rt: Runtime) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    try:  # mediation records hold parties' personal data, sealed like intake's
+        cipher = PiiCipher.from_setting(settings.pii_keys.get_secret_value() if settings.pii_keys else None)
+        index = BlindIndex.from_setting(settings.pii_index_key.get_secret_value() if settings.pii_index_key else None)
+    except PiiKeyError as exc:
+        raise SystemExit(f"mediation: {exc}") from exc
     spec = ServiceSpec(
         name="mediation",
         title="枫桥 Fengqiao mediation (staff console)",
         migrations_dir=MIGRATIONS,
         topics=[Topics.CASE_EVENTS, Topics.SURVEYS],
         handlers=handlers,
-        routers=[router],
+        routers=[records_router, router],  # before the generic /cases/{no}/{command}
         background=[refresh_open_case_gauge, run_clocks],
     )
-    return build_app(spec, settings)
+    app = build_app(spec, settings)
+    app.state.pii = cipher
+    app.state.pii_index = index
+    return app

@@ -53,4 +53,19 @@ async def fire_due(conn: asyncpg.Connection, outbox: Outbox, now: datetime, cal:
                 tracking_no=no, station=station, status=r["status"], assignee_id=r["assignee_id"], actor_id=ACTOR,
                 at=now, clock=clock, due_at=r["due_at"], level="bureau",
             ), source=SOURCE, subject=no, stationid=station))
+    await _followup_reminders(conn, outbox, now)
     return breaches
+
+
+async def _followup_reminders(conn: asyncpg.Connection, outbox: Outbox, now: datetime) -> None:
+    """Agreement follow-up: remind the mediator of performance checks and of the 30-day window
+    for court confirmation (司法确认)."""
+    rows = await conn.fetch(
+        "SELECT f.followup_id, f.tracking_no, f.kind, f.due_at, m.station, m.mediator_id FROM mediation_followups f "
+        "JOIN mediations m USING (tracking_no) WHERE f.reminded_at IS NULL AND f.done_at IS NULL AND f.remind_at <= $1 "
+        "ORDER BY f.remind_at LIMIT 200 FOR UPDATE OF f SKIP LOCKED", now)
+    for r in rows:
+        await conn.execute("UPDATE mediation_followups SET reminded_at = $2 WHERE followup_id = $1", r["followup_id"], now)
+        outbox.add(Topics.STAFF_REMINDERS, new_event(EventTypes.STAFF_REMINDER, StaffReminder(
+            tracking_no=r["tracking_no"], station=r["station"], recipient_id=r["mediator_id"], clock=r["kind"],
+            due_at=r["due_at"]), source=SOURCE, subject=r["tracking_no"], stationid=r["station"]))

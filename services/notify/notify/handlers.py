@@ -67,7 +67,8 @@ async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connecti
 
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
-CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访"}
+CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访", "performance_check": "调解协议履行回访",
+                "confirmation_window": "司法确认申请期"}
 
 
 async def _console(conn, event: CloudEvent, recipients: list[str], station: str, kind: str, tracking_no: str,
