@@ -399,3 +399,67 @@ def test_the_agreement_prints_as_a_clean_page_and_a_partys_new_dispute_links_bac
     again = httpx.post(f"{base2}/parties", headers=token(stack, holder2), json={
         "role": "applicant", "name": "钱小红", "phone": "139 1234 0005"}).json()
     assert again["earlier_cases"] == [no]
+
+
+def test_opinions_about_the_station_become_rectification_measures_verified_by_someone_else(stack, infra):
+    base = f"{stack['urls']['mediation']}/api/v1/rectifications"
+    a = web(stack, "KZ01", "建议户籍窗口中午不要关门，上班族只能中午去办事", "13912340006")
+    b = web(stack, "KZ01", "建议户籍窗口午休时间也开放，我们上班的人很不方便", "13912340007")
+    for r in (a, b):
+        case(stack, r["tracking_no"], "KZ01-LD")
+    # Nothing sits in a drawer: without a measure they are listed (here with days=0).
+    waiting = httpx.get(f"{base}/unaddressed", params={"days": 0}, headers=token(stack, "KZ01-LD")).json()["items"]
+    assert {a["tracking_no"], b["tracking_no"]} <= {i["tracking_no"] for i in waiting}
+
+    body = {"title": "户籍窗口中午错时服务", "description": "工作日12:00-14:00安排一名民警值守户籍窗口",
+            "owner_id": "KZ01-P2", "due_at": "2030-01-01T00:00:00+08:00",
+            "tracking_nos": [a["tracking_no"], b["tracking_no"]]}
+    assert httpx.post(base, json=body, headers=token(stack, "KZ01-P1")).status_code == 403
+    assert httpx.post(base, json=body | {"tracking_nos": ["FQNOSUCH1"]}, headers=token(stack, "KZ01-LD")).status_code == 422
+    created = httpx.post(base, json=body, headers=token(stack, "KZ01-LD"))
+    assert created.status_code == 201, created.text
+    mid = created.json()["measure_id"]
+    waiting = httpx.get(f"{base}/unaddressed", params={"days": 0}, headers=token(stack, "KZ01-LD")).json()["items"]
+    assert a["tracking_no"] not in {i["tracking_no"] for i in waiting}
+
+    assert httpx.post(f"{base}/{mid}/progress", json={"note": "已排班"}, headers=token(stack, "KZ01-P2")).status_code == 200
+    assert httpx.post(f"{base}/{mid}/verify", json={"note": "x"}, headers=token(stack, "KZ01-LD")).status_code == 409
+    assert httpx.post(f"{base}/{mid}/complete", json={"evidence": "排班表"}, headers=token(stack, "KZ01-LD")).status_code == 403
+    assert httpx.post(f"{base}/{mid}/complete", json={"evidence": "已公示中午排班表，12月起执行"},
+                      headers=token(stack, "KZ01-P2")).status_code == 200
+    verified = httpx.post(f"{base}/{mid}/verify", json={"note": "现场查看，落实到位"}, headers=token(stack, "KZ01-IN"))
+    assert verified.status_code == 200 and sorted(verified.json()["citizens_told"]) == sorted(
+        [a["tracking_no"], b["tracking_no"]])
+    measure = httpx.get(f"{base}/{mid}", headers=token(stack, "KZ01-LD")).json()
+    assert measure["status"] == "verified" and measure["verified_by"] == "KZ01-IN" and len(measure["progress"]) == 1
+    assert httpx.get(f"{base}/{mid}", headers=token(stack, "KZ02-LD")).status_code == 404  # another station
+
+    # The citizens are told: on their tracking page, and by SMS.
+    view = wait_note = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        view = citizen_view(stack, a)
+        wait_note = [t for t in view["timeline"] if "已整改" in (t["note"] or "")]
+        if wait_note:
+            break
+        time.sleep(0.2)
+    assert wait_note and "户籍窗口中午错时服务" in wait_note[0]["note"]
+    deadline = time.monotonic() + 10
+    while not sql(infra.dsn, "SELECT 1 FROM notify.deliveries WHERE tracking_no = $1 AND template = 'rectified'",
+                  b["tracking_no"]):
+        assert time.monotonic() < deadline, "the second citizen was not told"
+        time.sleep(0.2)
+
+    rates = httpx.get(f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates", headers=token(stack, "KZ01-LD")).json()
+    assert set(rates) == {"station", "days", "response", "resolution", "on_time", "satisfaction"}
+    assert 0 <= rates["resolution"] <= 1
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates",
+                     headers=token(stack, "KZ02-LD")).status_code == 404
+    deadline = time.monotonic() + 15
+    while True:
+        text = httpx.get(f"{stack['urls']['mediation']}/metrics").text
+        if 'fengqiao_station_rate{rate="resolution",station="KZ01"}' in text:
+            break
+        assert time.monotonic() < deadline, "station rates are not exported"
+        time.sleep(0.5)
+    assert 'fengqiao_rectification_measures{' in text

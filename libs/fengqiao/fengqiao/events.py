@@ -320,7 +320,7 @@ class CitizenUpdate(_Contract):
 
     tracking_no: str
     station: str
-    kind: Literal["resolved", "info_requested"]
+    kind: Literal["resolved", "info_requested", "rectified"]
     text: str = Field(min_length=1, max_length=2000)
 
 
@@ -371,7 +371,7 @@ class CitizenMessageRequested(_Contract):
 
     tracking_no: str
     station: str
-    template: Literal["acknowledgement", "result", "more_info"]
+    template: Literal["acknowledgement", "result", "more_info", "rectified"]
     phone: str | None = None
     email: str | None = None
     params: dict[str, str] = Field(default_factory=dict)

@@ -71,6 +71,14 @@ async def record_progress(conn: asyncpg.Connection, tracking_no: str, status: st
     )
 
 
+async def add_timeline_note(conn: asyncpg.Connection, tracking_no: str, at: datetime, note: str, event_id: str) -> None:
+    """A timeline entry that does not change the status (e.g. a rectification the citizen asked for)."""
+    await conn.execute(
+        "INSERT INTO timeline (tracking_no, at, status, note, event_id) SELECT tracking_no, $2, status, $3, $4 "
+        "FROM submissions WHERE tracking_no = $1 ON CONFLICT (tracking_no, event_id) DO NOTHING",
+        tracking_no, at, note, event_id)
+
+
 async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "

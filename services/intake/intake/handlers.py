@@ -70,9 +70,14 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
     data: CitizenUpdate = event.payload()
     if data.kind == "resolved":
         status, note, template = "resolved", f"办理结果：{data.text}", "result"
+    elif data.kind == "rectified":
+        status, note, template = None, f"您提出的意见已整改：{data.text}", "rectified"
     else:
         status, note, template = "in_progress", f"需要您补充：{data.text}", "more_info"
-    await db.record_progress(conn, data.tracking_no, status, event.time, note, event.id)
+    if status is None:
+        await db.add_timeline_note(conn, data.tracking_no, event.time, note, event.id)
+    else:
+        await db.record_progress(conn, data.tracking_no, status, event.time, note, event.id)
     row = await db.get_submission(conn, data.tracking_no)
     if row is None or row["reporter_enc"] is None:
         return

@@ -162,3 +162,19 @@ async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal, tracking_no: st
             "WHERE ($1::text IS NULL OR tracking_no = $1) ORDER BY at DESC, id DESC LIMIT $2",
             tracking_no, min(max(limit, 1), 1000))
     return {"entries": [{k: _iso(v) for k, v in dict(r).items()} for r in rows]}
+
+
+@router.get("/stations/{station}/rates")
+async def station_rates(station: str, rt: RuntimeDep, principal: StaffPrincipal, days: int = 30) -> dict:
+    """The station's rates over the last `days` days: response (accepted on time), resolution,
+    on-time resolution and satisfaction (回访满意率), with the counts behind them."""
+    if not principal.can_see_station(station):
+        raise api_error(404, "not_found", "未找到该派出所。")
+    if not 1 <= days <= 366:
+        raise api_error(422, "invalid_field", "days 须在 1 到 366 之间。", field="days")
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        rows = await db.station_rates(conn, datetime.now(timezone.utc), days)
+    row = next((r for r in rows if r["station"] == station), None)
+    rates = {k: (round(float(row[k]), 4) if row is not None and row[k] is not None else None)
+             for k in ("response", "resolution", "on_time", "satisfaction")}
+    return {"station": station, "days": days, **rates}

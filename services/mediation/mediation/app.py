@@ -17,6 +17,8 @@ from fengqiao.settings import Settings
 from mediation import db
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from mediation.api import router
+from mediation.rectification import counts as rectification_counts, unaddressed
+from mediation.rectification_api import router as rectification_router
 from mediation.records_api import router as records_router
 from mediation.cases import calendar
 from mediation.handlers import handlers
@@ -27,12 +29,34 @@ log = structlog.get_logger(__name__)
 
 
 async def refresh_open_case_gauge(rt: Runtime) -> None:
-    """`fengqiao_cases_open{station,status}` from the table, every few seconds."""
+    """`fengqiao_cases_open{station,status}`, the rectification ledger and the station rates from
+    the tables, every few seconds."""
+    r = rt.metrics.registry
+    measures = Gauge("fengqiao_rectification_measures", "Rectification measures open and overdue.",
+                     ["station", "state"], registry=r)
+    drawer = Gauge("fengqiao_rectification_unaddressed_items",
+                   "Opinions and complaints about the station's work with no measure after 7 days.", ["station"],
+                   registry=r)
+    rates = Gauge("fengqiao_station_rate", "Station rates over 30 days: response (accepted on time), resolution, "
+                  "on_time (resolved on time), satisfaction.", ["station", "rate"], registry=r)
     seen: set[tuple[str, str]] = set()
     while True:
         try:
+            now = datetime.now(timezone.utc)
             async with rt.pool.acquire() as conn:
                 rows = await db.open_counts(conn)
+                for m in await rectification_counts(conn, now):
+                    measures.labels(m["station"], "open").set(m["open"])
+                    measures.labels(m["station"], "overdue").set(m["overdue"])
+                waiting: dict[str, int] = {}
+                for item in await unaddressed(conn, None, now):
+                    waiting[item["station"]] = waiting.get(item["station"], 0) + 1
+                for station in {s for (s, _) in seen} | set(waiting):
+                    drawer.labels(station).set(waiting.get(station, 0))
+                for row in await db.station_rates(conn, now):
+                    for rate in ("response", "resolution", "on_time", "satisfaction"):
+                        if row[rate] is not None:
+                            rates.labels(row["station"], rate).set(row[rate])
             current = {(r["station"], r["status"]): r["n"] for r in rows}
             for key in seen - current.keys():
                 rt.metrics.cases_open.labels(*key).set(0)
@@ -87,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         topics=[Topics.CASE_EVENTS, Topics.SURVEYS],
         handlers=handlers,
-        routers=[records_router, router],  # before the generic /cases/{no}/{command}
+        routers=[records_router, rectification_router, router],  # before the generic /cases/{no}/{command}
         background=[refresh_open_case_gauge, run_clocks],
     )
     app = build_app(spec, settings)

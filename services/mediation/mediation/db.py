@@ -149,3 +149,25 @@ async def staff_station(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Reco
 
 async def calendar_days(conn: asyncpg.Connection) -> dict:
     return {r["day"]: r["is_workday"] for r in await conn.fetch("SELECT day, is_workday FROM calendar_days")}
+
+
+async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30) -> list[asyncpg.Record]:
+    """响应率 (accepted on time), 解决率 (resolved or later), 按时办结率, 满意率 per station, over the
+    cases assigned in the last `days` days. None where there is nothing to measure yet."""
+    return await conn.fetch(
+        """
+        WITH c AS (SELECT * FROM cases WHERE assigned_at > $1::timestamptz - make_interval(days => $2)
+                                         AND status <> 'merged')
+        SELECT c.station,
+               avg(CASE WHEN a.breached_at IS NULL THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE a.done_at IS NOT NULL OR a.breached_at IS NOT NULL) AS response,
+               avg(CASE WHEN c.status IN ('resolved', 'visited', 'closed') THEN 1.0 ELSE 0.0 END) AS resolution,
+               avg(CASE WHEN r.breached_at IS NULL THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE r.done_at IS NOT NULL OR r.breached_at IS NOT NULL) AS on_time,
+               avg(CASE WHEN c.visit_result IN ('satisfied', 'basically_satisfied') THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE c.visit_result IS NOT NULL) AS satisfaction
+        FROM c
+        LEFT JOIN case_clocks a ON a.tracking_no = c.tracking_no AND a.clock = 'accept'
+        LEFT JOIN case_clocks r ON r.tracking_no = c.tracking_no AND r.clock = 'resolve'
+        GROUP BY c.station
+        """, now, days)

@@ -13,6 +13,7 @@ TEMPLATES = {
     ),
     "result": "【{{ station_name }}】您反映的问题（编号 {{ tracking_no }}）已办结：{{ text }} 查询：{{ track_url }}",
     "more_info": "【{{ station_name }}】您反映的问题（编号 {{ tracking_no }}）需要您补充：{{ text }} 查询：{{ track_url }}",
+    "rectified": "【{{ station_name }}】您提出的意见（编号 {{ tracking_no }}）已整改：{{ text }} 感谢您的监督。",
     "reminder.title": "即将超时：{{ tracking_no }}",
     "reminder.body": "{{ station_name }}：{{ clock_label }}时限为{{ due }}，请抓紧办理。",
     "returned.title": "退单待审：{{ tracking_no }}",

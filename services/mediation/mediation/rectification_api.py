@@ -1,0 +1,144 @@
+"""The rectification ledger's staff API (整改台账)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.runtime import RuntimeDep
+from mediation import rectification
+from mediation.api import _actor, _iso, _refuse, audit, staff_unit
+from mediation.lifecycle import Rejected
+
+router = APIRouter(prefix="/api/v1/rectifications", tags=["rectification"])
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeasureIn(_In):
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(min_length=1, max_length=5000)
+    owner_id: str = Field(min_length=1, max_length=64)
+    due_at: datetime
+    tracking_nos: list[str] = Field(min_length=1, max_length=500)
+
+
+class ItemsIn(_In):
+    tracking_nos: list[str] = Field(min_length=1, max_length=500)
+
+
+class NoteIn(_In):
+    note: str = Field(min_length=1, max_length=5000)
+
+
+class EvidenceIn(_In):
+    evidence: str = Field(min_length=1, max_length=5000)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _row(r) -> dict:
+    return {k: _iso(v) for k, v in dict(r).items()}
+
+
+@router.post("", status_code=201)
+async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    actor = _actor(principal)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, _):
+            measure_id = await rectification.create(conn, actor, title=body.title, description=body.description,
+                                                    owner_id=body.owner_id, due_at=body.due_at,
+                                                    tracking_nos=body.tracking_nos, now=_now())
+            await audit(conn, principal, "create_rectification", None, actor.station, f"measure {measure_id}")
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"measure_id": measure_id, "status": "open"}
+
+
+@router.post("/{measure_id}/items")
+async def link_items(measure_id: int, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    actor = _actor(principal)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, _):
+            await rectification.link(conn, actor, measure_id, body.tracking_nos)
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"measure_id": measure_id, "linked": body.tracking_nos}
+
+
+@router.post("/{measure_id}/progress")
+async def add_progress(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    actor = _actor(principal)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, _):
+            await rectification.progress(conn, actor, measure_id, body.note, _now())
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"measure_id": measure_id}
+
+
+@router.post("/{measure_id}/complete")
+async def complete(measure_id: int, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    actor = _actor(principal)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, _):
+            await rectification.complete(conn, actor, measure_id, body.evidence, _now())
+            await audit(conn, principal, "complete_rectification", None, actor.station, f"measure {measure_id}")
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"measure_id": measure_id, "status": "done"}
+
+
+@router.post("/{measure_id}/verify")
+async def verify(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    actor = _actor(principal)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, outbox):
+            told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
+            await audit(conn, principal, "verify_rectification", None, actor.station, f"measure {measure_id}")
+    except Rejected as exc:
+        raise _refuse(exc) from exc
+    return {"measure_id": measure_id, "status": "verified", "citizens_told": told}
+
+
+@router.get("")
+async def list_measures(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        rows = await conn.fetch(
+            "SELECT r.*, (r.status = 'open' AND r.due_at < now()) AS overdue, "
+            "coalesce((SELECT array_agg(i.tracking_no ORDER BY i.tracking_no) FROM rectification_items i "
+            "WHERE i.measure_id = r.measure_id), '{}') AS tracking_nos FROM rectifications r "
+            "ORDER BY r.created_at DESC LIMIT 500")
+    return {"measures": [_row(r) for r in rows]}
+
+
+@router.get("/unaddressed")
+async def unaddressed(rt: RuntimeDep, principal: StaffPrincipal, days: int = 7) -> dict:
+    """Opinions and complaints about the station's work with no measure after `days` days."""
+    from datetime import timedelta
+
+    if not 0 <= days <= 365:
+        raise api_error(422, "invalid_field", "days 须在 0 到 365 之间。", field="days")
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        rows = await rectification.unaddressed(conn, None, _now(), timedelta(days=days))
+    return {"items": [_row(r) for r in rows], "days": days}
+
+
+@router.get("/{measure_id}")
+async def get_measure(measure_id: int, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        row = await conn.fetchrow("SELECT * FROM rectifications WHERE measure_id = $1", measure_id)
+        if row is None:
+            raise api_error(404, "not_found", "未找到该整改措施。")
+        items = await conn.fetch("SELECT tracking_no FROM rectification_items WHERE measure_id = $1", measure_id)
+        notes = await conn.fetch("SELECT at, staff_id, note FROM rectification_progress WHERE measure_id = $1 "
+                                 "ORDER BY at", measure_id)
+    return {**_row(row), "tracking_nos": sorted(r["tracking_no"] for r in items),
+            "progress": [_row(n) for n in notes]}
