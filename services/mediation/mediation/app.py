@@ -8,7 +8,6 @@ from pathlib import Path
 
 import structlog
 from fastapi import FastAPI
-from prometheus_client import Gauge
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
@@ -22,6 +21,7 @@ from mediation.rectification_api import router as rectification_router
 from mediation.records_api import router as records_router
 from mediation.cases import calendar
 from mediation.handlers import handlers
+from mediation.metrics import MediationMetrics
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -31,14 +31,8 @@ log = structlog.get_logger(__name__)
 async def refresh_open_case_gauge(rt: Runtime) -> None:
     """`fengqiao_cases_open{station,status}`, the rectification ledger and the station rates from
     the tables, every few seconds."""
-    r = rt.metrics.registry
-    measures = Gauge("fengqiao_rectification_measures", "Rectification measures open and overdue.",
-                     ["station", "state"], registry=r)
-    drawer = Gauge("fengqiao_rectification_unaddressed_items",
-                   "Opinions and complaints about the station's work with no measure after 7 days.", ["station"],
-                   registry=r)
-    rates = Gauge("fengqiao_station_rate", "Station rates over 30 days: response (accepted on time), resolution, "
-                  "on_time (resolved on time), satisfaction.", ["station", "rate"], registry=r)
+    mm = MediationMetrics.of(rt.metrics)
+    measures, drawer, rates = mm.measures, mm.unaddressed, mm.rates
     seen: set[tuple[str, str]] = set()
     while True:
         try:
@@ -73,9 +67,7 @@ CLOCK_INTERVAL_S = 5.0
 
 async def run_clocks(rt: Runtime) -> None:
     """Fire due reminders, escalations and supervisions; safe with any number of replicas."""
-    calendar_gauge = Gauge("fengqiao_calendar_years_missing",
-                           "Years within 60 days whose holidays are unknown (deadlines fall back to Mon-Fri).",
-                           registry=rt.metrics.registry)
+    calendar_gauge = MediationMetrics.of(rt.metrics).calendar_missing
     warned: list[int] = []
     while True:
         try:

@@ -9,7 +9,6 @@ from typing import Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.http import StaffPrincipal, api_error
@@ -18,6 +17,7 @@ from mediation import db, records
 from mediation.api import _actor, _iso, _refuse, audit, staff_unit
 from mediation.cases import perform
 from mediation.lifecycle import Rejected
+from mediation.metrics import MediationMetrics
 
 router = APIRouter(prefix="/api/v1/cases/{tracking_no}/mediation", tags=["mediation"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -81,13 +81,8 @@ class FollowupIn(_In):
     result: str = Field(min_length=1, max_length=1000)
 
 
-def _outcomes(request: Request) -> Counter:
-    counter = getattr(request.app.state, "mediation_outcomes", None)
-    if counter is None:
-        counter = request.app.state.mediation_outcomes = Counter(
-            "fengqiao_mediation_outcomes_total", "Mediation outcomes (agreement, no_agreement, withdrawn).",
-            ["station", "outcome"], registry=request.app.state.metrics.registry)
-    return counter
+def _outcomes(request: Request):
+    return MediationMetrics.of(request.app.state.metrics).outcomes
 
 
 def _deps(request: Request):
