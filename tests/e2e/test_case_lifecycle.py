@@ -418,3 +418,28 @@ def test_opinions_about_the_station_become_rectification_measures_verified_by_so
             break
         assert time.monotonic() < deadline, "station rates or rectification measures are not exported"
         time.sleep(0.5)
+
+
+def test_more_information_is_asked_of_the_citizen_and_a_repeat_is_merged_by_hand(stack, infra):
+    first = web(stack, "KZ02", "新村市场西侧的下水道堵了一个星期，污水漫到路面上，气味很大", "13912340008")
+    repeat = web(stack, "KZ02", "菜场旁边臭水沟冒水，走路都没法走", "13912340009")
+    holder = case(stack, first["tracking_no"], "KZ02-LD")["assignee_id"]
+    case(stack, repeat["tracking_no"], "KZ02-LD")
+    assert act(stack, first["tracking_no"], holder, "accept").status_code == 200
+    r = act(stack, first["tracking_no"], holder, "request_info", text="请提供堵塞位置的照片或具体门牌号")
+    assert r.json()["status"] == "in_progress"
+    view = wait_citizen(stack, first, "in_progress")
+    assert "需要您补充：请提供堵塞位置的照片" in view["timeline"][-1]["note"]
+    deadline = time.monotonic() + 10
+    while not sql(infra.dsn, "SELECT 1 FROM notify.deliveries WHERE tracking_no = $1 AND template = 'more_info'",
+                  first["tracking_no"]):
+        assert time.monotonic() < deadline, "the citizen was not asked"
+        time.sleep(0.2)
+
+    assert act(stack, repeat["tracking_no"], "KZ02-LD", "merge", into=first["tracking_no"]).json()["status"] == "merged"
+    wait_citizen(stack, repeat, "merged")
+    listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+    primary = next(c for c in listed if c["tracking_no"] == first["tracking_no"])
+    assert repeat["tracking_no"] in primary["duplicates"]
+    merged = case(stack, repeat["tracking_no"], "KZ02-LD")
+    assert all(k["done_at"] for k in merged["clocks"])  # a merged case's clocks stop

@@ -58,7 +58,7 @@ async def list_cases(rt: RuntimeDep, principal: StaffPrincipal, limit: int = 100
 # -- the case lifecycle ---------------------------------------------------------------------------
 
 COMMANDS = ("accept", "note", "request_info", "start_mediation", "resolve", "return", "review_return", "reassign",
-            "transfer", "escalate", "visit", "close", "reopen")
+            "transfer", "escalate", "visit", "close", "reopen", "merge")
 _STATUS_FOR_CODE = {"not_found": 404, "forbidden": 403, "not_your_case": 403, "illegal_transition": 409,
                     "same_handler": 409, "illegal_extension": 409}
 
@@ -72,6 +72,7 @@ class CommandIn(BaseModel):
     to_station: str | None = Field(default=None, max_length=32)
     approve: bool | None = None
     result: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = None
+    into: str | None = Field(default=None, max_length=32, description="merge: the open case this one repeats")
 
 
 class ExtendIn(BaseModel):
@@ -116,7 +117,7 @@ async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) 
 async def run_command(tracking_no: str, command: str, body: CommandIn, rt: RuntimeDep,
                       principal: StaffPrincipal) -> dict:
     """Accept (签收), note, request_info, start_mediation, resolve (办结), return (退单),
-    review_return, reassign, transfer, escalate, visit (回访), close, reopen."""
+    review_return, reassign, transfer, escalate, visit (回访), close, reopen, merge (并单)."""
     if command not in COMMANDS:
         raise api_error(404, "unknown_command", f"未知操作：{command}")
     actor = _actor(principal)

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import asyncpg
 
-from fengqiao.events import CaseUpdated, CitizenUpdate, EventTypes, Topics, new_event
+from fengqiao.events import CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.calendar import WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
-from mediation.lifecycle import Actor, Case, Rejected, Transition, decide
+from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
 SOURCE = "/fengqiao/mediation"
 
@@ -41,7 +41,11 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
     case = _case(row)
     t = decide(case, actor, command, **args)
     station = t.changes.get("station", case.station)
-    changes = {k: v for k, v in t.changes.items() if k != "station"}
+    changes = {k: v for k, v in t.changes.items() if k not in ("station", "into")}
+    if t.event == "merged":
+        target = await db.get_case(conn, t.changes["into"])
+        if target is None or target["station"] != case.station or target["status"] not in OPEN:
+            raise Rejected("invalid_case", "并入的事项须为本所未办结的事项。")
     assignee = t.assignee_id
     if t.event in ("reassigned",):
         target = await db.staff_station(conn, assignee)
@@ -77,11 +81,17 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
         await db.stop_clock(conn, tracking_no, "visit", now)
         r = resolve_deadline(cal, now, row["type"], row["urgency"], row["needs_mediation"])
         await db.start_clock(conn, tracking_no, "resolve", now, r.due_at, r.remind_at, "重新办理；" + r.note)
-    elif t.event == "closed":
+    elif t.event in ("closed", "merged"):
         for clock in ("accept", "resolve", "visit"):
             await db.stop_clock(conn, tracking_no, clock, now)
 
-    if t.event:
+    if t.event == "merged":
+        merged = CaseMerged(tracking_no=tracking_no, station=station, merged_into=t.changes["into"], similarity=1.0,
+                            reason=f"manual:{actor.staff_id}", submitted_at=row["submitted_at"])
+        await db.record_duplicate(conn, merged, now)
+        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, merged, source=SOURCE, subject=tracking_no,
+                                                 stationid=station))
+    elif t.event:
         outbox.add(Topics.CASE_EVENTS, new_event(f"fengqiao.case.{t.event}", CaseUpdated(
             tracking_no=tracking_no, station=station, status=t.status, previous_status=case.status,
             assignee_id=assignee, previous_assignee_id=case.assignee_id, actor_id=actor.staff_id, at=now,

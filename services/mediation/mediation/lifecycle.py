@@ -149,6 +149,12 @@ def decide(case: Case, actor: Actor, command: str, **args) -> Transition:
                               {"visit_result": result})
         _need(status == "resolved", "illegal_transition", "该事项已回访。")
         return Transition("visited", "visited", case.assignee_id, f"群众评价：{result}", {"visit_result": result})
+    if command == "merge":  # 并单 by hand: a repeat triage did not catch
+        _need(status in OPEN, "illegal_transition", f"当前状态为“{STATUS_LABELS[status]}”，不能并单。")
+        _need(actor.leads, "forbidden", "只有所领导可以并单。")
+        into = args.get("into")
+        _need(bool(into) and into != case.tracking_no, "missing_case", "请指定并入的事项编号。")
+        return Transition("merged", "merged", case.assignee_id, args.get("reason") or f"并入 {into}", {"into": into})
     if command == "close":
         _need(status == "visited", "illegal_transition", "回访后才能结案。")
         _need(actor.leads, "forbidden", "只有所领导可以结案。")

@@ -98,3 +98,16 @@ def test_the_citizens_survey_answer():
     assert (t.status, t.event, t.note) == ("reopened", "reopened", "群众评价不满意：没有解决")
     with pytest.raises(Rejected):
         decide(case("in_progress"), citizen, "survey", result="satisfied")
+
+
+def test_merge_by_hand_and_request_for_information():
+    t = decide(case("accepted"), LEADER, "merge", into="FQTEST0002")
+    assert (t.status, t.event, t.changes) == ("merged", "merged", {"into": "FQTEST0002"})
+    with pytest.raises(Rejected):
+        decide(case("accepted"), OFFICER, "merge", into="FQTEST0002")
+    with pytest.raises(Rejected):
+        decide(case("accepted"), LEADER, "merge", into="FQTEST0001")  # itself
+    t = decide(case("accepted"), OFFICER, "request_info", text="请提供漏水处的照片")
+    assert (t.status, t.event) == ("in_progress", None)
+    with pytest.raises(Rejected):
+        decide(case("accepted"), OFFICER, "request_info", text=" ")

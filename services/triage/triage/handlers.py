@@ -163,6 +163,14 @@ async def on_case_moved(event: CloudEvent, conn: asyncpg.Connection, outbox: Out
     await db.move_item(conn, data.tracking_no, data.assignee_id, data.station)
 
 
+async def on_case_merged_by_staff(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """A repeat merged by hand in the console: it stops being open work (triage's own merges were
+    never assigned)."""
+    data: CaseMerged = event.payload()
+    if data.reason.startswith("manual:"):
+        await db.close_item(conn, data.tracking_no)
+
+
 async def on_case_closed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await db.close_item(conn, event.payload().tracking_no)
 
@@ -176,6 +184,7 @@ def make_handlers(state: EngineState):
             EventTypes.CASE_RESOLVED: on_case_closed,
             EventTypes.CASE_CLOSED: on_case_closed,
             EventTypes.CASE_REASSIGNED: on_case_moved,
+            EventTypes.CASE_MERGED: on_case_merged_by_staff,
             EventTypes.CASE_TRANSFERRED: on_case_moved,
             **READ_MODEL_HANDLERS,
         }
