@@ -43,7 +43,8 @@ async def open_case(pool, no: str, assigned_at: datetime, type_="inquiry", urgen
             tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type=type_,
             category="other", urgency=urgency, needs_mediation=False, reason="test", submitted_at=assigned_at,
         ), assigned_at=assigned_at, accept_due_at=assigned_at + timedelta(hours=1))
-        await start_clocks(conn, {"tracking_no": no, "type": type_, "urgency": urgency, "needs_mediation": False},
+        await start_clocks(conn, {"tracking_no": no, "station": "KZ01", "type": type_, "urgency": urgency,
+                                  "needs_mediation": False},
                            assigned_at, WorkCalendar())
 
 
@@ -98,3 +99,12 @@ async def test_a_clock_done_in_time_never_fires_and_a_missed_one_stays_missed(po
     assert row["done_at"] and row["breached_at"]  # resolved late: still a miss
     breaches, events = await fire(pool, local(2026, 12, 31))
     assert breaches == [] and events == []  # done clocks are never supervised
+
+
+async def test_a_stations_duty_hours_shape_the_acceptance_clock(pool):
+    await pool.execute("INSERT INTO station_duty_hours (station, starts, ends) VALUES ('KZ01', '08:30', '17:30')")
+    await open_case(pool, "FQCLOCK003", local(2026, 11, 27, 22))
+    await open_case(pool, "FQCLOCK004", local(2026, 11, 27, 22), urgency="urgent")
+    due = {r["tracking_no"]: r["due_at"] for r in await pool.fetch("SELECT * FROM case_clocks WHERE clock = 'accept'")}
+    assert due["FQCLOCK003"] == local(2026, 11, 28, 9, 30)  # the hour starts with the duty day
+    assert due["FQCLOCK004"] == local(2026, 11, 27, 23)  # urgent: wall-clock

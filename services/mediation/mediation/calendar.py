@@ -87,9 +87,37 @@ def _remind(start: datetime, due: datetime) -> datetime:
     return min(start + span * 3 / 4, due - timedelta(minutes=10))
 
 
-def accept_deadline(assigned_at: datetime) -> Deadline:
-    due = assigned_at + ACCEPT
-    return Deadline("accept", due, _remind(assigned_at, due), "签收时限：分派后1小时内")
+@dataclass(frozen=True)
+class DutyHours:
+    starts: time
+    ends: time
+
+
+def on_duty_after(start: datetime, span: timedelta, duty: DutyHours) -> datetime:
+    """The moment `span` of on-duty time has passed after `start` (every day has the same hours)."""
+    t = start.astimezone(STATION_TZ)
+    remaining = span
+    while True:
+        window_start = datetime.combine(t.date(), duty.starts, STATION_TZ)
+        window_end = datetime.combine(t.date(), duty.ends, STATION_TZ)
+        if t < window_start:
+            t = window_start
+        if t >= window_end:
+            t = datetime.combine(t.date() + timedelta(days=1), duty.starts, STATION_TZ)
+            continue
+        if remaining <= window_end - t:
+            return t + remaining
+        remaining -= window_end - t
+        t = datetime.combine(t.date() + timedelta(days=1), duty.starts, STATION_TZ)
+
+
+def accept_deadline(assigned_at: datetime, duty: DutyHours | None = None, urgent: bool = False) -> Deadline:
+    if duty is None or urgent:
+        due = assigned_at + ACCEPT
+        return Deadline("accept", due, _remind(assigned_at, due), "签收时限：分派后1小时内")
+    due = on_duty_after(assigned_at, ACCEPT, duty)
+    hours = f"{duty.starts:%H:%M}–{duty.ends:%H:%M}"
+    return Deadline("accept", due, due - timedelta(minutes=15), f"签收时限：在岗时间1小时内（值班时间 {hours}）")
 
 
 def resolve_deadline(cal: WorkCalendar, start: datetime, type_: str, urgency: str,

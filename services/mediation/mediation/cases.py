@@ -10,7 +10,7 @@ import asyncpg
 from fengqiao.events import CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
 from mediation import db
-from mediation.calendar import WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
+from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
 SOURCE = "/fengqiao/mediation"
@@ -25,9 +25,14 @@ def _case(row) -> Case:
                 row["returned_by"], row["handled_by"])
 
 
+async def duty_hours(conn: asyncpg.Connection, station: str) -> DutyHours | None:
+    row = await conn.fetchrow("SELECT starts, ends FROM station_duty_hours WHERE station = $1", station)
+    return DutyHours(row["starts"], row["ends"]) if row else None
+
+
 async def start_clocks(conn: asyncpg.Connection, row, at: datetime, cal: WorkCalendar) -> None:
     """A newly assigned case: the acceptance and the resolution clocks start."""
-    a = accept_deadline(at)
+    a = accept_deadline(at, await duty_hours(conn, row["station"]), urgent=row["urgency"] == "urgent")
     await db.start_clock(conn, row["tracking_no"], "accept", at, a.due_at, a.remind_at, a.note)
     r = resolve_deadline(cal, at, row["type"], row["urgency"], row["needs_mediation"])
     await db.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
@@ -69,7 +74,7 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
     if t.event == "accepted":
         await db.stop_clock(conn, tracking_no, "accept", now)
     elif t.event in ("reassigned", "transferred"):
-        a = accept_deadline(now)
+        a = accept_deadline(now, await duty_hours(conn, station), urgent=row["urgency"] == "urgent")
         await db.start_clock(conn, tracking_no, "accept", now, a.due_at, a.remind_at, a.note)
     elif t.event == "resolved":
         await db.stop_clock(conn, tracking_no, "resolve", now)

@@ -17,8 +17,9 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     """A new case: its acceptance and resolution clocks start at the assignment."""
     data: CaseAssigned = event.payload()
     if await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time).due_at):
-        await start_clocks(conn, {"tracking_no": data.tracking_no, "type": data.type, "urgency": data.urgency,
-                                  "needs_mediation": data.needs_mediation}, event.time, await calendar(conn))
+        await start_clocks(conn, {"tracking_no": data.tracking_no, "station": data.station, "type": data.type,
+                                  "urgency": data.urgency, "needs_mediation": data.needs_mediation}, event.time,
+                           await calendar(conn))
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:

@@ -76,3 +76,21 @@ def test_schedule_files_are_parsed_with_clear_errors():
         parse_schedule("2027-13-01,holiday\n")
     with pytest.raises(click.ClickException, match="holiday or workday"):
         parse_schedule("2027-01-01,vacation\n")
+
+
+def test_acceptance_counts_on_duty_time_only():
+    from datetime import time as t
+
+    from mediation.calendar import DutyHours, on_duty_after
+
+    duty = DutyHours(t(8, 30), t(17, 30))
+    # Assigned at 17:00: 30 minutes today, the other 30 tomorrow from 08:30.
+    assert accept_deadline(local(2026, 11, 27, 17), duty).due_at == local(2026, 11, 28, 9)
+    # Assigned at night: the hour starts when the duty day does.
+    assert accept_deadline(local(2026, 11, 27, 22), duty).due_at == local(2026, 11, 28, 9, 30)
+    assert accept_deadline(local(2026, 11, 27, 10), duty).due_at == local(2026, 11, 27, 11)
+    # Urgent items count wall-clock time; no duty hours means around the clock.
+    assert accept_deadline(local(2026, 11, 27, 22), duty, urgent=True).due_at == local(2026, 11, 27, 23)
+    assert accept_deadline(local(2026, 11, 27, 22)).due_at == local(2026, 11, 27, 23)
+    assert "值班时间 08:30–17:30" in accept_deadline(local(2026, 11, 27, 22), duty).note
+    assert on_duty_after(local(2026, 11, 27, 9), timedelta(hours=10), duty) == local(2026, 11, 28, 10)
