@@ -443,3 +443,25 @@ def test_more_information_is_asked_of_the_citizen_and_a_repeat_is_merged_by_hand
     assert repeat["tracking_no"] in primary["duplicates"]
     merged = case(stack, repeat["tracking_no"], "KZ02-LD")
     assert all(k["done_at"] for k in merged["clocks"])  # a merged case's clocks stop
+
+
+def test_a_classification_corrected_in_the_console_reaches_triage_as_a_labelled_example(stack, infra):
+    receipt = web(stack, "KZ01", "小区里有人养了十几条狗，天天叫，还咬伤过小孩，跟主人说了也不管", "13912340010")
+    no = receipt["tracking_no"]
+    c = case(stack, no, "KZ01-LD")
+    url = f"{stack['urls']['mediation']}/api/v1/cases/{no}/classification"
+    body = {"category": "neighbor_dispute", "urgency": "high", "reason": "养犬纠纷属于邻里纠纷，已有人受伤"}
+    stranger = other_officer(stack, "KZ01", c["assignee_id"])
+    assert httpx.put(url, json=body, headers=token(stack, stranger)).status_code in (403, 404)
+    assert httpx.put(url, json={"reason": "x"}, headers=token(stack, "KZ01-LD")).status_code == 422
+    assert httpx.put(url, json=body | {"category": "aliens"}, headers=token(stack, "KZ01-LD")).status_code == 422
+    r = httpx.put(url, json=body, headers=token(stack, "KZ01-LD"))
+    assert r.status_code == 200, r.text
+    c = case(stack, no, "KZ01-LD")
+    assert (c["category"], c["urgency"], c["needs_mediation"]) == ("neighbor_dispute", "high", True)
+    deadline = time.monotonic() + 10
+    while not (rows := sql(infra.dsn, "SELECT * FROM triage.examples WHERE tracking_no = $1", no)):
+        assert time.monotonic() < deadline, "triage did not receive the correction"
+        time.sleep(0.2)
+    assert (rows[0]["category"], rows[0]["urgency"], rows[0]["corrected_by"]) == ("neighbor_dispute", "high", "KZ01-LD")
+    assert "13912340010" not in rows[0]["text"]

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.auth import Principal
+from fengqiao.events import Category, EventTypes, RequestType, Topics, TriageCorrected, Urgency, new_event
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
@@ -179,3 +180,44 @@ async def station_rates(station: str, rt: RuntimeDep, principal: StaffPrincipal,
     rates = {k: (round(float(row[k]), 4) if row is not None and row[k] is not None else None)
              for k in ("response", "resolution", "on_time", "satisfaction")}
     return {"station": station, "days": days, **rates}
+
+
+class ClassificationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: RequestType | None = None
+    category: Category | None = None
+    urgency: Urgency | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.put("/cases/{tracking_no}/classification")
+async def correct_classification(tracking_no: str, body: ClassificationIn, rt: RuntimeDep,
+                                 principal: StaffPrincipal) -> dict:
+    """Correct triage's classification (holder or leadership). The case takes the new labels, and
+    triage keeps the correction as a labelled example for `fengqiao triage train`."""
+    actor = _actor(principal)
+    changes = body.model_dump(exclude_none=True, exclude={"reason"})
+    if not changes:
+        raise api_error(422, "invalid_field", "请至少更正类型、类别或紧急程度之一。", field="category")
+    now = datetime.now(timezone.utc)
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        row = await db.case_for_update(conn, tracking_no)
+        if row is None:
+            raise api_error(404, "not_found", "未找到该事项。")
+        if actor.staff_id != row["assignee_id"] and not actor.leads:
+            raise api_error(403, "not_your_case", "只有承办人或所领导可以更正分类。")
+        sets = ", ".join(f"{k} = ${i + 2}" for i, k in enumerate(changes))
+        await conn.execute(f"UPDATE cases SET {sets}, updated_at = now() WHERE tracking_no = $1",
+                           tracking_no, *changes.values())
+        if "category" in changes:
+            await conn.execute("UPDATE cases SET needs_mediation = $2 WHERE tracking_no = $1", tracking_no,
+                               changes["category"] in ("neighbor_dispute", "family_dispute", "labor_dispute"))
+        await conn.execute(
+            "INSERT INTO case_history (tracking_no, at, status, actor, reason) VALUES ($1, $2, $3, $4, $5)",
+            tracking_no, now, row["status"], actor.staff_id,
+            "更正分类：" + "，".join(f"{k}={v}" for k, v in changes.items()) + f"（{body.reason}）")
+        outbox.add(Topics.CORRECTIONS, new_event(EventTypes.TRIAGE_CORRECTED, TriageCorrected(
+            tracking_no=tracking_no, station=row["station"], corrected_by=actor.staff_id, reason=body.reason,
+            corrected_at=now, **changes), source="/fengqiao/mediation", subject=tracking_no, stationid=row["station"]))
+        await audit(conn, principal, "correct_classification", tracking_no, row["station"], str(changes))
+    return {"tracking_no": tracking_no, **changes}
