@@ -271,7 +271,8 @@ def test_a_correction_becomes_a_labelled_example_and_retraining_reports_then_act
     out = subprocess.run([cli, "triage", "train", "--activate", "--by", "KZ02-LD"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "corrections 1" in out.stdout and "category" in out.stdout and "activated" in out.stdout
+    stored = sql(infra.dsn, "SELECT count(*) AS n FROM triage.examples")[0]["n"]  # other tests correct too
+    assert f"corrections {stored}" in out.stdout and "category" in out.stdout and "activated" in out.stdout
     version = out.stdout.split("new version ", 1)[1].split()[0]
     listed = subprocess.run([cli, "triage", "models"], env=env, capture_output=True, text=True, timeout=60)
     assert f"* {version}" in listed.stdout
