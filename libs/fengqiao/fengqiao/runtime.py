@@ -41,6 +41,9 @@ class ServiceSpec:
     # Long-running tasks of the service beyond relay and consumer (timers, receivers...).
     background: list[Callable[["Runtime"], Awaitable[None]]] = field(default_factory=list)
     title: str = ""
+    # Domain errors raised by routes -> the HTTP error each becomes (answered and counted like
+    # any other 4xx), so routes need no try/except around the domain call.
+    http_errors: dict[type[Exception], Callable[[Exception], StarletteHTTPException]] = field(default_factory=dict)
 
 
 @dataclass
@@ -219,6 +222,11 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             detail = exc.detail if isinstance(exc.detail, dict) else {}
             count_rejection(request, str(detail.get("error", exc.status_code)))
         return await http_exception_handler(request, exc)
+
+    for error_type, to_http in spec.http_errors.items():
+        async def domain_error(request: Request, exc: Exception, to_http=to_http):
+            return await http_error(request, to_http(exc))
+        app.add_exception_handler(error_type, domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

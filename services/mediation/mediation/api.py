@@ -88,7 +88,8 @@ def _actor(principal: Principal) -> Actor:
     return Actor(principal.staff_id, principal.role, principal.station)
 
 
-def _refuse(exc: Rejected):
+def refused(exc: Rejected):
+    """A refused command as an HTTP error (registered for every route in app.py)."""
     return api_error(_STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message)
 
 
@@ -123,13 +124,10 @@ async def run_command(tracking_no: str, command: str, body: CommandIn, rt: Runti
         raise api_error(404, "unknown_command", f"未知操作：{command}")
     actor = _actor(principal)
     now = datetime.now(timezone.utc)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, outbox):
-            t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command,
-                                      args=body.model_dump(exclude_none=True), now=now)
-            await audit(conn, principal, command, tracking_no, before["station"], t.event)
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command,
+                                  args=body.model_dump(exclude_none=True), now=now)
+        await audit(conn, principal, command, tracking_no, before["station"], t.event)
     stage = {"accepted": "accepted", "resolved": "resolved", "visited": "visited"}.get(t.event or "")
     if stage:
         rt.metrics.stage_seconds.labels(stage=stage).observe((now - before["submitted_at"]).total_seconds())
@@ -142,13 +140,10 @@ async def extend_clock(tracking_no: str, clock: Literal["accept", "resolve", "vi
                        rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """Leader-approved extension with a reason; the original deadline stays on the clock."""
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, outbox):
-            await extend(conn, tracking_no=tracking_no, actor=actor, clock=clock, due_at=body.due_at,
-                         reason=body.reason, now=datetime.now(timezone.utc))
-            await audit(conn, principal, "extend_clock", tracking_no, principal.station, f"{clock} -> {body.due_at}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        await extend(conn, tracking_no=tracking_no, actor=actor, clock=clock, due_at=body.due_at,
+                     reason=body.reason, now=datetime.now(timezone.utc))
+        await audit(conn, principal, "extend_clock", tracking_no, principal.station, f"{clock} -> {body.due_at}")
     return {"tracking_no": tracking_no, "clock": clock, "due_at": body.due_at.isoformat()}
 
 

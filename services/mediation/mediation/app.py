@@ -15,12 +15,13 @@ from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from mediation import db
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
-from mediation.api import router
+from mediation.api import refused, router
 from mediation.rectification import counts as rectification_counts, unaddressed
 from mediation.rectification_api import router as rectification_router
 from mediation.records_api import router as records_router
 from mediation.cases import calendar
 from mediation.handlers import handlers
+from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
 from mediation.timers import fire_due
 
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=handlers,
         routers=[records_router, rectification_router, router],  # before the generic /cases/{no}/{command}
         background=[refresh_open_case_gauge, run_clocks],
+        http_errors={Rejected: refused},
     )
     app = build_app(spec, settings)
     app.state.pii = cipher

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.runtime import RuntimeDep
 from mediation import db, records
-from mediation.api import _actor, _iso, _refuse, audit, staff_unit
+from mediation.api import _actor, _iso, audit, staff_unit
 from mediation.cases import perform
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -111,18 +111,15 @@ async def open_mediation(tracking_no: str, body: OpenIn, rt: RuntimeDep, princip
     """Open the mediation record (the case moves to `mediating` if it is not already)."""
     actor = _actor(principal)
     now = datetime.now(timezone.utc)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, outbox):
-            case = await _case(conn, principal, tracking_no)
-            if case["status"] in ("accepted", "in_progress"):
-                await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command="start_mediation",
-                              args={"text": "建立调解记录"}, now=now)
-            elif case["status"] != "mediating":
-                raise Rejected("illegal_transition", "签收后才能建立调解记录。")
-            await records.open_record(conn, case, body.mediator_id, now)
-            await audit(conn, principal, "open_mediation", tracking_no, case["station"])
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        case = await _case(conn, principal, tracking_no)
+        if case["status"] in ("accepted", "in_progress"):
+            await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command="start_mediation",
+                          args={"text": "建立调解记录"}, now=now)
+        elif case["status"] != "mediating":
+            raise Rejected("illegal_transition", "签收后才能建立调解记录。")
+        await records.open_record(conn, case, body.mediator_id, now)
+        await audit(conn, principal, "open_mediation", tracking_no, case["station"])
     return {"tracking_no": tracking_no, "mediator_id": body.mediator_id}
 
 
@@ -130,30 +127,24 @@ async def open_mediation(tracking_no: str, body: OpenIn, rt: RuntimeDep, princip
 async def add_party(tracking_no: str, body: PartyIn, request: Request, rt: RuntimeDep,
                     principal: StaffPrincipal) -> dict:
     cipher, index = _deps(request)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            party_id, earlier = await records.add_party(conn, cipher, index, tracking_no, role=body.role,
-                                                        name=body.name, phone=body.phone, id_no=body.id_no,
-                                                        address=body.address)
-            await audit(conn, principal, "add_party", tracking_no, case["station"], f"party {party_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        party_id, earlier = await records.add_party(conn, cipher, index, tracking_no, role=body.role,
+                                                    name=body.name, phone=body.phone, id_no=body.id_no,
+                                                    address=body.address)
+        await audit(conn, principal, "add_party", tracking_no, case["station"], f"party {party_id}")
     return {"party_id": party_id, "earlier_cases": earlier}
 
 
 @router.post("/sessions", status_code=201)
 async def schedule_session(tracking_no: str, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, outbox):
-            case = await _case(conn, principal, tracking_no)
-            session_id = await records.schedule_session(
-                conn, outbox, case, scheduled_at=body.scheduled_at, place=body.place, attendees=body.attendees,
-                actor_id=actor.staff_id, now=datetime.now(timezone.utc))
-            await audit(conn, principal, "schedule_session", tracking_no, case["station"], f"session {session_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        case = await _case(conn, principal, tracking_no)
+        session_id = await records.schedule_session(
+            conn, outbox, case, scheduled_at=body.scheduled_at, place=body.place, attendees=body.attendees,
+            actor_id=actor.staff_id, now=datetime.now(timezone.utc))
+        await audit(conn, principal, "schedule_session", tracking_no, case["station"], f"session {session_id}")
     return {"session_id": session_id}
 
 
@@ -161,14 +152,11 @@ async def schedule_session(tracking_no: str, body: SessionIn, rt: RuntimeDep, pr
 async def record_minutes(tracking_no: str, session_id: int, body: MinutesIn, request: Request, rt: RuntimeDep,
                          principal: StaffPrincipal) -> dict:
     cipher, _ = _deps(request)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            await records.record_minutes(conn, cipher, tracking_no, session_id, minutes=body.minutes,
-                                         held_at=body.held_at)
-            await audit(conn, principal, "record_minutes", tracking_no, case["station"], f"session {session_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        await records.record_minutes(conn, cipher, tracking_no, session_id, minutes=body.minutes,
+                                     held_at=body.held_at)
+        await audit(conn, principal, "record_minutes", tracking_no, case["station"], f"session {session_id}")
     return {"session_id": session_id, "held_at": body.held_at.isoformat()}
 
 
@@ -178,14 +166,11 @@ async def record_agreement(tracking_no: str, body: AgreementIn, request: Request
     cipher, _ = _deps(request)
     actor = _actor(principal)
     agreement = body.model_dump(mode="json", exclude={"signed_at", "performance_checks"})
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            await records.record_agreement(conn, cipher, tracking_no, agreement, signed_at=body.signed_at,
-                                           recorded_by=actor.staff_id, performance_checks=body.performance_checks)
-            await audit(conn, principal, "record_agreement", tracking_no, case["station"])
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        await records.record_agreement(conn, cipher, tracking_no, agreement, signed_at=body.signed_at,
+                                       recorded_by=actor.staff_id, performance_checks=body.performance_checks)
+        await audit(conn, principal, "record_agreement", tracking_no, case["station"])
     _outcomes(request).labels(station=case["station"], outcome="agreement").inc()
     return {"tracking_no": tracking_no, "outcome": "agreement",
             "print_url": f"/api/v1/cases/{tracking_no}/mediation/agreement.html"}
@@ -194,13 +179,10 @@ async def record_agreement(tracking_no: str, body: AgreementIn, request: Request
 @router.post("/outcome")
 async def set_outcome(tracking_no: str, body: OutcomeIn, request: Request, rt: RuntimeDep,
                       principal: StaffPrincipal) -> dict:
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            await records.set_outcome(conn, tracking_no, body.outcome, body.referral, datetime.now(timezone.utc))
-            await audit(conn, principal, "mediation_outcome", tracking_no, case["station"], body.outcome)
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        await records.set_outcome(conn, tracking_no, body.outcome, body.referral, datetime.now(timezone.utc))
+        await audit(conn, principal, "mediation_outcome", tracking_no, case["station"], body.outcome)
     _outcomes(request).labels(station=case["station"], outcome=body.outcome).inc()
     return {"tracking_no": tracking_no, "outcome": body.outcome, "referral": body.referral}
 
@@ -208,13 +190,10 @@ async def set_outcome(tracking_no: str, body: OutcomeIn, request: Request, rt: R
 @router.post("/followups/{followup_id}")
 async def complete_followup(tracking_no: str, followup_id: int, body: FollowupIn, rt: RuntimeDep,
                             principal: StaffPrincipal) -> dict:
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            await records.complete_followup(conn, tracking_no, followup_id, body.result, datetime.now(timezone.utc))
-            await audit(conn, principal, "followup_done", tracking_no, case["station"], f"followup {followup_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        await records.complete_followup(conn, tracking_no, followup_id, body.result, datetime.now(timezone.utc))
+        await audit(conn, principal, "followup_done", tracking_no, case["station"], f"followup {followup_id}")
     return {"followup_id": followup_id, "done": True}
 
 
@@ -222,13 +201,10 @@ async def complete_followup(tracking_no: str, followup_id: int, body: FollowupIn
 async def get_mediation(tracking_no: str, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """The whole record, personal data opened for this staff member (the view is audited)."""
     cipher, _ = _deps(request)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            data = await records.view(conn, cipher, tracking_no)
-            await audit(conn, principal, "view_mediation", tracking_no, case["station"], "personal data")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        data = await records.view(conn, cipher, tracking_no)
+        await audit(conn, principal, "view_mediation", tracking_no, case["station"], "personal data")
     return _json(data)
 
 
@@ -236,15 +212,12 @@ async def get_mediation(tracking_no: str, request: Request, rt: RuntimeDep, prin
 async def print_agreement(tracking_no: str, request: Request, rt: RuntimeDep, principal: StaffPrincipal):
     """The agreement as a clean page to print and sign (A4, 人民调解协议书)."""
     cipher, _ = _deps(request)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            case = await _case(conn, principal, tracking_no)
-            data = await records.view(conn, cipher, tracking_no)
-            station = await conn.fetchval("SELECT name FROM stations WHERE code = $1", case["station"])
-            mediator = await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", data["mediator_id"])
-            await audit(conn, principal, "print_agreement", tracking_no, case["station"], "personal data")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        case = await _case(conn, principal, tracking_no)
+        data = await records.view(conn, cipher, tracking_no)
+        station = await conn.fetchval("SELECT name FROM stations WHERE code = $1", case["station"])
+        mediator = await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", data["mediator_id"])
+        await audit(conn, principal, "print_agreement", tracking_no, case["station"], "personal data")
     if data["agreement"] is None:
         raise api_error(404, "no_agreement", "该调解尚未达成协议。")
     parties = {p["party_id"]: p for p in data["parties"]}

@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.runtime import RuntimeDep
 from mediation import rectification
-from mediation.api import _actor, _iso, _refuse, audit, staff_unit
-from mediation.lifecycle import Rejected
+from mediation.api import _actor, _iso, audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["rectification"])
 
@@ -51,60 +50,45 @@ def _row(r) -> dict:
 @router.post("", status_code=201)
 async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            measure_id = await rectification.create(conn, actor, title=body.title, description=body.description,
-                                                    owner_id=body.owner_id, due_at=body.due_at,
-                                                    tracking_nos=body.tracking_nos, now=_now())
-            await audit(conn, principal, "create_rectification", None, actor.station, f"measure {measure_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        measure_id = await rectification.create(conn, actor, title=body.title, description=body.description,
+                                                owner_id=body.owner_id, due_at=body.due_at,
+                                                tracking_nos=body.tracking_nos, now=_now())
+        await audit(conn, principal, "create_rectification", None, actor.station, f"measure {measure_id}")
     return {"measure_id": measure_id, "status": "open"}
 
 
 @router.post("/{measure_id}/items")
 async def link_items(measure_id: int, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            await rectification.link(conn, actor, measure_id, body.tracking_nos)
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        await rectification.link(conn, actor, measure_id, body.tracking_nos)
     return {"measure_id": measure_id, "linked": body.tracking_nos}
 
 
 @router.post("/{measure_id}/progress")
 async def add_progress(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            await rectification.progress(conn, actor, measure_id, body.note, _now())
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        await rectification.progress(conn, actor, measure_id, body.note, _now())
     return {"measure_id": measure_id}
 
 
 @router.post("/{measure_id}/complete")
 async def complete(measure_id: int, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, _):
-            await rectification.complete(conn, actor, measure_id, body.evidence, _now())
-            await audit(conn, principal, "complete_rectification", None, actor.station, f"measure {measure_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        await rectification.complete(conn, actor, measure_id, body.evidence, _now())
+        await audit(conn, principal, "complete_rectification", None, actor.station, f"measure {measure_id}")
     return {"measure_id": measure_id, "status": "done"}
 
 
 @router.post("/{measure_id}/verify")
 async def verify(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
-    try:
-        async with staff_unit(rt.pool, principal) as (conn, outbox):
-            told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
-            await audit(conn, principal, "verify_rectification", None, actor.station, f"measure {measure_id}")
-    except Rejected as exc:
-        raise _refuse(exc) from exc
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
+        await audit(conn, principal, "verify_rectification", None, actor.station, f"measure {measure_id}")
     return {"measure_id": measure_id, "status": "verified", "citizens_told": told}
 
 
