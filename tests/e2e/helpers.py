@@ -27,6 +27,19 @@ def token(stack, staff_id: str) -> dict:
     return {"Authorization": f"Bearer {stack['credentials'][staff_id]['token']}"}
 
 
+def console_notifications(stack, staff: str, kind: str, tracking_no: str | None = None,
+                          timeout: float = 15) -> list[dict]:
+    """A staff member's console notifications of `kind` (for one item, if given), waiting until
+    at least one arrives or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()["notifications"]
+        found = [n for n in items if n["kind"] == kind and tracking_no in (None, n["tracking_no"])]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def wait_for_status(url: str, headers: dict, status: str, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
     body = {}

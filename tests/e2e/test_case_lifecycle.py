@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from fengqiao.events import Topics
 
-from tests.e2e.helpers import sql, token
+from tests.e2e.helpers import console_notifications, sql, token
 
 pytestmark = pytest.mark.e2e
 
@@ -64,16 +64,6 @@ def wait_citizen(stack, receipt: dict, status: str, timeout: float = 10) -> dict
             return view
         assert time.monotonic() < deadline, f"citizen sees {view['status']}, not {status}"
         time.sleep(0.1)
-
-
-def console(stack, staff: str, kind: str, tracking_no: str, timeout: float = 15) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()["notifications"]
-        found = [n for n in items if n["kind"] == kind and n["tracking_no"] == tracking_no]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def other_officer(stack, station: str, not_: str) -> str:
@@ -197,13 +187,13 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     first = case(stack, no, "KZ02-LD")["assignee_id"]
     assert act(stack, no, first, "return").status_code == 422  # a reason is required
     assert act(stack, no, first, "return", reason="路灯属于市政，不是本人片区").json()["status"] == "returned"
-    assert console(stack, "KZ02-LD", "returned", no)
+    assert console_notifications(stack, "KZ02-LD", "returned", no)
     assert act(stack, no, first, "review_return", approve=True, assignee_id="KZ02-P4").status_code == 403
     second = other_officer(stack, "KZ02", first)
     r = act(stack, no, "KZ02-LD", "review_return", approve=True, assignee_id=second, reason="同意，改派")
     assert r.json() == {"tracking_no": no, "status": "assigned", "status_label": "已分派", "assignee_id": second,
                         "event": "reassigned"}
-    assert console(stack, second, "reassigned", no)
+    assert console_notifications(stack, second, "reassigned", no)
     assert act(stack, no, second, "accept").json()["status"] == "accepted"
 
     # The resolution deadline passes: the service's clock marks it, escalates to the leader, counts it.
@@ -220,7 +210,7 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     sql(infra.dsn, "UPDATE mediation.case_clocks SET due_at = now() - interval '1 minute', "
         "original_due_at = now() - interval '1 minute', remind_at = now() - interval '2 minutes' "
         "WHERE tracking_no = $1 AND clock = 'resolve'", no)
-    assert console(stack, "KZ02-LD", "escalated", no, timeout=20), "the leader was not told"
+    assert console_notifications(stack, "KZ02-LD", "escalated", no, timeout=20), "the leader was not told"
     c = case(stack, no, "KZ02-LD")
     resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
     assert resolve["breached_at"] and resolve["supervise_at"] and c["escalated"]
@@ -230,7 +220,7 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     # Five working days later, bureau supervision (督办).
     sql(infra.dsn, "UPDATE mediation.case_clocks SET supervise_at = now() - interval '1 second' "
         "WHERE tracking_no = $1 AND clock = 'resolve'", no)
-    assert console(stack, "BUREAU-01", "supervision", no, timeout=20), "no supervision for the bureau"
+    assert console_notifications(stack, "BUREAU-01", "supervision", no, timeout=20), "no supervision for the bureau"
 
     # An extension needs the leader and a reason; the missed deadline stays missed.
     url = f"{stack['urls']['mediation']}/api/v1/cases/{no}/clocks/resolve/extend"
@@ -265,7 +255,7 @@ def test_a_dissatisfied_survey_answer_reopens_the_case_for_the_leader_with_the_r
     c = case(stack, no, "KZ01-LD", status="reopened")
     assert c["visit_result"] == "dissatisfied"
     assert any("井盖还是松的" in (h["reason"] or "") and h["actor"] == "citizen:survey" for h in c["history"])
-    assert console(stack, "KZ01-LD", "reopened", no)
+    assert console_notifications(stack, "KZ01-LD", "reopened", no)
     resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
     assert resolve["done_at"] is None and "重新办理" in resolve["note"]  # a new resolution clock
 

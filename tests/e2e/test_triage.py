@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, EventTypes, Topics, TriageCorrected, new_event
 
-from tests.e2e.helpers import sql, token, wait_for_status
+from tests.e2e.helpers import console_notifications, sql, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -71,16 +71,6 @@ def metric_sum(stack, service: str, name: str, **labels: str) -> float:
     return total
 
 
-def inbox(stack, staff: str, kind: str, timeout: float = 10) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while True:
-        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()["notifications"]
-        found = [n for n in items if n["kind"] == kind]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
-
-
 def test_an_urgent_item_is_classified_with_reasons_and_model_version_and_the_leader_is_told(stack):
     receipt = submit(stack, "KZ01", "矿山路菜市场门口有人拿刀威胁摊主，周围很多人围观，请马上来人")
     settled(stack, receipt)
@@ -90,7 +80,7 @@ def test_an_urgent_item_is_classified_with_reasons_and_model_version_and_the_lea
     assert any(r.startswith("rule:urgency=urgent") for r in d["reasons"])
     assert set(d["confidences"]) == {"type", "category", "urgency"} and -1 <= d["sentiment"] <= 1
     assert d["assignment"]["reason"].startswith("rule:urgent_on_duty_now;roster:on_duty")
-    urgent = [n for n in inbox(stack, "KZ01-LD", "urgent") if n["tracking_no"] == receipt["tracking_no"]]
+    urgent = [n for n in console_notifications(stack, "KZ01-LD", "urgent") if n["tracking_no"] == receipt["tracking_no"]]
     assert len(urgent) == 1 and "紧急" in urgent[0]["title"]
     # Another station's staff cannot read the decision.
     r = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}",
@@ -166,7 +156,7 @@ def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_leve
     assert "1370000" not in raw  # no personal data on the public stream
     assert metric(stack, "triage", series) == before + 2
     # The station's leadership sees it in the console; another station's staff do not see it.
-    assert any(alert["alert_id"] and "预警" in n["title"] for n in inbox(stack, "KZ02-LD", "alert"))
+    assert any(alert["alert_id"] and "预警" in n["title"] for n in console_notifications(stack, "KZ02-LD", "alert"))
     other = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/alerts", headers=token(stack, "KZ01-LD")).json()
     assert alert["alert_id"] not in {a["alert_id"] for a in other["alerts"]}
 
@@ -209,7 +199,7 @@ def test_with_nobody_on_duty_the_item_waits_in_the_leaders_queue_flagged(stack, 
         d = decision(stack, receipt["tracking_no"], "KZ02-LD")
         assert d["assignment"]["assignee_id"] == "KZ02-LD" and d["assignment"]["flagged"]
         assert d["assignment"]["reason"].startswith("rule:no_one_on_duty;leader_queue")
-        assert any(n["tracking_no"] == receipt["tracking_no"] for n in inbox(stack, "KZ02-LD", "unassigned"))
+        assert any(n["tracking_no"] == receipt["tracking_no"] for n in console_notifications(stack, "KZ02-LD", "unassigned"))
         deadline = time.monotonic() + 15
         while metric(stack, "triage", 'fengqiao_items_waiting_for_officer{station="KZ02"}') < 1:
             assert time.monotonic() < deadline, "the waiting gauge did not count the item"
