@@ -1,20 +1,142 @@
-"""Notify's staff API: the console inbox."""
+"""Notify's staff API: the console inbox (read/unread), failed deliveries with a manual resend,
+and template previews."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
 
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from jinja2 import TemplateNotFound
+from pydantic import BaseModel, Field
+
+from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal
+from fengqiao.pii import Sealed
 from fengqiao.runtime import RuntimeDep
 from notify import db
+from notify.deliveries import _context
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
 @router.get("/inbox")
-async def my_inbox(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def my_inbox(rt: RuntimeDep, principal: StaffPrincipal, unread: bool = False,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     async with rt.pool.acquire() as conn:
-        rows = await db.inbox(conn, principal.staff_id)
-    return {"notifications": [
-        {**dict(r), "created_at": r["created_at"].isoformat(),
-         "read_at": r["read_at"].isoformat() if r["read_at"] else None} for r in rows]}
+        rows, unread_count = await db.inbox(conn, principal.staff_id, unread_only=unread, limit=limit)
+    return {"unread": unread_count, "notifications": [
+        {**dict(r), "created_at": _iso(r["created_at"]), "read_at": _iso(r["read_at"])} for r in rows]}
+
+
+class MarkRead(BaseModel):
+    ids: list[int] | None = Field(default=None, max_length=500, description="omit to mark everything read")
+
+
+@router.post("/inbox/read")
+async def mark_read(body: MarkRead, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    async with rt.pool.acquire() as conn:
+        changed = await db.mark_read(conn, principal.staff_id, body.ids)
+        _, unread_count = await db.inbox(conn, principal.staff_id, limit=1)
+    return {"marked": changed, "unread": unread_count}
+
+
+# -- failed deliveries: shown to the station's leadership, resent or dismissed by hand -------------
+
+async def leadership(principal: StaffPrincipal) -> Principal:
+    if principal.role not in ("leader", "instructor", "bureau", "admin"):
+        raise HTTPException(403, detail={"code": "forbidden", "message": "只有所领导可以处理发送失败的消息。"})
+    return principal
+
+
+Leadership = Annotated[Principal, Depends(leadership)]
+
+
+def mask(channel: str, address: str) -> str:
+    """Enough to recognise a contact, not enough to use it."""
+    if channel == "sms":
+        return address[:-8] + "****" + address[-4:] if len(address) > 8 else "****"
+    if channel == "email":
+        local, _, domain = address.partition("@")
+        return (local[:1] + "***@" + domain) if domain else "***"
+    return address.split("?")[0]
+
+
+def _delivery(request: Request, row) -> dict:
+    payload = request.app.state.queue.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
+                                                       context=_context(row))
+    return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
+            "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
+            "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
+            "last_error": row["last_error"], "created_at": _iso(row["created_at"]), "sent_at": _iso(row["sent_at"]),
+            "failed_at": _iso(row["failed_at"]), "next_attempt_at": _iso(row["next_attempt_at"]),
+            "held_reason": row["held_reason"], "resends": row["resends"]}
+
+
+@router.get("/deliveries")
+async def list_deliveries(request: Request, rt: RuntimeDep, principal: Leadership,
+                          status: Literal["failed", "deferred", "pending", "sent", "dismissed"] = "failed",
+                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+    station = None if principal.sees_all_stations else principal.station
+    async with rt.pool.acquire() as conn:
+        rows = await db.deliveries(conn, station=station, status=status, limit=limit)
+    return {"deliveries": [_delivery(request, r) for r in rows]}
+
+
+async def _own_delivery(conn, delivery_id: int, principal: Principal):
+    row = await db.delivery(conn, delivery_id)
+    if row is None or not (principal.sees_all_stations or row["station"] == principal.station):
+        raise HTTPException(404, detail={"code": "not_found", "message": "没有这条消息。"})
+    return row
+
+
+@router.post("/deliveries/{delivery_id}/resend")
+async def resend(delivery_id: int, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+    async with rt.pool.acquire() as conn:
+        row = await _own_delivery(conn, delivery_id, principal)
+        if not await db.resend(conn, delivery_id, principal.staff_id or principal.token_id):
+            raise HTTPException(409, detail={"code": "not_failed", "message": "只有发送失败的消息可以重发。"})
+        row = await db.delivery(conn, delivery_id)
+    queue = request.app.state.queue
+    queue.wake[row["channel"]].set()
+    if queue.metrics:
+        queue.metrics.notifications.labels(channel=row["channel"], outcome="resent").inc()
+    return _delivery(request, row)
+
+
+@router.post("/deliveries/{delivery_id}/dismiss")
+async def dismiss(delivery_id: int, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+    async with rt.pool.acquire() as conn:
+        await _own_delivery(conn, delivery_id, principal)
+        if not await db.dismiss(conn, delivery_id, principal.staff_id or principal.token_id):
+            raise HTTPException(409, detail={"code": "not_failed", "message": "只有发送失败的消息可以标记为已处理。"})
+        row = await db.delivery(conn, delivery_id)
+    queue = request.app.state.queue
+    if queue.metrics:
+        queue.metrics.notifications.labels(channel=row["channel"], outcome="dismissed").inc()
+    return _delivery(request, row)
+
+
+# -- template previews -------------------------------------------------------------------------------
+
+@router.get("/templates")
+async def template_names(request: Request, principal: Leadership) -> dict:
+    return {"templates": request.app.state.templates.names()}
+
+
+@router.get("/templates/preview")
+async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
+                  name: Annotated[str, Query(max_length=100)],
+                  station: Annotated[str | None, Query(max_length=20)] = None) -> dict:
+    """A template rendered with sample values for a station (or the deployment)."""
+    station = station or principal.station
+    async with rt.pool.acquire() as conn:
+        station_name = await db.station_name(conn, station) if station else None
+    try:
+        text = request.app.state.templates.preview(name, station, station_name)
+    except TemplateNotFound:
+        raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"}) from None
+    return {"name": name, "station": station, "text": text}

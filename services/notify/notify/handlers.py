@@ -1,152 +1,216 @@
-"""Notify's event handlers. Idempotent by construction: every row is unique per
-(event, recipient[, channel]), on top of the inbox."""
+"""Notify's event handlers: who must know about an event, on which channel. Idempotent by
+construction: every console row and every delivery is unique per (event, recipient[, channel]),
+on top of the consumer's inbox.
+
+- Citizens: acknowledgement, more information needed, result with the survey link, rectified;
+  only on the channel they gave (SMS if they gave a phone, else e-mail), never without a contact.
+- Officers: new assignment, reminders before deadlines, reassigned to them.
+- Leader and instructor: urgent items, unassigned items, escalations, returned items awaiting
+  review, reopenings, early-warning alerts, dissatisfied surveys, failed deliveries.
+- Bureau supervisors: supervision (督办) and red alerts.
+- Other bureau systems: every public case event their webhook subscriptions match."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from fengqiao import links
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
-    AlertRaised, CaseAssigned, CaseUpdated, CitizenMessageRequested, CloudEvent, EventTypes, StaffReminder,
+    CONTRACTS, AlertRaised, CaseAssigned, CaseTriaged, CaseUpdated, CitizenMessageRequested, CloudEvent, EventTypes,
+    StaffReminder, SurveyAnswered,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import CATEGORY_LABELS, URGENCY_LABELS
 from notify import db
-from notify.templates import render
-
-
-async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
-    data: CaseAssigned = event.payload()
-    params = dict(tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
-                  category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency])
-    if data.assignee_id and not data.flagged:
-        recipients, kind = [data.assignee_id], "assigned"
-    else:
-        recipients, kind = await db.station_leaders(conn, data.station), "unassigned"
-    if data.assignee_id and data.flagged and data.assignee_id not in recipients:
-        recipients.append(data.assignee_id)
-    targets = [(r, kind) for r in recipients]
-    if data.notify_leader and not data.flagged:  # urgent: the officer on duty has it, the leader is told
-        params["assignee_name"] = await db.staff_name(conn, data.assignee_id) if data.assignee_id else ""
-        targets += [(r, "urgent") for r in await db.station_leaders(conn, data.station) if r not in recipients]
-    created = 0
-    for recipient, what in targets:
-        created += await db.add_console_notification(
-            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=data.station,
-            kind=what, tracking_no=data.tracking_no, title=render(f"{what}.title", **params),
-            body=render(f"{what}.body", **params))
-    elapsed = (datetime.now(timezone.utc) - data.submitted_at).total_seconds()
-
-    def _observe() -> None:
-        metrics.notifications.labels(channel="console", outcome="delivered").inc(created)
-        metrics.stage_seconds.labels(stage="notified").observe(elapsed)
-
-    outbox.after_commit(_observe)
-
-
-async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                                       metrics: Metrics, public_base_url: str) -> None:
-    """Record the citizen's message on the channel they gave (SMS first, else e-mail). The
-    gateway adapters that send pending deliveries come with the notify issue."""
-    data: CitizenMessageRequested = event.payload()
-    channel, recipient = ("sms", data.phone) if data.phone else ("email", data.email)
-    if not recipient:
-        return
-    body = render(data.template, tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
-                  access_code=data.params.get("access_code", ""), text=data.params.get("text", ""),
-                  track_url=f"{public_base_url.rstrip('/')}/track?no={data.tracking_no}")
-    if await db.add_delivery(conn, event_source=event.source, event_id=event.id, recipient=recipient,
-                             channel=channel, template=data.template, tracking_no=data.tracking_no,
-                             station=data.station, body=body):
-        outbox.after_commit(metrics.notifications.labels(channel=channel, outcome="queued").inc)
-
+from notify.deliveries import DeliveryQueue
+from notify.metrics import NotifyMetrics
+from notify.templates import Templates
+from notify.webhooks import fan_out
 
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访", "performance_check": "调解协议履行回访",
                 "confirmation_window": "司法确认申请期"}
+ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}
+ALERT_LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
+SURVEY_PURPOSE = "survey"  # intake's survey page verifies links of this purpose
 
 
-async def _console(conn, event: CloudEvent, recipients: list[str], station: str, kind: str, tracking_no: str,
-                   params: dict) -> int:
-    created = 0
-    for recipient in dict.fromkeys(r for r in recipients if r):
-        created += await db.add_console_notification(
-            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=station, kind=kind,
-            tracking_no=tracking_no, title=render(f"{kind}.title", **params), body=render(f"{kind}.body", **params))
-    return created
+@dataclass
+class Deps:
+    templates: Templates
+    queue: DeliveryQueue
+    link_key: bytes
+    public_base_url: str
+    survey_link_valid_s: int
+    metrics: Metrics | None = None
 
 
 def _local(value) -> str:
     return value.astimezone(STATION_TZ).strftime("%m月%d日 %H:%M") if value else ""
 
 
-async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+async def _console(deps: Deps, conn, outbox: Outbox, event: CloudEvent, targets: list[tuple[str, str]],
+                   station: str, tracking_no: str | None, params: dict) -> None:
+    """Console notifications: (recipient, kind) pairs, each recipient once (the first kind wins)."""
+    station_name = params.pop("station_name", None) or await db.station_name(conn, station)
+    created, seen = 0, set()
+    for recipient, kind in targets:
+        if not recipient or recipient in seen:
+            continue
+        seen.add(recipient)
+        render = partial(deps.templates.render, station=station, station_name=station_name,
+                         **{"tracking_no": tracking_no or "", **params})
+        created += await db.add_console_notification(
+            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=station, kind=kind,
+            tracking_no=tracking_no, title=render(f"console/{kind}.title.txt"), body=render(f"console/{kind}.body.txt"))
+    if created and deps.metrics:
+        outbox.after_commit(lambda: deps.metrics.notifications.labels(channel="console", outcome="delivered")
+                            .inc(created))
+
+
+async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    data: CaseAssigned = event.payload()
+    await _remember_urgency(conn, data.tracking_no, data.urgency)
+    params = dict(category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency],
+                  assignee_name="")
+    leaders = await db.station_leaders(conn, data.station)
+    if data.assignee_id and not data.flagged:
+        targets = [(data.assignee_id, "assigned")]
+        if data.notify_leader:  # urgent: the officer on duty has it, the leadership is told at once
+            params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
+            targets += [(r, "urgent") for r in leaders]
+    else:  # nobody on duty, or flagged: the leadership assigns by hand
+        targets = [(r, "unassigned") for r in leaders] + [(data.assignee_id, "unassigned")]
+    await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
+    if deps.metrics:
+        elapsed = (datetime.now(timezone.utc) - data.submitted_at).total_seconds()
+        outbox.after_commit(lambda: deps.metrics.stage_seconds.labels(stage="notified").observe(elapsed))
+
+
+async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    data: CaseTriaged = event.payload()
+    await _remember_urgency(conn, data.tracking_no, data.urgency)
+
+
+async def _remember_urgency(conn, tracking_no: str, urgency: str) -> None:
+    """Citizen SMS of urgent cases skip quiet hours: release any already held."""
+    await conn.execute("INSERT INTO case_urgency (tracking_no, urgency) VALUES ($1, $2) "
+                       "ON CONFLICT (tracking_no) DO UPDATE SET urgency = excluded.urgency", tracking_no, urgency)
+    if urgency == "urgent":
+        await conn.execute("UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL "
+                           "WHERE tracking_no = $1 AND status = 'deferred' AND held_reason = 'quiet_hours'", tracking_no)
+
+
+async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
+                                       deps: Deps) -> None:
+    """The message goes on the channel the citizen gave: SMS if a phone, else e-mail."""
+    data: CitizenMessageRequested = event.payload()
+    channel, address = ("sms", data.phone) if data.phone else ("email", data.email)
+    if not address:
+        return
+    base = deps.public_base_url.rstrip("/")
+    params = dict(tracking_no=data.tracking_no, access_code=data.params.get("access_code", ""),
+                  text=data.params.get("text", ""), track_url=f"{base}/track?no={data.tracking_no}", survey_url="")
+    if data.template == "result":
+        token = links.sign(deps.link_key, SURVEY_PURPOSE, data.tracking_no, valid_for_s=deps.survey_link_valid_s,
+                           now=event.time.timestamp())
+        params["survey_url"] = f"{base}/survey?t={token}"
+    station_name = await db.station_name(conn, data.station)
+    render = partial(deps.templates.render, station=data.station, station_name=station_name, **params)
+    body = render(f"citizen/{data.template}.txt")
+    subject = render(f"citizen/{data.template}.subject.txt") if channel == "email" else None
+    await deps.queue.enqueue(
+        conn, outbox, event_source=event.source, event_id=event.id, channel=channel, audience="citizen",
+        recipient_key=deps.queue.recipient_key(channel, address), address=address, body=body, subject=subject,
+        template=data.template, tracking_no=data.tracking_no, station=data.station, station_name=station_name)
+
+
+async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     data: StaffReminder = event.payload()
-    params = dict(tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
-                  clock_label=CLOCK_LABELS[data.clock], due=_local(data.due_at))
-    n = await _console(conn, event, [data.recipient_id], data.station, "reminder", data.tracking_no, params)
-    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(n))
+    params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS[data.clock], due=_local(data.due_at))
+    await _console(deps, conn, outbox, event, [(data.recipient_id, "reminder")], data.station, data.tracking_no, params)
 
 
-async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Staff who must act: the new holder, the leadership for returns, escalations and reopenings,
     the bureau supervisors for supervision (督办)."""
     data: CaseUpdated = event.payload()
     step = event.type.rsplit(".", 1)[1]
-    params = dict(tracking_no=data.tracking_no, station_name=await db.station_name(conn, data.station),
-                  clock_label=CLOCK_LABELS.get(data.clock or "", "办理"), due=_local(data.due_at))
+    params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"),
+                  due=_local(data.due_at))
     if step in ("reassigned", "transferred"):
         recipients, kind = [data.assignee_id], "reassigned"
     elif step == "escalated" and data.level == "bureau":
         recipients, kind = await db.bureau_supervisors(conn), "supervision"
     elif step == "escalated":
         recipients, kind = await db.station_leaders(conn, data.station), "escalated"
+    elif step == "reopened" and (data.actor_id or "").startswith("citizen:"):
+        return  # the citizen's dissatisfied survey: the leadership was told with the reason
     elif step in ("returned", "reopened"):
         recipients, kind = await db.station_leaders(conn, data.station), step
     else:
         return
-    n = await _console(conn, event, recipients, data.station, kind, data.tracking_no, params)
-    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(n))
+    await _console(deps, conn, outbox, event, [(r, kind) for r in recipients], data.station, data.tracking_no, params)
 
 
-ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}
-ALERT_LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
-
-
-async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
+async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Early warnings reach the station's leadership; red ones also the bureau supervisors."""
     data: AlertRaised = event.payload()
     recipients = await db.station_leaders(conn, data.station)
     if data.level == "red":
         recipients += await db.bureau_supervisors(conn)
-    params = dict(station_name=await db.station_name(conn, data.station), explanation=data.explanation,
-                  count=str(len(data.members)), level_label=ALERT_LEVEL_LABELS[data.level],
-                  kind_label=ALERT_KIND_LABELS[data.kind])
-    created = 0
-    for recipient in recipients:
-        created += await db.add_console_notification(
-            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=data.station,
-            kind="alert", tracking_no=data.members[-1] if data.members else None,
-            title=render("alert.title", **params), body=render("alert.body", **params))
-    outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(created))
+    params = dict(explanation=data.explanation, count=str(len(data.members)),
+                  level_label=ALERT_LEVEL_LABELS[data.level], kind_label=ALERT_KIND_LABELS[data.kind])
+    await _console(deps, conn, outbox, event, [(r, "alert") for r in recipients], data.station,
+                   data.members[-1] if data.members else None, params)
 
 
-def make_handlers(public_base_url: str):
+async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    """Counted for the satisfaction rate; a dissatisfied answer reaches the leadership with its reason."""
+    data: SurveyAnswered = event.payload()
+    if deps.metrics:
+        outbox.after_commit(deps.metrics.survey_responses.labels(station=data.station, result=data.result).inc)
+    if data.result == "dissatisfied":
+        params = dict(tracking_no=data.tracking_no, reason=data.reason or "未填写")
+        await _console(deps, conn, outbox, event, [(r, "dissatisfied") for r in await db.station_leaders(
+            conn, data.station)], data.station, data.tracking_no, params)
+
+
+def _both(first, second):
+    async def handler(event, conn, outbox):
+        await first(event, conn, outbox)
+        await second(event, conn, outbox)
+    return handler
+
+
+PUBLIC_TYPES = [t for t in CONTRACTS if t.startswith("fengqiao.case.") or t == EventTypes.ALERT_RAISED]
+
+
+def make_handlers(deps: Deps):
     def handlers(metrics: Metrics) -> dict:
-        return {
-            EventTypes.CASE_ASSIGNED: partial(on_case_assigned, metrics=metrics),
-            EventTypes.ALERT_RAISED: partial(on_alert_raised, metrics=metrics),
-            EventTypes.STAFF_REMINDER: partial(on_staff_reminder, metrics=metrics),
-            **{t: partial(on_case_updated, metrics=metrics) for t in (
+        deps.metrics = metrics
+        deps.queue.bind(NotifyMetrics.of(metrics))
+        table = {
+            EventTypes.CASE_TRIAGED: partial(on_case_triaged, deps=deps),
+            EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
+            EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
+            EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
+            **{t: partial(on_case_updated, deps=deps) for t in (
                 EventTypes.CASE_REASSIGNED, EventTypes.CASE_TRANSFERRED, EventTypes.CASE_ESCALATED,
                 EventTypes.CASE_RETURNED, EventTypes.CASE_REOPENED)},
-            EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, metrics=metrics,
-                                                          public_base_url=public_base_url),
+            EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
+            EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
             **READ_MODEL_HANDLERS,
         }
+        webhooks = partial(fan_out, queue=deps.queue)
+        for event_type in PUBLIC_TYPES:
+            table[event_type] = _both(table[event_type], webhooks) if event_type in table else webhooks
+        return table
     return handlers

@@ -1,46 +1,170 @@
-"""zh-CN message templates, rendered with Jinja2 (autoescaping on)."""
+"""zh-CN message templates, rendered with Jinja2, per deployment and per station.
+
+Built-in defaults live here. A deployment may override any of them, and add a profile (signature
+and hotline number), in NOTIFY_TEMPLATE_DIR:
+
+    profile.toml                     signature = "…", hotline = "…", [stations.KZ01] signature = …
+    citizen/result.txt               overrides the result message for every station
+    stations/KZ01/citizen/result.txt overrides it for KZ01 only
+
+Lookup order for station S: stations/S/, then the deployment folder, then the built-ins. Text
+templates (SMS, e-mail text part, console) are plain text; the e-mail HTML part (`*.html`) is
+autoescaped, so whatever a citizen or officer typed is shown as text. Every template is compiled
+and rendered with sample values at start, so a broken override stops the service with its name
+instead of failing a message at 3 a.m."""
 
 from __future__ import annotations
 
-from jinja2 import Environment, StrictUndefined, select_autoescape
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
 
-_env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), undefined=StrictUndefined)
+from jinja2 import (
+    ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape,
+)
 
-TEMPLATES = {
-    "acknowledgement": (
-        "【{{ station_name }}】您的反映已受理，编号 {{ tracking_no }}，查询码 {{ access_code }}。"
-        "可凭编号和查询码查询办理进度：{{ track_url }}"
+_SIGN = "【{{ signature }}】"
+
+BUILTIN: dict[str, str] = {
+    # -- to citizens: SMS and the e-mail text part; *.subject.txt is the e-mail subject --------------
+    "citizen/acknowledgement.txt": (
+        _SIGN + "您的反映已受理，编号 {{ tracking_no }}，查询码 {{ access_code }}。"
+        "可凭编号和查询码查询办理进度 {{ track_url }} 咨询电话 {{ hotline }}"
     ),
-    "result": "【{{ station_name }}】您反映的问题（编号 {{ tracking_no }}）已办结：{{ text }} 查询：{{ track_url }}",
-    "more_info": "【{{ station_name }}】您反映的问题（编号 {{ tracking_no }}）需要您补充：{{ text }} 查询：{{ track_url }}",
-    "rectified": "【{{ station_name }}】您提出的意见（编号 {{ tracking_no }}）已整改：{{ text }} 感谢您的监督。",
-    "reminder.title": "即将超时：{{ tracking_no }}",
-    "reminder.body": "{{ station_name }}：{{ clock_label }}时限为{{ due }}，请抓紧办理。",
-    "returned.title": "退单待审：{{ tracking_no }}",
-    "returned.body": "{{ station_name }}：承办人申请退单，请审核。",
-    "reassigned.title": "改派给您：{{ tracking_no }}",
-    "reassigned.body": "{{ station_name }}：该事项已改派给您，请尽快签收。",
-    "escalated.title": "超时上报：{{ tracking_no }}",
-    "escalated.body": "{{ station_name }}：{{ clock_label }}已超过时限（{{ due }}），请督促办理。",
-    "supervision.title": "督办：{{ tracking_no }}",
-    "supervision.body": "{{ station_name }}：{{ clock_label }}超时5个工作日仍未完成，请分局督办。",
-    "reopened.title": "重新办理：{{ tracking_no }}",
-    "reopened.body": "{{ station_name }}：群众回访不满意或所领导要求重新办理，请审核后指派。",
-    "assigned.title": "新分派：{{ tracking_no }}",
-    "assigned.body": (
-        "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，"
-        "请尽快签收。"
+    "citizen/acknowledgement.subject.txt": "您的反映已受理（编号 {{ tracking_no }}）",
+    "citizen/result.txt": (
+        _SIGN + "您反映的问题（编号 {{ tracking_no }}）已办结：{{ text }} "
+        "请点击链接对办理结果进行评价 {{ survey_url }} 咨询电话 {{ hotline }}"
     ),
-    "urgent.title": "紧急警情：{{ tracking_no }}",
-    "urgent.body": "{{ station_name }}：紧急{{ category_label }}事项已分派给在岗民警{{ assignee_name }}，请所领导关注。",
-    "alert.title": "{{ level_label }}预警：{{ kind_label }}",
-    "alert.body": "{{ station_name }}：{{ explanation }}（涉及{{ count }}件反映）",
-    "unassigned.title": "待分派：{{ tracking_no }}",
-    "unassigned.body": "{{ station_name }}：当前无在岗民警，{{ category_label }}（{{ urgency_label }}）已转入所领导待办，请尽快指派。",
+    "citizen/result.subject.txt": "您反映的问题已办结（编号 {{ tracking_no }}），请您评价",
+    "citizen/more_info.txt": (
+        _SIGN + "您反映的问题（编号 {{ tracking_no }}）需要您补充：{{ text }} 查询进度 {{ track_url }} "
+        "咨询电话 {{ hotline }}"
+    ),
+    "citizen/more_info.subject.txt": "您反映的问题需要补充信息（编号 {{ tracking_no }}）",
+    "citizen/rectified.txt": _SIGN + "您提出的意见（编号 {{ tracking_no }}）已整改：{{ text }} 感谢您的监督。",
+    "citizen/rectified.subject.txt": "您提出的意见已整改（编号 {{ tracking_no }}）",
+    # The HTML part of every citizen e-mail; `body` is the text above (autoescaped here).
+    "email.html": (
+        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{{ subject }}</title></head>"
+        "<body style=\"font-family:sans-serif;line-height:1.6\"><p>{{ body }}</p>"
+        "<p style=\"color:#666\">{{ signature }} · 咨询电话 {{ hotline }}<br>此邮件由系统发送，请勿直接回复。</p>"
+        "</body></html>"
+    ),
+    # -- to staff, in the console inbox ------------------------------------------------------------
+    "console/assigned.title.txt": "新分派：{{ tracking_no }}",
+    "console/assigned.body.txt": "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，请尽快签收。",
+    "console/urgent.title.txt": "紧急警情：{{ tracking_no }}",
+    "console/urgent.body.txt": (
+        "{{ station_name }}：紧急{{ category_label }}事项已分派给在岗民警{{ assignee_name }}，请所领导关注。"
+    ),
+    "console/unassigned.title.txt": "待分派：{{ tracking_no }}",
+    "console/unassigned.body.txt": (
+        "{{ station_name }}：当前无在岗民警，{{ category_label }}（{{ urgency_label }}）已转入所领导待办，请尽快指派。"
+    ),
+    "console/reminder.title.txt": "即将超时：{{ tracking_no }}",
+    "console/reminder.body.txt": "{{ station_name }}：{{ clock_label }}时限为{{ due }}，请抓紧办理。",
+    "console/returned.title.txt": "退单待审：{{ tracking_no }}",
+    "console/returned.body.txt": "{{ station_name }}：承办人申请退单，请审核。",
+    "console/reassigned.title.txt": "改派给您：{{ tracking_no }}",
+    "console/reassigned.body.txt": "{{ station_name }}：该事项已改派给您，请尽快签收。",
+    "console/escalated.title.txt": "超时上报：{{ tracking_no }}",
+    "console/escalated.body.txt": "{{ station_name }}：{{ clock_label }}已超过时限（{{ due }}），请督促办理。",
+    "console/supervision.title.txt": "督办：{{ tracking_no }}",
+    "console/supervision.body.txt": "{{ station_name }}：{{ clock_label }}超时5个工作日仍未完成，请分局督办。",
+    "console/reopened.title.txt": "重新办理：{{ tracking_no }}",
+    "console/reopened.body.txt": "{{ station_name }}：所领导要求重新办理，请审核后指派。",
+    "console/dissatisfied.title.txt": "群众不满意：{{ tracking_no }}",
+    "console/dissatisfied.body.txt": (
+        "{{ station_name }}：群众回访评价不满意，原因：{{ reason }}。事项已重新打开，请审核后指派。"
+    ),
+    "console/alert.title.txt": "{{ level_label }}预警：{{ kind_label }}",
+    "console/alert.body.txt": "{{ station_name }}：{{ explanation }}（涉及{{ count }}件反映）",
+    "console/delivery_failed.title.txt": "消息发送失败：{{ tracking_no or '订阅推送' }}",
+    "console/delivery_failed.body.txt": (
+        "{{ station_name }}：发给{{ audience_label }}的{{ channel_label }}在{{ attempts }}次尝试后仍未送达"
+        "（{{ error }}），请核实联系方式后在“发送失败”列表中重发，或电话告知。"
+    ),
 }
 
-_compiled = {name: _env.from_string(source) for name, source in TEMPLATES.items()}
+# Values for previews and for the start-up check of every template.
+SAMPLE = dict(
+    tracking_no="FQ7K3M9QXA", access_code="482913", station_name="矿区派出所",
+    track_url="https://fengqiao.example/track?no=FQ7K3M9QXA",
+    survey_url="https://fengqiao.example/survey?t=FQ7K3M9QXA.1790000000.abc",
+    text="经调解，双方已就噪声问题达成一致，物业已加装隔音设施。", subject="示例主题", body="示例正文",
+    category_label="邻里纠纷", urgency_label="一般", assignee_name="张伟", clock_label="办结", due="11月30日 17:00",
+    reason="问题没有解决", level_label="橙色", kind_label="群体性事件苗头", explanation="同一小区3天内5件相似反映",
+    count="5", audience_label="群众", channel_label="短信", attempts="8", error="短信网关无响应",
+)
+
+CHANNEL_LABELS = {"sms": "短信", "email": "电子邮件", "webhook": "订阅推送"}
+AUDIENCE_LABELS = {"citizen": "群众", "subscriber": "外部系统", "staff": "工作人员"}
 
 
-def render(name: str, **params: str) -> str:
-    return _compiled[name].render(**params)
+class TemplateConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Profile:
+    signature: str
+    hotline: str
+
+
+class Templates:
+    def __init__(self, template_dir: Path | None = None) -> None:
+        self.dir = template_dir
+        self._profiles: dict = {}
+        if template_dir is not None:
+            if not template_dir.is_dir():
+                raise TemplateConfigError(f"NOTIFY_TEMPLATE_DIR {template_dir} is not a folder")
+            profile = template_dir / "profile.toml"
+            if profile.exists():
+                try:
+                    self._profiles = tomllib.loads(profile.read_text(encoding="utf-8"))
+                except tomllib.TOMLDecodeError as exc:
+                    raise TemplateConfigError(f"{profile}: {exc}") from exc
+        self._envs: dict[str | None, Environment] = {}
+
+    def _env(self, station: str | None) -> Environment:
+        env = self._envs.get(station)
+        if env is None:
+            loaders = []
+            if self.dir is not None:
+                if station:
+                    loaders.append(FileSystemLoader(self.dir / "stations" / station, encoding="utf-8"))
+                loaders.append(FileSystemLoader(self.dir, encoding="utf-8"))
+            loaders.append(DictLoader(BUILTIN))
+            env = self._envs[station] = Environment(
+                loader=ChoiceLoader(loaders), undefined=StrictUndefined, keep_trailing_newline=False,
+                autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False))
+        return env
+
+    def profile(self, station: str | None, station_name: str) -> Profile:
+        """Signature and hotline: the station's, else the deployment's, else the station name and 110."""
+        own = (self._profiles.get("stations") or {}).get(station or "", {})
+        return Profile(signature=own.get("signature") or self._profiles.get("signature") or station_name,
+                       hotline=own.get("hotline") or self._profiles.get("hotline") or "110")
+
+    def render(self, name: str, *, station: str | None, station_name: str, **params) -> str:
+        profile = self.profile(station, station_name)
+        values = dict(station_name=station_name, signature=profile.signature, hotline=profile.hotline, **params)
+        return self._env(station).get_template(name).render(**values).strip()
+
+    def names(self) -> list[str]:
+        return sorted(BUILTIN)
+
+    def preview(self, name: str, station: str | None, station_name: str | None = None) -> str:
+        params = {k: v for k, v in SAMPLE.items() if k != "station_name"}
+        return self.render(name, station=station, station_name=station_name or SAMPLE["station_name"], **params)
+
+    def check(self, stations: list[str]) -> None:
+        """Compile and render every template for the deployment and each station with sample values."""
+        for station in [None, *stations]:
+            for name in self.names():
+                try:
+                    self.preview(name, station)
+                except TemplateError as exc:
+                    where = f"station {station}" if station else "the deployment"
+                    raise TemplateConfigError(f"template {name} for {where}: {exc}") from exc

@@ -1,0 +1,187 @@
+"""Channel adapters: each sends one message and says whether a failure is worth retrying.
+
+- `SmsGateway`: a provider-neutral HTTP SMS gateway (URL, auth header and request body template
+  in settings).
+- `Mailer`: SMTP through aiosmtplib, multipart text + HTML, UTF-8 (Chinese subjects become
+  RFC 2047 encoded words).
+- `WebhookSender`: JSON CloudEvents signed per Standard Webhooks (webhook-id, webhook-timestamp,
+  webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))).
+
+None of them logs an address or a message text."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+import httpx
+from jinja2 import Environment, StrictUndefined
+
+from notify.config import NotifySettings
+
+
+class TemporaryFailure(Exception):
+    """Worth another try later (timeouts, refused connections, 5xx, 429, SMTP 4xx)."""
+
+
+class PermanentFailure(Exception):
+    """Will not succeed by waiting (the gateway refused the request, a bad address)."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    delivery_id: int
+    channel: str
+    recipient: str          # phone (E.164), e-mail address, or webhook URL
+    subject: str | None
+    body: str               # SMS / e-mail text, or the webhook's JSON body
+    html: str | None = None
+    secret: str | None = None  # webhook signing secret ("whsec_" + base64)
+    event_id: str | None = None
+
+
+def _http_failure(status: int, what: str) -> Exception:
+    if status in (408, 425, 429) or status >= 500:
+        return TemporaryFailure(f"{what} answered HTTP {status}")
+    return PermanentFailure(f"{what} refused the request (HTTP {status})")
+
+
+class SmsGateway:
+    channel = "sms"
+
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None) -> None:
+        if not settings.sms_gateway_url:
+            raise ValueError("SMS_GATEWAY_URL is not set")
+        if settings.sms_gateway_format not in ("json", "form"):
+            raise ValueError("SMS_GATEWAY_FORMAT must be json or form")
+        self.url = settings.sms_gateway_url
+        self.format = settings.sms_gateway_format
+        self.headers = {}
+        if settings.sms_gateway_auth:
+            self.headers[settings.sms_gateway_auth_header] = settings.sms_gateway_auth.get_secret_value()
+        self.body = Environment(undefined=StrictUndefined, autoescape=False).from_string(settings.sms_gateway_body)
+        self.ok_field, self.ok_value = settings.sms_gateway_ok_field, settings.sms_gateway_ok_value
+        self.client = client or httpx.AsyncClient(timeout=settings.sms_gateway_timeout_s)
+
+    def request_body(self, message: Outgoing) -> dict:
+        rendered = self.body.render(to=message.recipient, text=message.body, ref=f"fq-{message.delivery_id}")
+        body = json.loads(rendered)
+        if not isinstance(body, dict):
+            raise ValueError("SMS_GATEWAY_BODY must render a JSON object")
+        return body
+
+    async def send(self, message: Outgoing) -> None:
+        body = self.request_body(message)
+        try:
+            if self.format == "form":
+                response = await self.client.post(self.url, data={k: str(v) for k, v in body.items()},
+                                                  headers=self.headers)
+            else:
+                response = await self.client.post(self.url, json=body, headers=self.headers)
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"SMS gateway unreachable ({type(exc).__name__})") from exc
+        if response.status_code >= 300:
+            raise _http_failure(response.status_code, "SMS gateway")
+        if self.ok_field:
+            try:
+                value = response.json().get(self.ok_field)
+            except (ValueError, AttributeError) as exc:
+                raise TemporaryFailure("SMS gateway answered without a JSON object") from exc
+            if str(value) != str(self.ok_value):
+                raise PermanentFailure(f"SMS gateway answered {self.ok_field}={str(value)[:40]}")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class Mailer:
+    channel = "email"
+
+    def __init__(self, settings: NotifySettings) -> None:
+        if not settings.smtp_host:
+            raise ValueError("NOTIFY_SMTP_HOST is not set")
+        if settings.smtp_security not in ("none", "starttls", "tls"):
+            raise ValueError("NOTIFY_SMTP_SECURITY must be none, starttls or tls")
+        self.settings = settings
+
+    def message(self, message: Outgoing, now: datetime) -> EmailMessage:
+        mail = EmailMessage()  # policy: SMTP-safe, UTF-8 headers become RFC 2047 encoded words
+        mail["From"] = self.settings.mail_from
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject or ""
+        mail["Date"] = format_datetime(now)
+        # Stable per delivery: a resent message is recognisably the same one.
+        domain = self.settings.mail_from.rpartition("@")[2] or "fengqiao"
+        mail["Message-ID"] = f"<fq-{message.delivery_id}.{message.event_id or 'x'}@{domain}>"
+        mail.set_content(message.body, charset="utf-8")
+        if message.html:
+            mail.add_alternative(message.html, subtype="html", charset="utf-8")
+        return mail
+
+    async def send(self, message: Outgoing, now: datetime | None = None) -> None:
+        s = self.settings
+        mail = self.message(message, now or datetime.now().astimezone())
+        try:
+            await aiosmtplib.send(
+                mail, hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
+                username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            if all(400 <= c < 500 for c in codes):
+                raise TemporaryFailure(f"SMTP recipient deferred ({codes[0]})") from exc
+            raise PermanentFailure(f"SMTP recipient refused ({codes[0] if codes else '?'})") from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            if 400 <= exc.code < 500:
+                raise TemporaryFailure(f"SMTP server deferred ({exc.code})") from exc
+            raise PermanentFailure(f"SMTP server refused ({exc.code})") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise TemporaryFailure(f"SMTP server unreachable ({type(exc).__name__})") from exc
+
+    async def aclose(self) -> None:
+        pass
+
+
+def new_webhook_secret() -> str:
+    import secrets
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign_webhook(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """Standard Webhooks signature header value."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+class WebhookSender:
+    channel = "webhook"
+
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None) -> None:
+        self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+
+    def headers(self, message: Outgoing, now: datetime) -> dict[str, str]:
+        timestamp = int(now.timestamp())  # the receiver rejects stale ones: replay protection
+        msg_id = message.event_id or f"fq-{message.delivery_id}"
+        return {"content-type": "application/cloudevents+json; charset=utf-8", "webhook-id": msg_id,
+                "webhook-timestamp": str(timestamp),
+                "webhook-signature": sign_webhook(message.secret or "", msg_id, timestamp, message.body)}
+
+    async def send(self, message: Outgoing, now: datetime | None = None) -> None:
+        headers = self.headers(message, now or datetime.now().astimezone())
+        try:
+            response = await self.client.post(message.recipient, content=message.body.encode(), headers=headers)
+        except httpx.TransportError as exc:
+            raise TemporaryFailure(f"webhook endpoint unreachable ({type(exc).__name__})") from exc
+        if response.status_code >= 300:
+            raise _http_failure(response.status_code, "webhook endpoint")
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

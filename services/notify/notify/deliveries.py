@@ -1,0 +1,280 @@
+"""The delivery queue: outgoing messages on external channels (SMS, e-mail, webhooks).
+
+A handler enqueues a row in the consumer's transaction; the row is unique per (event, recipient,
+channel), so a redelivered event adds nothing. One worker loop per channel claims due rows
+(`FOR UPDATE SKIP LOCKED`, safe with replicas), applies the holds (quiet hours for citizen SMS
+unless urgent, per-recipient rate limits), leases the rest, sends them outside any transaction,
+and records the outcome: sent; retried with capped exponential backoff; or, after the last
+attempt or a permanent refusal, failed - counted, told to the station's leadership, kept for a
+manual resend. Each channel has its own loop, so a dead gateway never delays another channel.
+
+The address and text of a message are sealed at rest (the payload); only a blind index of the
+address (for the once-only key and the rate limits) is stored in the clear.
+
+If the process dies between the gateway's acceptance and recording "sent", the lease expires and
+the message is tried again: the one place where a duplicate can happen. Each attempt carries the
+same reference (SMS `ref`, e-mail Message-ID, webhook-id), so gateways and receivers that
+deduplicate collapse it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import structlog
+
+from fengqiao.outbox import Outbox
+from fengqiao.pii import BlindIndex, PiiCipher, Sealed
+from notify import db
+from notify.channels import Outgoing, PermanentFailure, TemporaryFailure
+from notify.metrics import NotifyMetrics
+from notify.policy import Backoff, QuietHours, rate_limited_until
+from notify.templates import AUDIENCE_LABELS, CHANNEL_LABELS, Templates
+
+log = structlog.get_logger(__name__)
+
+CHANNELS = ("sms", "email", "webhook")
+SOURCE = "/fengqiao/notify"
+
+
+class Cancelled(Exception):
+    """Nobody to send to any more (the webhook subscription was removed)."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    backoff: Backoff = field(default_factory=Backoff)
+    quiet: QuietHours | None = None
+    limits: list[tuple[int, timedelta]] = field(default_factory=list)
+    lease: timedelta = timedelta(minutes=2)  # longer than any sender's own timeout
+    batch: int = 50
+    concurrency: int = 8
+
+
+def _context(row) -> str:
+    return f"delivery/{row['event_source']}/{row['event_id']}/{row['channel']}/{row['recipient_key']}"
+
+
+class DeliveryQueue:
+    def __init__(self, *, cipher: PiiCipher, index: BlindIndex, rules: Rules, templates: Templates,
+                 senders: dict[str, object | None]) -> None:
+        self.cipher, self.index, self.rules, self.templates = cipher, index, rules, templates
+        self.senders = senders  # channel -> adapter, or None when the channel is not configured
+        self.metrics: NotifyMetrics | None = None
+        self.wake = {channel: asyncio.Event() for channel in CHANNELS}
+
+    def bind(self, metrics: NotifyMetrics) -> None:
+        self.metrics = metrics
+
+    def recipient_key(self, channel: str, address: str) -> str:
+        return self.index.of(address.strip().lower() if channel == "email" else address.strip(),
+                             purpose=f"notify/{channel}")
+
+    # -- enqueue (inside a consumer transaction) ---------------------------------------------------
+
+    async def enqueue(self, conn: asyncpg.Connection, outbox: Outbox, *, event_source: str, event_id: str, channel: str,
+                      audience: str, recipient_key: str, address: str, body: str, subject: str | None = None,
+                      template: str, tracking_no: str | None, station: str | None, station_name: str = "",
+                      urgent: bool = False, now: datetime | None = None) -> bool:
+        row = dict(event_source=event_source, event_id=event_id, channel=channel, recipient_key=recipient_key)
+        sealed = self.cipher.seal_json({"to": address, "subject": subject, "body": body, "station_name": station_name},
+                                       context=_context(row))
+        created = await conn.fetchval(
+            "INSERT INTO deliveries (event_source, event_id, recipient_key, channel, audience, template, tracking_no, "
+            "station, payload_kid, payload_enc, urgent, next_attempt_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())) "
+            "ON CONFLICT (event_source, event_id, recipient_key, channel) DO NOTHING RETURNING true",
+            event_source, event_id, recipient_key, channel, audience, template, tracking_no, station,
+            sealed.kid, sealed.blob, urgent, now)
+        if created:
+            if self.metrics:
+                outbox.after_commit(self.metrics.notifications.labels(channel=channel, outcome="queued").inc)
+            outbox.after_commit(self.wake[channel].set)
+        return bool(created)
+
+    # -- the worker ---------------------------------------------------------------------------------
+
+    async def process_due(self, pool: asyncpg.Pool, channel: str, now: datetime) -> int:
+        """Claim, hold or send what is due on `channel` at `now`; the number of rows handled."""
+        rules = self.rules
+        to_send: list[asyncpg.Record] = []
+        held: list[str] = []
+        async with pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT d.*, coalesce(u.urgency = 'urgent', false) AS case_urgent FROM deliveries d "
+                "LEFT JOIN case_urgency u ON u.tracking_no = d.tracking_no "
+                "WHERE d.channel = $1 AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
+                "OR (d.status = 'sending' AND d.lease_until < $2)) "
+                "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
+                channel, now, rules.batch)
+            planned: dict[str, list[datetime]] = {}
+            for row in rows:
+                hold = self._quiet_hold(row, now) or await self._rate_hold(conn, row, now, planned)
+                if hold:
+                    reason, until = hold
+                    await conn.execute(
+                        "UPDATE deliveries SET status = 'deferred', held_reason = $2, next_attempt_at = $3, "
+                        "lease_until = NULL WHERE id = $1", row["id"], reason, until)
+                    held.append(reason)
+                    continue
+                planned.setdefault(row["recipient_key"], []).append(now)
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
+                    "held_reason = NULL WHERE id = $1", row["id"], now + rules.lease)
+                to_send.append(row)
+        if self.metrics and held:
+            self.metrics.notifications.labels(channel=channel, outcome="deferred").inc(len(held))
+        if to_send:
+            limit = asyncio.Semaphore(rules.concurrency)
+
+            async def one(row):
+                async with limit:
+                    return await self._send(pool, row, now)
+
+            results = await asyncio.gather(*(one(r) for r in to_send))
+            for row, error in zip(to_send, results):
+                await self._record(pool, row, error, now)
+        return len(rows)
+
+    def _quiet_hold(self, row, now: datetime) -> tuple[str, datetime] | None:
+        if self.rules.quiet is None or row["channel"] != "sms" or row["audience"] != "citizen":
+            return None
+        if row["urgent"] or row["case_urgent"]:
+            return None
+        until = self.rules.quiet.release_at(now)
+        return ("quiet_hours", until) if until else None
+
+    async def _rate_hold(self, conn, row, now: datetime, planned: dict) -> tuple[str, datetime] | None:
+        if not self.rules.limits or row["audience"] == "subscriber":
+            return None
+        longest = max(window for _, window in self.rules.limits)
+        recent = [r["sent_at"] for r in await conn.fetch(
+            "SELECT sent_at FROM deliveries WHERE recipient_key = $1 AND channel = $2 AND sent_at > $3 "
+            "AND id <> $4", row["recipient_key"], row["channel"], now - longest, row["id"])]
+        until = rate_limited_until(recent + planned.get(row["recipient_key"], []), now, self.rules.limits)
+        return ("rate_limited", until) if until else None
+
+    async def _send(self, pool: asyncpg.Pool, row, now: datetime) -> Exception | None:
+        sender = self.senders.get(row["channel"])
+        if sender is None:
+            return PermanentFailure(f"{row['channel']} channel not configured")
+        try:
+            payload = self.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]), context=_context(row))
+            message = await self._outgoing(pool, row, payload)
+            if message is None:
+                return Cancelled("subscription removed")
+            await asyncio.wait_for(sender.send(message), timeout=self.rules.lease.total_seconds() / 2)
+            return None
+        except (TemporaryFailure, PermanentFailure) as exc:
+            return exc
+        except asyncio.TimeoutError:
+            return TemporaryFailure(f"{row['channel']} send timed out")
+        except Exception as exc:  # a bug or an unforeseen library error: retried, named, never the text
+            log.exception("delivery_send_error", channel=row["channel"], delivery_id=row["id"])
+            return TemporaryFailure(f"unexpected {type(exc).__name__}")
+
+    async def _outgoing(self, pool: asyncpg.Pool, row, payload: dict) -> Outgoing | None:
+        html = secret = None
+        if row["channel"] == "email":
+            html = self.templates.render(
+                "email.html", station=row["station"], station_name=payload.get("station_name") or "",
+                subject=payload.get("subject") or "", body=payload["body"])
+        if row["channel"] == "webhook":
+            async with pool.acquire() as conn:
+                sub = await conn.fetchrow("SELECT id, secret_kid, secret_enc FROM webhook_subscriptions "
+                                          "WHERE id = $1 AND active", row["recipient_key"])
+            if sub is None:
+                return None
+            secret = self.cipher.open(Sealed(sub["secret_kid"], sub["secret_enc"]),
+                                      context=f"webhook/{sub['id']}/secret").decode()
+        return Outgoing(delivery_id=row["id"], channel=row["channel"], recipient=payload["to"],
+                        subject=payload.get("subject"), body=payload["body"], html=html, secret=secret,
+                        event_id=row["event_id"])
+
+    async def _record(self, pool: asyncpg.Pool, row, error: Exception | None, now: datetime) -> None:
+        channel, attempts = row["channel"], row["attempts"] + 1
+        guard = "WHERE id = $1 AND status = 'sending' AND attempts = $2"
+        async with pool.acquire() as conn, conn.transaction():
+            if error is None:
+                done = await conn.execute(
+                    f"UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL {guard}",
+                    row["id"], attempts, now)
+                outcome = "sent"
+                if done.endswith(" 1") and self.metrics:
+                    self.metrics.latency.labels(channel=channel).observe(
+                        max(0.0, (now - row["created_at"]).total_seconds()))
+            elif isinstance(error, TemporaryFailure) and not self.rules.backoff.exhausted(attempts):
+                await conn.execute(
+                    f"UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, "
+                    f"last_error = $4 {guard}", row["id"], attempts, now + self.rules.backoff.delay(attempts),
+                    str(error)[:200])
+                outcome = "retried"
+                log.warning("delivery_retry", channel=channel, delivery_id=row["id"], attempts=attempts,
+                            error=str(error)[:200])
+            elif isinstance(error, Cancelled):
+                await conn.execute(f"UPDATE deliveries SET status = 'cancelled', lease_until = NULL, last_error = $3 "
+                                   f"{guard}", row["id"], attempts, str(error))
+                outcome = "cancelled"
+            else:
+                done = await conn.execute(
+                    f"UPDATE deliveries SET status = 'failed', failed_at = $3, lease_until = NULL, last_error = $4 "
+                    f"{guard}", row["id"], attempts, now, str(error)[:200])
+                outcome = "failed"
+                log.warning("delivery_failed", channel=channel, delivery_id=row["id"], attempts=attempts,
+                            error=str(error)[:200])
+                if done.endswith(" 1") and row["audience"] == "citizen" and row["station"]:
+                    await self._tell_leaders(conn, row, attempts, str(error)[:200])
+        if self.metrics:
+            self.metrics.notifications.labels(channel=channel, outcome=outcome).inc()
+
+    async def _tell_leaders(self, conn, row, attempts: int, error: str) -> None:
+        station_name = await db.station_name(conn, row["station"])
+        params = dict(tracking_no=row["tracking_no"] or "", audience_label=AUDIENCE_LABELS[row["audience"]],
+                      channel_label=CHANNEL_LABELS[row["channel"]], attempts=str(attempts), error=error)
+        title = self.templates.render("console/delivery_failed.title.txt", station=row["station"],
+                                      station_name=station_name, **params)
+        body = self.templates.render("console/delivery_failed.body.txt", station=row["station"],
+                                     station_name=station_name, **params)
+        for leader in await db.station_leaders(conn, row["station"]):
+            await db.add_console_notification(
+                conn, event_source=f"{SOURCE}/deliveries", event_id=f"{row['id']}/failed/{row['resends']}",
+                recipient_id=leader, station=row["station"], kind="delivery_failed", tracking_no=row["tracking_no"],
+                title=title, body=body)
+
+    # -- housekeeping -----------------------------------------------------------------------------
+
+    async def seal_legacy(self, pool: asyncpg.Pool) -> int:
+        """Rows from before the queue kept the address and text in the clear: seal them."""
+        sealed = 0
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, event_source, event_id, channel, recipient, body FROM deliveries "
+                                    "WHERE recipient IS NOT NULL")
+            for row in rows:
+                key = self.recipient_key(row["channel"], row["recipient"])
+                ctx = dict(row) | {"recipient_key": key}
+                s = self.cipher.seal_json({"to": row["recipient"], "subject": None, "body": row["body"]},
+                                          context=_context(ctx))
+                async with conn.transaction():
+                    sealed += await conn.fetchval(
+                        "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, recipient = NULL, "
+                        "body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
+                        "o.event_source = $5 AND o.event_id = $6 AND o.channel = $7 AND o.recipient_key = $2) "
+                        "RETURNING 1", row["id"], key, s.kid, s.blob, row["event_source"], row["event_id"],
+                        row["channel"]) or 0
+        return sealed
+
+    async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
+        rows = await conn.fetch("SELECT channel, status, count(*) AS n FROM deliveries "
+                                "WHERE status IN ('pending', 'deferred', 'sending', 'failed') GROUP BY 1, 2")
+        counts = {(r["channel"], r["status"]): r["n"] for r in rows}
+        for channel in CHANNELS:
+            for state in ("pending", "deferred", "sending"):
+                self.metrics.queue.labels(channel=channel, state=state).set(counts.get((channel, state), 0))
+            self.metrics.failed.labels(channel=channel).set(counts.get((channel, "failed"), 0))
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,107 @@
+"""Webhooks for other bureau systems: subscriptions per event type and station to the public case
+events (the same CloudEvents as on `fengqiao.case-events.v1`, no personal data), delivered through
+the queue with retries and signed per Standard Webhooks."""
+
+from __future__ import annotations
+
+import secrets
+from fnmatch import fnmatchcase
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from fengqiao.auth import Principal
+from fengqiao.events import CloudEvent
+from fengqiao.http import OptionalPrincipal
+from fengqiao.outbox import Outbox
+from fengqiao.runtime import RuntimeDep
+from notify.channels import new_webhook_secret
+from notify.deliveries import DeliveryQueue
+
+
+async def matching_subscriptions(conn: asyncpg.Connection, event_type: str, station: str | None) -> list:
+    rows = await conn.fetch("SELECT id, url, event_types, stations FROM webhook_subscriptions WHERE active")
+    return [r for r in rows
+            if any(fnmatchcase(event_type, pattern) for pattern in r["event_types"])
+            and (not r["stations"] or station in r["stations"])]
+
+
+async def fan_out(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, queue: DeliveryQueue) -> None:
+    """One webhook delivery per matching subscription; the body is the event as published."""
+    station = event.stationid
+    body = None
+    for sub in await matching_subscriptions(conn, event.type, station):
+        body = body or event.to_json().decode()
+        await queue.enqueue(conn, outbox, event_source=event.source, event_id=event.id, channel="webhook",
+                            audience="subscriber", recipient_key=sub["id"], address=sub["url"], body=body,
+                            template="cloudevent", tracking_no=event.subject, station=station)
+
+
+# -- management API (other bureau systems with an integration token; bureau and admin staff) --------
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+async def subscriber(principal: OptionalPrincipal) -> Principal:
+    if principal is None:
+        raise HTTPException(401, detail={"code": "unauthenticated", "message": "需要有效的访问令牌。"})
+    if principal.role not in ("integration", "bureau", "admin"):
+        raise HTTPException(403, detail={"code": "forbidden", "message": "只有分局、管理员或外部系统可以订阅推送。"})
+    return principal
+
+
+Subscriber = Annotated[Principal, Depends(subscriber)]
+
+
+class NewSubscription(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    url: AnyHttpUrl
+    event_types: list[Annotated[str, Field(pattern=r"^fengqiao\.[a-z_.]*\*?$", max_length=100)]] = Field(
+        min_length=1, max_length=50)
+    stations: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=200)
+
+
+def _public(row) -> dict:
+    return {"id": row["id"], "name": row["name"], "url": row["url"], "event_types": list(row["event_types"]),
+            "stations": list(row["stations"]), "active": row["active"], "created_at": row["created_at"].isoformat()}
+
+
+@router.post("", status_code=201)
+async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, principal: Subscriber) -> dict:
+    """Create a subscription. The signing secret is returned once, here."""
+    queue: DeliveryQueue = request.app.state.queue
+    secret = new_webhook_secret()
+    sub_id = "wh_" + secrets.token_hex(8)
+    sealed = queue.cipher.seal(secret.encode(), context=f"webhook/{sub_id}/secret")
+    async with rt.pool.acquire() as conn:
+        known = {r["code"] for r in await conn.fetch("SELECT code FROM stations")}
+        unknown = sorted(set(body.stations) - known)
+        if unknown:
+            raise HTTPException(422, detail={"code": "unknown_station", "field": "stations",
+                                             "message": f"未知的派出所：{', '.join(unknown)}"})
+        row = await conn.fetchrow(
+            "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, owner_id) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, body.name, str(body.url),
+            body.event_types, body.stations, sealed.kid, sealed.blob, principal.token_id)
+    return {**_public(row), "secret": secret}
+
+
+@router.get("")
+async def list_subscriptions(rt: RuntimeDep, principal: Subscriber) -> dict:
+    async with rt.pool.acquire() as conn:
+        rows = await conn.fetch("SELECT * FROM webhook_subscriptions WHERE active AND (owner_id = $1 OR $2) "
+                                "ORDER BY created_at", principal.token_id, principal.role == "admin")
+    return {"subscriptions": [_public(r) for r in rows]}
+
+
+@router.delete("/{sub_id}", status_code=204)
+async def unsubscribe(sub_id: str, rt: RuntimeDep, principal: Subscriber) -> None:
+    """Deactivate; deliveries not yet sent to it are dropped when their turn comes."""
+    async with rt.pool.acquire() as conn:
+        done = await conn.fetchval(
+            "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
+            "RETURNING true", sub_id[:40], principal.token_id, principal.role == "admin")
+    if not done:
+        raise HTTPException(404, detail={"code": "not_found", "message": "没有这个订阅。"})
