@@ -84,6 +84,12 @@ class _Collect:
     def __init__(self, sink: list) -> None:
         self.sink = sink
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.split("@")[0].endswith("nosuchuser"):  # a mailbox that does not exist
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         self.sink.append((envelope.rcpt_tos, message_from_bytes(envelope.original_content or envelope.content,
                                                                 policy=policy.default)))
