@@ -24,7 +24,7 @@ def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
              "NOTIFY_PORT": free_port(), "BROKER_PORT": free_port(), "FENGQIAO_PG_PORT": free_port(),
              "SMTP_PORT": free_port()}
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
-    env.update({k: str(v) for k, v in ports.items()}, FENGQIAO_HOME=str(tmp_path / "home"))
+    env.update({k: str(v) for k, v in ports.items()}, FENGQIAO_HOME=str(tmp_path / "home"), QUIET_HOURS="off")
     output = tmp_path / "dev.out"
     dev = subprocess.Popen([sys.executable, "-m", "fengqiao.cli", "dev"], env=env, stdout=open(output, "wb"),
                            stderr=subprocess.STDOUT)
@@ -54,8 +54,15 @@ def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
         assert wait_ready(urls, 60) == {}
 
         r = httpx.post(f"http://127.0.0.1:{ports['INTAKE_PORT']}/api/v1/feedback",
-                       json={"station": "KZ01", "content": "矿山路有人打架"})
+                       json={"station": "KZ01", "content": "矿山路有人打架", "reporter": {"phone": "13800138111"}})
         assert r.status_code == 202
+        # Without a real gateway the citizen's SMS lands in the dev outbox folder.
+        sms = tmp_path / "home" / "outbox" / "sms.jsonl"
+        deadline = time.monotonic() + 30
+        while not (sms.exists() and r.json()["tracking_no"] in sms.read_text()):
+            assert time.monotonic() < deadline, output.read_text()[-2000:]
+            time.sleep(0.3)
+        assert json.loads(sms.read_text().splitlines()[-1])["to"] == "+8613800138111"
         children = psutil.Process(dev.pid).children(recursive=True)
     finally:
         dev.send_signal(signal.SIGINT)

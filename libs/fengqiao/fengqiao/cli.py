@@ -291,6 +291,7 @@ def dev(clean: bool, no_seed: bool) -> None:
     logs.mkdir(parents=True, exist_ok=True)
     pg = broker = None
     supervisor: Supervisor | None = None
+    outbox = None
     stopping = False
 
     def _stop(signum, _frame):
@@ -333,6 +334,12 @@ def dev(clean: bool, no_seed: bool) -> None:
                "FENGQIAO_PII_KEYS": _dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
                "FENGQIAO_PII_INDEX_KEY": _dev_secret(settings.pii_index_key, home / "pii-index-key", None),
                "FENGQIAO_LINK_KEY": _dev_secret(settings.link_key, home / "link-key", None)}
+        if not (os.environ.get("SMS_GATEWAY_URL") or os.environ.get("NOTIFY_SMTP_HOST")):
+            from fengqiao.devoutbox import DevOutbox
+
+            outbox = DevOutbox(home / "outbox")
+            env.update(outbox.start())
+            click.echo(f"[dev] citizens' SMS and e-mail are written to {outbox.folder} (no real gateway)")
         supervisor = Supervisor(env, logs)
         for name in SERVICES:
             supervisor.start(name)
@@ -352,6 +359,8 @@ def dev(clean: bool, no_seed: bool) -> None:
     finally:
         if supervisor is not None:
             supervisor.stop_all()
+        if outbox is not None:
+            outbox.stop()
         if broker is not None:
             broker.stop()
         if pg is not None:
