@@ -51,11 +51,13 @@ def test_prometheus_config_and_alert_rules_are_valid():
 def test_dashboard_queries_use_only_metrics_the_services_export():
     from fengqiao.metrics import Metrics
     from mediation.metrics import MediationMetrics
+    from notify.metrics import NotifyMetrics
     from triage.metrics import TriageMetrics
 
     metrics = Metrics("x")
     TriageMetrics.of(metrics)  # a service's own metrics live on the same registry
     MediationMetrics.of(metrics)
+    NotifyMetrics.of(metrics)
     exported = {m.name for m in metrics.registry.collect()}
     dashboard = json.loads((ROOT / "deploy/grafana/dashboards/fengqiao-pipeline.json").read_text())
     import re

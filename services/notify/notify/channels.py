@@ -131,7 +131,8 @@ class Mailer:
         try:
             await aiosmtplib.send(
                 mail, hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
-                username=s.smtp_username, password=s.smtp_password.get_secret_value() if s.smtp_password else None,
+                username=s.smtp_username or None,
+                password=(s.smtp_password.get_secret_value() or None) if s.smtp_password else None,
                 use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]

@@ -126,3 +126,13 @@ def test_all_console_kinds_have_a_title_and_a_body():
     kinds = {name.split("/")[1].split(".")[0] for name in BUILTIN if name.startswith("console/")}
     for kind in kinds:
         assert f"console/{kind}.title.txt" in BUILTIN and f"console/{kind}.body.txt" in BUILTIN
+
+
+def test_the_example_template_folder_of_the_deployment_is_valid():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[3] / "deploy" / "notify-templates"
+    t = Templates(folder)
+    t.check(["KZ01", "KZ02"])
+    assert "值班电话 0000-7654321" in t.preview("citizen/result.txt", "KZ02", "新村派出所")
+    assert t.preview("citizen/result.txt", "KZ01", "矿区派出所").startswith("【矿区派出所】")
