@@ -354,3 +354,17 @@ async def test_survey_answers_are_counted_and_a_dissatisfied_one_reaches_the_lea
     assert {r["recipient_id"] for r in rows} == {"KZ01-LD", "KZ01-ZD"} and {r["tracking_no"] for r in rows} == {"FQS3"}
     assert "噪声依旧" in rows[0]["body"]
     NotifyMetrics.of(n.metrics)  # the same registry carries notify's own series
+
+
+async def test_rows_from_before_the_queue_are_sealed_at_start_and_then_sent(pool, gateway):
+    n = Notify(pool, SMS_GATEWAY_URL=gateway.url)
+    await pool.execute("INSERT INTO deliveries (event_source, event_id, recipient, channel, template, tracking_no, "
+                       "station, body) VALUES ('/fengqiao/intake', 'old-1', $1, 'sms', 'acknowledgement', 'FQOLD1', "
+                       "'KZ01', '【矿区派出所】您的反映已受理，编号 FQOLD1')", PHONE)
+    assert await n.run("sms", NOON) == 0  # not sent in the clear state
+    assert await n.queue.seal_legacy(pool) == 1
+    (row,) = await n.rows()
+    assert row["recipient"] is None and row["body"] is None and row["recipient_key"]
+    await n.run("sms", NOON)
+    (sms,) = gateway.received
+    assert sms.json()["to"] == PHONE and "FQOLD1" in sms.json()["text"]

@@ -106,7 +106,7 @@ class DeliveryQueue:
             rows = await conn.fetch(
                 "SELECT d.*, coalesce(u.urgency = 'urgent', false) AS case_urgent FROM deliveries d "
                 "LEFT JOIN case_urgency u ON u.tracking_no = d.tracking_no "
-                "WHERE d.channel = $1 AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
+                "WHERE d.channel = $1 AND d.payload_enc IS NOT NULL AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
                 "OR (d.status = 'sending' AND d.lease_until < $2)) "
                 "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
                 channel, now, rules.batch)
