@@ -80,4 +80,18 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-__all__ = ["Metrics", "Topics"]
+class ServiceMetrics:
+    """Base of a service's own metrics: built once per process registry, on first use."""
+
+    def __init__(self, metrics: Metrics) -> None:  # subclasses register their series here
+        pass
+
+    @classmethod
+    def of(cls, metrics: Metrics):
+        own = metrics.__dict__.setdefault("_service_metrics", {})
+        if cls not in own:
+            own[cls] = cls(metrics)
+        return own[cls]
+
+
+__all__ = ["Metrics", "ServiceMetrics", "Topics"]

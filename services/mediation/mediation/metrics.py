@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-from fengqiao.metrics import Metrics
+from fengqiao.metrics import Metrics, ServiceMetrics
 
 
-class MediationMetrics:
+class MediationMetrics(ServiceMetrics):
     def __init__(self, metrics: Metrics) -> None:
         r = metrics.registry
         self.outcomes = Counter("fengqiao_mediation_outcomes_total",
@@ -23,10 +23,3 @@ class MediationMetrics:
         self.calendar_missing = Gauge("fengqiao_calendar_years_missing",
                                       "Years within 60 days whose holidays are unknown (deadlines fall back to "
                                       "Mon-Fri).", registry=r)
-
-    @classmethod
-    def of(cls, metrics: Metrics) -> "MediationMetrics":
-        mm = getattr(metrics, "_mediation", None)
-        if mm is None:
-            mm = metrics._mediation = cls(metrics)
-        return mm

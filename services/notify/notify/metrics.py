@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Gauge, Histogram
 
-from fengqiao.metrics import Metrics
+from fengqiao.metrics import Metrics, ServiceMetrics
 
 CHANNELS = ("sms", "email", "webhook", "console")
 OUTCOMES = ("queued", "sent", "delivered", "retried", "deferred", "failed", "resent", "dismissed", "cancelled")
@@ -12,7 +12,7 @@ QUEUE_STATES = ("pending", "deferred", "sending")
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600)
 
 
-class NotifyMetrics:
+class NotifyMetrics(ServiceMetrics):
     def __init__(self, metrics: Metrics) -> None:
         r = metrics.registry
         self.notifications = metrics.notifications
@@ -33,10 +33,3 @@ class NotifyMetrics:
                 self.failed.labels(channel=channel).set(0)
                 for state in QUEUE_STATES:
                     self.queue.labels(channel=channel, state=state).set(0)
-
-    @classmethod
-    def of(cls, metrics: Metrics) -> "NotifyMetrics":
-        nm = getattr(metrics, "_notify", None)
-        if nm is None:
-            nm = metrics._notify = cls(metrics)
-        return nm

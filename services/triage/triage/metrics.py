@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from fengqiao.metrics import Metrics
+from fengqiao.metrics import Metrics, ServiceMetrics
 
 
-class TriageMetrics:
+class TriageMetrics(ServiceMetrics):
     def __init__(self, metrics: Metrics) -> None:
         r = metrics.registry
         self.classify_seconds = Histogram(
@@ -29,13 +29,6 @@ class TriageMetrics:
             "fengqiao_items_waiting_for_officer", "Open items no officer holds (unassigned or in the leader's queue).",
             ["station"], registry=r)
 
-    @classmethod
-    def of(cls, metrics: Metrics) -> "TriageMetrics":
-        tm = getattr(metrics, "_triage", None)
-        if tm is None:
-            tm = cls(metrics)
-            metrics._triage = tm
-        return tm
 
     def observe_decision(self, labels: dict[str, str], seconds: float) -> None:
         self.decisions.labels(**labels).inc()
