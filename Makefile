@@ -8,7 +8,7 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-triage install system-deps lock clean-data compose-config
+.PHONY: run test unit bench bench-notify bench-triage install system-deps lock clean-data compose-config
 
 run: install
 	$(BIN)/fengqiao dev
@@ -21,6 +21,10 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/e2e_bench.py
+
+# Notify's delivery queue: drain rate through a real SMS gateway, steady latency, channel isolation.
+bench-notify: install
+	$(BIN)/python bench/notify_bench.py
 
 # Triage's classification benchmark on the public labelled data (read in place, never copied).
 BENCH_DATA ?= ../shared/data
