@@ -368,3 +368,23 @@ async def test_rows_from_before_the_queue_are_sealed_at_start_and_then_sent(pool
     await n.run("sms", NOON)
     (sms,) = gateway.received
     assert sms.json()["to"] == PHONE and "FQOLD1" in sms.json()["text"]
+
+
+async def test_the_officer_learns_whether_a_return_was_approved(pool):
+    from fengqiao.events import CaseUpdated
+
+    n = Notify(pool)
+    await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-P2', 'KZ01', '刘洋', 'officer')")
+
+    def reviewed(no, to):
+        return new_event(EventTypes.CASE_REASSIGNED, CaseUpdated(
+            tracking_no=no, station="KZ01", status="assigned", previous_status="returned", assignee_id=to,
+            previous_assignee_id="KZ01-P1", actor_id="KZ01-LD", at=NOON), source="/fengqiao/mediation", subject=no,
+            stationid="KZ01")
+
+    await n.handle(reviewed("FQRET1", "KZ01-P1"))  # not approved: back to the same officer
+    await n.handle(reviewed("FQRET2", "KZ01-P2"))  # approved: a new holder
+    rows = await pool.fetch("SELECT recipient_id, kind, tracking_no, title FROM console_notifications ORDER BY id")
+    assert [(r["recipient_id"], r["kind"], r["tracking_no"]) for r in rows] == [
+        ("KZ01-P1", "return_rejected", "FQRET1"), ("KZ01-P2", "reassigned", "FQRET2")]
+    assert rows[0]["title"] == "退单未通过：FQRET1"

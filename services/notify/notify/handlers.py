@@ -145,7 +145,9 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     step = event.type.rsplit(".", 1)[1]
     params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"),
                   due=_local(data.due_at))
-    if step in ("reassigned", "transferred"):
+    if step == "reassigned" and data.previous_status == "returned" and data.assignee_id == data.previous_assignee_id:
+        recipients, kind = [data.assignee_id], "return_rejected"  # the leader did not approve the return
+    elif step in ("reassigned", "transferred"):
         recipients, kind = [data.assignee_id], "reassigned"
     elif step == "escalated" and data.level == "bureau":
         recipients, kind = await db.bureau_supervisors(conn), "supervision"

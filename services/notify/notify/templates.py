@@ -68,6 +68,8 @@ BUILTIN: dict[str, str] = {
     "console/returned.body.txt": "{{ station_name }}：承办人申请退单，请审核。",
     "console/reassigned.title.txt": "改派给您：{{ tracking_no }}",
     "console/reassigned.body.txt": "{{ station_name }}：该事项已改派给您，请尽快签收。",
+    "console/return_rejected.title.txt": "退单未通过：{{ tracking_no }}",
+    "console/return_rejected.body.txt": "{{ station_name }}：所领导不同意退单，请继续办理。",
     "console/escalated.title.txt": "超时上报：{{ tracking_no }}",
     "console/escalated.body.txt": "{{ station_name }}：{{ clock_label }}已超过时限（{{ due }}），请督促办理。",
     "console/supervision.title.txt": "督办：{{ tracking_no }}",
