@@ -40,6 +40,7 @@ from notify.templates import Templates
 def _gateway(port: int, received, hang) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one reply, no 40 ms wait for a delayed ACK
 
         def log_message(self, *args):
             pass
@@ -77,10 +78,11 @@ def pct(values: list[float], p: float) -> float:
 
 
 class Bench:
-    def __init__(self, pool, gateway_port: int, smtp_port: int) -> None:
+    def __init__(self, pool, gateway_port: int, smtp_port: int, args) -> None:
         ns = NotifySettings(SMS_GATEWAY_URL=f"http://127.0.0.1:{gateway_port}/send", QUIET_HOURS="off",
                             RECIPIENT_RATE_LIMIT="", NOTIFY_SMTP_HOST="127.0.0.1", NOTIFY_SMTP_PORT=str(smtp_port),
-                            NOTIFY_SMTP_SECURITY="none", SMS_GATEWAY_TIMEOUT_S="5")
+                            NOTIFY_SMTP_SECURITY="none", SMS_GATEWAY_TIMEOUT_S="5",
+                            DELIVERY_BATCH=str(args.batch), DELIVERY_CONCURRENCY=str(args.concurrency))
         self.pool = pool
         self.queue = DeliveryQueue(cipher=PiiCipher.from_setting(new_key_setting("b")),
                                    index=BlindIndex.from_setting(new_index_key_setting()), rules=rules_from(ns),
@@ -111,10 +113,7 @@ def drain_queue(q) -> list:
     return out
 
 
-async def run(args) -> dict:
-    work = Path(tempfile.mkdtemp(prefix="fengqiao-notify-bench-"))
-    pg = EmbeddedPostgres(work / "pg", free_port(), work / "postgres.log")
-    dsn = pg.start()
+async def run(args, pg: EmbeddedPostgres, dsn: str) -> dict:
     ctx = mp.get_context("spawn")
     sms_q, mail_q, hang = ctx.Queue(), ctx.Queue(), ctx.Event()
     gw_port, smtp_port = free_port(), free_port()
@@ -129,7 +128,7 @@ async def run(args) -> dict:
         await migrate(dsn, schema, MIGRATIONS)
         pool = await create_pool(dsn, schema)
         await pool.execute("INSERT INTO stations (code, name) VALUES ('KZ01', '矿区派出所')")
-        b = Bench(pool, gw_port, smtp_port)
+        b = Bench(pool, gw_port, smtp_port, args)
         await asyncio.sleep(1.0)
 
         # 1. drain
@@ -194,7 +193,6 @@ async def run(args) -> dict:
     finally:
         for p in procs:
             p.kill()
-        pg.stop()
     out = Path("bench-results")
     out.mkdir(exist_ok=True)
     (out / f"notify-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(json.dumps(results, indent=2))
@@ -206,7 +204,15 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=5000)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--isolation-seconds", type=int, default=20)
-    asyncio.run(run(ap.parse_args()))
+    ap.add_argument("--batch", type=int, default=50, help="DELIVERY_BATCH")
+    ap.add_argument("--concurrency", type=int, default=8, help="DELIVERY_CONCURRENCY")
+    work = Path(tempfile.mkdtemp(prefix="fengqiao-notify-bench-"))
+    pg = EmbeddedPostgres(work / "pg", free_port(), work / "postgres.log")
+    dsn = pg.start()
+    try:
+        asyncio.run(run(ap.parse_args(), pg, dsn))
+    finally:
+        pg.stop()
 
 
 if __name__ == "__main__":

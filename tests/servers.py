@@ -43,6 +43,8 @@ class HttpRecorder:
         self._release = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True
+
             def log_message(self, *args):  # quiet
                 pass
 

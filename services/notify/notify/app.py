@@ -30,7 +30,8 @@ IDLE_POLL_S = 1.0
 
 def rules_from(ns: NotifySettings) -> Rules:
     return Rules(backoff=Backoff(base_s=ns.retry_base_s, cap_s=ns.retry_cap_s, max_attempts=ns.max_attempts),
-                 quiet=QuietHours.parse(ns.quiet_hours), limits=rate_limits(ns.recipient_rate_limit))
+                 quiet=QuietHours.parse(ns.quiet_hours), limits=rate_limits(ns.recipient_rate_limit),
+                 batch=ns.delivery_batch, concurrency=ns.delivery_concurrency)
 
 
 def senders_from(ns: NotifySettings) -> dict:

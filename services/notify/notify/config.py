@@ -47,6 +47,9 @@ class NotifySettings(BaseSettings):
     retry_base_s: float = Field(default=30.0, alias="DELIVERY_RETRY_BASE_S")
     retry_cap_s: float = Field(default=3600.0, alias="DELIVERY_RETRY_CAP_S")
     max_attempts: int = Field(default=8, alias="DELIVERY_MAX_ATTEMPTS")
+    # Per channel: rows claimed per round, and sends in flight at once.
+    delivery_batch: int = Field(default=50, alias="DELIVERY_BATCH")
+    delivery_concurrency: int = Field(default=8, alias="DELIVERY_CONCURRENCY")
     # Citizen SMS wait through these hours (station time) unless urgent; "off" disables.
     quiet_hours: str = Field(default="21:00-08:00", alias="QUIET_HOURS")
     # Per recipient and channel (citizens and staff; not webhooks), `limits` notation.

@@ -19,7 +19,7 @@ deduplicate collapse it."""
 from __future__ import annotations
 
 import asyncio
-import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -110,21 +110,25 @@ class DeliveryQueue:
                 "OR (d.status = 'sending' AND d.lease_until < $2)) "
                 "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
                 channel, now, rules.batch)
-            planned: dict[str, list[datetime]] = {}
+            recent = await self._recently_sent(conn, channel, rows, now)
+            holds, sending = [], []
             for row in rows:
-                hold = self._quiet_hold(row, now) or await self._rate_hold(conn, row, now, planned)
+                hold = self._quiet_hold(row, now) or self._rate_hold(row, now, recent)
                 if hold:
-                    reason, until = hold
-                    await conn.execute(
-                        "UPDATE deliveries SET status = 'deferred', held_reason = $2, next_attempt_at = $3, "
-                        "lease_until = NULL WHERE id = $1", row["id"], reason, until)
-                    held.append(reason)
+                    holds.append((row["id"], *hold))
+                    held.append(hold[0])
                     continue
-                planned.setdefault(row["recipient_key"], []).append(now)
-                await conn.execute(
-                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
-                    "held_reason = NULL WHERE id = $1", row["id"], now + rules.lease)
+                recent.setdefault(row["recipient_key"], []).append(now)
+                sending.append((row["id"], now + rules.lease))
                 to_send.append(row)
+            if holds:
+                await conn.executemany(
+                    "UPDATE deliveries SET status = 'deferred', held_reason = $2, next_attempt_at = $3, "
+                    "lease_until = NULL WHERE id = $1", holds)
+            if sending:
+                await conn.executemany(
+                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
+                    "held_reason = NULL WHERE id = $1", sending)
         if self.metrics and held:
             self.metrics.notifications.labels(channel=channel, outcome="deferred").inc(len(held))
         if to_send:
@@ -134,9 +138,13 @@ class DeliveryQueue:
                 async with limit:
                     return await self._send(pool, row, now)
 
+            started = time.monotonic()
             results = await asyncio.gather(*(one(r) for r in to_send))
+            await self._record_sent(pool, [r for r, e in zip(to_send, results) if e is None], now,
+                                    time.monotonic() - started)
             for row, error in zip(to_send, results):
-                await self._record(pool, row, error, now)
+                if error is not None:
+                    await self._record(pool, row, error, now)
         return len(rows)
 
     def _quiet_hold(self, row, now: datetime) -> tuple[str, datetime] | None:
@@ -147,14 +155,22 @@ class DeliveryQueue:
         until = self.rules.quiet.release_at(now)
         return ("quiet_hours", until) if until else None
 
-    async def _rate_hold(self, conn, row, now: datetime, planned: dict) -> tuple[str, datetime] | None:
+    async def _recently_sent(self, conn, channel: str, rows, now: datetime) -> dict[str, list[datetime]]:
+        """When messages went to the batch's recipients within the longest rate-limit window."""
+        if not self.rules.limits or not rows:
+            return {}
+        longest = max(window for _, window in self.rules.limits)
+        keys = list({r["recipient_key"] for r in rows if r["audience"] != "subscriber"})
+        recent: dict[str, list[datetime]] = {}
+        for r in await conn.fetch("SELECT recipient_key, sent_at FROM deliveries WHERE channel = $1 "
+                                  "AND recipient_key = ANY($2) AND sent_at > $3", channel, keys, now - longest):
+            recent.setdefault(r["recipient_key"], []).append(r["sent_at"])
+        return recent
+
+    def _rate_hold(self, row, now: datetime, recent: dict) -> tuple[str, datetime] | None:
         if not self.rules.limits or row["audience"] == "subscriber":
             return None
-        longest = max(window for _, window in self.rules.limits)
-        recent = [r["sent_at"] for r in await conn.fetch(
-            "SELECT sent_at FROM deliveries WHERE recipient_key = $1 AND channel = $2 AND sent_at > $3 "
-            "AND id <> $4", row["recipient_key"], row["channel"], now - longest, row["id"])]
-        until = rate_limited_until(recent + planned.get(row["recipient_key"], []), now, self.rules.limits)
+        until = rate_limited_until(recent.get(row["recipient_key"], []), now, self.rules.limits)
         return ("rate_limited", until) if until else None
 
     async def _send(self, pool: asyncpg.Pool, row, now: datetime) -> Exception | None:
@@ -194,19 +210,26 @@ class DeliveryQueue:
                         subject=payload.get("subject"), body=payload["body"], html=html, secret=secret,
                         event_id=row["event_id"])
 
-    async def _record(self, pool: asyncpg.Pool, row, error: Exception | None, now: datetime) -> None:
+    async def _record_sent(self, pool: asyncpg.Pool, rows, now: datetime, send_s: float) -> None:
+        """`now` is the worker's clock at the claim (sent_at); `send_s` how long the sends took."""
+        if not rows:
+            return
+        async with pool.acquire() as conn:
+            await conn.executemany(
+                "UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL "
+                "WHERE id = $1 AND status = 'sending' AND attempts = $2", [(r["id"], r["attempts"] + 1, now) for r in rows])
+        if self.metrics:
+            channel = rows[0]["channel"]
+            self.metrics.notifications.labels(channel=channel, outcome="sent").inc(len(rows))
+            for r in rows:
+                self.metrics.latency.labels(channel=channel).observe(
+                    max(0.0, (now - r["created_at"]).total_seconds()) + send_s)
+
+    async def _record(self, pool: asyncpg.Pool, row, error: Exception, now: datetime) -> None:
         channel, attempts = row["channel"], row["attempts"] + 1
         guard = "WHERE id = $1 AND status = 'sending' AND attempts = $2"
         async with pool.acquire() as conn, conn.transaction():
-            if error is None:
-                done = await conn.execute(
-                    f"UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL {guard}",
-                    row["id"], attempts, now)
-                outcome = "sent"
-                if done.endswith(" 1") and self.metrics:
-                    self.metrics.latency.labels(channel=channel).observe(
-                        max(0.0, (now - row["created_at"]).total_seconds()))
-            elif isinstance(error, TemporaryFailure) and not self.rules.backoff.exhausted(attempts):
+            if isinstance(error, TemporaryFailure) and not self.rules.backoff.exhausted(attempts):
                 await conn.execute(
                     f"UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, "
                     f"last_error = $4 {guard}", row["id"], attempts, now + self.rules.backoff.delay(attempts),
