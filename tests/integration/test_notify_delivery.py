@@ -388,3 +388,35 @@ async def test_the_officer_learns_whether_a_return_was_approved(pool):
     assert [(r["recipient_id"], r["kind"], r["tracking_no"]) for r in rows] == [
         ("KZ01-P1", "return_rejected", "FQRET1"), ("KZ01-P2", "reassigned", "FQRET2")]
     assert rows[0]["title"] == "退单未通过：FQRET1"
+
+
+async def test_urgent_matters_also_page_the_staff_who_left_a_phone_even_at_night(pool, gateway):
+    from fengqiao.events import AlertRaised
+
+    n = Notify(pool, SMS_GATEWAY_URL=gateway.url, QUIET_HOURS="21:00-08:00", RECIPIENT_RATE_LIMIT="1 per 10 minutes")
+    for staff_id, phone in (("KZ01-LD", "+8613511112222"), ("KZ01-P1", "+8613533334444")):
+        sealed = n.queue.cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
+        await pool.execute("INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) "
+                           "VALUES ($1, $2, $3, 'test')", staff_id, sealed.kid, sealed.blob)
+
+    def assigned(no, urgency):
+        return new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
+            tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type="help",
+            category="public_order", urgency=urgency, needs_mediation=False, reason="on duty", submitted_at=NOON,
+            notify_leader=urgency == "urgent"), source="/fengqiao/triage", subject=no, stationid="KZ01")
+
+    await n.handle(assigned("FQURG1", "urgent"))
+    await n.handle(assigned("FQURG2", "urgent"))  # a second one within the rate-limit window still pages
+    await n.handle(assigned("FQNORM1", "normal"))  # not urgent: console only
+    await n.handle(new_event(EventTypes.ALERT_RAISED, AlertRaised(
+        alert_id="a1", station="KZ01", kind="cluster", level="red", explanation="同一小区1小时内8件相似反映",
+        members=["FQURG1"], reporters=8, window_hours=1, raised_at=NOON), source="/fengqiao/triage", subject="a1",
+        stationid="KZ01"))
+    night = NOON.replace(hour=23)
+    await n.run("sms", night)
+    pages = [(r.json()["to"], r.json()["text"]) for r in gateway.received]
+    assert sorted(to for to, _ in pages) == sorted(["+8613511112222", "+8613533334444"] * 2 + ["+8613511112222"])
+    urgent_to_leader = [t for to, t in pages if to == "+8613511112222" and "FQURG1" in t]
+    assert urgent_to_leader == ["【矿区派出所】紧急警情 FQURG1：治安，已分派给张伟，请立即关注。"]
+    assert any("红色预警" in t and "同一小区" in t for _, t in pages)
+    assert not any("FQNORM1" in t for _, t in pages)

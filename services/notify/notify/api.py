@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal
-from fengqiao.pii import Sealed
+from fengqiao.pii import Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
 from notify.deliveries import _context
@@ -140,3 +140,44 @@ async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
     except TemplateNotFound:
         raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"}) from None
     return {"name": name, "station": station, "text": text}
+
+
+# -- staff phones for urgent pages (SMS besides the console) --------------------------------------
+
+class Contact(BaseModel):
+    phone: str = Field(min_length=3, max_length=40)
+
+
+async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
+    station = await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
+    own = principal.staff_id == staff_id
+    leads = principal.role in ("leader", "instructor") and station == principal.station
+    if station is None or not (own or leads or principal.role == "admin"):
+        raise HTTPException(404, detail={"code": "not_found", "message": "没有这名工作人员。"})
+
+
+@router.put("/staff/{staff_id}/contact")
+async def set_contact(staff_id: str, body: Contact, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    """The phone urgent matters are also sent to by SMS: by the person themself, their station's
+    leadership, or an admin."""
+    try:
+        phone = normalise_phone(body.phone)
+    except ValueError:
+        raise HTTPException(422, detail={"code": "invalid_phone", "field": "phone",
+                                         "message": "请填写正确的手机号码。"}) from None
+    sealed = request.app.state.queue.cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
+    async with rt.pool.acquire() as conn:
+        await _may_manage(conn, principal, staff_id)
+        await conn.execute(
+            "INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (staff_id) DO UPDATE SET phone_kid = excluded.phone_kid, phone_enc = excluded.phone_enc, "
+            "updated_by = excluded.updated_by, updated_at = now()",
+            staff_id, sealed.kid, sealed.blob, principal.staff_id or principal.token_id)
+    return {"staff_id": staff_id, "phone": mask("sms", phone)}
+
+
+@router.delete("/staff/{staff_id}/contact", status_code=204)
+async def remove_contact(staff_id: str, rt: RuntimeDep, principal: StaffPrincipal) -> None:
+    async with rt.pool.acquire() as conn:
+        await _may_manage(conn, principal, staff_id)
+        await conn.execute("DELETE FROM staff_contacts WHERE staff_id = $1", staff_id)

@@ -81,3 +81,8 @@ async def dismiss(conn: asyncpg.Connection, delivery_id: int, staff_id: str) -> 
     return bool(await conn.fetchval(
         "UPDATE deliveries SET status = 'dismissed', resent_by = $2 WHERE id = $1 AND status = 'failed' "
         "RETURNING true", delivery_id, staff_id))
+
+
+async def staff_phones(conn: asyncpg.Connection, staff_ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT c.staff_id, c.phone_kid, c.phone_enc, s.station FROM staff_contacts c "
+                            "JOIN staff s USING (staff_id) WHERE c.staff_id = ANY($1) AND s.active", staff_ids)

@@ -168,8 +168,8 @@ class DeliveryQueue:
         return recent
 
     def _rate_hold(self, row, now: datetime, recent: dict) -> tuple[str, datetime] | None:
-        if not self.rules.limits or row["audience"] == "subscriber":
-            return None
+        if not self.rules.limits or row["audience"] == "subscriber" or (row["audience"] == "staff" and row["urgent"]):
+            return None  # bureau systems take what they subscribed to; urgent pages to staff are never held
         until = rate_limited_until(recent.get(row["recipient_key"], []), now, self.rules.limits)
         return ("rate_limited", until) if until else None
 

@@ -27,6 +27,7 @@ from fengqiao.events import (
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
+from fengqiao.pii import Sealed
 from fengqiao.taxonomy import CATEGORY_LABELS, URGENCY_LABELS
 from notify import db
 from notify.deliveries import DeliveryQueue
@@ -75,20 +76,41 @@ async def _console(deps: Deps, conn, outbox: Outbox, event: CloudEvent, targets:
                             .inc(created))
 
 
+async def _page(deps: Deps, conn, outbox: Outbox, event: CloudEvent, staff_ids: list[str], station: str,
+                template: str, tracking_no: str | None, params: dict) -> None:
+    """Urgent matters also by SMS to the staff among `staff_ids` who left a phone for it: not held
+    by quiet hours or rate limits."""
+    station_name = await db.station_name(conn, station)
+    for row in await db.staff_phones(conn, list(dict.fromkeys(s for s in staff_ids if s))):
+        phone = deps.queue.cipher.open(Sealed(row["phone_kid"], row["phone_enc"]),
+                                       context=f"staff/{row['staff_id']}/phone").decode()
+        body = deps.templates.render(f"staff/{template}.txt", station=station, station_name=station_name,
+                                     **{"tracking_no": tracking_no or "", **params})
+        await deps.queue.enqueue(
+            conn, outbox, event_source=event.source, event_id=event.id, channel="sms", audience="staff",
+            recipient_key=deps.queue.recipient_key("sms", phone), address=phone, body=body,
+            template=f"staff/{template}", tracking_no=tracking_no, station=station, station_name=station_name,
+            urgent=True)
+
+
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     data: CaseAssigned = event.payload()
     await _remember_urgency(conn, data.tracking_no, data.urgency)
     params = dict(category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency],
                   assignee_name="")
     leaders = await db.station_leaders(conn, data.station)
+    if data.assignee_id and (data.notify_leader or data.urgency == "urgent"):
+        params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
     if data.assignee_id and not data.flagged:
         targets = [(data.assignee_id, "assigned")]
         if data.notify_leader:  # urgent: the officer on duty has it, the leadership is told at once
-            params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
             targets += [(r, "urgent") for r in leaders]
     else:  # nobody on duty, or flagged: the leadership assigns by hand
         targets = [(r, "unassigned") for r in leaders] + [(data.assignee_id, "unassigned")]
     await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
+    if data.urgency == "urgent":  # the officer on duty and the leadership, wherever they are
+        await _page(deps, conn, outbox, event, [r for r, _ in targets], data.station, "urgent", data.tracking_no,
+                    params)
     if deps.metrics:
         elapsed = (datetime.now(timezone.utc) - data.submitted_at).total_seconds()
         outbox.after_commit(lambda: deps.metrics.stage_seconds.labels(stage="notified").observe(elapsed))
@@ -172,6 +194,8 @@ async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: O
                   level_label=ALERT_LEVEL_LABELS[data.level], kind_label=ALERT_KIND_LABELS[data.kind])
     await _console(deps, conn, outbox, event, [(r, "alert") for r in recipients], data.station,
                    data.members[-1] if data.members else None, params)
+    if data.level == "red":
+        await _page(deps, conn, outbox, event, recipients, data.station, "alert", None, params)
 
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:

@@ -51,6 +51,11 @@ BUILTIN: dict[str, str] = {
         "<p style=\"color:#666\">{{ signature }} · 咨询电话 {{ hotline }}<br>此邮件由系统发送，请勿直接回复。</p>"
         "</body></html>"
     ),
+    # -- to staff by SMS, urgent matters only (besides the console) -------------------------------------
+    "staff/urgent.txt": (
+        _SIGN + "紧急警情 {{ tracking_no }}：{{ category_label }}，已分派给{{ assignee_name or '所领导' }}，请立即关注。"
+    ),
+    "staff/alert.txt": _SIGN + "{{ level_label }}预警（{{ kind_label }}）：{{ explanation }}，请登录系统处置。",
     # -- to staff, in the console inbox ------------------------------------------------------------
     "console/assigned.title.txt": "新分派：{{ tracking_no }}",
     "console/assigned.body.txt": "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，请尽快签收。",
