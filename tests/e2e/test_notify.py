@@ -152,13 +152,13 @@ def test_templates_are_previewed_per_station(stack):
 
 def test_staff_who_leave_a_phone_are_paged_for_urgent_items(stack):
     notify = stack["urls"]["notify"]
-    r = httpx.put(f"{notify}/api/v1/staff/KZ01-ZD/contact", headers=token(stack, "KZ01-ZD"), json={"phone": "135 7777 8888"})
+    r = httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-IN"), json={"phone": "135 7777 8888"})
     assert r.status_code == 200 and r.json()["phone"] == "+86135****8888"
-    assert httpx.put(f"{notify}/api/v1/staff/KZ01-ZD/contact", headers=token(stack, "KZ02-LD"),
+    assert httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ02-LD"),
                      json={"phone": "13577778888"}).status_code == 404  # another station's leader
-    assert httpx.put(f"{notify}/api/v1/staff/KZ01-ZD/contact", headers=token(stack, "KZ01-P1"),
+    assert httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-P1"),
                      json={"phone": "13577778888"}).status_code == 404  # a colleague
-    bad = httpx.put(f"{notify}/api/v1/staff/KZ01-ZD/contact", headers=token(stack, "KZ01-ZD"), json={"phone": "123"})
+    bad = httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-IN"), json={"phone": "123"})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "phone"
 
     receipt = submit(stack, "KZ01", "矿区南门有人持刀打架，已经有人受伤了", phone="13912340099")
@@ -166,4 +166,4 @@ def test_staff_who_leave_a_phone_are_paged_for_urgent_items(stack):
                                     and receipt["tracking_no"] in r.json()["text"])
     assert page.json()["text"].startswith("【矿区派出所】紧急警情") and "13912340099" not in page.json()["text"]
 
-    assert httpx.delete(f"{notify}/api/v1/staff/KZ01-ZD/contact", headers=token(stack, "KZ01-LD")).status_code == 204
+    assert httpx.delete(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-LD")).status_code == 204

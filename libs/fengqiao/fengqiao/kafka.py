@@ -230,7 +230,7 @@ class ConsumerRunner:
         self._consumer = consumer
         try:
             await self._start_with_retry(consumer)
-            self.started = True
+            self.started = not self._stopping.is_set()
             log.info("consumer_started", group=self.config.group_id, topics=self.config.topics)
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=200)
@@ -259,10 +259,22 @@ class ConsumerRunner:
             log.info("consumer_stopped", group=self.config.group_id)
 
     async def _start_with_retry(self, consumer: AIOKafkaConsumer) -> None:
+        """Start (join the group), retrying broker errors; give up at once when asked to stop, even
+        while the group coordinator keeps the join waiting for a rebalance."""
         attempt = 0
         while True:
             try:
-                await consumer.start()
+                starting = asyncio.ensure_future(consumer.start())
+                stopping = asyncio.ensure_future(self._stopping.wait())
+                try:
+                    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stopping.cancel()
+                if not starting.done():
+                    starting.cancel()
+                    await asyncio.gather(starting, return_exceptions=True)
+                    return
+                starting.result()
                 return
             except KafkaError as exc:
                 attempt += 1
