@@ -14,7 +14,7 @@ from fengqiao.http import StaffPrincipal
 from fengqiao.pii import Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
-from notify.deliveries import _context
+from notify.deliveries import payload_context
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
@@ -67,7 +67,7 @@ def mask(channel: str, address: str) -> str:
 
 def _delivery(request: Request, row) -> dict:
     payload = request.app.state.queue.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
-                                                       context=_context(row))
+                                                       context=payload_context(row))
     return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
             "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
             "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
@@ -157,7 +157,8 @@ async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
 
 
 @router.put("/staff/{staff_id}/contact")
-async def set_contact(staff_id: str, body: Contact, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def set_contact(staff_id: str, body: Contact, request: Request, rt: RuntimeDep,
+                      principal: StaffPrincipal) -> dict:
     """The phone urgent matters are also sent to by SMS: by the person themself, their station's
     leadership, or an admin."""
     try:

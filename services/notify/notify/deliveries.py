@@ -54,7 +54,7 @@ class Rules:
     concurrency: int = 8
 
 
-def _context(row) -> str:
+def payload_context(row) -> str:
     return f"delivery/{row['event_source']}/{row['event_id']}/{row['channel']}/{row['recipient_key']}"
 
 
@@ -81,7 +81,7 @@ class DeliveryQueue:
                       urgent: bool = False, now: datetime | None = None) -> bool:
         row = dict(event_source=event_source, event_id=event_id, channel=channel, recipient_key=recipient_key)
         sealed = self.cipher.seal_json({"to": address, "subject": subject, "body": body, "station_name": station_name},
-                                       context=_context(row))
+                                       context=payload_context(row))
         created = await conn.fetchval(
             "INSERT INTO deliveries (event_source, event_id, recipient_key, channel, audience, template, tracking_no, "
             "station, payload_kid, payload_enc, urgent, next_attempt_at) "
@@ -106,7 +106,8 @@ class DeliveryQueue:
             rows = await conn.fetch(
                 "SELECT d.*, coalesce(u.urgency = 'urgent', false) AS case_urgent FROM deliveries d "
                 "LEFT JOIN case_urgency u ON u.tracking_no = d.tracking_no "
-                "WHERE d.channel = $1 AND d.payload_enc IS NOT NULL AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
+                "WHERE d.channel = $1 AND d.payload_enc IS NOT NULL "
+                "AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
                 "OR (d.status = 'sending' AND d.lease_until < $2)) "
                 "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
                 channel, now, rules.batch)
@@ -178,7 +179,8 @@ class DeliveryQueue:
         if sender is None:
             return PermanentFailure(f"{row['channel']} channel not configured")
         try:
-            payload = self.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]), context=_context(row))
+            payload = self.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
+                                            context=payload_context(row))
             message = await self._outgoing(pool, row, payload)
             if message is None:
                 return Cancelled("subscription removed")
@@ -217,7 +219,8 @@ class DeliveryQueue:
         async with pool.acquire() as conn:
             await conn.executemany(
                 "UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL "
-                "WHERE id = $1 AND status = 'sending' AND attempts = $2", [(r["id"], r["attempts"] + 1, now) for r in rows])
+                "WHERE id = $1 AND status = 'sending' AND attempts = $2",
+                [(r["id"], r["attempts"] + 1, now) for r in rows])
         if self.metrics:
             channel = rows[0]["channel"]
             self.metrics.notifications.labels(channel=channel, outcome="sent").inc(len(rows))
@@ -279,11 +282,11 @@ class DeliveryQueue:
                 key = self.recipient_key(row["channel"], row["recipient"])
                 ctx = dict(row) | {"recipient_key": key}
                 s = self.cipher.seal_json({"to": row["recipient"], "subject": None, "body": row["body"]},
-                                          context=_context(ctx))
+                                          context=payload_context(ctx))
                 async with conn.transaction():
                     sealed += await conn.fetchval(
-                        "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, recipient = NULL, "
-                        "body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
+                        "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, "
+                        "recipient = NULL, body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
                         "o.event_source = $5 AND o.event_id = $6 AND o.channel = $7 AND o.recipient_key = $2) "
                         "RETURNING 1", row["id"], key, s.kid, s.blob, row["event_source"], row["event_id"],
                         row["channel"]) or 0

@@ -126,8 +126,8 @@ async def _remember_urgency(conn, tracking_no: str, urgency: str) -> None:
     await conn.execute("INSERT INTO case_urgency (tracking_no, urgency) VALUES ($1, $2) "
                        "ON CONFLICT (tracking_no) DO UPDATE SET urgency = excluded.urgency", tracking_no, urgency)
     if urgency == "urgent":
-        await conn.execute("UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL "
-                           "WHERE tracking_no = $1 AND status = 'deferred' AND held_reason = 'quiet_hours'", tracking_no)
+        await conn.execute("UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL WHERE tracking_no = $1 "
+                           "AND status = 'deferred' AND held_reason = 'quiet_hours'", tracking_no)
 
 
 async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,

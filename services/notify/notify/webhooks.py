@@ -82,8 +82,8 @@ async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, pri
             raise HTTPException(422, detail={"code": "unknown_station", "field": "stations",
                                              "message": f"未知的派出所：{', '.join(unknown)}"})
         row = await conn.fetchrow(
-            "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, owner_id) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, body.name, str(body.url),
+            "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, "
+            "owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, body.name, str(body.url),
             body.event_types, body.stations, sealed.kid, sealed.blob, principal.token_id)
     return {**_public(row), "secret": secret}
 
