@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -31,7 +32,7 @@ from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from notify import db
 from notify.channels import Outgoing, PermanentFailure, TemporaryFailure
 from notify.metrics import NotifyMetrics
-from notify.policy import Backoff, QuietHours, rate_limited_until
+from notify.policy import STATION_TZ, Backoff, QuietHours, rate_limited_until
 from notify.templates import AUDIENCE_LABELS, CHANNEL_LABELS, Templates
 
 log = structlog.get_logger(__name__)
@@ -257,18 +258,21 @@ class DeliveryQueue:
             self.metrics.notifications.labels(channel=channel, outcome=outcome).inc()
 
     async def _tell_leaders(self, conn, row, attempts: int, error: str) -> None:
+        """One notice per failed delivery; but while a channel is not configured at all, one notice
+        per channel and day (the list of failed deliveries has every one)."""
         station_name = await db.station_name(conn, row["station"])
         params = dict(tracking_no=row["tracking_no"] or "", audience_label=AUDIENCE_LABELS[row["audience"]],
                       channel_label=CHANNEL_LABELS[row["channel"]], attempts=str(attempts), error=error)
-        title = self.templates.render("console/delivery_failed.title.txt", station=row["station"],
-                                      station_name=station_name, **params)
-        body = self.templates.render("console/delivery_failed.body.txt", station=row["station"],
-                                     station_name=station_name, **params)
+        kind, key, tracking_no = "delivery_failed", f"{row['id']}/failed/{row['resends']}", row["tracking_no"]
+        if self.senders.get(row["channel"]) is None:
+            day = datetime.now(timezone.utc).astimezone(STATION_TZ).date().isoformat()
+            kind, key, tracking_no = "channel_not_configured", f"not-configured/{row['channel']}/{day}", None
+        render = partial(self.templates.render, station=row["station"], station_name=station_name, **params)
         for leader in await db.station_leaders(conn, row["station"]):
             await db.add_console_notification(
-                conn, event_source=f"{SOURCE}/deliveries", event_id=f"{row['id']}/failed/{row['resends']}",
-                recipient_id=leader, station=row["station"], kind="delivery_failed", tracking_no=row["tracking_no"],
-                title=title, body=body)
+                conn, event_source=f"{SOURCE}/deliveries", event_id=key, recipient_id=leader, station=row["station"],
+                kind=kind, tracking_no=tracking_no, title=render(f"console/{kind}.title.txt"),
+                body=render(f"console/{kind}.body.txt"))
 
     # -- housekeeping -----------------------------------------------------------------------------
 

@@ -87,6 +87,11 @@ BUILTIN: dict[str, str] = {
     ),
     "console/alert.title.txt": "{{ level_label }}预警：{{ kind_label }}",
     "console/alert.body.txt": "{{ station_name }}：{{ explanation }}（涉及{{ count }}件反映）",
+    "console/channel_not_configured.title.txt": "{{ channel_label }}通道未配置",
+    "console/channel_not_configured.body.txt": (
+        "{{ station_name }}：系统未配置{{ channel_label }}发送通道，今天起发给群众的{{ channel_label }}无法送达。"
+        "请在“发送失败”列表中查看并电话告知群众，同时联系系统管理员配置通道。"
+    ),
     "console/delivery_failed.title.txt": "消息发送失败：{{ tracking_no or '订阅推送' }}",
     "console/delivery_failed.body.txt": (
         "{{ station_name }}：发给{{ audience_label }}的{{ channel_label }}在{{ attempts }}次尝试后仍未送达"
