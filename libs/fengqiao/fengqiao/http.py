@@ -4,6 +4,7 @@ Routes read like prose: `async def route(rt: RuntimeDep, staff: StaffPrincipal)`
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -50,3 +51,8 @@ def rate_limited(name: str):
             raise exc
 
     return Depends(check)
+
+
+def iso(value):
+    """A datetime as ISO 8601 for a JSON answer; anything else (None included) as it is."""
+    return value.isoformat() if isinstance(value, datetime) else value

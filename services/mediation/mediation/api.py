@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.auth import Principal
 from fengqiao.events import Category, EventTypes, RequestType, Topics, TriageCorrected, Urgency, new_event
-from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from mediation import db
@@ -93,10 +93,6 @@ def refused(exc: Rejected):
     return api_error(_STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message)
 
 
-def _iso(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
 @router.get("/cases/{tracking_no}")
 async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """A case with its history and its clocks (original and current deadlines, misses)."""
@@ -108,10 +104,10 @@ async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) 
         clock_rows = await db.clocks(conn, tracking_no)
         await audit(conn, principal, "view_case", tracking_no, row["station"])
     return {
-        **{k: _iso(v) for k, v in dict(row).items()},
+        **{k: iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
-        "history": [{k: _iso(v) for k, v in dict(s).items()} for s in steps],
-        "clocks": [{k: _iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],
+        "history": [{k: iso(v) for k, v in dict(s).items()} for s in steps],
+        "clocks": [{k: iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],
     }
 
 
@@ -158,7 +154,7 @@ async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal, tracking_no: st
             "SELECT at, staff_id, role, station, action, tracking_no, detail FROM audit_log "
             "WHERE ($1::text IS NULL OR tracking_no = $1) ORDER BY at DESC, id DESC LIMIT $2",
             tracking_no, min(max(limit, 1), 1000))
-    return {"entries": [{k: _iso(v) for k, v in dict(r).items()} for r in rows]}
+    return {"entries": [{k: iso(v) for k, v in dict(r).items()} for r in rows]}
 
 
 @router.get("/stations/{station}/rates")

@@ -11,10 +11,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 
-from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import db, records
-from mediation.api import _actor, _iso, audit, staff_unit
+from mediation.api import _actor, audit, staff_unit
 from mediation.cases import perform
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -103,7 +103,7 @@ def _json(value):
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_json(v) for v in value]
-    return _iso(value)
+    return iso(value)
 
 
 @router.post("", status_code=201)

@@ -7,10 +7,10 @@ from datetime import datetime, timezone
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import rectification
-from mediation.api import _actor, _iso, audit, staff_unit
+from mediation.api import _actor, audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["rectification"])
 
@@ -44,7 +44,7 @@ def _now() -> datetime:
 
 
 def _row(r) -> dict:
-    return {k: _iso(v) for k, v in dict(r).items()}
+    return {k: iso(v) for k, v in dict(r).items()}
 
 
 @router.post("", status_code=201)

@@ -10,7 +10,7 @@ from jinja2 import TemplateNotFound
 from pydantic import BaseModel, Field
 
 from fengqiao.auth import Principal
-from fengqiao.http import StaffPrincipal
+from fengqiao.http import StaffPrincipal, iso
 from fengqiao.pii import Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
@@ -19,17 +19,13 @@ from notify.deliveries import payload_context
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
 
 
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 @router.get("/inbox")
 async def my_inbox(rt: RuntimeDep, principal: StaffPrincipal, unread: bool = False,
                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
     async with rt.pool.acquire() as conn:
         rows, unread_count = await db.inbox(conn, principal.staff_id, unread_only=unread, limit=limit)
     return {"unread": unread_count, "notifications": [
-        {**dict(r), "created_at": _iso(r["created_at"]), "read_at": _iso(r["read_at"])} for r in rows]}
+        {**dict(r), "created_at": iso(r["created_at"]), "read_at": iso(r["read_at"])} for r in rows]}
 
 
 class MarkRead(BaseModel):
@@ -71,8 +67,8 @@ def _delivery(request: Request, row) -> dict:
     return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
             "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
             "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
-            "last_error": row["last_error"], "created_at": _iso(row["created_at"]), "sent_at": _iso(row["sent_at"]),
-            "failed_at": _iso(row["failed_at"]), "next_attempt_at": _iso(row["next_attempt_at"]),
+            "last_error": row["last_error"], "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
+            "failed_at": iso(row["failed_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
             "held_reason": row["held_reason"], "resends": row["resends"]}
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fengqiao.auth import Principal
-from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from triage import db
 from triage.engine import CATEGORIES, TYPES, URGENCY_ORDER
@@ -19,10 +19,6 @@ from triage.rules import Rule
 
 router = APIRouter(prefix="/api/v1/triage", tags=["triage"])
 EDITORS = frozenset({"leader", "admin"})
-
-
-def _iso(value):
-    return value.isoformat() if value is not None else None
 
 
 def _station_scope(principal: Principal, station: str | None) -> str | None:
@@ -50,9 +46,9 @@ async def get_decision(tracking_no: str, rt: RuntimeDep, principal: StaffPrincip
         "confidence": row["confidence"],
         "confidences": json.loads(confidences) if isinstance(confidences, str) else confidences,
         "sentiment": row["sentiment"], "model_version": row["model_version"], "reasons": row["reasons"],
-        "merged_into": row["merged_into"], "corrected": row["corrected"], "decided_at": _iso(row["decided_at"]),
+        "merged_into": row["merged_into"], "corrected": row["corrected"], "decided_at": iso(row["decided_at"]),
         "assignment": None if assignment is None else {
-            **dict(assignment), "assigned_at": _iso(assignment["assigned_at"])},
+            **dict(assignment), "assigned_at": iso(assignment["assigned_at"])},
     }
 
 
@@ -62,8 +58,8 @@ async def list_alerts(rt: RuntimeDep, principal: StaffPrincipal, station: str | 
     scope = _station_scope(principal, station)
     async with rt.pool.acquire() as conn:
         rows = await db.alerts(conn, scope, min(max(limit, 1), 500))
-    return {"alerts": [{**dict(r), "raised_at": _iso(r["raised_at"]), "updated_at": _iso(r["updated_at"]),
-                        "expires_at": _iso(r["expires_at"])} for r in rows]}
+    return {"alerts": [{**dict(r), "raised_at": iso(r["raised_at"]), "updated_at": iso(r["updated_at"]),
+                        "expires_at": iso(r["expires_at"])} for r in rows]}
 
 
 class RuleIn(BaseModel):
@@ -93,7 +89,7 @@ async def list_rules(rt: RuntimeDep, principal: StaffPrincipal, station: str | N
     scope = _station_scope(principal, station)
     async with rt.pool.acquire() as conn:
         rows = await db.list_rules(conn, scope)
-    return {"rules": [{**dict(r), "created_at": _iso(r["created_at"])} for r in rows]}
+    return {"rules": [{**dict(r), "created_at": iso(r["created_at"])} for r in rows]}
 
 
 @router.post("/rules", status_code=201)
@@ -134,6 +130,6 @@ async def list_models(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
         item = dict(r)
         for k in ("trained_on", "scores"):
             item[k] = json.loads(item[k]) if isinstance(item[k], str) else item[k]
-        item["created_at"], item["activated_at"] = _iso(r["created_at"]), _iso(r["activated_at"])
+        item["created_at"], item["activated_at"] = iso(r["created_at"]), iso(r["activated_at"])
         out.append(item)
     return {"models": out}
