@@ -102,7 +102,6 @@ class DeliveryQueue:
         """Claim, hold or send what is due on `channel` at `now`; the number of rows handled."""
         rules = self.rules
         to_send: list[asyncpg.Record] = []
-        held: list[str] = []
         async with pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT d.*, coalesce(u.urgency = 'urgent', false) AS case_urgent FROM deliveries d "
@@ -118,7 +117,6 @@ class DeliveryQueue:
                 hold = self._quiet_hold(row, now) or self._rate_hold(row, now, recent)
                 if hold:
                     holds.append((row["id"], *hold))
-                    held.append(hold[0])
                     continue
                 recent.setdefault(row["recipient_key"], []).append(now)
                 sending.append((row["id"], now + rules.lease))
@@ -131,8 +129,8 @@ class DeliveryQueue:
                 await conn.executemany(
                     "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
                     "held_reason = NULL WHERE id = $1", sending)
-        if self.metrics and held:
-            self.metrics.notifications.labels(channel=channel, outcome="deferred").inc(len(held))
+        if self.metrics and holds:
+            self.metrics.notifications.labels(channel=channel, outcome="deferred").inc(len(holds))
         if to_send:
             limit = asyncio.Semaphore(rules.concurrency)
 
