@@ -98,15 +98,15 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     await _remember_urgency(conn, data.tracking_no, data.urgency)
     params = dict(category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency],
                   assignee_name="")
-    leaders = await db.station_leaders(conn, data.station)
     if data.assignee_id and (data.notify_leader or data.urgency == "urgent"):
         params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
     if data.assignee_id and not data.flagged:
         targets = [(data.assignee_id, "assigned")]
         if data.notify_leader:  # urgent: the officer on duty has it, the leadership is told at once
-            targets += [(r, "urgent") for r in leaders]
+            targets += [(r, "urgent") for r in await db.station_leaders(conn, data.station)]
     else:  # nobody on duty, or flagged: the leadership assigns by hand
-        targets = [(r, "unassigned") for r in leaders] + [(data.assignee_id, "unassigned")]
+        targets = [(r, "unassigned") for r in await db.station_leaders(conn, data.station)] + [
+            (data.assignee_id, "unassigned")]
     await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
     if data.urgency == "urgent":  # the officer on duty and the leadership, wherever they are
         await _page(deps, conn, outbox, event, [r for r, _ in targets], data.station, "urgent", data.tracking_no,
