@@ -17,10 +17,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, free_port
+from fengqiao.cli import _migrate_all, _seed
+from fengqiao.devstack import (
+    SERVICES, EmbeddedBroker, EmbeddedPostgres, free_port, start_service, stop_process, wait_ready,
+)
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
 from fengqiao.pii import new_index_key_setting, new_key_setting
+from tests.servers import HttpRecorder, SmtpRecorder
 
 # Service processes started by the tests inherit these keys for personal data at rest.
 os.environ.setdefault("FENGQIAO_PII_KEYS", new_key_setting("test"))
@@ -71,3 +75,34 @@ def infra():
             print(f"test logs kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(infra):
+    asyncio.run(_migrate_all(infra.dsn, SERVICES))
+    credentials = asyncio.run(_seed(infra.dsn))
+    ports = {name: free_port() for name in SERVICES}
+    smtp_port = free_port()
+    # The outside world notify talks to: an SMS gateway and a mail relay, real local servers.
+    sms, mail = HttpRecorder(), SmtpRecorder()
+    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+           "SMTP_PORT": str(smtp_port), "RATE_LIMIT_SUBMIT": "100000/minute",
+           "RATE_LIMIT_TRACK": "100000/minute", **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+           "SMS_GATEWAY_URL": f"{sms.url}/sms/send", "SMS_GATEWAY_AUTH": "Bearer e2e-gateway",
+           "NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(mail.port), "NOTIFY_SMTP_SECURITY": "none",
+           "NOTIFY_MAIL_FROM": "noreply@fengqiao.test",
+           # the suite runs at any hour and sends many messages to the same test numbers
+           "QUIET_HOURS": "off", "RECIPIENT_RATE_LIMIT": "", "DELIVERY_RETRY_BASE_S": "1"}
+    procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    try:
+        not_ready = wait_ready(urls, timeout=60)
+        assert not not_ready, f"services not ready: {not_ready}; logs: " + "; ".join(
+            (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready)
+        yield {"urls": urls, "smtp_port": smtp_port, "credentials": {c["staff_id"] or c["role"]: c for c in credentials},
+               "procs": procs, "sms": sms, "mail": mail}
+    finally:
+        for proc in procs.values():
+            stop_process(proc)
+        sms.close()
+        mail.close()
