@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.db import create_pool, ensure_database, migrate
 from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, free_port
-from fengqiao.events import CONTENT_TYPE, EventTypes, StationUpserted, dlq_topic, new_event
+from fengqiao.events import CONTENT_TYPE, EventTypes, StationUpserted, Topics, bind_handlers, dlq_topic, new_event
 from fengqiao.kafka import ConsumerRunner, ProducerHandle, RunnerConfig, SimulatedCrash, create_topics
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import OutboxRelay, unit_of_work
@@ -64,7 +64,7 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 def make_runner(infra, pool, topic, group, metrics, **overrides) -> ConsumerRunner:
     options = dict(fetch_max_wait_ms=20, retry_attempts=3, dead_letter_after=2) | overrides
-    config = RunnerConfig(group_id=group, topics=[topic], handlers={EventTypes.STATION_UPSERTED: record_station},
+    config = RunnerConfig(group_id=group, topics=[topic], handlers={topic: {EventTypes.STATION_UPSERTED: record_station}},
                           **options)
     return ConsumerRunner(pool=pool, bootstrap=infra.bootstrap, config=config, producer=ProducerHandle(infra.bootstrap, "t"),
                           metrics=metrics, client_id="test")
@@ -300,3 +300,53 @@ async def test_graceful_stop_commits_what_it_applied_so_a_successor_redoes_nothi
     assert consumed(second_metrics, topic, "duplicate") == 0  # nothing the first applied came back
     assert consumed(second_metrics, topic, "ok") == 300 - applied_by_first
     assert await pool.fetchval("SELECT count(DISTINCT code) FROM applied") == 300
+
+
+async def test_a_directory_event_published_on_the_ingress_topic_is_dead_lettered_not_applied(infra, schema):
+    """Finding 2 of the security review: anyone allowed to publish to the public ingress topic sent a
+    `token_issued` of their choosing and the forged token worked. A handler is bound to the topic its
+    type travels on; on the ingress topic anything but submitted feedback is dead-lettered."""
+    _, pool = schema
+    marker = secrets.token_hex(4)
+    forged = new_event(EventTypes.TOKEN_ISSUED, {"token_id": f"forged-{marker}", "token_hash": "0" * 64,
+                                                 "station": "KZ01", "role": "leader"}, source="/attacker").to_json()
+    genuine = new_event(EventTypes.TOKEN_ISSUED, {"token_id": f"real-{marker}", "token_hash": "1" * 64,
+                                                  "station": "KZ01", "role": "officer"},
+                        source="/fengqiao/mediation").to_json()
+    citizen_update = new_event(EventTypes.CITIZEN_UPDATE, {"tracking_no": "FQ1", "station": "KZ01", "kind": "resolved",
+                                                           "text": "您的事项已办结"}, source="/attacker").to_json()
+
+    async def record_token(event, conn, outbox) -> None:
+        await conn.execute("INSERT INTO applied (event_id, code) VALUES ($1, $2)", event.id,
+                           event.data["token_id"])
+
+    metrics = Metrics("test")
+    topics = [Topics.SUBMISSIONS, Topics.DIRECTORY]
+    config = RunnerConfig(group_id=f"g-ingress-{marker}", topics=topics, fetch_max_wait_ms=20,
+                          handlers=bind_handlers(topics, {EventTypes.TOKEN_ISSUED: record_token}))
+    runner = ConsumerRunner(pool=pool, bootstrap=infra.bootstrap, config=config, metrics=metrics, client_id="test",
+                            producer=ProducerHandle(infra.bootstrap, "t"))
+    await produce(infra.bootstrap, Topics.SUBMISSIONS, [forged, citizen_update])
+    await produce(infra.bootstrap, Topics.DIRECTORY, [genuine])
+
+    async def done() -> bool:
+        return consumed(metrics, Topics.SUBMISSIONS, "dead_lettered") == 2 and \
+            await pool.fetchval("SELECT count(*) FROM applied") == 1
+
+    await run_until(runner, done)
+    assert [r["code"] for r in await pool.fetch("SELECT code FROM applied")] == [f"real-{marker}"]
+
+    dlq = AIOKafkaConsumer(dlq_topic(Topics.SUBMISSIONS), bootstrap_servers=infra.bootstrap,
+                           auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    await dlq.start()
+    try:
+        mine = []
+        for _ in range(100):
+            for batch in (await dlq.getmany(timeout_ms=200)).values():
+                mine += [r for r in batch if dict(r.headers).get("dlq.consumer.group") == config.group_id.encode()]
+            if len(mine) >= 2:
+                break
+    finally:
+        await dlq.stop()
+    assert sorted(r.value for r in mine) == sorted([forged, citizen_update])
+    assert {dict(r.headers)["dlq.reason"] for r in mine} == {b"type_not_allowed_on_topic"}

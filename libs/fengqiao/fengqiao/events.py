@@ -471,3 +471,50 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
 }
+
+
+DIRECTORY_TYPES = frozenset({EventTypes.STATION_UPSERTED, EventTypes.STAFF_UPSERTED, EventTypes.ROSTER_PUBLISHED,
+                             EventTypes.TOKEN_ISSUED})
+
+# Which event types each topic may carry (DESIGN 4.8). A consumer handles an event only on the topic its
+# type belongs to: the ingress topic is writable by other bureau systems, so a directory event (a token of
+# the publisher's choosing) or a message to a citizen published there must never be acted on.
+TOPIC_TYPES: dict[str, frozenset[str]] = {
+    Topics.SUBMISSIONS: frozenset({EventTypes.FEEDBACK_SUBMITTED}),
+    Topics.CASE_EVENTS: frozenset(t for t in CONTRACTS if t.startswith("fengqiao.case.")) | {EventTypes.ALERT_RAISED},
+    Topics.TRIAGE_REQUESTS: frozenset({EventTypes.TRIAGE_REQUESTED}),
+    Topics.CITIZEN_MESSAGES: frozenset({EventTypes.CITIZEN_MESSAGE_REQUESTED}),
+    Topics.DIRECTORY: DIRECTORY_TYPES,
+    Topics.SURVEYS: frozenset({EventTypes.SURVEY_ANSWERED}),
+    Topics.CORRECTIONS: frozenset({EventTypes.TRIAGE_CORRECTED}),
+    Topics.CITIZEN_UPDATES: frozenset({EventTypes.CITIZEN_UPDATE}),
+    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER}),
+}
+# Topics other systems may write to: every type but the ones listed is refused there, unknown ones included.
+INGRESS_TOPICS = frozenset({Topics.SUBMISSIONS})
+
+
+def check_topic(topic: str, event_type: str) -> None:
+    """Raise PoisonMessage if `event_type` may not arrive on `topic`.
+
+    A type that belongs to another topic is refused everywhere; a type nobody knows is refused on
+    an ingress topic and tolerated on internal ones (a newer producer during a rolling upgrade)."""
+    allowed = TOPIC_TYPES.get(topic)
+    if allowed is None or event_type in allowed:
+        return
+    if topic in INGRESS_TOPICS or event_type in CONTRACTS:
+        raise PoisonMessage("type_not_allowed_on_topic", f"{event_type} is not accepted on {topic}")
+
+
+def bind_handlers(topics: list[str], handlers: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A service's handler table (event type -> handler) bound to the topics each type travels on:
+    topic -> event type -> handler. A handler whose type travels on none of `topics` is a wiring
+    mistake and fails the start rather than waiting forever for events that never come."""
+    bound: dict[str, dict[str, Any]] = {topic: {} for topic in topics}
+    for event_type, handler in handlers.items():
+        homes = [t for t in topics if event_type in TOPIC_TYPES.get(t, ())]
+        if not homes:
+            raise ValueError(f"no subscribed topic carries {event_type} (topics: {', '.join(topics)})")
+        for topic in homes:
+            bound[topic][event_type] = handler
+    return bound

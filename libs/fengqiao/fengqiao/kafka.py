@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from fengqiao.events import CloudEvent, PoisonMessage, dlq_topic, parse_event
+from fengqiao.events import CloudEvent, PoisonMessage, check_topic, dlq_topic, parse_event
 from fengqiao.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -174,7 +174,9 @@ class _Item:
 class RunnerConfig:
     group_id: str
     topics: list[str]
-    handlers: dict[str, Handler]
+    # topic -> event type -> handler (`fengqiao.events.bind_handlers`): an event is handled only on
+    # the topic its type is bound to; a type the topic may not carry is dead-lettered.
+    handlers: dict[str, dict[str, Handler]]
     fetch_max_wait_ms: int = 20
     max_poll_records: int = 500
     max_poll_interval_ms: int = 300_000
@@ -291,7 +293,8 @@ class ConsumerRunner:
         item = _Item(record)
         try:
             item.event = parse_event(record.value)
-            item.handler = self.config.handlers.get(item.event.type)
+            check_topic(record.topic, item.event.type)
+            item.handler = self.config.handlers.get(record.topic, {}).get(item.event.type)
         except PoisonMessage as exc:
             item.poison = exc
         return item

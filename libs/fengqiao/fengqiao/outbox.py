@@ -12,7 +12,7 @@ from typing import Callable
 import asyncpg
 import structlog
 
-from fengqiao.events import CONTENT_TYPE, CloudEvent
+from fengqiao.events import CONTENT_TYPE, TOPIC_TYPES, CloudEvent
 from fengqiao.kafka import ProducerHandle
 from fengqiao.metrics import Metrics
 
@@ -37,6 +37,9 @@ class Outbox:
             callback()
 
     def add(self, topic: str, event: CloudEvent, *, key: str | None = None) -> None:
+        allowed = TOPIC_TYPES.get(topic)
+        if allowed is not None and event.type not in allowed:  # its consumers would dead-letter it
+            raise ValueError(f"{event.type} does not travel on {topic}")
         headers = {"content-type": CONTENT_TYPE, "ce_type": event.type}
         self._rows.append((topic, key if key is not None else event.subject, event.to_json(), json.dumps(headers)))
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, Response
 
 from fengqiao.db import create_pool, migrate
 from fengqiao.errors import invalid_field
+from fengqiao.events import bind_handlers
 from fengqiao.kafka import ConsumerRunner, Handler, ProducerHandle, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
@@ -35,7 +36,8 @@ class ServiceSpec:
     name: str
     migrations_dir: Path
     topics: list[str]
-    # Builds the HANDLERS table (event type -> handler) with the process's metrics bound.
+    # Builds the HANDLERS table (event type -> handler) with the process's metrics bound; each handler is
+    # bound to the topic its event type travels on (`fengqiao.events.TOPIC_TYPES`).
     handlers: Callable[[Metrics], dict[str, Handler]]
     routers: list[APIRouter] = field(default_factory=list)
     # Long-running tasks of the service beyond relay and consumer (timers, receivers...).
@@ -87,7 +89,8 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
             pool=pool, bootstrap=bootstrap, producer=producer, metrics=metrics,
             client_id=f"fengqiao-{spec.name}",
             config=RunnerConfig(
-                group_id=f"fengqiao-{spec.name}", topics=spec.topics, handlers=spec.handlers(metrics),
+                group_id=f"fengqiao-{spec.name}", topics=spec.topics,
+                handlers=bind_handlers(spec.topics, spec.handlers(metrics)),
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 max_poll_records=settings.kafka_max_poll_records,
                 max_poll_interval_ms=settings.kafka_max_poll_interval_ms,

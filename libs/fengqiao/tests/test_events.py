@@ -7,7 +7,8 @@ import json
 import pytest
 
 from fengqiao.events import (
-    CONTRACTS, CaseReceived, EventTypes, FeedbackSubmitted, PoisonMessage, new_event, parse_event,
+    CONTRACTS, TOPIC_TYPES, CaseReceived, EventTypes, FeedbackSubmitted, PoisonMessage, Topics, bind_handlers,
+    check_topic, new_event, parse_event,
 )
 
 
@@ -117,3 +118,39 @@ def test_optional_fields_left_empty_survive_a_round_trip():
     for payload in samples:
         event = new_event(type_of[type(payload)], payload, source="/test")
         assert parse_event(event.to_json()).payload() == payload
+
+
+@pytest.mark.parametrize("event_type", [EventTypes.TOKEN_ISSUED, EventTypes.STAFF_UPSERTED, EventTypes.CITIZEN_UPDATE,
+                                        EventTypes.CITIZEN_MESSAGE_REQUESTED, EventTypes.CASE_RESOLVED,
+                                        EventTypes.SURVEY_ANSWERED, "fengqiao.something.new", "x"])
+def test_the_ingress_topic_refuses_every_type_but_submitted_feedback(event_type):
+    with pytest.raises(PoisonMessage) as refused:
+        check_topic(Topics.SUBMISSIONS, event_type)
+    assert refused.value.reason == "type_not_allowed_on_topic"
+    check_topic(Topics.SUBMISSIONS, EventTypes.FEEDBACK_SUBMITTED)
+
+
+def test_internal_topics_refuse_types_of_other_topics_and_tolerate_unknown_ones():
+    with pytest.raises(PoisonMessage):
+        check_topic(Topics.CASE_EVENTS, EventTypes.TOKEN_ISSUED)  # a directory event on the public stream
+    with pytest.raises(PoisonMessage):
+        check_topic(Topics.DIRECTORY, EventTypes.FEEDBACK_SUBMITTED)
+    check_topic(Topics.DIRECTORY, EventTypes.TOKEN_ISSUED)
+    check_topic(Topics.CASE_EVENTS, "fengqiao.case.some_future_step")  # a newer producer: ignored, not poison
+
+
+def test_every_contract_travels_on_exactly_one_topic():
+    for event_type in CONTRACTS:
+        assert sum(event_type in types for types in TOPIC_TYPES.values()) == 1, event_type
+
+
+def test_handlers_are_bound_to_the_topic_their_type_travels_on():
+    def handler(event, conn, outbox):
+        return None
+
+    bound = bind_handlers([Topics.SUBMISSIONS, Topics.DIRECTORY],
+                          {EventTypes.FEEDBACK_SUBMITTED: handler, EventTypes.TOKEN_ISSUED: handler})
+    assert bound == {Topics.SUBMISSIONS: {EventTypes.FEEDBACK_SUBMITTED: handler},
+                     Topics.DIRECTORY: {EventTypes.TOKEN_ISSUED: handler}}
+    with pytest.raises(ValueError, match="token_issued"):
+        bind_handlers([Topics.SUBMISSIONS], {EventTypes.TOKEN_ISSUED: handler})
