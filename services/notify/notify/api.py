@@ -4,8 +4,9 @@ and template previews."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from jinja2 import TemplateNotFound
 from pydantic import BaseModel, Field
 
@@ -15,8 +16,14 @@ from fengqiao.pii import Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
 from notify.deliveries import payload_context
+from notify.templates import STATION_CODE
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
+
+# Database ids are bigint: anything outside is no row, not a database error (a 500).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+StaffId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 @router.get("/inbox")
@@ -29,7 +36,7 @@ async def my_inbox(rt: RuntimeDep, principal: StaffPrincipal, unread: bool = Fal
 
 
 class MarkRead(BaseModel):
-    ids: list[int] | None = Field(default=None, max_length=500, description="omit to mark everything read")
+    ids: list[RowId] | None = Field(default=None, max_length=500, description="omit to mark everything read")
 
 
 @router.post("/inbox/read")
@@ -43,7 +50,9 @@ async def mark_read(body: MarkRead, rt: RuntimeDep, principal: StaffPrincipal) -
 # -- failed deliveries: shown to the station's leadership, resent or dismissed by hand -------------
 
 async def leadership(principal: StaffPrincipal) -> Principal:
-    if principal.role not in ("leader", "instructor", "bureau", "admin"):
+    # A station role without a station leads nothing: it must never fall through to "every station".
+    if principal.role not in ("leader", "instructor", "bureau", "admin") or not (
+            principal.sees_all_stations or principal.station):
         raise HTTPException(403, detail={"code": "forbidden", "message": "只有所领导可以处理发送失败的消息。"})
     return principal
 
@@ -58,7 +67,11 @@ def mask(channel: str, address: str) -> str:
     if channel == "email":
         local, _, domain = address.partition("@")
         return (local[:1] + "***@" + domain) if domain else "***"
-    return address.split("?")[0]
+    try:  # a webhook URL: without any user:password@ and query (where receivers put credentials)
+        parts = urlsplit(address)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    except ValueError:
+        return "***"
 
 
 def _delivery(request: Request, row) -> dict:
@@ -76,21 +89,22 @@ def _delivery(request: Request, row) -> dict:
 async def list_deliveries(request: Request, rt: RuntimeDep, principal: Leadership,
                           status: Literal["failed", "deferred", "pending", "sent", "dismissed"] = "failed",
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
-    station = None if principal.sees_all_stations else principal.station
     async with rt.pool.acquire() as conn:
-        rows = await db.deliveries(conn, station=station, status=status, limit=limit)
+        rows = await db.deliveries(conn, all_stations=principal.sees_all_stations, station=principal.station,
+                                   status=status, limit=limit)
     return {"deliveries": [_delivery(request, r) for r in rows]}
 
 
 async def _own_delivery(conn, delivery_id: int, principal: Principal):
     row = await db.delivery(conn, delivery_id)
-    if row is None or not (principal.sees_all_stations or row["station"] == principal.station):
+    if row is None or not (principal.sees_all_stations
+                           or (principal.station is not None and row["station"] == principal.station)):
         raise HTTPException(404, detail={"code": "not_found", "message": "没有这条消息。"})
     return row
 
 
 @router.post("/deliveries/{delivery_id}/resend")
-async def resend(delivery_id: int, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+async def resend(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
     async with rt.pool.acquire() as conn:
         row = await _own_delivery(conn, delivery_id, principal)
         if not await db.resend(conn, delivery_id, principal.staff_id or principal.token_id):
@@ -104,7 +118,7 @@ async def resend(delivery_id: int, request: Request, rt: RuntimeDep, principal: 
 
 
 @router.post("/deliveries/{delivery_id}/dismiss")
-async def dismiss(delivery_id: int, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+async def dismiss(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
     async with rt.pool.acquire() as conn:
         await _own_delivery(conn, delivery_id, principal)
         if not await db.dismiss(conn, delivery_id, principal.staff_id or principal.token_id):
@@ -126,13 +140,22 @@ async def template_names(request: Request, principal: Leadership) -> dict:
 @router.get("/templates/preview")
 async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
                   name: Annotated[str, Query(max_length=100)],
-                  station: Annotated[str | None, Query(max_length=20)] = None) -> dict:
-    """A template rendered with sample values for a station (or the deployment)."""
+                  station: Annotated[str | None, Query(max_length=32)] = None) -> dict:
+    """A template rendered with sample values for a station the caller may see (their own by
+    default), or for the deployment (bureau and admin, without `station`)."""
+    templates = request.app.state.templates
+    if name not in templates.names():
+        raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"})
     station = station or principal.station
-    async with rt.pool.acquire() as conn:
-        station_name = await db.station_name(conn, station) if station else None
+    station_name = None
+    if station is not None:
+        if STATION_CODE.match(station) and principal.can_see_station(station):
+            async with rt.pool.acquire() as conn:
+                station_name = await db.known_station_name(conn, station)
+        if station_name is None:  # unknown, malformed or another station's: all the same to the caller
+            raise HTTPException(404, detail={"code": "not_found", "field": "station", "message": "没有这个派出所。"})
     try:
-        text = request.app.state.templates.preview(name, station, station_name)
+        text = templates.preview(name, station, station_name)
     except TemplateNotFound:
         raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"}) from None
     return {"name": name, "station": station, "text": text}
@@ -146,14 +169,14 @@ class Contact(BaseModel):
 
 async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
     station = await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
-    own = principal.staff_id == staff_id
-    leads = principal.role in ("leader", "instructor") and station == principal.station
+    own = principal.staff_id is not None and principal.staff_id == staff_id
+    leads = principal.role in ("leader", "instructor") and principal.station is not None and station == principal.station
     if station is None or not (own or leads or principal.role == "admin"):
         raise HTTPException(404, detail={"code": "not_found", "message": "没有这名工作人员。"})
 
 
 @router.put("/staff/{staff_id}/contact")
-async def set_contact(staff_id: str, body: Contact, request: Request, rt: RuntimeDep,
+async def set_contact(staff_id: StaffId, body: Contact, request: Request, rt: RuntimeDep,
                       principal: StaffPrincipal) -> dict:
     """The phone urgent matters are also sent to by SMS: by the person themself, their station's
     leadership, or an admin."""
@@ -174,7 +197,7 @@ async def set_contact(staff_id: str, body: Contact, request: Request, rt: Runtim
 
 
 @router.delete("/staff/{staff_id}/contact", status_code=204)
-async def remove_contact(staff_id: str, rt: RuntimeDep, principal: StaffPrincipal) -> None:
+async def remove_contact(staff_id: StaffId, rt: RuntimeDep, principal: StaffPrincipal) -> None:
     async with rt.pool.acquire() as conn:
         await _may_manage(conn, principal, staff_id)
         await conn.execute("DELETE FROM staff_contacts WHERE staff_id = $1", staff_id)

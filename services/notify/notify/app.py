@@ -88,9 +88,7 @@ def create_app(settings: Settings | None = None, notify_settings: NotifySettings
         index = BlindIndex.from_setting(settings.pii_index_key.get_secret_value() if settings.pii_index_key else None)
         link_key = links.key_from_setting(settings.link_key.get_secret_value() if settings.link_key else None)
         templates = Templates(ns.template_dir)
-        stations_dir = ns.template_dir / "stations" if ns.template_dir else None
-        templates.check(sorted(p.name for p in stations_dir.iterdir()) if stations_dir and stations_dir.is_dir()
-                        else [])
+        templates.check(sorted(templates.station_folders))
         rules = rules_from(ns)
         senders = senders_from(ns)
     except (PiiKeyError, links.LinkInvalid, TemplateConfigError, ValueError) as exc:
@@ -114,4 +112,5 @@ def create_app(settings: Settings | None = None, notify_settings: NotifySettings
     app = build_app(spec, settings)
     app.state.queue = queue
     app.state.templates = templates
+    app.state.webhook_policy = senders["webhook"].policy  # subscriptions are checked as sends are
     return app

@@ -5,7 +5,8 @@
 - `Mailer`: SMTP through aiosmtplib, multipart text + HTML, UTF-8 (Chinese subjects become
   RFC 2047 encoded words).
 - `WebhookSender`: JSON CloudEvents signed per Standard Webhooks (webhook-id, webhook-timestamp,
-  webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))).
+  webhook-signature = v1,base64(HMAC-SHA256(secret, id.timestamp.body))), only to addresses the
+  `WebhookPolicy` allows, checked at each send.
 
 None of them logs an address or a message text."""
 
@@ -22,9 +23,13 @@ from email.utils import format_datetime
 
 import aiosmtplib
 import httpx
+import structlog
 from jinja2 import Environment, StrictUndefined
 
+from notify.addresses import AddressRefused, WebhookPolicy
 from notify.config import NotifySettings
+
+log = structlog.get_logger(__name__)
 
 
 class TemporaryFailure(Exception):
@@ -165,8 +170,11 @@ def sign_webhook(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 class WebhookSender:
     channel = "webhook"
 
-    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None) -> None:
-        self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_s)
+    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None,
+                 policy: WebhookPolicy | None = None) -> None:
+        self.policy = policy or WebhookPolicy.from_setting(settings.webhook_allowed_hosts)
+        # Redirects are not followed: a public URL could otherwise send us to an internal one.
+        self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
 
     def headers(self, message: Outgoing, now: datetime) -> dict[str, str]:
         timestamp = int(now.timestamp())  # the receiver rejects stale ones: replay protection
@@ -176,13 +184,34 @@ class WebhookSender:
                 "webhook-signature": sign_webhook(message.secret or "", msg_id, timestamp, message.body)}
 
     async def send(self, message: Outgoing) -> None:
-        headers = self.headers(message, datetime.now().astimezone())  # the wall clock: receivers check it
+        """The errors say only a reason code (webhook_unreachable, webhook_rejected, ...): whoever
+        reads them must not learn which internal ports are open or what answers there."""
         try:
-            response = await self.client.post(message.recipient, content=message.body.encode(), headers=headers)
+            target = await self.policy.check(message.recipient)
+        except AddressRefused as exc:
+            log.warning("webhook_address_refused", delivery_id=message.delivery_id, reason=exc.reason)
+            if exc.reason == "unresolvable_host":  # DNS may be back later
+                raise TemporaryFailure("webhook_unresolvable_host") from None
+            raise PermanentFailure(f"webhook_{exc.reason}") from None
+        url = httpx.URL(message.recipient)
+        headers = self.headers(message, datetime.now().astimezone())  # the wall clock: receivers check it
+        # Connect to the address just checked, not to the name (a second lookup could answer
+        # differently: DNS rebinding); the name still goes in Host and in TLS (SNI, certificate).
+        headers["host"] = url.netloc.decode("ascii")
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            # Streamed and never read: a receiver's answer, however large, costs nothing.
+            async with self.client.stream("POST", url.copy_with(host=str(target.address)),
+                                          content=message.body.encode(), headers=headers,
+                                          extensions=extensions) as response:
+                status = response.status_code
         except httpx.TransportError as exc:
-            raise TemporaryFailure(f"webhook endpoint unreachable ({type(exc).__name__})") from exc
-        if response.status_code >= 300:
-            raise _http_failure(response.status_code, "webhook endpoint")
+            log.warning("webhook_unreachable", delivery_id=message.delivery_id, error=type(exc).__name__)
+            raise TemporaryFailure("webhook_unreachable") from exc
+        if status >= 300:
+            log.warning("webhook_rejected", delivery_id=message.delivery_id, status=status)
+            failure = _http_failure(status, "webhook endpoint")
+            raise type(failure)("webhook_rejected")
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -42,6 +42,9 @@ class NotifySettings(BaseSettings):
 
     # -- Webhooks --------------------------------------------------------------------------------
     webhook_timeout_s: float = Field(default=10.0, alias="WEBHOOK_TIMEOUT_S")
+    # Webhooks go to public addresses only; this comma-separated list names the exceptions: host
+    # names, IP addresses or CIDR networks (e.g. "hooks.bureau.internal,10.20.0.0/16").
+    webhook_allowed_hosts: str = Field(default="", alias="WEBHOOK_ALLOWED_HOSTS")
 
     # -- Rules -----------------------------------------------------------------------------------
     retry_base_s: float = Field(default=30.0, alias="DELIVERY_RETRY_BASE_S")

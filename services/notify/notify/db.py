@@ -18,6 +18,11 @@ async def station_name(conn: asyncpg.Connection, code: str) -> str:
     return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code) or code
 
 
+async def known_station_name(conn: asyncpg.Connection, code: str) -> str | None:
+    """The name of a station in the directory, None if there is no such station."""
+    return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code)
+
+
 async def station_leaders(conn: asyncpg.Connection, station: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT staff_id FROM staff WHERE station = $1 AND role IN ('leader', 'instructor') AND active "
@@ -58,10 +63,12 @@ DELIVERY_COLUMNS = ("id, channel, audience, template, tracking_no, station, stat
                     "payload_kid, payload_enc, event_source, event_id, recipient_key")
 
 
-async def deliveries(conn: asyncpg.Connection, *, station: str | None, status: str, limit: int = 100) -> list:
+async def deliveries(conn: asyncpg.Connection, *, all_stations: bool, station: str | None, status: str,
+                     limit: int = 100) -> list:
+    """Every station's only when asked for by name: a missing station means none, never all."""
     return await conn.fetch(
-        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE status = $1 AND ($2::text IS NULL OR station = $2) "
-        "ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT $3", status, station, limit)
+        f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE status = $1 AND ($2 OR station = $3::text) "
+        "ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT $4", status, all_stations, station, limit)
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:

@@ -7,7 +7,11 @@ and hotline number), in NOTIFY_TEMPLATE_DIR:
     citizen/result.txt               overrides the result message for every station
     stations/KZ01/citizen/result.txt overrides it for KZ01 only
 
-Lookup order for station S: stations/S/, then the deployment folder, then the built-ins. Text
+Lookup order for station S: stations/S/, then the deployment folder, then the built-ins. Only the
+built-in names are ever looked up, only inside the folder (symbolic links leading out of it are
+refused), and station folders are found once at start, so neither a template name nor a station
+code from a request or an event can reach any other file, and the environments cached per station
+are bounded by the folders. Text
 templates (SMS, e-mail text part, console) are plain text; the e-mail HTML part (`*.html`) is
 autoescaped, so whatever a citizen or officer typed is shown as text. Every template is compiled
 and rendered with sample values at start, so a broken override stops the service with its name
@@ -15,13 +19,19 @@ instead of failing a message at 3 a.m."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import (
-    ChoiceLoader, DictLoader, Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape,
+    BaseLoader, ChoiceLoader, DictLoader, Environment, StrictUndefined, TemplateError, TemplateNotFound,
+    select_autoescape,
 )
+
+# What a station code may look like wherever one picks a folder (KZ01, SH-PD-03): no dots, no
+# slashes, never empty, so it can only ever name one folder below stations/.
+STATION_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 
 _SIGN = "【{{ signature }}】"
 
@@ -124,10 +134,35 @@ class Profile:
     hotline: str
 
 
+class FolderLoader(BaseLoader):
+    """Overrides from one folder: only the built-in template names, and only files that are inside
+    the folder once symbolic links are resolved."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def get_source(self, environment: Environment, template: str):
+        if template not in BUILTIN:
+            raise TemplateNotFound(template)
+        path = (self.root / template).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise TemplateNotFound(template)
+        mtime = path.stat().st_mtime
+
+        def uptodate() -> bool:
+            try:
+                return path.stat().st_mtime == mtime
+            except OSError:
+                return False
+
+        return path.read_text(encoding="utf-8"), str(path), uptodate
+
+
 class Templates:
     def __init__(self, template_dir: Path | None = None) -> None:
         self.dir = template_dir
         self._profiles: dict = {}
+        self.station_folders: frozenset[str] = frozenset()
         if template_dir is not None:
             if not template_dir.is_dir():
                 raise TemplateConfigError(f"NOTIFY_TEMPLATE_DIR {template_dir} is not a folder")
@@ -137,18 +172,27 @@ class Templates:
                     self._profiles = tomllib.loads(profile.read_text(encoding="utf-8"))
                 except tomllib.TOMLDecodeError as exc:
                     raise TemplateConfigError(f"{profile}: {exc}") from exc
+            stations = template_dir / "stations"
+            folders = sorted(p.name for p in stations.iterdir() if p.is_dir()) if stations.is_dir() else []
+            odd = [name for name in folders if not STATION_CODE.match(name)]
+            if odd:
+                raise TemplateConfigError(f"{stations}: {', '.join(odd)} is not a station code")
+            self.station_folders = frozenset(folders)
+        # One environment for the deployment (None) and one per station folder found at start:
+        # stations without a folder share the deployment's, so the cache cannot grow with input.
         self._envs: dict[str | None, Environment] = {}
 
     def _env(self, station: str | None) -> Environment:
-        env = self._envs.get(station)
+        key = station if station in self.station_folders else None
+        env = self._envs.get(key)
         if env is None:
-            loaders = []
+            loaders: list[BaseLoader] = []
             if self.dir is not None:
-                if station:
-                    loaders.append(FileSystemLoader(self.dir / "stations" / station, encoding="utf-8"))
-                loaders.append(FileSystemLoader(self.dir, encoding="utf-8"))
+                if key is not None:
+                    loaders.append(FolderLoader(self.dir / "stations" / key))
+                loaders.append(FolderLoader(self.dir))
             loaders.append(DictLoader(BUILTIN))
-            env = self._envs[station] = Environment(
+            env = self._envs[key] = Environment(
                 loader=ChoiceLoader(loaders), undefined=StrictUndefined, keep_trailing_newline=False,
                 autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False))
         return env
@@ -162,6 +206,8 @@ class Templates:
     def render(self, name: str, *, station: str | None, station_name: str, **params) -> str:
         profile = self.profile(station, station_name)
         values = dict(station_name=station_name, signature=profile.signature, hotline=profile.hotline, **params)
+        if name not in BUILTIN:
+            raise TemplateNotFound(name)
         return self._env(station).get_template(name).render(**values).strip()
 
     def names(self) -> list[str]:

@@ -9,14 +9,15 @@ from fnmatch import fnmatchcase
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AnyHttpUrl, BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
 from fengqiao.auth import Principal
 from fengqiao.events import CloudEvent
 from fengqiao.http import OptionalPrincipal
 from fengqiao.outbox import Outbox
 from fengqiao.runtime import RuntimeDep
+from notify.addresses import AddressRefused, WebhookPolicy
 from notify.channels import new_webhook_secret
 from notify.deliveries import DeliveryQueue
 
@@ -57,10 +58,17 @@ Subscriber = Annotated[Principal, Depends(subscriber)]
 
 class NewSubscription(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    url: AnyHttpUrl
+    url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2000)]
     event_types: list[Annotated[str, Field(pattern=r"^fengqiao\.[a-z_.]*\*?$", max_length=100)]] = Field(
         min_length=1, max_length=50)
     stations: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=200)
+
+
+_REFUSED = {
+    "invalid_url": "推送地址无效。",
+    "unresolvable_host": "推送地址的主机名无法解析。",
+    "address_not_allowed": "推送地址不能是本机、内网、链路本地或其他非公网地址；如确需使用，请联系系统管理员加入允许列表。",
+}
 
 
 def _public(row) -> dict:
@@ -72,6 +80,11 @@ def _public(row) -> dict:
 async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, principal: Subscriber) -> dict:
     """Create a subscription. The signing secret is returned once, here."""
     queue: DeliveryQueue = request.app.state.queue
+    policy: WebhookPolicy = request.app.state.webhook_policy
+    try:  # checked again at every send: DNS may change after this
+        await policy.check(str(body.url))
+    except AddressRefused as exc:
+        raise HTTPException(422, detail={"code": exc.reason, "field": "url", "message": _REFUSED[exc.reason]}) from None
     secret = new_webhook_secret()
     sub_id = "wh_" + secrets.token_hex(8)
     sealed = queue.cipher.seal(secret.encode(), context=f"webhook/{sub_id}/secret")
@@ -97,11 +110,11 @@ async def list_subscriptions(rt: RuntimeDep, principal: Subscriber) -> dict:
 
 
 @router.delete("/{sub_id}", status_code=204)
-async def unsubscribe(sub_id: str, rt: RuntimeDep, principal: Subscriber) -> None:
+async def unsubscribe(sub_id: Annotated[str, Path(max_length=40)], rt: RuntimeDep, principal: Subscriber) -> None:
     """Deactivate; deliveries not yet sent to it are dropped when their turn comes."""
     async with rt.pool.acquire() as conn:
         done = await conn.fetchval(
             "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
-            "RETURNING true", sub_id[:40], principal.token_id, principal.role == "admin")
+            "RETURNING true", sub_id, principal.token_id, principal.role == "admin")
     if not done:
         raise HTTPException(404, detail={"code": "not_found", "message": "没有这个订阅。"})
