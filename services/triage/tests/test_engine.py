@@ -6,7 +6,8 @@ import pytest
 
 from triage.engine import classify, public_reasons, sentiment
 from triage.model import TextModel, cross_validate, seed_examples
-from triage.rules import Rule, RuleSet
+from triage.rules import DEFAULT_RULES, InvalidPattern, Rule, RuleSet, compile_pattern
+from triage.signing import ModelRejected, ModelSigner
 from triage.text import mask_personal_data, place_key
 
 RULES = RuleSet()
@@ -86,13 +87,47 @@ def test_seed_model_cross_validates_above_chance():
     assert scores is not None and scores.macro_f1 > 0.3
 
 
-def test_model_round_trip_checks_the_checksum(model):
+def test_model_round_trip_checks_the_deployment_signature(model):
     import hashlib
+    import pickle
+
+    signer = ModelSigner(b"k" * 32)
     blob = model.dumps()
-    loaded = TextModel.loads(blob, hashlib.sha256(blob).hexdigest())
+    loaded = TextModel.loads(blob, version="v1", signature=signer.sign("v1", blob), signer=signer)
     assert loaded.predict(["电动车被偷了"])[0]["category"].label == model.predict(["电动车被偷了"])[0]["category"].label
-    with pytest.raises(ValueError):
-        TextModel.loads(blob, "0" * 64)
+    # A row someone wrote into the table: its own SHA-256 beside it proves nothing, it is not unpickled.
+    evil = pickle.dumps(Boom())
+    for signature in (None, "", hashlib.sha256(evil).hexdigest(), signer.sign("v2", evil),
+                      ModelSigner(b"x" * 32).sign("v1", evil)):
+        with pytest.raises(ModelRejected):
+            TextModel.loads(evil, version="v1", signature=signature, signer=signer)
+    with pytest.raises(ModelRejected):  # a signed artifact does not stand in for another version
+        TextModel.loads(blob, version="v2", signature=signer.sign("v1", blob), signer=signer)
+    with pytest.raises(ModelRejected):  # no key, no unpickling
+        TextModel.loads(blob, version="v1", signature=signer.sign("v1", blob), signer=None)
+    assert not Boom.unpickled
+
+
+class Boom:
+    unpickled = False
+
+    def __reduce__(self):
+        return (Boom._mark, ())
+
+    @staticmethod
+    def _mark():
+        Boom.unpickled = True
+        return Boom()
+
+
+def test_the_signing_key_is_derived_from_the_deployment_key_not_the_key_itself():
+    import hashlib
+    import hmac
+
+    key = b"d" * 32
+    signature = ModelSigner(key).sign("v1", b"blob")
+    assert signature != hmac.new(key, b"v1\x00blob", hashlib.sha256).hexdigest()
+    assert signature == ModelSigner(key).sign("v1", b"blob") != ModelSigner(b"e" * 32).sign("v1", b"blob")
 
 
 def test_personal_data_is_masked_in_stored_text():
@@ -118,3 +153,43 @@ def test_public_reasons_drop_the_models_top_features(model):
     assert len(public) == len(c.reasons)
     assert all(r.count(":") == 2 for r in public if r.startswith("model:category=") or r.startswith("model:type="))
     assert "王小明" not in " ".join(public)
+
+
+def test_public_rule_reasons_carry_the_rule_id_and_label_never_the_matched_words():
+    rules = RuleSet().with_rules([Rule("category", "safety_hazard", "尾矿库", station="KZ01", rule_id="7"),
+                                  Rule("urgency", "urgent", r"溃(坝|堤)", is_regex=True, station="KZ01", rule_id="8")])
+    c = classify(None, "有人说要跳楼，尾矿库要溃坝了", station="KZ01", rules=rules)
+    assert "rule:urgency=urgent:跳楼(self_harm#1)" in c.reasons  # staff see the word
+    public = public_reasons(c.reasons)
+    assert "rule:urgency=urgent:self_harm#1" in public and "rule:urgency=urgent:#8" in public
+    assert "rule:category=safety_hazard:#7" in public
+    assert not any(w in " ".join(public) for w in ("跳楼", "尾矿库", "溃", "坝"))
+
+
+def test_unknown_reason_shapes_stay_off_the_public_stream():
+    assert public_reasons(["rule:category=fraud:转账", "model:category=fraud:p=0.6x", "free text 跳楼",
+                           "rule:urgency=urgent:a(b)(#3)", "model:type=help:p=0.61:帮忙"]) == [
+        "rule:urgency=urgent:#3", "model:type=help:p=0.61"]
+
+
+def test_every_default_rule_has_a_unique_public_id_and_compiles_with_re2():
+    ids = [(r.field, r.value, r.public_id) for r in DEFAULT_RULES]
+    assert len(ids) == len(set(ids)) and all("#" in r.public_id for r in DEFAULT_RULES)
+    assert all(r.check() for r in DEFAULT_RULES)  # the defaults run on RE2 too
+    assert classify(None, "工地上三十多个农民工在门口", station="KZ01", rules=RULES).urgency == "urgent"
+
+
+def test_a_catastrophic_pattern_runs_in_linear_time():
+    import time
+    rule = Rule("urgency", "urgent", "(a|aa)+$", is_regex=True, rule_id="9")
+    started = time.perf_counter()
+    assert not rule.matches("a" * 40 + "!")  # Python's re backtracks ~fib(40) steps here: minutes
+    assert not rule.matches("a" * 5000 + "!")
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)b", r"(?<!x)y", "a{1001}", "((a{50}){50}){50}", "[", "x" * 201])
+def test_patterns_re2_cannot_run_are_refused_without_echoing_them(pattern):
+    with pytest.raises(InvalidPattern) as exc:
+        compile_pattern(pattern)
+    assert pattern not in str(exc.value) or len(pattern) == 1

@@ -45,7 +45,12 @@ class Draft:
     members: list[str]
     reporters: int
     window_hours: int
-    explanation: str
+    explanation: str  # for staff (triage's table and API): may name the place
+    public_explanation: str = ""  # for the public stream and webhooks: no address; "" = same as explanation
+
+    @property
+    def public(self) -> str:
+        return self.public_explanation or self.explanation
 
 
 def rank(level: str) -> int:
@@ -61,10 +66,13 @@ def cluster(category: str, place_key: str, place_label: str, members: list[str],
     level = t.level(reporters)
     if level is None:
         return None
+    def explain(place: str) -> str:
+        return (f"{t.window_hours}小时内{reporters}名不同群众反映{place}的{_label(category)}问题，"
+                f"达到{LEVEL_LABELS[level]}预警阈值（{getattr(t, level)}人），请关注是否可能引发群体性事件。")
+
+    # The place label is the citizens' own address text: staff see it, the public stream does not.
     return Draft("cluster", f"{category}|{place_key}", level, category, members[-MAX_MEMBERS:], reporters,
-                 t.window_hours,
-                 f"{t.window_hours}小时内{reporters}名不同群众反映{place_label}的{_label(category)}问题，"
-                 f"达到{LEVEL_LABELS[level]}预警阈值（{getattr(t, level)}人），请关注是否可能引发群体性事件。")
+                 t.window_hours, explain(place_label), explain("同一地点"))
 
 
 def trend(category: str, last_day: int, daily_mean: float, members: list[str], t: Thresholds) -> Draft | None:

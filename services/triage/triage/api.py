@@ -4,37 +4,70 @@ the deployment's rules (leaders and admins edit them), and model versions."""
 from __future__ import annotations
 
 import json
-import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from triage import db
+from triage.assign import LEADERSHIP
 from triage.engine import CATEGORIES, TYPES, URGENCY_ORDER
-from triage.rules import Rule
+from triage.rules import MAX_PATTERN_LENGTH, InvalidPattern, Rule, compile_pattern
 
 router = APIRouter(prefix="/api/v1/triage", tags=["triage"])
 EDITORS = frozenset({"leader", "admin"})
+# Every active rule runs on every item of its station in the consumer all stations share.
+MAX_RULES_PER_STATION = 200
+
+TrackingNo = Annotated[str, Path(min_length=1, max_length=64)]
+RuleId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # bigserial: beyond it is no rule, not a 500
+StationCode = Annotated[str | None, Query(min_length=1, max_length=32)]
 
 
-def _station_scope(principal: Principal, station: str | None) -> str | None:
-    if principal.sees_all_stations:
-        return station
-    if station and station != principal.station:
+def _own_station(principal: Principal) -> str:
+    """The station a station-role token is scoped to. A token without one sees nothing: only
+    bureau and admin see every station, and `None` never means "all"."""
+    if principal.station is None:
         raise api_error(404, "not_found", "未找到该派出所的数据。")
     return principal.station
 
 
+def _station_scope(principal: Principal, station: str | None) -> str | None:
+    """None (every station) only for bureau and admin asking for no particular station."""
+    if principal.sees_all_stations:
+        return station
+    own = _own_station(principal)
+    if station and station != own:
+        raise api_error(404, "not_found", "未找到该派出所的数据。")
+    return own
+
+
+async def _may_see_confidential(conn, principal: Principal, station: str) -> bool:
+    """A confidential tip-off (举报人保密) is for the station's leadership and the handlers their
+    leader approved (`confidential_handler` in the directory), not for the rest of the station,
+    nor for deployment-wide roles."""
+    if principal.sees_all_stations or principal.station != station:
+        return False
+    if principal.role in LEADERSHIP:
+        return True
+    if principal.staff_id is None:
+        return False
+    return bool(await conn.fetchval(
+        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active",
+        principal.staff_id, station))
+
+
 @router.get("/decisions/{tracking_no}")
-async def get_decision(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    """The classification with its reasons and model version, the assignment and why, the merge."""
+async def get_decision(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+    """The classification with its reasons and model version, the assignment and why, the merge.
+    Another station's item, or a confidential one the caller may not see: 404."""
     async with rt.pool.acquire() as conn:
         row = await db.decision(conn, tracking_no)
-        if row is None or not principal.can_see_station(row["station"]):
+        if row is None or not principal.can_see_station(row["station"]) or (
+                row["confidential"] and not await _may_see_confidential(conn, principal, row["station"])):
             raise api_error(404, "not_found", "未找到该事项的分类记录。")
         assignment = await conn.fetchrow(
             "SELECT assignee_id, team, reason, flagged, open, assigned_at FROM assignments WHERE tracking_no = $1",
@@ -46,46 +79,59 @@ async def get_decision(tracking_no: str, rt: RuntimeDep, principal: StaffPrincip
         "confidence": row["confidence"],
         "confidences": json.loads(confidences) if isinstance(confidences, str) else confidences,
         "sentiment": row["sentiment"], "model_version": row["model_version"], "reasons": row["reasons"],
-        "merged_into": row["merged_into"], "corrected": row["corrected"], "decided_at": iso(row["decided_at"]),
+        "merged_into": row["merged_into"], "merge_reason": row["merge_reason"], "confidential": row["confidential"],
+        "corrected": row["corrected"], "decided_at": iso(row["decided_at"]),
         "assignment": None if assignment is None else {
             **dict(assignment), "assigned_at": iso(assignment["assigned_at"])},
     }
 
 
 @router.get("/alerts")
-async def list_alerts(rt: RuntimeDep, principal: StaffPrincipal, station: str | None = None,
-                      limit: int = 100) -> dict:
+async def list_alerts(rt: RuntimeDep, principal: StaffPrincipal, station: StationCode = None,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
     scope = _station_scope(principal, station)
     async with rt.pool.acquire() as conn:
-        rows = await db.alerts(conn, scope, min(max(limit, 1), 500))
+        rows = await db.alerts(conn, scope, limit)
     return {"alerts": [{**dict(r), "raised_at": iso(r["raised_at"]), "updated_at": iso(r["updated_at"]),
                         "expires_at": iso(r["expires_at"])} for r in rows]}
 
 
 class RuleIn(BaseModel):
+    # Fields are validated in this order, so `value` and `pattern` can look at `field` and
+    # `is_regex`, and each error names the field at fault.
     model_config = ConfigDict(extra="forbid")
     field: Literal["type", "category", "urgency", "needs_mediation"]
-    value: str = Field(min_length=1, max_length=40)
-    pattern: str = Field(min_length=1, max_length=200)
     is_regex: bool = False
+    value: str = Field(min_length=1, max_length=40)
+    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH,
+                         description="a keyword, or with is_regex an RE2 regular expression (no backreferences "
+                                     "or lookarounds: rules run in linear time)")
     weight: float = Field(default=1.0, gt=0, le=10)
-    station: str | None = Field(default=None, max_length=32, description="omit for every station (admin only)")
+    station: str | None = Field(default=None, min_length=1, max_length=32,
+                                description="omit for every station (admin only)")
 
-    @model_validator(mode="after")
-    def _check(self) -> "RuleIn":
+    @field_validator("value")
+    @classmethod
+    def _value_allowed(cls, value: str, info: ValidationInfo) -> str:
         allowed = {"type": TYPES, "category": CATEGORIES, "urgency": URGENCY_ORDER, "needs_mediation": ("true",)}
-        if self.value not in allowed[self.field]:
-            raise ValueError(f"value must be one of {', '.join(allowed[self.field])} for field {self.field}")
-        if self.is_regex:
+        head = info.data.get("field")
+        if head in allowed and value not in allowed[head]:
+            raise ValueError(f"value must be one of {', '.join(allowed[head])} for field {head}")
+        return value
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_runs_in_linear_time(cls, pattern: str, info: ValidationInfo) -> str:
+        if info.data.get("is_regex"):
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
-        return self
+                compile_pattern(pattern)
+            except InvalidPattern as exc:
+                raise ValueError(str(exc)) from None
+        return pattern
 
 
 @router.get("/rules")
-async def list_rules(rt: RuntimeDep, principal: StaffPrincipal, station: str | None = None) -> dict:
+async def list_rules(rt: RuntimeDep, principal: StaffPrincipal, station: StationCode = None) -> dict:
     scope = _station_scope(principal, station)
     async with rt.pool.acquire() as conn:
         rows = await db.list_rules(conn, scope)
@@ -99,12 +145,16 @@ async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, requ
         raise api_error(403, "forbidden", "只有所长或管理员可以修改分类规则。")
     station = body.station
     if principal.role != "admin":
+        own = _own_station(principal)  # a leader's token without a station adds no rule, least of all a global one
         if station is None:
-            station = principal.station
-        if station != principal.station:
+            station = own
+        if station != own:
             raise api_error(403, "forbidden", "只能修改本所的分类规则。")
     rule = Rule(body.field, body.value, body.pattern, body.is_regex, body.weight, station)
-    async with rt.pool.acquire() as conn:
+    async with rt.pool.acquire() as conn, conn.transaction():
+        if not await db.rule_slot_free(conn, station, MAX_RULES_PER_STATION):
+            raise api_error(409, "too_many_rules",
+                            f"规则数量已达上限（{MAX_RULES_PER_STATION}条），请先删除不再需要的规则。")
         rule_id = await db.add_rule(conn, rule, principal.staff_id or principal.token_id)
     request.app.state.engine.loaded_at = 0.0  # this replica applies it to the next item
     return {"rule_id": rule_id, "station": station, "field": body.field, "value": body.value,
@@ -112,11 +162,12 @@ async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, requ
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(rule_id: int, rt: RuntimeDep, principal: StaffPrincipal, request: Request) -> None:
+async def delete_rule(rule_id: RuleId, rt: RuntimeDep, principal: StaffPrincipal, request: Request) -> None:
     if principal.role not in EDITORS:
         raise api_error(403, "forbidden", "只有所长或管理员可以修改分类规则。")
+    scope = None if principal.role == "admin" else _own_station(principal)
     async with rt.pool.acquire() as conn:
-        if not await db.deactivate_rule(conn, rule_id, None if principal.role == "admin" else principal.station):
+        if not await db.deactivate_rule(conn, rule_id, scope):
             raise api_error(404, "not_found", "未找到该规则。")
     request.app.state.engine.loaded_at = 0.0
 

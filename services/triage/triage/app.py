@@ -15,6 +15,7 @@ from triage import db
 from triage.api import router
 from triage.handlers import make_handlers
 from triage.metrics import TriageMetrics
+from triage.signing import ModelSigner
 from triage.state import EngineState
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -45,7 +46,8 @@ def engine_refresher(state: EngineState):
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    state = EngineState()
+    settings = settings or Settings()
+    state = EngineState(signer=ModelSigner.from_settings(settings))
     spec = ServiceSpec(
         name="triage",
         title="枫桥 Fengqiao triage",

@@ -45,6 +45,20 @@ async def _with_conn(fn):
         await conn.close()
 
 
+def _signer():
+    from fengqiao.settings import Settings
+    from triage.signing import ModelSigner
+
+    settings = Settings()
+    signer = ModelSigner.from_settings(settings)
+    dev_key = settings.fengqiao_home / "pii-index-key"  # what `fengqiao dev` gave its services
+    if signer is None and dev_key.exists():
+        signer = ModelSigner.from_settings(Settings(FENGQIAO_PII_INDEX_KEY=dev_key.read_text().strip()))
+    if signer is None:
+        raise click.ClickException("set FENGQIAO_PII_INDEX_KEY (the deployment's key signs model artifacts)")
+    return signer
+
+
 @triage.command()
 @click.option("--activate", is_flag=True, help="make the new version the one in use")
 @click.option("--by", default="cli", show_default=True, help="who trained it (recorded)")
@@ -52,7 +66,8 @@ def train(activate: bool, by: str) -> None:
     """Retrain from the seed set plus staff corrections and compare with the active model."""
     from triage.training import train as run
 
-    report = asyncio.run(_with_conn(lambda conn: run(conn, activate=activate, by=by)))
+    signer = _signer()
+    report = asyncio.run(_with_conn(lambda conn: run(conn, activate=activate, by=by, signer=signer)))
     click.echo(f"new version {report['version']} (seed {report['examples']['seed']}, "
                f"corrections {report['examples']['corrections']}, {report['train_seconds']} s)")
     click.echo("cross-validated macro-F1   active -> new")
@@ -75,9 +90,15 @@ def train(activate: bool, by: str) -> None:
 @click.option("--by", default="cli", show_default=True)
 def activate(version: str, by: str) -> None:
     """Make VERSION the model in use (services follow within 10 s)."""
+    from triage.signing import ModelRejected
     from triage.training import activate as run
 
-    if not asyncio.run(_with_conn(lambda conn: run(conn, version, by))):
+    signer = _signer()
+    try:
+        found = asyncio.run(_with_conn(lambda conn: run(conn, version, by, signer)))
+    except ModelRejected as exc:
+        raise click.ClickException(f"model version {version!r} is not signed with this deployment's key ({exc})")
+    if not found:
         raise click.ClickException(f"no model version {version!r}")
     click.echo(f"activated {version}")
 

@@ -86,20 +86,28 @@ async def close_item(conn: asyncpg.Connection, tracking_no: str) -> None:
 
 
 async def move_item(conn: asyncpg.Connection, tracking_no: str, assignee_id: str | None, station: str) -> None:
-    """The open item changed hands: one less for the old holder, one more for the new."""
+    """The item changed hands: one less for the old holder, one more for the new. A transfer to
+    another station moves every row of the item with it (decision, assignment, fingerprint and its
+    buckets), whoever holds it and whether or not it is still open work here."""
+    await conn.execute("UPDATE decisions SET station = $2 WHERE tracking_no = $1 AND station <> $2", tracking_no, station)
+    await conn.execute("UPDATE assignments SET station = $2 WHERE tracking_no = $1 AND station <> $2",
+                       tracking_no, station)
+    await conn.execute("UPDATE fingerprints SET station = $2 WHERE tracking_no = $1 AND station <> $2",
+                       tracking_no, station)
+    await conn.execute("UPDATE lsh_buckets SET station = $2 WHERE tracking_no = $1 AND station <> $2",
+                       tracking_no, station)
     old = await conn.fetchrow("SELECT assignee_id FROM assignments WHERE tracking_no = $1 AND open FOR UPDATE",
                               tracking_no)
     if old is None or old["assignee_id"] == assignee_id:
         return
-    await conn.execute("UPDATE assignments SET assignee_id = $2, station = $3, flagged = false WHERE tracking_no = $1",
-                       tracking_no, assignee_id, station)
+    await conn.execute("UPDATE assignments SET assignee_id = $2, flagged = false WHERE tracking_no = $1",
+                       tracking_no, assignee_id)
     if old["assignee_id"]:
         await conn.execute("UPDATE staff_load SET open_items = greatest(open_items - 1, 0) WHERE staff_id = $1",
                            old["assignee_id"])
     if assignee_id:
         await conn.execute("INSERT INTO staff_load (staff_id, open_items) VALUES ($1, 1) ON CONFLICT (staff_id) "
                            "DO UPDATE SET open_items = staff_load.open_items + 1", assignee_id)
-    await conn.execute("UPDATE fingerprints SET station = $2 WHERE tracking_no = $1", tracking_no, station)
 
 
 async def waiting_for_officer(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -113,14 +121,14 @@ async def waiting_for_officer(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 async def record_decision(conn: asyncpg.Connection, tracking_no: str, station: str, c: Classification,
                           submitted_at: datetime, *, text_masked: str, reporter_key: str | None,
-                          place_key: str | None) -> None:
+                          place_key: str | None, confidential: bool = False) -> None:
     await conn.execute(
         "INSERT INTO decisions (tracking_no, station, type, category, urgency, needs_mediation, confidence, "
-        "model_version, reasons, submitted_at, text_masked, sentiment, confidences, reporter_key, place_key) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        "model_version, reasons, submitted_at, text_masked, sentiment, confidences, reporter_key, place_key, "
+        "confidential) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         tracking_no, station, c.type, c.category, c.urgency, c.needs_mediation, c.confidence,
         c.model_version, c.reasons, submitted_at, text_masked, c.sentiment, json.dumps(c.confidences),
-        reporter_key, place_key,
+        reporter_key, place_key, confidential,
     )
 
 
@@ -166,8 +174,9 @@ async def add_fingerprint(conn: asyncpg.Connection, station: str, item: DupItem)
     )
 
 
-async def record_merge(conn: asyncpg.Connection, tracking_no: str, into: str) -> None:
-    await conn.execute("UPDATE decisions SET merged_into = $2 WHERE tracking_no = $1", tracking_no, into)
+async def record_merge(conn: asyncpg.Connection, tracking_no: str, into: str, reason: str) -> None:
+    await conn.execute("UPDATE decisions SET merged_into = $2, merge_reason = $3 WHERE tracking_no = $1",
+                       tracking_no, into, reason)
     await conn.execute("UPDATE fingerprints SET duplicates = duplicates + 1 WHERE tracking_no = $1", into)
 
 
@@ -204,12 +213,15 @@ async def trend_counts(conn: asyncpg.Connection, station: str, category: str,
     return list(row["last"] or []), row["before"] / 7.0
 
 
-async def repeat_members(conn: asyncpg.Connection, reporter_key: str, since: datetime,
+async def repeat_members(conn: asyncpg.Connection, station: str, reporter_key: str, since: datetime,
                          until: datetime) -> tuple[list[str], list[str]]:
+    """The reporter's dispute items at this station: an alert goes to one station's leadership and
+    must not list (or count) another station's items."""
     rows = await conn.fetch(
-        "SELECT tracking_no, category FROM decisions WHERE reporter_key = $1 AND category = ANY($2::text[]) "
-        "AND merged_into IS NULL AND submitted_at > $3 AND submitted_at <= $4 ORDER BY submitted_at",
-        reporter_key, DISPUTES, since, until,
+        "SELECT tracking_no, category FROM decisions WHERE reporter_key = $1 AND station = $5 "
+        "AND category = ANY($2::text[]) AND merged_into IS NULL AND submitted_at > $3 AND submitted_at <= $4 "
+        "ORDER BY submitted_at",
+        reporter_key, DISPUTES, since, until, station,
     )
     return [r["tracking_no"] for r in rows], [r["category"] for r in rows]
 
@@ -273,6 +285,14 @@ async def add_rule(conn: asyncpg.Connection, rule: Rule, created_by: str | None)
     )
 
 
+async def rule_slot_free(conn: asyncpg.Connection, station: str | None, limit: int) -> bool:
+    """Room for one more active rule of this station (None: the deployment-wide rules);
+    serialised per station so two concurrent requests cannot both take the last slot."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"rules:{station or '*'}")
+    n = await conn.fetchval("SELECT count(*) FROM rules WHERE active AND station IS NOT DISTINCT FROM $1", station)
+    return n < limit
+
+
 async def list_rules(conn: asyncpg.Connection, station: str | None) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT rule_id, station, field, value, pattern, is_regex, weight, created_by, created_at FROM rules "
@@ -291,17 +311,27 @@ async def active_model_version(conn: asyncpg.Connection) -> str | None:
 
 
 async def model_artifact(conn: asyncpg.Connection, version: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT version, artifact, sha256 FROM models WHERE version = $1", version)
+    return await conn.fetchrow("SELECT version, artifact, sha256, signature FROM models WHERE version = $1", version)
 
 
-async def save_model(conn: asyncpg.Connection, version: str, artifact: bytes, sha256: str, trained_on: dict,
-                     scores: dict) -> bool:
+async def model_signed(conn: asyncpg.Connection, version: str) -> bool:
+    return bool(await conn.fetchval("SELECT signature IS NOT NULL FROM models WHERE version = $1", version))
+
+
+async def save_model(conn: asyncpg.Connection, version: str, artifact: bytes, sha256: str, signature: str,
+                     trained_on: dict, scores: dict) -> bool:
     done = await conn.execute(
-        "INSERT INTO models (version, artifact, sha256, trained_on, scores) VALUES ($1, $2, $3, $4, $5) "
+        "INSERT INTO models (version, artifact, sha256, signature, trained_on, scores) VALUES ($1, $2, $3, $4, $5, $6) "
         "ON CONFLICT (version) DO NOTHING",
-        version, artifact, sha256, json.dumps(trained_on), json.dumps(scores),
+        version, artifact, sha256, signature, json.dumps(trained_on), json.dumps(scores),
     )
     return done.endswith(" 1")
+
+
+async def replace_artifact(conn: asyncpg.Connection, version: str, artifact: bytes, sha256: str,
+                           signature: str) -> None:
+    await conn.execute("UPDATE models SET artifact = $2, sha256 = $3, signature = $4 WHERE version = $1",
+                       version, artifact, sha256, signature)
 
 
 async def activate_model(conn: asyncpg.Connection, version: str, by: str) -> None:

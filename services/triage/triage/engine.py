@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from triage.model import Prediction, TextModel
@@ -42,16 +43,34 @@ class Classification:
     model_version: str = RULES_ONLY
 
 
+_PUBLIC_RULE = re.compile(r"rule:[a-z_]+=[a-z_]+:(?:[a-z_]+#\d+|#\d+|default)")
+_PUBLIC_MODEL = re.compile(r"model:[a-z_]+(?:=[a-z_]+:p=\d\.\d\d|:urgent_p=\d\.\d\d:lifted_to_high)")
+
+
+def public_reason(reason: str) -> str | None:
+    """A reason as the public stream may carry it: a rule's id and label, or a model's label and
+    probability; None for anything else. Never the rule's pattern (the matched words), never the
+    model's top features (n-grams of the citizen's own words, which may include a name or place).
+    Built by keeping known shapes, not by removing known text, so a new kind of reason stays
+    internal until it is given a public form here."""
+    if reason.startswith("rule:"):
+        head, sep, origin = reason.rpartition("(")  # rule:<field>=<value>:<pattern>(<public id>)
+        parts = head.split(":", 2)
+        if sep and origin.endswith(")") and len(parts) == 3:
+            candidate = f"rule:{parts[1]}:{origin[:-1]}"
+            if _PUBLIC_RULE.fullmatch(candidate):
+                return candidate
+        return None
+    if reason.startswith("model:"):
+        m = _PUBLIC_MODEL.match(reason)
+        if m and (m.end() == len(reason) or reason[m.end()] == ":"):
+            return m.group(0)
+    return None
+
+
 def public_reasons(reasons: list[str]) -> list[str]:
-    """Reasons for the public stream: rule names and model labels, without the model's top
-    features (n-grams of the citizen's own words, which may include a name)."""
-    out = []
-    for reason in reasons:
-        if reason.startswith("model:") and ":p=" in reason:
-            head, _, rest = reason.partition(":p=")
-            reason = f"{head}:p={rest.split(':', 1)[0]}"
-        out.append(reason)
-    return out
+    """Reasons for the public stream (see `public_reason`); the full ones stay in triage."""
+    return [p for p in map(public_reason, reasons) if p is not None]
 
 
 def sentiment(text: str) -> float:

@@ -26,6 +26,13 @@ from triage.state import EngineState
 from triage.text import mask_personal_data, normalise, place_key, shingles
 
 SOURCE = "/fengqiao/triage"
+# Merge rules as the public stream names them. The detail (same reporter, same place) links two
+# citizens' submissions to one person or address: it stays in triage's decision for staff.
+_PUBLIC_MERGE = {"near_identical": "rule:duplicate:near_identical"}
+
+
+def public_merge_reason(reason: str) -> str:
+    return _PUBLIC_MERGE.get(reason, "rule:duplicate:similar_open_case")
 STATION_TZ = ZoneInfo("Asia/Shanghai")
 DUPLICATE_WINDOW = timedelta(days=7)
 
@@ -46,7 +53,8 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
     classify_seconds = time.perf_counter() - started
     place = place_key(data.address, data.lat, data.lon)
     await db.record_decision(conn, data.tracking_no, data.station, c, data.submitted_at,
-                             text_masked=mask_personal_data(text), reporter_key=data.reporter_key, place_key=place)
+                             text_masked=mask_personal_data(text), reporter_key=data.reporter_key, place_key=place,
+                             confidential=data.confidential)
     common = dict(source=SOURCE, subject=data.tracking_no, stationid=data.station, correlationid=event.correlationid)
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
         tracking_no=data.tracking_no, station=data.station, type=c.type, category=c.category, urgency=c.urgency,
@@ -69,10 +77,10 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
     labels = dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency)
 
     if merge is not None:
-        await db.record_merge(conn, data.tracking_no, merge.into)
+        await db.record_merge(conn, data.tracking_no, merge.into, f"rule:duplicate:{merge.reason}")
         outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, CaseMerged(
             tracking_no=data.tracking_no, station=data.station, merged_into=merge.into,
-            similarity=merge.similarity, reason=f"rule:duplicate:{merge.reason}", submitted_at=data.submitted_at,
+            similarity=merge.similarity, reason=public_merge_reason(merge.reason), submitted_at=data.submitted_at,
         ), **common))
 
         def merged_metrics() -> None:
@@ -125,7 +133,7 @@ async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageR
             drafts.append(d)
     t = engine.threshold(data.station, c.category, "repeat_dispute")
     if t and data.reporter_key and c.category in DISPUTES:
-        members, categories = await db.repeat_members(conn, data.reporter_key,
+        members, categories = await db.repeat_members(conn, data.station, data.reporter_key,
                                                       now - timedelta(hours=t.window_hours), now)
         if d := alerts.repeat_dispute(data.reporter_key, members, categories, t):
             drafts.append(d)
@@ -137,7 +145,7 @@ async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageR
         raised.append(d.kind)
         outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.ALERT_RAISED, AlertRaised(
             alert_id=alert_id, station=data.station, kind=d.kind, level=d.level, category=d.category,
-            members=d.members, reporters=d.reporters, window_hours=d.window_hours, explanation=d.explanation,
+            members=d.members, reporters=d.reporters, window_hours=d.window_hours, explanation=d.public,
             raised_at=now,
         ), source=SOURCE, subject=alert_id, stationid=data.station, correlationid=correlation_id), key=alert_id)
     return raised
@@ -158,7 +166,9 @@ async def on_triage_corrected(event: CloudEvent, conn: asyncpg.Connection, outbo
 
 
 async def on_case_moved(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    """Reassigned or transferred: the open work moves to the new holder."""
+    """Reassigned or transferred: the open work moves to the new holder; a transferred item's
+    decision, assignment and fingerprint move to the new station (its staff see them, the old
+    station's no longer do)."""
     data: CaseUpdated = event.payload()
     await db.move_item(conn, data.tracking_no, data.assignee_id, data.station)
 

@@ -4,12 +4,11 @@ nothing downloaded.
 
 A `TextModel` is trained from labelled examples (the seed set shipped in `data/`, plus a
 deployment's corrections) and stored versioned in triage's database as a pickled artifact with
-its SHA-256; every decision records the version that made it."""
+its HMAC signature (triage/signing.py); every decision records the version that made it."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import pickle
 from collections import Counter
@@ -24,6 +23,7 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from triage.signing import ModelRejected, ModelSigner
 from triage.text import normalise, words
 
 HEADS = ("type", "category", "urgency")
@@ -143,14 +143,15 @@ class TextModel:
         return buf.getvalue()
 
     @staticmethod
-    def loads(blob: bytes, sha256: str) -> "TextModel":
-        """Only artifacts written by `dumps` into triage's own database are loaded, and only when
-        their checksum matches the one stored beside them."""
-        if hashlib.sha256(blob).hexdigest() != sha256:
-            raise ValueError("model artifact checksum mismatch")
-        model = pickle.loads(blob)  # noqa: S301 - our own artifact, checksum verified
+    def loads(blob: bytes, *, version: str, signature: str | None, signer: "ModelSigner | None") -> "TextModel":
+        """Only artifacts signed with the deployment's key are unpickled: the signature is checked
+        on the bytes before `pickle` sees them (triage/signing.py). ModelRejected otherwise."""
+        if signer is None:
+            raise ModelRejected("no_signing_key")
+        signer.verify(version, blob, signature)
+        model = pickle.loads(blob)  # noqa: S301 - signed with the deployment's key, verified above
         if not isinstance(model, TextModel):
-            raise TypeError("not a TextModel artifact")
+            raise ModelRejected("not_a_text_model")
         return model
 
 

@@ -2,15 +2,49 @@
 
 The defaults below ship with the project; a deployment adds its own rules for all stations or
 for one station through the triage API (stored in triage's `rules` table). Urgent safety signals
-are rules so that they win whatever the model says: recall of `urgent` beats precision."""
+are rules so that they win whatever the model says: recall of `urgent` beats precision.
+
+Regular expressions run in the consumer every station shares, so they are compiled with RE2
+(`google-re2`): matching is linear in the text, whatever the pattern (`(a|aa)+$` cannot stall
+triage), and RE2 refuses what it cannot run in linear time (backreferences, lookarounds). The
+defaults use the same engine: their one regex is plain RE2 syntax.
+
+Every rule has a public id (`self_harm#3` for a default, `#12` for deployment rule 12): the
+public stream and webhooks carry that id and never the pattern, which is a citizen's word as
+often as not (docs/triage.md)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
+import re2
+
 FIELDS = ("type", "category", "urgency", "needs_mediation")
+MAX_PATTERN_LENGTH = 200  # the API and the table's CHECK constraint hold patterns to this
+_RE2_MAX_MEM = 1 << 20  # bytes for one compiled program: a few hundred states is plenty for a rule
+
+
+class InvalidPattern(ValueError):
+    """A pattern RE2 cannot compile (or too long). The message names no part of the pattern."""
+
+
+def _options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print the pattern to stderr; patterns stay out of logs
+    options.max_mem = _RE2_MAX_MEM
+    return options
+
+
+def compile_pattern(pattern: str):
+    """The RE2 program of a rule's regex; InvalidPattern if RE2 cannot compile it."""
+    if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
+        raise InvalidPattern(f"pattern must be 1 to {MAX_PATTERN_LENGTH} characters")
+    try:
+        return re2.compile(pattern, _options())
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise InvalidPattern(f"not a regular expression RE2 can run in linear time: {detail.split(':')[0]}") from None
 
 
 @dataclass(frozen=True)
@@ -22,18 +56,32 @@ class Rule:
     weight: float = 1.0
     station: str | None = None  # None: every station
     rule_id: str | None = None  # database id for deployment rules, None for the defaults
+    label: str | None = None  # defaults: "<group>#<n>", their public id
 
     @cached_property
-    def _regex(self) -> re.Pattern:
-        return re.compile(self.pattern)
+    def _regex(self):
+        return compile_pattern(self.pattern)
+
+    def check(self) -> "Rule":
+        """Compile now (raises InvalidPattern), so a bad stored rule is refused at load, not per item."""
+        if self.is_regex:
+            self._regex  # noqa: B018 - compiles and caches
+        return self
 
     def matches(self, text: str) -> bool:
         return bool(self._regex.search(text)) if self.is_regex else self.pattern in text
 
     @property
+    def public_id(self) -> str:
+        """What identifies the rule on the public stream: never the pattern."""
+        if self.rule_id:
+            return f"#{self.rule_id}"
+        return self.label or "default"
+
+    @property
     def name(self) -> str:
-        origin = f"#{self.rule_id}" if self.rule_id else "default"
-        return f"{self.field}={self.value}:{self.pattern}({origin})"
+        """The internal name, with the pattern, for staff (triage's own decision table)."""
+        return f"{self.field}={self.value}:{self.pattern}({self.public_id})"
 
 
 @dataclass(frozen=True)
@@ -44,17 +92,30 @@ class Hit:
     def reason(self) -> str:
         return f"rule:{self.rule.name}"
 
+    @property
+    def public_reason(self) -> str:
+        return f"rule:{self.rule.field}={self.rule.value}:{self.rule.public_id}"
 
-def _kw(field: str, value: str, *words: str, weight: float = 1.0) -> list[Rule]:
-    return [Rule(field, value, w, weight=weight) for w in words]
+
+def _kw(field: str, value: str, *words: str, weight: float = 1.0, group: str | None = None) -> list[Rule]:
+    """Keyword rules of one group; each gets the public id `<group>#<n>` (group: the value by default)."""
+    group = group or value
+    return [Rule(field, value, w, weight=weight, label=f"{group}#{n}") for n, w in enumerate(words, 1)]
 
 
 DEFAULT_RULES: tuple[Rule, ...] = tuple(
     # Urgent safety signals: violence, weapons, threats, self-harm, crowds, wage-arrears protests.
-    _kw("urgency", "urgent", "持刀", "拿刀", "菜刀", "砍人", "杀人", "捅人", "打人", "打架", "打起来", "斗殴", "动手",
-        "流血", "威胁", "扬言", "跳楼", "自杀", "轻生", "不想活", "想不开", "聚集", "围堵", "堵路", "堵门", "讨薪",
-        "爬塔吊", "着火", "起火", "爆炸", "绑架", "家暴", "救命", "枪", "燃气泄漏", "煤气味", "肇事逃逸", "跟陌生人走")
-    + [Rule("urgency", "urgent", r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)", is_regex=True)]
+    # Grouped so that a public reason says what kind of signal it was without the word itself.
+    _kw("urgency", "urgent", "持刀", "拿刀", "菜刀", "枪", group="weapon")
+    + _kw("urgency", "urgent", "砍人", "杀人", "捅人", "打人", "打架", "打起来", "斗殴", "动手", "流血", "家暴",
+          group="violence")
+    + _kw("urgency", "urgent", "威胁", "扬言", "绑架", group="threat")
+    + _kw("urgency", "urgent", "跳楼", "自杀", "轻生", "不想活", "想不开", group="self_harm")
+    + _kw("urgency", "urgent", "聚集", "围堵", "堵路", "堵门", "讨薪", "爬塔吊", group="crowd")
+    + _kw("urgency", "urgent", "着火", "起火", "爆炸", "燃气泄漏", "煤气味", group="fire_gas")
+    + _kw("urgency", "urgent", "救命", "肇事逃逸", "跟陌生人走", group="danger")
+    + [Rule("urgency", "urgent", r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)", is_regex=True,
+            label="crowd_size#1")]
     + _kw("urgency", "high", "诈骗", "被骗", "骗了", "盗窃", "被偷", "失窃", "撬", "抢", "醉驾", "酒驾", "事故",
           "受伤", "走失", "没回家", "联系不上", "推搡", "吸毒", "拖欠工资", "欠薪", "倒塌")
     + _kw("category", "police_conduct", "民警态度", "警察态度", "态度恶劣", "态度非常差", "不作为", "推诿", "乱罚款",

@@ -16,6 +16,7 @@ import asyncpg
 
 from triage import db
 from triage.model import HEADS, SEED_FILE, Example, TextModel, cross_validate, seed_examples
+from triage.signing import ModelRejected, ModelSigner
 from triage.text import normalise
 
 MODEL_FAMILY = "police"
@@ -45,28 +46,41 @@ def build(examples: list[Example]) -> tuple[TextModel, bytes, str]:
     return model, artifact, hashlib.sha256(artifact).hexdigest()
 
 
-async def ensure_active_model(conn: asyncpg.Connection) -> str:
-    """The active version; on a new deployment, trains the seed model and activates it."""
+def seed_model() -> TextModel:
+    """The seed model rebuilt from the shipped data: what a replica uses when the stored active
+    artifact does not verify and it has no earlier model to keep."""
+    return TextModel().fit(seed_examples())
+
+
+async def ensure_active_model(conn: asyncpg.Connection, signer: ModelSigner | None) -> str | None:
+    """The active version; on a new deployment, trains the seed model, signs and activates it.
+    A seed model stored before artifacts were signed is rebuilt from the shipped data and signed
+    (its stored bytes are never trusted). Without a signing key nothing is trained (None: rules only)."""
     version = await db.active_model_version(conn)
-    if version is not None:
+    if signer is None or (version is not None and (version != seed_version() or await db.model_signed(conn, version))):
         return version
     await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
     version = await db.active_model_version(conn)
-    if version is not None:
+    if version is not None and (version != seed_version() or await db.model_signed(conn, version)):
         return version
     examples = seed_examples()
-    version = seed_version()
+    seed = seed_version()
     _, artifact, sha = build(examples)
-    await db.save_model(conn, version, artifact, sha, {"seed": len(examples), "corrections": 0}, evaluate(examples))
-    await db.activate_model(conn, version, "system:seed")
-    return version
+    signature = signer.sign(seed, artifact)
+    if version == seed:
+        await db.replace_artifact(conn, seed, artifact, sha, signature)
+        return seed
+    await db.save_model(conn, seed, artifact, sha, signature, {"seed": len(examples), "corrections": 0},
+                        evaluate(examples))
+    await db.activate_model(conn, seed, "system:seed")
+    return seed
 
 
 def correction_examples(rows) -> list[Example]:
     return [Example(normalise(r["text"]), {h: r[h] for h in HEADS if r[h]}) for r in rows]
 
 
-async def train(conn: asyncpg.Connection, *, activate: bool, by: str) -> dict:
+async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: ModelSigner) -> dict:
     seed = seed_examples()
     corrected = correction_examples(await db.corrections(conn))
     examples = seed + corrected
@@ -80,18 +94,23 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str) -> dict:
     active_scores: dict = {}
     agreement: dict[str, str] = {}
     if active:
-        row = await conn.fetchrow("SELECT scores, artifact, sha256 FROM models WHERE version = $1", active)
+        row = await conn.fetchrow("SELECT scores, artifact, signature FROM models WHERE version = $1", active)
         active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
+        old = None
         if corrected:
-            old = TextModel.loads(row["artifact"], row["sha256"])
+            try:
+                old = TextModel.loads(row["artifact"], version=active, signature=row["signature"], signer=signer)
+            except ModelRejected:
+                old = None  # never unpickled; the report simply has no agreement figures
+        if old is not None:
             predictions = old.predict([e.text for e in corrected])
             for head in HEADS:
                 labelled = [(p[head].label, e.labels[head]) for p, e in zip(predictions, corrected)
                             if head in e.labels and head in p]
                 if labelled:
                     agreement[head] = f"{sum(a == b for a, b in labelled)}/{len(labelled)}"
-    await db.save_model(conn, version, artifact, sha, {"seed": len(seed), "corrections": len(corrected)},
-                        candidate_scores)
+    await db.save_model(conn, version, artifact, sha, signer.sign(version, artifact),
+                        {"seed": len(seed), "corrections": len(corrected)}, candidate_scores)
     if activate:
         await db.activate_model(conn, version, by)
     return {"version": version, "active_before": active, "activated": activate, "train_seconds": seconds,
@@ -101,8 +120,11 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str) -> dict:
             "active_model_on_corrections": agreement}
 
 
-async def activate(conn: asyncpg.Connection, version: str, by: str) -> bool:
-    if await db.model_artifact(conn, version) is None:
+async def activate(conn: asyncpg.Connection, version: str, by: str, signer: ModelSigner) -> bool:
+    """Only a version whose artifact verifies can be put in use (the replicas would refuse it)."""
+    row = await db.model_artifact(conn, version)
+    if row is None:
         return False
+    signer.verify(version, row["artifact"], row["signature"])  # ModelRejected
     await db.activate_model(conn, version, by)
     return True
