@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 
 import httpx
+import psutil
 import pytest
 
 from fengqiao.devstack import EmbeddedPostgres, free_port, start_service, stop_process
@@ -52,6 +54,59 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
 
         assert sql(pg.dsn, "SELECT count(*) AS n FROM intake.submissions")[0]["n"] == 2  # the one before and the one after; nothing half-stored
     finally:
+        if proc is not None:
+            stop_process(proc)
+        pg.stop()
+
+
+def _freeze(pg: EmbeddedPostgres, sig: int) -> None:
+    """SIGSTOP / SIGCONT the server and every backend: the host stops answering, connections stay open."""
+    server = psutil.Process(pg.proc.pid)
+    for proc in [server, *server.children(recursive=True)]:
+        proc.send_signal(sig)
+
+
+def test_intake_answers_503_within_its_deadline_while_the_database_is_frozen_and_recovers(infra, tmp_path):
+    """Security review finding 13: with PostgreSQL stopped by SIGSTOP (connections open, nothing
+    answers) a submission hung until the client gave up; it must get 503 with Retry-After within
+    the request deadline, store nothing, and intake must recover by itself when the host answers."""
+    pg = EmbeddedPostgres(tmp_path / "pg", free_port(), tmp_path / "pg.log")
+    pg.start()
+    http_port = free_port()
+    env = {**os.environ, "DATABASE_URL": pg.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+           "INTAKE_PORT": str(http_port), "SMTP_PORT": str(free_port()), "REQUEST_TIMEOUT_S": "3"}
+    url = f"http://127.0.0.1:{http_port}"
+    proc = None
+    frozen = False
+    try:
+        from fengqiao.db import ensure_database
+
+        asyncio.run(ensure_database(pg.dsn))
+        proc = start_service("intake", env, tmp_path / "intake.log")
+        wait_alive(url, tmp_path / "intake.log")
+        sql(pg.dsn, "INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所') ON CONFLICT DO NOTHING")
+        body = {"station": "KZ01", "content": "矿山路井盖丢失"}
+        assert httpx.post(f"{url}/api/v1/feedback", json=body, timeout=10).status_code == 202
+
+        _freeze(pg, signal.SIGSTOP)
+        frozen = True
+        for _ in range(3):  # each answered (the deadline is 3 s here; the client would wait 20 s)
+            r = httpx.post(f"{url}/api/v1/feedback", json=body, timeout=20)
+            assert r.status_code == 503, r.text
+            assert r.json()["detail"]["error"] == "unavailable" and r.headers["retry-after"] == "5"
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200  # the process itself is fine
+
+        _freeze(pg, signal.SIGCONT)
+        frozen = False
+        deadline = time.monotonic() + 30
+        while (r := httpx.post(f"{url}/api/v1/feedback", json=body, timeout=20)).status_code != 202:
+            assert time.monotonic() < deadline, r.text
+            time.sleep(0.5)
+        # The one before and the one after; the three refused while frozen left nothing behind.
+        assert sql(pg.dsn, "SELECT count(*) AS n FROM intake.submissions")[0]["n"] == 2
+    finally:
+        if frozen:
+            _freeze(pg, signal.SIGCONT)
         if proc is not None:
             stop_process(proc)
         pg.stop()

@@ -25,6 +25,7 @@ from fengqiao.events import bind_handlers
 from fengqiao.kafka import ConsumerRunner, Handler, ProducerHandle, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
+from fengqiao.middleware import BodyLimit, RequestDeadline, SecurityHeaders
 from fengqiao.outbox import OutboxRelay
 from fengqiao.settings import Settings
 
@@ -46,6 +47,8 @@ class ServiceSpec:
     # Domain errors raised by routes -> the HTTP error each becomes (answered and counted like
     # any other 4xx), so routes need no try/except around the domain call.
     http_errors: dict[type[Exception], Callable[[Exception], StarletteHTTPException]] = field(default_factory=dict)
+    # Routes (exact paths) that take bodies larger than Settings.max_request_bytes, and their limit.
+    body_limits: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -238,7 +241,13 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         error = invalid_field(exc.errors())
         return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
 
+    # Outermost last: security headers on every answer (413 and 503 included), latency of every answer.
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s,
+                       on_timeout=lambda scope: metrics.rejections.labels(
+                           getattr(scope.get("route"), "path", "unmatched"), "deadline_exceeded").inc())
+    app.add_middleware(BodyLimit, default=settings.max_request_bytes, overrides=spec.body_limits)
     app.add_middleware(RequestLatency, metrics=metrics)
+    app.add_middleware(SecurityHeaders)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     # Inbox rows are the duplicate filter: keep them well beyond the topics' retention.
     inbox_retention_days: float = Field(default=30.0, alias="INBOX_RETENTION_DAYS")
 
+    # Every HTTP request is answered within this time: past it, 503 with Retry-After (a frozen
+    # database must not hold a citizen's submission until the client gives up).
+    request_timeout_s: float = Field(default=4.5, alias="REQUEST_TIMEOUT_S")
+    # Largest request body a route accepts unless its service says otherwise; refused with 413 before
+    # it is read.
+    max_request_bytes: int = Field(default=256 * 1024, alias="MAX_REQUEST_BYTES")
+
     db_pool_min: int = Field(default=1, alias="DB_POOL_MIN")
     db_pool_max: int = Field(default=10, alias="DB_POOL_MAX")
 

@@ -18,10 +18,10 @@ from fengqiao.ratelimit import RateLimits
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from intake import db
-from intake.api import router
+from intake.api import MAX_BODY_BYTES, router
 from intake.events_api import router as events_router
 from intake.hotline import router as hotline_router
-from intake.mailbox import router as mailbox_router
+from intake.mailbox import MAX_SCAN_BASE64, router as mailbox_router
 from intake.mailbox import smtp_receiver
 from intake.open311 import router as open311_router
 from intake.web import router as web_router
@@ -92,6 +92,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=make_handlers(cipher, index),
         routers=[router, events_router, hotline_router, mailbox_router, open311_router, web_router],
         background=[initialise_station_series, seal_legacy_rows(cipher), smtp_receiver(cipher, index)],
+        body_limits={"/api/v1/feedback": MAX_BODY_BYTES, "/api/v1/events": MAX_BODY_BYTES,
+                     "/api/v1/hotline/calls": MAX_BODY_BYTES,
+                     "/api/v1/mailbox/items": MAX_SCAN_BASE64 + MAX_BODY_BYTES},  # a scanned slip
     )
     app = build_app(spec, settings)
     app.state.pii = cipher

@@ -13,7 +13,7 @@ from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.api import MAX_BODY_BYTES, CipherDep
+from intake.api import CipherDep
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1", tags=["cloudevents"])
@@ -51,8 +51,6 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
     if principal.role != "integration":
         raise api_error(403, "integration_token_required", "此接口只接受系统对接令牌。")
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise api_error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
     try:
         event = _decode(request.headers.get("content-type", ""), request.headers, raw)
     except PoisonMessage as exc:

@@ -15,7 +15,7 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.api import MAX_BODY_BYTES, CipherDep
+from intake.api import CipherDep
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
@@ -67,8 +67,6 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
     if principal is None:
         raise api_error(401, "token_required", "需要工作人员或系统令牌。")
     raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise api_error(413, "body_too_large", f"请求体不能超过 {MAX_BODY_BYTES} 字节。")
     try:
         call = HotlineCall.model_validate_json(raw or b"{}")
     except ValidationError as exc:
