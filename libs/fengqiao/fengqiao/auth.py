@@ -66,6 +66,15 @@ async def authenticate(conn: asyncpg.Connection, token: str | None) -> Principal
         "SELECT token_id, role, station, staff_id FROM api_tokens WHERE token_hash = $1 AND NOT revoked",
         hash_token(token),
     )
-    if row is None:
+    return principal_from_row(row)
+
+
+def principal_from_row(row) -> Principal | None:
+    """The principal of a token row, or None for a row no request may act as: an unknown role, or
+    a station role without a station (code that reads "no station" as "every station" would widen
+    it to the whole deployment; the review found such reads in triage and notify)."""
+    if row is None or row["role"] not in ALL_ROLES:
+        return None
+    if row["role"] in STATION_ROLES and not row["station"]:
         return None
     return Principal(token_id=row["token_id"], role=row["role"], station=row["station"], staff_id=row["staff_id"])

@@ -8,7 +8,7 @@ import json
 import pytest
 import structlog
 
-from fengqiao.auth import Principal, bearer_token, hash_token, new_token
+from fengqiao.auth import Principal, bearer_token, hash_token, new_token, principal_from_row
 from fengqiao.logging import configure_logging, redact_text
 
 
@@ -57,3 +57,15 @@ def test_station_visibility():
     integration = Principal("t3", "integration", None, None)
     assert officer.may_file_for("KZ01") and not officer.may_file_for("KZ02")
     assert integration.may_file_for("KZ02") and bureau.may_file_for("KZ01")
+
+
+def test_a_station_role_without_a_station_or_an_unknown_role_is_no_principal():
+    def row(role, station):
+        return {"token_id": "t", "role": role, "station": station, "staff_id": None}
+
+    assert principal_from_row(row("leader", None)) is None  # would have seen every station in triage and notify
+    assert principal_from_row(row("officer", "")) is None
+    assert principal_from_row(row("superuser", None)) is None
+    assert principal_from_row(row("leader", "KZ01")) == Principal("t", "leader", "KZ01", None)
+    assert principal_from_row(row("bureau", None)).sees_all_stations
+    assert principal_from_row(row("integration", None)) is not None
