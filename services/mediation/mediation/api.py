@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.auth import Principal
@@ -18,6 +18,12 @@ from mediation.cases import extend, perform
 from mediation.lifecycle import STATUS_LABELS, Actor, Rejected
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])
+
+# What a path may carry: a tracking number's characters (never NUL, which PostgreSQL refuses with a
+# 500), and row ids within bigint (a larger one made asyncpg fail with a 500). Refused with a 422.
+TRACKING_NO_PATTERN = r"^[0-9A-Za-z_-]+$"
+TrackingNo = Annotated[str, Path(min_length=1, max_length=64, pattern=TRACKING_NO_PATTERN)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class staff_unit(unit_of_work):
@@ -94,7 +100,7 @@ def refused(exc: Rejected):
 
 
 @router.get("/cases/{tracking_no}")
-async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """A case with its history and its clocks (original and current deadlines, misses)."""
     async with staff_unit(rt.pool, principal) as (conn, _):
         row = await db.get_case(conn, tracking_no)
@@ -112,7 +118,7 @@ async def get_case(tracking_no: str, rt: RuntimeDep, principal: StaffPrincipal) 
 
 
 @router.post("/cases/{tracking_no}/{command}")
-async def run_command(tracking_no: str, command: str, body: CommandIn, rt: RuntimeDep,
+async def run_command(tracking_no: TrackingNo, command: str, body: CommandIn, rt: RuntimeDep,
                       principal: StaffPrincipal) -> dict:
     """Accept (签收), note, request_info, start_mediation, resolve (办结), return (退单),
     review_return, reassign, transfer, escalate, visit (回访), close, reopen, merge (并单)."""
@@ -132,7 +138,7 @@ async def run_command(tracking_no: str, command: str, body: CommandIn, rt: Runti
 
 
 @router.post("/cases/{tracking_no}/clocks/{clock}/extend")
-async def extend_clock(tracking_no: str, clock: Literal["accept", "resolve", "visit"], body: ExtendIn,
+async def extend_clock(tracking_no: TrackingNo, clock: Literal["accept", "resolve", "visit"], body: ExtendIn,
                        rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """Leader-approved extension with a reason; the original deadline stays on the clock."""
     actor = _actor(principal)
@@ -144,7 +150,8 @@ async def extend_clock(tracking_no: str, clock: Literal["accept", "resolve", "vi
 
 
 @router.get("/audit")
-async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal, tracking_no: str | None = None,
+async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal,
+                      tracking_no: Annotated[str | None, Query(max_length=64, pattern=TRACKING_NO_PATTERN)] = None,
                       limit: int = 200) -> dict:
     """Who viewed and who changed what (leadership of the station, bureau and admin)."""
     if principal.role not in ("leader", "instructor", "bureau", "admin"):
@@ -182,7 +189,7 @@ class ClassificationIn(BaseModel):
 
 
 @router.put("/cases/{tracking_no}/classification")
-async def correct_classification(tracking_no: str, body: ClassificationIn, rt: RuntimeDep,
+async def correct_classification(tracking_no: TrackingNo, body: ClassificationIn, rt: RuntimeDep,
                                  principal: StaffPrincipal) -> dict:
     """Correct triage's classification (holder or leadership). The case takes the new labels, and
     triage keeps the correction as a labelled example for `fengqiao triage train`."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import db, records
-from mediation.api import _actor, audit, staff_unit
+from mediation.api import RowId, TrackingNo, _actor, audit, staff_unit
 from mediation.cases import perform
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -58,7 +58,7 @@ class Performance(_In):
 
 
 class Signature(_In):
-    party_id: int
+    party_id: int = Field(ge=1, le=2**63 - 1)
     signed_at: datetime
 
 
@@ -107,7 +107,7 @@ def _json(value):
 
 
 @router.post("", status_code=201)
-async def open_mediation(tracking_no: str, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def open_mediation(tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """Open the mediation record (the case moves to `mediating` if it is not already)."""
     actor = _actor(principal)
     now = datetime.now(timezone.utc)
@@ -124,7 +124,7 @@ async def open_mediation(tracking_no: str, body: OpenIn, rt: RuntimeDep, princip
 
 
 @router.post("/parties", status_code=201)
-async def add_party(tracking_no: str, body: PartyIn, request: Request, rt: RuntimeDep,
+async def add_party(tracking_no: TrackingNo, body: PartyIn, request: Request, rt: RuntimeDep,
                     principal: StaffPrincipal) -> dict:
     cipher, index = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):
@@ -137,7 +137,7 @@ async def add_party(tracking_no: str, body: PartyIn, request: Request, rt: Runti
 
 
 @router.post("/sessions", status_code=201)
-async def schedule_session(tracking_no: str, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def schedule_session(tracking_no: TrackingNo, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         case = await _case(conn, principal, tracking_no)
@@ -149,7 +149,7 @@ async def schedule_session(tracking_no: str, body: SessionIn, rt: RuntimeDep, pr
 
 
 @router.post("/sessions/{session_id}/minutes")
-async def record_minutes(tracking_no: str, session_id: int, body: MinutesIn, request: Request, rt: RuntimeDep,
+async def record_minutes(tracking_no: TrackingNo, session_id: RowId, body: MinutesIn, request: Request, rt: RuntimeDep,
                          principal: StaffPrincipal) -> dict:
     cipher, _ = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):
@@ -161,7 +161,7 @@ async def record_minutes(tracking_no: str, session_id: int, body: MinutesIn, req
 
 
 @router.put("/agreement")
-async def record_agreement(tracking_no: str, body: AgreementIn, request: Request, rt: RuntimeDep,
+async def record_agreement(tracking_no: TrackingNo, body: AgreementIn, request: Request, rt: RuntimeDep,
                            principal: StaffPrincipal) -> dict:
     cipher, _ = _deps(request)
     actor = _actor(principal)
@@ -177,7 +177,7 @@ async def record_agreement(tracking_no: str, body: AgreementIn, request: Request
 
 
 @router.post("/outcome")
-async def set_outcome(tracking_no: str, body: OutcomeIn, request: Request, rt: RuntimeDep,
+async def set_outcome(tracking_no: TrackingNo, body: OutcomeIn, request: Request, rt: RuntimeDep,
                       principal: StaffPrincipal) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         case = await _case(conn, principal, tracking_no)
@@ -188,7 +188,7 @@ async def set_outcome(tracking_no: str, body: OutcomeIn, request: Request, rt: R
 
 
 @router.post("/followups/{followup_id}")
-async def complete_followup(tracking_no: str, followup_id: int, body: FollowupIn, rt: RuntimeDep,
+async def complete_followup(tracking_no: TrackingNo, followup_id: RowId, body: FollowupIn, rt: RuntimeDep,
                             principal: StaffPrincipal) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         case = await _case(conn, principal, tracking_no)
@@ -198,7 +198,7 @@ async def complete_followup(tracking_no: str, followup_id: int, body: FollowupIn
 
 
 @router.get("")
-async def get_mediation(tracking_no: str, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def get_mediation(tracking_no: TrackingNo, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """The whole record, personal data opened for this staff member (the view is audited)."""
     cipher, _ = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):
@@ -209,7 +209,7 @@ async def get_mediation(tracking_no: str, request: Request, rt: RuntimeDep, prin
 
 
 @router.get("/agreement.html", response_class=HTMLResponse)
-async def print_agreement(tracking_no: str, request: Request, rt: RuntimeDep, principal: StaffPrincipal):
+async def print_agreement(tracking_no: TrackingNo, request: Request, rt: RuntimeDep, principal: StaffPrincipal):
     """The agreement as a clean page to print and sign (A4, 人民调解协议书)."""
     cipher, _ = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):

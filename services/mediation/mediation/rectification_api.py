@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import rectification
-from mediation.api import _actor, audit, staff_unit
+from mediation.api import TRACKING_NO_PATTERN, RowId, _actor, audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["rectification"])
+
+
+TrackingNos = list[Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=TRACKING_NO_PATTERN)]]
 
 
 class _In(BaseModel):
@@ -24,11 +28,11 @@ class MeasureIn(_In):
     description: str = Field(min_length=1, max_length=5000)
     owner_id: str = Field(min_length=1, max_length=64)
     due_at: datetime
-    tracking_nos: list[str] = Field(min_length=1, max_length=500)
+    tracking_nos: TrackingNos = Field(min_length=1, max_length=500)
 
 
 class ItemsIn(_In):
-    tracking_nos: list[str] = Field(min_length=1, max_length=500)
+    tracking_nos: TrackingNos = Field(min_length=1, max_length=500)
 
 
 class NoteIn(_In):
@@ -59,7 +63,7 @@ async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrinci
 
 
 @router.post("/{measure_id}/items")
-async def link_items(measure_id: int, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def link_items(measure_id: RowId, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.link(conn, actor, measure_id, body.tracking_nos)
@@ -67,7 +71,7 @@ async def link_items(measure_id: int, body: ItemsIn, rt: RuntimeDep, principal: 
 
 
 @router.post("/{measure_id}/progress")
-async def add_progress(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def add_progress(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.progress(conn, actor, measure_id, body.note, _now())
@@ -75,7 +79,7 @@ async def add_progress(measure_id: int, body: NoteIn, rt: RuntimeDep, principal:
 
 
 @router.post("/{measure_id}/complete")
-async def complete(measure_id: int, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.complete(conn, actor, measure_id, body.evidence, _now())
@@ -84,7 +88,7 @@ async def complete(measure_id: int, body: EvidenceIn, rt: RuntimeDep, principal:
 
 
 @router.post("/{measure_id}/verify")
-async def verify(measure_id: int, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def verify(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     actor = _actor(principal)
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
@@ -116,7 +120,7 @@ async def unaddressed(rt: RuntimeDep, principal: StaffPrincipal, days: int = 7) 
 
 
 @router.get("/{measure_id}")
-async def get_measure(measure_id: int, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def get_measure(measure_id: RowId, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         row = await conn.fetchrow("SELECT * FROM rectifications WHERE measure_id = $1", measure_id)
         if row is None:
