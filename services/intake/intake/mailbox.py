@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 from datetime import datetime
+from typing import Annotated
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -18,7 +19,7 @@ from email.utils import parseaddr
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -202,7 +203,7 @@ async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff:
 
 
 @router.get("/items/{tracking_no}/scan")
-async def get_scan(tracking_no: str, rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep) -> Response:
+async def get_scan(tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")], rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep) -> Response:
     """The scanned image, for staff of the item's station; every viewing is logged."""
     async with rt.pool.acquire() as conn:
         row = await db.scan(conn, tracking_no[:32])
