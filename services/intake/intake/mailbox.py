@@ -203,7 +203,8 @@ async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff:
 
 
 @router.get("/items/{tracking_no}/scan")
-async def get_scan(tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")], rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep) -> Response:
+async def get_scan(tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")], rt: RuntimeDep,
+                  staff: StaffPrincipal, cipher: CipherDep) -> Response:
     """The scanned image, for staff of the item's station; every viewing is logged."""
     async with rt.pool.acquire() as conn:
         row = await db.scan(conn, tracking_no[:32])
