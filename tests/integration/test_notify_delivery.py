@@ -5,6 +5,7 @@ worker's clock argument, so backoff, quiet hours and rate limits are tested with
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import secrets
 from dataclasses import replace
@@ -24,6 +25,7 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, new_index_key_setting, new_key_setting
 from notify import db
 from notify.channels import new_webhook_secret
+from notify.addresses import WebhookPolicy
 from notify.app import MIGRATIONS, channel_worker, rules_from, senders_from
 from notify.config import NotifySettings
 from notify.deliveries import DeliveryQueue
@@ -295,7 +297,7 @@ async def test_a_dead_gateway_never_holds_up_another_channel(pool, gateway, smtp
 
 
 async def test_webhooks_carry_signed_cloudevents_per_type_and_station_and_retry(pool, gateway):
-    n = Notify(pool)
+    n = Notify(pool, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")  # the receivers are local test servers
     kz01 = gateway
     other = HttpRecorder()
     try:
@@ -422,3 +424,74 @@ async def test_urgent_matters_also_page_the_staff_who_left_a_phone_even_at_night
     assert urgent_to_leader == ["【矿区派出所】紧急警情 FQURG1：治安，已分派给张伟，请立即关注。"]
     assert any("红色预警" in t and "同一小区" in t for _, t in pages)
     assert not any("FQNORM1" in t for _, t in pages)
+
+
+async def subscribe(n: Notify, sub_id: str, url: str) -> None:
+    """A subscription row as the API stores it (the API's own check is tested in test_notify_api)."""
+    sealed = n.queue.cipher.seal(new_webhook_secret().encode(), context=f"webhook/{sub_id}/secret")
+    await n.pool.execute("INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, "
+                         "secret_enc, owner_id) VALUES ($1, 'x', $2, '{fengqiao.case.*}', '{}', $3, $4, 'tok')",
+                         sub_id, url, sealed.kid, sealed.blob)
+
+
+def assigned_event(no: str):
+    return new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
+        tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type="help",
+        category="noise", urgency="normal", needs_mediation=False, reason="on duty", submitted_at=NOON),
+        source="/fengqiao/triage", subject=no, stationid="KZ01")
+
+
+async def test_a_webhook_whose_name_now_leads_inside_is_refused_at_send_time_unless_allowed(pool, gateway):
+    """Accepted once (the name was public then), the name now resolves to loopback: nothing is sent,
+    and the error says a reason code, not what answered on which port."""
+    n = Notify(pool)
+    port = gateway.url.rsplit(":", 1)[1]
+    await subscribe(n, "wh_rebound", f"http://localhost:{port}/hook")
+    await n.handle(assigned_event("FQREBIND1"))
+    await n.run("webhook", NOON)
+    (row,) = [r for r in await n.rows() if r["channel"] == "webhook"]
+    assert gateway.received == [] and row["status"] == "failed" and row["attempts"] == 1
+    assert row["last_error"] == "webhook_address_not_allowed"
+
+    # The deployment names the host: the same delivery, resent by hand, goes.
+    n.queue.senders["webhook"].policy = WebhookPolicy.from_setting("localhost")
+    async with pool.acquire() as conn:
+        assert await db.resend(conn, row["id"], "KZ01-LD")
+    await n.run("webhook", NOON + timedelta(minutes=1))
+    (request,) = gateway.received
+    assert request.path == "/hook" and request.headers["host"] == f"localhost:{port}"
+
+
+async def test_a_webhook_goes_to_the_address_that_was_checked_not_to_a_second_lookup(pool, gateway):
+    """The sender connects to the address it resolved and checked; a name that only the check's
+    lookup knows (nothing else could resolve it) proves that nothing looked it up again."""
+    n = Notify(pool)
+    port = int(gateway.url.rsplit(":", 1)[1])
+    lookups = []
+
+    async def resolver(host, p):
+        lookups.append(host)
+        return ["127.0.0.1"] if host == "hooks.fengqiao-test.invalid" else []
+
+    n.queue.senders["webhook"].policy = WebhookPolicy(frozenset(), (ipaddress.ip_network("127.0.0.1/32"),),
+                                                      resolver=resolver)
+    await subscribe(n, "wh_pinned", f"http://hooks.fengqiao-test.invalid:{port}/pinned")
+    await n.handle(assigned_event("FQPINNED1"))
+    await n.run("webhook", NOON)
+    (request,) = gateway.received
+    assert request.path == "/pinned" and request.headers["host"] == f"hooks.fengqiao-test.invalid:{port}"
+    assert lookups == ["hooks.fengqiao-test.invalid"]
+
+
+async def test_webhook_errors_do_not_tell_which_ports_are_open(pool, gateway):
+    closed = HttpRecorder()
+    closed_url = closed.url
+    closed.close()  # nothing listens there any more
+    n = Notify(pool, WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
+    gateway.default = 404
+    await subscribe(n, "wh_open", gateway.url + "/x")
+    await subscribe(n, "wh_closed", closed_url + "/x")
+    await n.handle(assigned_event("FQPORTS1"))
+    await n.run("webhook", NOON)
+    errors = {r["recipient_key"]: r["last_error"] for r in await n.rows() if r["channel"] == "webhook"}
+    assert errors == {"wh_open": "webhook_rejected", "wh_closed": "webhook_unreachable"}
