@@ -92,7 +92,8 @@ def stack(infra):
            "NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(mail.port), "NOTIFY_SMTP_SECURITY": "none",
            "NOTIFY_MAIL_FROM": "noreply@fengqiao.test",
            # the suite runs at any hour and sends many messages to the same test numbers
-           "QUIET_HOURS": "off", "RECIPIENT_RATE_LIMIT": "", "DELIVERY_RETRY_BASE_S": "1"}
+           "QUIET_HOURS": "off", "RECIPIENT_RATE_LIMIT": "", "DELIVERY_RETRY_BASE_S": "1",
+           "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # the tests' webhook receivers listen on loopback
     procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:

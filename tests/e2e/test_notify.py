@@ -76,6 +76,10 @@ def test_a_bureau_system_subscribes_and_receives_signed_public_events_of_its_sta
         bad = httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration, json={
             "name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"], "stations": ["NOPE"]})
         assert bad.status_code == 422 and bad.json()["detail"]["field"] == "stations"
+        for internal in ("http://10.0.0.5:5432/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:8083/"):
+            refused = httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration, json={
+                "name": "x", "url": internal, "event_types": ["fengqiao.case.*"]})
+            assert refused.status_code == 422 and refused.json()["detail"]["field"] == "url", refused.text
         assert httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=token(stack, "KZ01-P1"),
                           json={"name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"]}).status_code == 403
 
@@ -148,6 +152,10 @@ def test_templates_are_previewed_per_station(stack):
     assert r.status_code == 200 and r.json()["text"].startswith("【新村派出所】") and "/survey?t=" in r.json()["text"]
     assert httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader,
                      params={"name": "nope.txt"}).status_code == 404
+    for params in ({"station": "/", "name": "etc/hostname"}, {"station": "KZ01", "name": "citizen/result.txt"},
+                   {"station": "NOPE", "name": "citizen/result.txt"}):
+        assert httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader,
+                         params=params).status_code == 404
 
 
 def test_staff_who_leave_a_phone_are_paged_for_urgent_items(stack):
