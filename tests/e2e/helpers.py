@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
+from aiokafka import AIOKafkaConsumer
+
+from fengqiao.events import Topics
 
 
 def wait_alive(url: str, log_file: Path, timeout: float = 30) -> None:
@@ -64,3 +69,23 @@ def sql(dsn: str, query: str, *args):
             await conn.close()
 
     return asyncio.run(run())
+
+
+def public_events(bootstrap: str, tracking_no: str, seconds: float = 5) -> list[dict]:
+    """Every event about one item on the public stream (read from the beginning for `seconds`)."""
+
+    async def read() -> list[dict]:
+        consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+        await consumer.start()
+        found: list[dict] = []
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    found += [d for d in (json.loads(r.value) for r in records) if d.get("subject") == tracking_no]
+        finally:
+            await consumer.stop()
+        return found
+
+    return asyncio.run(read())

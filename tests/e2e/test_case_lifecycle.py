@@ -12,11 +12,8 @@ import uuid
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 
-from fengqiao.events import Topics
-
-from tests.e2e.helpers import console_notifications, sql, token
+from tests.e2e.helpers import console_notifications, public_events, sql, token
 
 pytestmark = pytest.mark.e2e
 
@@ -68,21 +65,6 @@ def wait_citizen(stack, receipt: dict, status: str, timeout: float = 10) -> dict
 
 def other_officer(stack, station: str, not_: str) -> str:
     return next(s for s in (f"{station}-P1", f"{station}-P2", f"{station}-P3", f"{station}-P4") if s != not_)
-
-
-async def _stream(bootstrap: str, tracking_no: str) -> list[dict]:
-    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                found += [d for d in (json.loads(r.value) for r in records) if d.get("subject") == tracking_no]
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(stack, infra):
@@ -165,7 +147,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     # The citizen is told the result on their phone; the public stream carries no free text.
     (sms,) = stack["sms"].wait_for(1, where=lambda r: no in r.json()["text"] and "已办结" in r.json()["text"])
     assert summary in sms.json()["text"] and sms.json()["to"] == "+8613912340001" and "/survey?t=" in sms.json()["text"]
-    stream = asyncio.run(_stream(infra.bootstrap, no))
+    stream = public_events(infra.bootstrap, no)
     types = [d["type"].rsplit(".", 1)[1] for d in stream]
     for step in ("received", "triaged", "assigned", "accepted", "mediation_scheduled", "resolved", "visited", "closed"):
         assert step in types

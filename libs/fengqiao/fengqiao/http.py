@@ -41,16 +41,30 @@ def rate_limited(name: str):
     Staff and integration tokens are not limited (call centres submit all day)."""
 
     async def check(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> None:
-        limits = getattr(request.app.state, "rate_limits", None)
-        if limits is None or principal is not None:
-            return
-        allowed, retry_after = limits.allow(name, request)
-        if not allowed:
-            exc = api_error(429, "rate_limited", "操作过于频繁，请稍后再试。")
-            exc.headers = {"Retry-After": str(retry_after)}
-            raise exc
+        if principal is None:
+            check_limit(request, name)
 
     return Depends(check)
+
+
+def check_limit(request: Request, name: str) -> None:
+    """Count one hit of the `name` limit for the client's address; 429 beyond it."""
+    limits = getattr(request.app.state, "rate_limits", None)
+    if limits is None:
+        return
+    allowed, retry_after = limits.allow(name, request)
+    if not allowed:
+        exc = api_error(429, "rate_limited", "操作过于频繁，请稍后再试。")
+        exc.headers = {"Retry-After": str(retry_after)}
+        raise exc
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the rate limits see it (behind trusted proxies, X-Forwarded-For)."""
+    limits = getattr(request.app.state, "rate_limits", None)
+    if limits is not None:
+        return limits.client_address(request)
+    return request.client.host if request.client else "unknown"
 
 
 def iso(value):

@@ -47,7 +47,8 @@ def verify(key: bytes, purpose: str, token: str, *, now: float | None = None) ->
         expires = int(expires_text)
     except ValueError as exc:
         raise LinkInvalid("malformed link") from exc
-    if not hmac.compare_digest(mac, _mac(key, purpose, subject, expires)):
+    # Bytes, not str: compare_digest raises TypeError on a non-ASCII str (a 500 for a pasted link).
+    if not hmac.compare_digest(mac.encode(), _mac(key, purpose, subject, expires).encode()):
         raise LinkInvalid("bad signature")
     if (now if now is not None else time.time()) > expires:
         raise LinkExpired("link expired")

@@ -11,15 +11,16 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
-from fengqiao.http import OptionalPrincipal, api_error, invalid_field, rate_limited
+from fengqiao.http import OptionalPrincipal, api_error, check_limit, client_address, invalid_field, rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import PiiCipher, Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.domain import (
-    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, access_code_matches, may_see_reporter, normalise_tracking_no,
+    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_see_reporter, normalise_tracking_no,
 )
-from intake.submissions import UnknownStation, accept_submission
+from intake.access import code_opens
+from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
 
@@ -64,7 +65,10 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
     if principal is not None and not principal.may_file_for(data.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
-    scope = principal.token_id if principal else "public"
+    # Anonymous callers each get their own scope (a keyed hash of their address): one shared scope let
+    # anyone who sent the same body with the same key read the first caller's access code.
+    index = request.app.state.pii_index
+    scope = principal.token_id if principal else "public:" + index.of(client_address(request), purpose="idempotency")
     request_hash = hashlib.sha256(raw).hexdigest()
     async with unit_of_work(rt.pool) as (conn, outbox):
         if idempotency_key:
@@ -73,22 +77,24 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
                 if previous["request_hash"] != request_hash:
                     raise api_error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。",
                                  field="Idempotency-Key")
-                return JSONResponse(json.loads(previous["response"]), status_code=202)
+                return JSONResponse(open_receipt(cipher, scope, idempotency_key, json.loads(previous["response"])),
+                                    status_code=202)
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
-                                                  index=request.app.state.pii_index)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
+                                               publish_refs=principal is not None and principal.role == "integration")
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
         if idempotency_key:
-            await db.store_idempotent(conn, scope, idempotency_key, request_hash, body)
+            await db.store_idempotent(conn, scope, idempotency_key, request_hash,
+                                      seal_receipt(cipher, scope, idempotency_key, body))
     rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
     return JSONResponse(body, status_code=202)
 
 
 @router.get("/feedback/{tracking_no}", dependencies=[rate_limited("track")])
-async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
-                       x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
+                       cipher: CipherDep, x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
     not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
     tracking_no = normalise_tracking_no(tracking_no)
     if len(tracking_no) > 32:
@@ -98,8 +104,11 @@ async def get_feedback(tracking_no: str, rt: RuntimeDep, principal: OptionalPrin
         if row is None:
             raise not_found
         staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
-        if not staff_view and not access_code_matches(tracking_no, x_access_code, row["access_code_hash"]):
-            raise not_found
+        if not staff_view:
+            if principal is not None:  # a token is no licence to guess codes: counted like anyone's
+                check_limit(request, "track")
+            if not await code_opens(conn, request.app.state.pii_index, row, x_access_code):
+                raise not_found
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
         reporter = None

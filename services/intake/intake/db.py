@@ -107,13 +107,17 @@ async def store_idempotent(conn: asyncpg.Connection, scope: str, key: str, reque
 
 
 async def hotline_call(conn: asyncpg.Connection, call_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT tracking_no FROM hotline_calls WHERE call_id = $1", call_id)
+    return await conn.fetchrow("SELECT c.tracking_no, s.station FROM hotline_calls c "
+                               "JOIN submissions s USING (tracking_no) WHERE c.call_id = $1", call_id)
 
 
-async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, limit: int = 20) -> list[str]:
+async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, station: str,
+                             limit: int = 20) -> list[str]:
+    """Earlier calls from the same number to the same station (another station's items are not ours to show)."""
     rows = await conn.fetch(
-        "SELECT tracking_no FROM hotline_calls WHERE caller_index = $1 ORDER BY started_at DESC LIMIT $2",
-        caller_index, limit)
+        "SELECT c.tracking_no FROM hotline_calls c JOIN submissions s USING (tracking_no) "
+        "WHERE c.caller_index = $1 AND s.station = $2 ORDER BY c.started_at DESC LIMIT $3",
+        caller_index, station, limit)
     return [r["tracking_no"] for r in rows]
 
 
@@ -156,14 +160,19 @@ async def station_name(conn: asyncpg.Connection, code: str) -> str:
 
 
 async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str] | None,
-                           categories: list[str] | None, limit: int = 50) -> list[asyncpg.Record]:
-    """Non-personal fields of a station's submissions, newest first (Open311 reads)."""
+                           categories: list[str] | None, *, hidden_categories: list[str] | None = None,
+                           limit: int = 50) -> list[asyncpg.Record]:
+    """Non-personal fields of a station's submissions, newest first (Open311 reads). With
+    `hidden_categories` (anonymous reads), confidential items, tip-offs (举报) and those categories
+    are left out altogether."""
     return await conn.fetch(
         "SELECT tracking_no, status, category, submitted_at, updated_at FROM submissions "
         "WHERE station = $1 AND ($2::text[] IS NULL OR tracking_no = any($2::text[])) "
         "AND ($3::text[] IS NULL OR category = any($3::text[])) "
+        "AND ($5::text[] IS NULL OR (NOT confidential AND type IS DISTINCT FROM 'report' "
+        "     AND NOT coalesce(category = any($5::text[]), false))) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
-        station, ids, categories, limit)
+        station, ids, categories, limit, hidden_categories)
 
 
 async def log_personal_data_access(conn: asyncpg.Connection, tracking_no: str, token_id: str, staff_id: str | None,
@@ -190,3 +199,27 @@ async def scan(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | N
     return await conn.fetchrow(
         "SELECT m.content_type, m.pii_kid, m.image_enc, s.station, s.confidential FROM mailbox_scans m "
         "JOIN submissions s USING (tracking_no) WHERE m.tracking_no = $1", tracking_no)
+
+
+async def access_locked_until(conn: asyncpg.Connection, tracking_no: str) -> datetime | None:
+    return await conn.fetchval(
+        "SELECT locked_until FROM access_code_misses WHERE tracking_no = $1 AND locked_until > now()", tracking_no)
+
+
+async def record_access_miss(conn: asyncpg.Connection, tracking_no: str, *, max_misses: int, window_s: float,
+                             lock_s: float) -> datetime | None:
+    """Count a wrong access code; the count restarts after `window_s`, and reaching `max_misses`
+    locks the number for `lock_s`. Returns the end of the lock, if locked now."""
+    return await conn.fetchval(
+        "INSERT INTO access_code_misses AS m (tracking_no, misses, window_started) VALUES ($1, 1, now()) "
+        "ON CONFLICT (tracking_no) DO UPDATE SET "
+        " misses = CASE WHEN m.window_started < now() - make_interval(secs => $2) THEN 1 ELSE m.misses + 1 END, "
+        " window_started = CASE WHEN m.window_started < now() - make_interval(secs => $2) "
+        "                  THEN now() ELSE m.window_started END "
+        "RETURNING CASE WHEN misses >= $3 THEN now() + make_interval(secs => $4) END",
+        tracking_no, window_s, max_misses, lock_s)
+
+
+async def lock_access(conn: asyncpg.Connection, tracking_no: str, until: datetime) -> None:
+    await conn.execute("UPDATE access_code_misses SET locked_until = $2, misses = 0, window_started = now() "
+                       "WHERE tracking_no = $1", tracking_no, until)

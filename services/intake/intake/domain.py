@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import secrets
 
+from fengqiao.pii import BlindIndex
+
 # No 0/O, 1/I/L, U/V: readable over the phone without ambiguity.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
 TRACKING_PREFIX = "FQ"
@@ -24,14 +26,26 @@ def new_access_code() -> str:
     return f"{secrets.randbelow(10**8):08d}"
 
 
-def hash_access_code(tracking_no: str, code: str) -> str:
+KEYED_PREFIX = "k1:"
+
+
+def hash_access_code(index: BlindIndex, tracking_no: str, code: str) -> str:
+    """A keyed hash: an 8-digit code under a plain hash is found by trying all 10^8 in seconds by
+    anyone who reads the table or a backup; under the deployment's index key it is not."""
+    return KEYED_PREFIX + index.of(f"{tracking_no}:{code.strip()}", purpose="access_code")
+
+
+def _legacy_hash(tracking_no: str, code: str) -> str:
+    """Rows stored before the keyed hash (they keep working until they age out)."""
     return hashlib.sha256(f"{tracking_no}:{code.strip()}".encode()).hexdigest()
 
 
-def access_code_matches(tracking_no: str, code: str | None, stored_hash: str) -> bool:
+def access_code_matches(index: BlindIndex, tracking_no: str, code: str | None, stored_hash: str) -> bool:
     if not code:
         return False
-    return hmac.compare_digest(hash_access_code(tracking_no, code), stored_hash)
+    keyed = stored_hash.startswith(KEYED_PREFIX)
+    expected = hash_access_code(index, tracking_no, code) if keyed else _legacy_hash(tracking_no, code)
+    return hmac.compare_digest(expected.encode(), stored_hash.encode())
 
 
 STATUS_LABELS = {

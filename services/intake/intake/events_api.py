@@ -67,7 +67,8 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
         try:
             accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=request.app.state.pii_index,
                                               ingress_source=event.source,
-                                               ingress_id=event.id, correlation_id=event.correlationid)
+                                               ingress_id=event.id, correlation_id=event.correlationid,
+                                               publish_refs=True)
         except AlreadyAccepted:
             existing = await db.find_by_ingress(conn, event.source, event.id)
             return JSONResponse({"tracking_no": existing, "status": "duplicate"}, status_code=200)

@@ -25,7 +25,7 @@ async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, out
     data = event.payload()
     try:
         await accept_submission(conn, outbox, data, cipher=cipher, index=index, ingress_source=event.source,
-                                ingress_id=event.id, correlation_id=event.correlationid)
+                                ingress_id=event.id, correlation_id=event.correlationid, publish_refs=True)
     except AlreadyAccepted:
         return  # e.g. through POST /api/v1/events first: (source, id) is the identity
     except UnknownStation as exc:

@@ -78,6 +78,9 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
     async with unit_of_work(rt.pool) as (conn, outbox):
         existing = await db.hotline_call(conn, call.call_id)
         if existing is not None:
+            if existing["station"] != call.station or not principal.may_file_for(existing["station"]):
+                # Another station's call: saying which item it became would leak its tracking number.
+                raise api_error(409, "call_id_taken", "该通话编号已被其他派出所登记。", field="call_id")
             return JSONResponse({"tracking_no": existing["tracking_no"], "status": "duplicate"}, status_code=200)
         data = FeedbackSubmitted(
             station=call.station, channel="hotline", content=call.summary, occurred_at=call.started_at,
@@ -86,11 +89,12 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
                               confidential=call.confidential),
         )
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
-                                                  index=request.app.state.pii_index)
+            # The call-centre system matches its call id; a staff member typing a call in is no such system.
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=request.app.state.pii_index,
+                                               publish_refs=principal.role == "integration")
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
-        earlier = await db.earlier_calls_from(conn, caller_index) if caller_index else []
+        earlier = await db.earlier_calls_from(conn, caller_index, call.station) if caller_index else []
         await db.record_hotline_call(
             conn, call_id=call.call_id, tracking_no=accepted.tracking_no, caller_index=caller_index, line=call.line,
             operator=call.operator, started_at=call.started_at, ended_at=call.ended_at,

@@ -3,7 +3,9 @@ XML, so existing Open311 clients and apps can file and follow requests.
 
 jurisdiction_id = station code; service_code = our category; api_key = an integration token;
 service_request_id = the tracking number. Reading requests needs no key, so reads show only
-what is not personal: status, category, station and times — never the description or address."""
+what is not personal: status, category, station and times — never the description or address;
+and a read without an integration key does not show confidential items, tip-offs (举报) or
+complaints about officers at all (security review finding 4)."""
 
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 
 FORMAT = Path(pattern="^(json|xml)$")
 CLOSED = {"closed", "merged", "transferred"}
+# Categories an anonymous reader never sees listed: who complained about which officer is nobody's business.
+HIDDEN_FROM_ANONYMOUS = ["police_conduct"]
 SERVICE_DESCRIPTIONS = {
     "public_order": "打架斗殴、赌博、寻衅滋事等治安问题", "neighbor_dispute": "邻里之间的矛盾纠纷",
     "family_dispute": "婚姻家庭矛盾纠纷", "labor_dispute": "拖欠工资等劳资纠纷", "traffic": "交通秩序、违停、事故",
@@ -172,15 +176,29 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, fm
         "account_id": None}])
 
 
+async def _hidden_categories(conn, api_key: str | None) -> list[str] | None:
+    """None (show everything) for a valid integration, bureau or admin key, else what anonymous
+    readers may not see; a wrong key is refused rather than silently read as anonymous."""
+    if not api_key:
+        return HIDDEN_FROM_ANONYMOUS
+    principal = await authenticate(conn, api_key)
+    if principal is None or principal.role not in ("integration", "bureau", "admin"):
+        raise Open311Error(403, "the api_key is not valid for reading")
+    return None
+
+
 @router.get("/requests.{fmt}", dependencies=[rate_limited("track")])
 async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: str | None = None,
                         service_request_id: str | None = None, service_code: str | None = None,
-                        status: str | None = None) -> Response:
+                        status: str | None = None, api_key: str | None = None) -> Response:
     try:
         async with rt.pool.acquire() as conn:
             station = await _station(conn, jurisdiction_id)
+            hidden = await _hidden_categories(conn, api_key)
             ids = [normalise_tracking_no(x)[:32] for x in (service_request_id or "").split(",") if x.strip()][:50]
-            rows = await db.open311_requests(conn, station, ids or None, service_code.split(",") if service_code else None)
+            rows = await db.open311_requests(conn, station, ids or None,
+                                             service_code.split(",")[:20] if service_code else None,
+                                             hidden_categories=hidden)
             station_name = await db.station_name(conn, station)
     except Open311Error as exc:
         return _error(fmt, exc)
@@ -192,11 +210,13 @@ async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: str 
 
 @router.get("/requests/{service_request_id}.{fmt}", dependencies=[rate_limited("track")])
 async def get_request(rt: RuntimeDep, service_request_id: str, fmt: str = FORMAT,
-                      jurisdiction_id: str | None = None) -> Response:
+                      jurisdiction_id: str | None = None, api_key: str | None = None) -> Response:
     try:
         async with rt.pool.acquire() as conn:
             station = await _station(conn, jurisdiction_id)
-            rows = await db.open311_requests(conn, station, [normalise_tracking_no(service_request_id)[:32]], None)
+            hidden = await _hidden_categories(conn, api_key)
+            rows = await db.open311_requests(conn, station, [normalise_tracking_no(service_request_id)[:32]], None,
+                                             hidden_categories=hidden)
             if not rows:
                 raise Open311Error(404, "no such service request")
             station_name = await db.station_name(conn, station)

@@ -5,6 +5,7 @@ transaction."""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -15,7 +16,7 @@ from fengqiao.events import (
     new_event,
 )
 from fengqiao.outbox import Outbox
-from fengqiao.pii import BlindIndex, PiiCipher
+from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
 
@@ -60,9 +61,13 @@ def seal_personal_data(cipher: PiiCipher, tracking_no: str, reporter: dict, loca
 
 
 async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *, cipher: PiiCipher,
-                            index: BlindIndex | None = None,
+                            index: BlindIndex,
                             ingress_source: str | None = None, ingress_id: str | None = None,
-                            correlation_id: str | None = None) -> Accepted:
+                            correlation_id: str | None = None, publish_refs: bool = False) -> Accepted:
+    """`publish_refs`: the public `received` event carries the external reference and the ingress
+    source and id, so the bureau system that sent the item can match it (DESIGN 4.4). Only for
+    items another system sent: a citizen's free-text external_ref, an e-mail Message-ID or an
+    Open311 device id says something about the person and stays inside (review finding 7)."""
     if not await db.station_exists(conn, data.station):
         raise UnknownStation(data.station)
     now = datetime.now(timezone.utc)
@@ -77,7 +82,7 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
             content=data.content, pii_kid=kid, reporter_enc=reporter_enc, location_enc=location_enc,
             anonymous=data.reporter.anonymous, confidential=data.reporter.confidential,
             external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
-            access_code_hash=hash_access_code(tracking_no, access_code), submitted_at=now,
+            access_code_hash=hash_access_code(index, tracking_no, access_code), submitted_at=now,
             occurred_at=data.occurred_at, received_note=TIMELINE_NOTES["received"],
         ):
             break
@@ -89,7 +94,8 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
     common = dict(source=SOURCE, subject=tracking_no, stationid=data.station, correlationid=correlation_id)
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_RECEIVED, CaseReceived(
         tracking_no=tracking_no, station=data.station, channel=data.channel, submitted_at=now,
-        external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
+        external_ref=data.external_ref if publish_refs else None,
+        ingress_source=ingress_source if publish_refs else None, ingress_id=ingress_id if publish_refs else None,
         anonymous=data.reporter.anonymous, has_contact=has_contact,
     ), **common))
     outbox.add(Topics.TRIAGE_REQUESTS, new_event(EventTypes.TRIAGE_REQUESTED, TriageRequested(
@@ -105,3 +111,16 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
             params={"access_code": access_code},
         ), **common))
     return Accepted(tracking_no=tracking_no, access_code=access_code, station=data.station, channel=data.channel)
+
+
+def seal_receipt(cipher: PiiCipher, scope: str, key: str, receipt: dict) -> dict:
+    """A receipt kept for Idempotency-Key replays holds the access code: stored sealed, never in clear."""
+    sealed = cipher.seal_json(receipt, context=f"idempotency/{scope}/{key}")
+    return {"sealed": sealed.kid, "blob": base64.b64encode(sealed.blob).decode()}
+
+
+def open_receipt(cipher: PiiCipher, scope: str, key: str, stored: dict) -> dict:
+    if "sealed" not in stored:  # kept before receipts were sealed
+        return stored
+    return cipher.open_json(Sealed(stored["sealed"], base64.b64decode(stored["blob"])),
+                            context=f"idempotency/{scope}/{key}")

@@ -23,8 +23,9 @@ from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
 from intake.api import CipherDep
-from intake.domain import STATUS_LABELS, access_code_matches, normalise_tracking_no
-from intake.submissions import UnknownStation, accept_submission
+from intake.access import code_opens
+from intake.domain import STATUS_LABELS, normalise_tracking_no
+from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -92,7 +93,7 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HT
     async with unit_of_work(rt.pool) as (conn, outbox):
         previous = await db.lookup_idempotent(conn, "web-form", token)
         if previous is not None and previous["request_hash"] == digest:
-            receipt = json.loads(previous["response"])
+            receipt = open_receipt(cipher, "web-form", token, json.loads(previous["response"]))
         else:
             try:
                 accepted = await accept_submission(conn, outbox, data, cipher=cipher,
@@ -102,7 +103,7 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HT
                                         status=422)
             receipt = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
                        "station": accepted.station}
-            await db.store_idempotent(conn, "web-form", token, digest, receipt)
+            await db.store_idempotent(conn, "web-form", token, digest, seal_receipt(cipher, "web-form", token, receipt))
             outbox.after_commit(rt.metrics.feedback_received.labels(station=accepted.station, channel="web").inc)
         station_name = await db.station_name(conn, receipt["station"])
     return _render(request, "submitted.html", tracking_no=receipt["tracking_no"],
@@ -121,7 +122,7 @@ async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
     code = str(form.get("access_code", "")).strip()[:16]
     async with rt.pool.acquire() as conn:
         row = await db.get_submission(conn, tracking_no) if tracking_no else None
-        if row is None or not access_code_matches(tracking_no, code, row["access_code_hash"]):
+        if row is None or not await code_opens(conn, request.app.state.pii_index, row, code):
             return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
         timeline = await db.get_timeline(conn, tracking_no)
         station_name = await db.station_name(conn, row["station"])

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
+from fengqiao.pii import BlindIndex
 from intake.domain import (
     TRACKING_ALPHABET, access_code_matches, hash_access_code, new_access_code, new_tracking_no, normalise_tracking_no,
 )
+
+INDEX = BlindIndex(os.urandom(32))
 
 
 def test_tracking_numbers_are_short_random_and_unambiguous():
@@ -22,8 +28,24 @@ def test_tracking_numbers_typed_by_hand_are_normalised():
 
 def test_access_codes_match_only_their_tracking_number():
     code = new_access_code()
-    stored = hash_access_code("FQ23456789", code)
-    assert access_code_matches("FQ23456789", code, stored)
-    assert not access_code_matches("FQ98765432", code, stored)
-    assert not access_code_matches("FQ23456789", None, stored)
-    assert not access_code_matches("FQ23456789", "00000000" if code != "00000000" else "1", stored)
+    stored = hash_access_code(INDEX, "FQ23456789", code)
+    assert access_code_matches(INDEX, "FQ23456789", code, stored)
+    assert not access_code_matches(INDEX, "FQ98765432", code, stored)
+    assert not access_code_matches(INDEX, "FQ23456789", None, stored)
+    assert not access_code_matches(INDEX, "FQ23456789", "00000000" if code != "00000000" else "1", stored)
+
+
+def test_access_codes_are_stored_under_a_keyed_hash_that_a_table_reader_cannot_brute_force():
+    """Review, low: an unkeyed SHA-256 of 8 digits is cracked by trying all 10^8 codes."""
+    code = "12345678"
+    stored = hash_access_code(INDEX, "FQ23456789", code)
+    assert stored != hashlib.sha256(b"FQ23456789:12345678").hexdigest()
+    assert code not in stored
+    other_deployment = BlindIndex(os.urandom(32))
+    assert not access_code_matches(other_deployment, "FQ23456789", code, stored)  # the key is needed
+
+
+def test_codes_stored_before_the_keyed_hash_still_open_their_item():
+    legacy = hashlib.sha256(b"FQ23456789:12345678").hexdigest()
+    assert access_code_matches(INDEX, "FQ23456789", "12345678", legacy)
+    assert not access_code_matches(INDEX, "FQ23456789", "12345679", legacy)
