@@ -9,10 +9,14 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from fengqiao.auth import hash_token, new_token
+from fastapi import HTTPException
+
+from fengqiao.auth import Principal, hash_token, new_token
 from fengqiao.db import create_pool, migrate
 from fengqiao.outbox import unit_of_work
 from fengqiao.settings import Settings
+from notify import db
+from notify.api import _own_delivery, leadership
 from notify.app import MIGRATIONS, create_app
 from notify.config import NotifySettings
 
@@ -65,15 +69,16 @@ async def api(pool, template_dir):
         yield SimpleNamespace(client=client, app=app, tokens=tokens, secret=template_dir.secret)
 
 
-async def failed_delivery(api, pool, station: str) -> int:
+async def failed_delivery(api, pool, station: str, channel: str = "sms", address: str = "+8613800138000",
+                          last_error: str | None = None) -> int:
     queue = api.app.state.queue
     async with unit_of_work(pool) as (conn, outbox):
-        await queue.enqueue(conn, outbox, event_source="/test", event_id=secrets.token_hex(4), channel="sms",
-                            audience="citizen", recipient_key=queue.recipient_key("sms", "+8613800138000"),
-                            address="+8613800138000", body="正文", template="acknowledgement",
-                            tracking_no="FQ" + secrets.token_hex(4).upper(), station=station)
-    return await pool.fetchval("UPDATE deliveries SET status = 'failed', failed_at = now() WHERE id = "
-                               "(SELECT max(id) FROM deliveries) RETURNING id")
+        await queue.enqueue(conn, outbox, event_source="/test", event_id=secrets.token_hex(4), channel=channel,
+                            audience="citizen" if channel == "sms" else "subscriber",
+                            recipient_key=queue.recipient_key(channel, address), address=address, body="正文",
+                            template="acknowledgement", tracking_no="FQ" + secrets.token_hex(4).upper(), station=station)
+    return await pool.fetchval("UPDATE deliveries SET status = 'failed', failed_at = now(), last_error = $1 WHERE id = "
+                               "(SELECT max(id) FROM deliveries) RETURNING id", last_error)
 
 
 # -- finding 1: the template preview read any file -------------------------------------------------
@@ -116,11 +121,22 @@ async def test_a_template_preview_is_only_for_a_known_station_the_caller_may_see
 async def test_a_station_role_token_without_a_station_sees_no_station(api, pool):
     kz02_delivery = await failed_delivery(api, pool, "KZ02")
     c, stationless = api.client, api.tokens["stationless"]
+    # The platform may refuse such a token outright (401); notify refuses it in any case.
     r = await c.get("/api/v1/deliveries", headers=stationless)
-    assert r.status_code == 403 and str(kz02_delivery) not in r.text
-    assert (await c.post(f"/api/v1/deliveries/{kz02_delivery}/resend", headers=stationless)).status_code == 403
+    assert r.status_code in (401, 403) and str(kz02_delivery) not in r.text
+    assert (await c.post(f"/api/v1/deliveries/{kz02_delivery}/resend", headers=stationless)).status_code in (401, 403)
     assert (await c.get("/api/v1/templates/preview", headers=stationless,
-                        params={"name": "citizen/result.txt", "station": "KZ02"})).status_code == 403
+                        params={"name": "citizen/result.txt", "station": "KZ02"})).status_code in (401, 403)
+    # Notify's own guard, whatever the platform's authentication lets through.
+    principal = Principal(token_id="tok-stationless", role="leader", station=None, staff_id=None)
+    with pytest.raises(HTTPException) as refused:
+        await leadership(principal)
+    assert refused.value.status_code == 403
+    async with pool.acquire() as conn:
+        assert await db.deliveries(conn, all_stations=False, station=None, status="failed") == []
+        with pytest.raises(HTTPException) as hidden:
+            await _own_delivery(conn, kz02_delivery, principal)
+        assert hidden.value.status_code == 404
     # The others as before: their own station, or all for the bureau.
     assert [d["id"] for d in (await c.get("/api/v1/deliveries", headers=api.tokens["kz02"])).json()["deliveries"]] == [
         kz02_delivery]
@@ -180,3 +196,14 @@ async def test_a_webhook_to_a_public_address_is_accepted_and_the_allow_list_admi
         no = await client.post("/api/v1/webhooks", headers=api.tokens["integration"], json={
             "name": "内网平台", "url": "http://10.21.3.4:8080/hook", "event_types": ["fengqiao.case.*"]})
         assert no.status_code == 422 and no.json()["detail"]["field"] == "url"
+
+
+async def test_a_failed_webhook_shows_a_reason_code_and_no_credentials_of_its_url(api, pool):
+    """Rows from before the reason codes said which port answered how; the list shows none of it."""
+    await failed_delivery(api, pool, "KZ01", channel="webhook", address="https://user:pw@93.184.216.34:8443/h?key=s",
+                          last_error="webhook endpoint unreachable (ConnectError)")
+    await failed_delivery(api, pool, "KZ01", channel="webhook", address="https://93.184.216.34/h",
+                          last_error="webhook_rejected")
+    listed = (await api.client.get("/api/v1/deliveries", headers=api.tokens["kz01"])).json()["deliveries"]
+    assert sorted((d["recipient"], d["last_error"]) for d in listed) == [
+        ("https://93.184.216.34/h", "webhook_rejected"), ("https://93.184.216.34:8443/h", "webhook_failed")]

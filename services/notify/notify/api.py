@@ -74,13 +74,25 @@ def mask(channel: str, address: str) -> str:
         return "***"
 
 
+# What a webhook delivery may say about its failure (notify.channels.WebhookSender). Anything else,
+# e.g. a row written before the codes, could tell which internal port answered: it is not shown.
+WEBHOOK_ERRORS = frozenset({"webhook_unreachable", "webhook_rejected", "webhook_address_not_allowed",
+                            "webhook_unresolvable_host", "webhook send timed out", "subscription removed"})
+
+
+def shown_error(channel: str, error: str | None) -> str | None:
+    if channel != "webhook" or error is None or error in WEBHOOK_ERRORS:
+        return error
+    return "webhook_failed"
+
+
 def _delivery(request: Request, row) -> dict:
     payload = request.app.state.queue.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
                                                        context=payload_context(row))
     return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
             "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
             "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
-            "last_error": row["last_error"], "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
+            "last_error": shown_error(row["channel"], row["last_error"]), "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
             "failed_at": iso(row["failed_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
             "held_reason": row["held_reason"], "resends": row["resends"]}
 
