@@ -249,6 +249,11 @@ class TriageRequested(_Contract):
 
 
 class CaseTriaged(_Contract):
+    """Public: how triage classified an item, its reasons given as rule ids and model labels.
+    E.g. `rule:urgency=urgent:self_harm#1` (a default rule), `rule:category=safety_hazard:#7`
+    (deployment rule 7), `model:category=fraud:p=0.62`: never the matched words or the model's top
+    features, which are the citizen's own (staff read those from triage's decision API)."""
+
     tracking_no: str
     station: str
     type: RequestType
@@ -257,7 +262,7 @@ class CaseTriaged(_Contract):
     needs_mediation: bool
     confidence: float
     model_version: str
-    reasons: list[str]
+    reasons: list[str] = Field(description="rule ids and model labels, no citizen text")
     submitted_at: datetime
     sentiment: float | None = None
     confidences: dict[str, float] = Field(default_factory=dict)
@@ -281,13 +286,15 @@ class CaseAssigned(_Contract):
 
 
 class CaseMerged(_Contract):
-    """Public: a repeat of an open case (并单). It is counted on that case, not assigned again."""
+    """Public: a repeat of an open case (并单). It is counted on that case, not assigned again.
+    `reason` is a label: `rule:duplicate:near_identical`, `rule:duplicate:similar_open_case`, or
+    `manual:<staff id>`; whether the same reporter or place matched stays with triage."""
 
     tracking_no: str
     station: str
     merged_into: str
     similarity: float
-    reason: str
+    reason: str = Field(description="a rule label, never the reporter or the place")
     submitted_at: datetime
 
 
@@ -339,7 +346,9 @@ AlertLevel = Literal["yellow", "orange", "red"]
 
 
 class AlertRaised(_Contract):
-    """Public: an early warning (群体性事件预警). Raised again, same alert_id, when its level rises."""
+    """Public: an early warning (群体性事件预警). Raised again, same alert_id, when its level rises.
+    The explanation names no address (a cluster says 同一地点) and no reporter; the station's
+    staff see the place in triage's alert API."""
 
     alert_id: str
     station: str
@@ -349,7 +358,7 @@ class AlertRaised(_Contract):
     members: list[str]  # tracking numbers, the latest 100
     reporters: int  # distinct reporters (cluster), items (trend), 1 (repeat_dispute)
     window_hours: int
-    explanation: str
+    explanation: str = Field(description="Chinese, for people; no address, no reporter")
     raised_at: datetime
 
 
