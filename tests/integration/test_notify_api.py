@@ -164,6 +164,10 @@ async def test_another_stations_delivery_is_not_found_and_odd_ids_are_refused_no
                         json={"phone": "13577778888"})).status_code == 422
     assert (await c.put("/api/v1/staff/KZ01-P1/contact", headers=api.tokens["kz02"],
                         json={"phone": "13577778888"})).status_code == 404
+    for method in ("PUT", "DELETE"):  # a NUL would reach PostgreSQL, which refuses it: a 500
+        r = await c.request(method, "/api/v1/staff/KZ01-P1%00/contact", headers=kz01, json={"phone": "13577778888"})
+        assert r.status_code == 422, r.text
+    assert (await c.delete("/api/v1/webhooks/wh_%00", headers=api.tokens["integration"])).status_code == 422
     # A subscription id is compared whole, not cut to a prefix.
     assert (await c.delete("/api/v1/webhooks/wh_" + "0" * 100, headers=api.tokens["integration"])).status_code == 422
 

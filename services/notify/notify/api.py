@@ -23,7 +23,8 @@ router = APIRouter(prefix="/api/v1", tags=["inbox"])
 # Database ids are bigint: anything outside is no row, not a database error (a 500).
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-StaffId = Annotated[str, Path(min_length=1, max_length=64)]
+# No control characters: PostgreSQL refuses a NUL in text, which would be a 500, not "no such staff".
+StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 @router.get("/inbox")

@@ -110,7 +110,7 @@ async def list_subscriptions(rt: RuntimeDep, principal: Subscriber) -> dict:
 
 
 @router.delete("/{sub_id}", status_code=204)
-async def unsubscribe(sub_id: Annotated[str, Path(max_length=40)], rt: RuntimeDep, principal: Subscriber) -> None:
+async def unsubscribe(sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")], rt: RuntimeDep, principal: Subscriber) -> None:
     """Deactivate; deliveries not yet sent to it are dropped when their turn comes."""
     async with rt.pool.acquire() as conn:
         done = await conn.fetchval(
