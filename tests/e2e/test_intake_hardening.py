@@ -78,7 +78,7 @@ def test_earlier_calls_of_a_number_are_those_of_the_callers_own_station(stack):
     assert again.json()["earlier_calls"] == [kz02.json()["tracking_no"]]
 
 
-def test_open311_reads_without_a_key_do_not_list_confidential_items_tip_offs_or_complaints_about_officers(stack, infra):
+def test_open311_reads_without_a_key_do_not_list_confidential_tip_offs_or_complaints_about_officers(stack, infra):
     base = f"{stack['urls']['intake']}/open311/v2"
     plain = submit(stack, {"station": "KZ02", "content": "新村小区门口垃圾堆放很久没人清理"})
     secret = submit(stack, {"station": "KZ02", "content": "新村三号楼有人聚众赌博",

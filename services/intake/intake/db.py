@@ -163,14 +163,13 @@ async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str
                            categories: list[str] | None, *, hidden_categories: list[str] | None = None,
                            limit: int = 50) -> list[asyncpg.Record]:
     """Non-personal fields of a station's submissions, newest first (Open311 reads). With
-    `hidden_categories` (anonymous reads), confidential items, tip-offs (举报) and those categories
-    are left out altogether."""
+    `hidden_categories` (anonymous reads), confidential items (tip-offs whose reporter asked for
+    protection) and those categories are left out altogether."""
     return await conn.fetch(
         "SELECT tracking_no, status, category, submitted_at, updated_at FROM submissions "
         "WHERE station = $1 AND ($2::text[] IS NULL OR tracking_no = any($2::text[])) "
         "AND ($3::text[] IS NULL OR category = any($3::text[])) "
-        "AND ($5::text[] IS NULL OR (NOT confidential AND type IS DISTINCT FROM 'report' "
-        "     AND NOT coalesce(category = any($5::text[]), false))) "
+        "AND ($5::text[] IS NULL OR (NOT confidential AND NOT coalesce(category = any($5::text[]), false))) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
         station, ids, categories, limit, hidden_categories)
 

@@ -4,7 +4,7 @@ XML, so existing Open311 clients and apps can file and follow requests.
 jurisdiction_id = station code; service_code = our category; api_key = an integration token;
 service_request_id = the tracking number. Reading requests needs no key, so reads show only
 what is not personal: status, category, station and times — never the description or address;
-and a read without an integration key does not show confidential items, tip-offs (举报) or
+and a read without an integration key does not show confidential items (protected tip-offs) or
 complaints about officers at all (security review finding 4)."""
 
 from __future__ import annotations
