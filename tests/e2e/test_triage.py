@@ -132,6 +132,23 @@ async def _alert_events(bootstrap: str, alert_id: str) -> list[dict]:
     return found
 
 
+async def _case_events(bootstrap: str, tracking_no: str, type_: str) -> dict:
+    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for r in records:
+                    doc = json.loads(r.value)
+                    if doc["type"] == type_ and doc.get("subject") == tracking_no:
+                        return doc
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"no {type_} for {tracking_no}")
+
+
 def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_level(stack, infra):
     place = f"测试{uuid.uuid4().hex[:4]}工业园"
     series = 'fengqiao_alerts_raised_total{kind="cluster",station="KZ02"}'
@@ -154,6 +171,7 @@ def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_leve
     assert [e["data"]["level"] for e in events] == ["yellow", "orange"]  # raised, then raised a level
     raw = json.dumps(events, ensure_ascii=False)
     assert "1370000" not in raw  # no personal data on the public stream
+    assert place not in raw and "同一地点" in events[-1]["data"]["explanation"]  # nor the citizens' address
     assert metric(stack, "triage", series) == before + 2
     # The station's leadership sees it in the console; another station's staff do not see it.
     assert any(alert["alert_id"] and "预警" in n["title"] for n in console_notifications(stack, "KZ02-LD", "alert"))
@@ -189,6 +207,11 @@ def test_confidential_tip_off_goes_only_to_an_approved_handler(stack):
     d = decision(stack, receipt["tracking_no"], "KZ02-LD")
     # Approved handlers in the demo: KZ02-P1 (day shift) and the leadership; at night the leader's queue.
     assert d["assignment"]["assignee_id"] in {"KZ02-P1", "KZ02-LD", "KZ02-IN"}
+    assert d["confidential"] and decision(stack, receipt["tracking_no"], "KZ02-P1")["confidential"]
+    # The rest of the station does not see the decision of a confidential tip-off.
+    r = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}",
+                  headers=token(stack, "KZ02-P2"))
+    assert r.status_code == 404
 
 
 def test_with_nobody_on_duty_the_item_waits_in_the_leaders_queue_flagged(stack, infra):
@@ -210,13 +233,15 @@ def test_with_nobody_on_duty_the_item_waits_in_the_leaders_queue_flagged(stack, 
                 "ON CONFLICT DO NOTHING", r["station"], r["day"], r["staff_id"], r["starts"], r["ends"])
 
 
-def test_a_station_rule_added_by_its_leader_applies_to_the_next_item(stack):
+def test_a_station_rule_added_by_its_leader_applies_to_the_next_item(stack, infra):
     url = f"{stack['urls']['triage']}/api/v1/triage/rules"
     rule = {"field": "category", "value": "safety_hazard", "pattern": "尾矿库"}
     assert httpx.post(url, json=rule, headers=token(stack, "KZ01-P1")).status_code == 403
     assert httpx.post(url, json=rule | {"station": "KZ01"}, headers=token(stack, "KZ02-LD")).status_code == 403
     bad = httpx.post(url, json=rule | {"value": "volcano"}, headers=token(stack, "KZ01-LD"))
-    assert bad.status_code == 422 and "value" in bad.text
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "value"
+    slow = httpx.post(url, json=rule | {"pattern": r"(尾矿)\1", "is_regex": True}, headers=token(stack, "KZ01-LD"))
+    assert slow.status_code == 422 and slow.json()["detail"]["field"] == "pattern"  # RE2 cannot run it
     created = httpx.post(url, json=rule, headers=token(stack, "KZ01-LD"))
     assert created.status_code == 201 and created.json()["station"] == "KZ01"
     rule_id = created.json()["rule_id"]
@@ -225,6 +250,9 @@ def test_a_station_rule_added_by_its_leader_applies_to_the_next_item(stack):
         settled(stack, receipt)
         d = decision(stack, receipt["tracking_no"], "KZ01-LD")
         assert d["category"] == "safety_hazard" and f"rule:category=safety_hazard:尾矿库(#{rule_id})" in d["reasons"]
+        triaged = asyncio.run(_case_events(infra.bootstrap, receipt["tracking_no"], EventTypes.CASE_TRIAGED))
+        assert f"rule:category=safety_hazard:#{rule_id}" in triaged["data"]["reasons"]  # the id, not the word
+        assert "尾矿库" not in json.dumps(triaged["data"]["reasons"], ensure_ascii=False)
         listed = httpx.get(url, headers=token(stack, "KZ01-P1")).json()["rules"]
         assert rule_id in {r["rule_id"] for r in listed}
     finally:
