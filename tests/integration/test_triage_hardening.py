@@ -348,7 +348,8 @@ async def test_odd_ids_and_parameters_answer_4xx_never_5xx(pool, api):
 
 
 async def test_a_station_cannot_pile_up_rules_without_bound(pool, api):
-    await pool.executemany("INSERT INTO rules (station, field, value, pattern) VALUES ('KZ01', 'category', 'fraud', $1)",
+    await pool.executemany("INSERT INTO rules (station, field, value, pattern) "
+                           "VALUES ('KZ01', 'category', 'fraud', $1)",
                            [(f"词{i}",) for i in range(200)])
     r = await api.post("/api/v1/triage/rules", json={"field": "category", "value": "fraud", "pattern": "再一个"},
                        headers=api.as_["KZ01-LD"])

@@ -89,7 +89,8 @@ async def move_item(conn: asyncpg.Connection, tracking_no: str, assignee_id: str
     """The item changed hands: one less for the old holder, one more for the new. A transfer to
     another station moves every row of the item with it (decision, assignment, fingerprint and its
     buckets), whoever holds it and whether or not it is still open work here."""
-    await conn.execute("UPDATE decisions SET station = $2 WHERE tracking_no = $1 AND station <> $2", tracking_no, station)
+    await conn.execute("UPDATE decisions SET station = $2 WHERE tracking_no = $1 AND station <> $2",
+                       tracking_no, station)
     await conn.execute("UPDATE assignments SET station = $2 WHERE tracking_no = $1 AND station <> $2",
                        tracking_no, station)
     await conn.execute("UPDATE fingerprints SET station = $2 WHERE tracking_no = $1 AND station <> $2",

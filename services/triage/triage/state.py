@@ -43,7 +43,8 @@ class EngineState:
 
     async def refresh(self, conn: asyncpg.Connection) -> None:
         if self.signer is None and not self._warned_no_key:
-            log.error("model_signing_key_missing", detail="FENGQIAO_PII_INDEX_KEY is not set: classifying by rules only")
+            log.error("model_signing_key_missing",
+                      detail="FENGQIAO_PII_INDEX_KEY is not set: classifying by rules only")
             self._warned_no_key = True
         version = await ensure_active_model(conn, self.signer)
         if version is not None and version != self.version:
