@@ -46,9 +46,11 @@ def _station_scope(principal: Principal, station: str | None) -> str | None:
 
 
 async def _may_see_confidential(conn, principal: Principal, station: str) -> bool:
-    """A confidential tip-off (举报人保密) is for the station's leadership and the handlers their
-    leader approved (`confidential_handler` in the directory), not for the rest of the station,
-    nor for deployment-wide roles."""
+    """A confidential tip-off (举报人保密) is for the station's leadership, the handlers their leader
+    approved (`confidential_handler` in the directory) and the bureau's supervisors (督办), as in
+    mediation's case view; not for the rest of the station, nor for admins."""
+    if principal.role == "bureau":
+        return True
     if principal.sees_all_stations or principal.station != station:
         return False
     if principal.role in LEADERSHIP:
