@@ -283,6 +283,9 @@ class CaseAssigned(_Contract):
     submitted_at: datetime
     # Urgent items and items nobody on duty could take: the station's leader must be told now.
     notify_leader: bool = False
+    # A tip-off whose reporter asked for protection (举报人保密): only approved handlers, the station's
+    # leadership and bureau supervisors may open the case. A flag, never who reported.
+    confidential: bool = False
 
 
 class CaseMerged(_Contract):

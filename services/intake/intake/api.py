@@ -17,7 +17,7 @@ from fengqiao.pii import PiiCipher, Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.domain import (
-    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_see_reporter, normalise_tracking_no,
+    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_open_confidential, may_see_reporter, normalise_tracking_no,
 )
 from intake.access import code_opens
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
@@ -104,6 +104,9 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
         if row is None:
             raise not_found
         staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
+        if staff_view and row["confidential"] and not may_open_confidential(
+                principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])):
+            staff_view = False  # and without the access code: not found, as in mediation and triage
         if not staff_view:
             if principal is not None:  # a token is no licence to guess codes: counted like anyone's
                 check_limit(request, "track")

@@ -222,3 +222,10 @@ async def record_access_miss(conn: asyncpg.Connection, tracking_no: str, *, max_
 async def lock_access(conn: asyncpg.Connection, tracking_no: str, until: datetime) -> None:
     await conn.execute("UPDATE access_code_misses SET locked_until = $2, misses = 0, window_started = now() "
                        "WHERE tracking_no = $1", tracking_no, until)
+
+
+async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str | None, station: str) -> bool:
+    if staff_id is None:
+        return False
+    return bool(await conn.fetchval(
+        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station))

@@ -95,3 +95,12 @@ LEADERSHIP_ROLES = frozenset({"leader", "instructor"})
 
 def may_see_reporter(role: str, confidential: bool) -> bool:
     return role in LEADERSHIP_ROLES if confidential else role in LEADERSHIP_ROLES | {"officer", "mediator", "bureau"}
+
+
+# Who opens a confidential tip-off at all (security review finding 12): the station's leadership, bureau
+# supervisors and the staff the leader approved as confidential handlers. Everyone else gets "not found".
+SEES_CONFIDENTIAL = LEADERSHIP_ROLES | {"bureau"}
+
+
+def may_open_confidential(role: str, approved_handler: bool) -> bool:
+    return role in SEES_CONFIDENTIAL or approved_handler

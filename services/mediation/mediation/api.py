@@ -26,19 +26,30 @@ TrackingNo = Annotated[str, Path(min_length=1, max_length=64, pattern=TRACKING_N
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
+# Who sees confidential tip-offs (举报人保密) of their station besides the approved handlers.
+SEES_CONFIDENTIAL = frozenset({"leader", "instructor", "bureau"})
+
+
 class staff_unit(unit_of_work):
-    """A staff request's transaction: run as the restricted role with the principal's station, so
-    PostgreSQL's row-level security enforces what the API already checks."""
+    """A staff request's transaction: run as the restricted role with the principal's station, and
+    whether they may see confidential tip-offs, so PostgreSQL's row-level security enforces what the
+    API already checks (and what a route forgot to)."""
 
     def __init__(self, pool, principal: Principal) -> None:
         super().__init__(pool)
+        self.principal = principal
         self.station = "*" if principal.sees_all_stations else (principal.station or "-")
 
     async def __aenter__(self):
         conn, outbox = await super().__aenter__()
         try:
+            p = self.principal
+            confidential = p.role in SEES_CONFIDENTIAL or (
+                p.staff_id is not None and await db.is_confidential_handler(conn, p.staff_id, p.station))
             await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
-            await conn.execute("SELECT set_config('fengqiao.station', $1, true)", self.station)
+            await conn.execute("SELECT set_config('fengqiao.station', $1, true), "
+                               "set_config('fengqiao.confidential', $2, true)",
+                               self.station, "on" if confidential else "off")
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise

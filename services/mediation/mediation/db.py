@@ -13,13 +13,13 @@ async def open_case(conn: asyncpg.Connection, a: CaseAssigned, *, assigned_at: d
     """The case and the first entry of its history, in one statement; False if it existed."""
     created = await conn.fetchval(
         "WITH c AS (INSERT INTO cases (tracking_no, station, status, type, category, urgency, needs_mediation, "
-        "assignee_id, team, flagged, assignment_reason, submitted_at, assigned_at, accept_due_at) "
-        "VALUES ($1, $2, 'assigned', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "assignee_id, team, flagged, assignment_reason, submitted_at, assigned_at, accept_due_at, confidential) "
+        "VALUES ($1, $2, 'assigned', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (tracking_no) DO NOTHING RETURNING tracking_no) "
         "INSERT INTO case_history (tracking_no, at, status, actor, reason) "
         "SELECT tracking_no, $12, 'assigned', 'triage', $10 FROM c RETURNING true",
         a.tracking_no, a.station, a.type, a.category, a.urgency, a.needs_mediation, a.assignee_id, a.team,
-        a.flagged, a.reason, a.submitted_at, assigned_at, accept_due_at,
+        a.flagged, a.reason, a.submitted_at, assigned_at, accept_due_at, a.confidential,
     )
     return bool(created)
 
@@ -171,3 +171,9 @@ async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30)
         LEFT JOIN case_clocks r ON r.tracking_no = c.tracking_no AND r.clock = 'resolve'
         GROUP BY c.station
         """, now, days)
+
+
+async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str, station: str | None) -> bool:
+    """Approved by the station's leader to handle confidential tip-offs, and still active there."""
+    return bool(await conn.fetchval(
+        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station))

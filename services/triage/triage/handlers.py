@@ -101,7 +101,7 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
         tracking_no=data.tracking_no, station=data.station, assignee_id=a.assignee_id,
         assignee_role=a.assignee_role, team=a.team, type=c.type, category=c.category, urgency=c.urgency,
         needs_mediation=c.needs_mediation, reason=a.reason, flagged=a.flagged, submitted_at=data.submitted_at,
-        notify_leader=a.notify_leader,
+        notify_leader=a.notify_leader, confidential=data.confidential,
     ), **common))
 
     def assigned_metrics() -> None:
