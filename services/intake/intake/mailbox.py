@@ -2,7 +2,14 @@
 slips and letters that staff type in.
 
 Each station's address is its code: mail to `kz01@<any domain>` is feedback for KZ01. A message is
-accepted once: its Message-ID (or, without one, a hash of it) is the idempotency key."""
+accepted once: a keyed hash of its Message-ID (or, without one, of the message) and the station
+form the idempotency key.
+
+The receiver is open to the internet, so every message is treated as hostile: it is parsed in a
+worker process under a time limit (intake.mailtext), one message reaches at most
+MAILBOX_MAX_STATIONS station mailboxes and MAILBOX_MAX_RECIPIENTS recipients, and each sender is
+rate-limited (MAILBOX_SENDER_RATE_LIMIT), because every accepted message sends an acknowledgement
+to an address nobody has verified."""
 
 from __future__ import annotations
 
@@ -12,18 +19,20 @@ import hashlib
 import re
 from datetime import datetime
 from typing import Annotated
-from email import policy
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from limits import parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fengqiao.events import FeedbackSubmitted, PoisonMessage, Reporter
+from fengqiao.events import FeedbackSubmitted, Reporter
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
@@ -31,67 +40,137 @@ from fengqiao.runtime import Runtime, RuntimeDep
 from intake import db
 from intake.api import CipherDep
 from intake.domain import may_see_reporter
+from intake.mailtext import MailReader, MailUnreadable
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 SMTP_SOURCE = "/fengqiao/intake/smtp"
-_TAGS = re.compile(r"<[^>]+>")
+STATION_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
 
 
-def message_text(message: EmailMessage) -> str:
-    """The readable text of a message: its text/plain part, else its HTML with tags removed."""
-    part = message.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
-    text = part.get_content()
-    if part.get_content_type() == "text/html":
-        text = _TAGS.sub(" ", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+class MailboxSettings(BaseSettings):
+    """Limits of the SMTP receiver (environment variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    max_stations: int = Field(default=1, ge=1, alias="MAILBOX_MAX_STATIONS",
+                              description="station mailboxes one message may reach (one submission each)")
+    max_recipients: int = Field(default=10, ge=1, alias="MAILBOX_MAX_RECIPIENTS",
+                                description="RCPT commands per message, refused ones included")
+    sender_rate_limit: str = Field(default="5/hour;20/day", alias="MAILBOX_SENDER_RATE_LIMIT",
+                                   description="messages per sender address (in memory, per replica)")
+    parse_timeout_s: float = Field(default=5.0, gt=0, alias="MAILBOX_PARSE_TIMEOUT_S",
+                                   description="time one message may take to parse before it is refused")
 
 
 def station_of(address: str) -> str:
-    return address.split("@", 1)[0].strip().upper()
+    return address.rsplit("@", 1)[0].strip().upper()
 
 
-def feedback_from_email(raw: bytes, station: str) -> tuple[FeedbackSubmitted, str]:
-    """Parse one message for one station; returns the submission and its idempotency key."""
-    message = BytesParser(policy=policy.default).parsebytes(raw)
-    subject = str(message.get("subject", "")).strip()[:200] or None
-    body = message_text(message)[:5000]
-    _, sender = parseaddr(str(message.get("from", "")))
-    message_id = str(message.get("message-id", "")).strip() or hashlib.sha256(raw).hexdigest()
-    content = body or subject or ""
-    if not content:
-        raise PoisonMessage("empty_message", "the message has neither text nor subject")
-    data = FeedbackSubmitted(station=station, channel="mailbox", title=subject, content=content,
-                             reporter=Reporter(email=sender if "@" in sender else ""))
-    return data, f"{message_id}:{station}"
+def reply_address(addresses: list[str]) -> str | None:
+    """The one From address in its normalised form, or None: several addresses, none, or one
+    email-validator refuses (`a@x.com,b@y.com`, `a@-x`). Such mail is still taken as feedback,
+    without a reply address: a citizen's complaint matters more than their mail program, and an
+    acknowledgement to a malformed address would only bounce or go to someone else."""
+    if len(addresses) != 1:
+        return None
+    try:
+        return validate_email(addresses[0], check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def ingress_key(index: BlindIndex, message_id: str, raw: bytes, station: str) -> str:
+    """The idempotency key of a message for a station: a keyed hash of its Message-ID, so it has a
+    fixed length (a 10 KB Message-ID no longer fails the unique index) and the Message-ID, which
+    often names the sender, does not travel in `received` events."""
+    if message_id:
+        return f"mid:{index.of(message_id, purpose='mail-message-id')[:40]}:{station}"
+    return f"raw:{hashlib.sha256(raw).hexdigest()[:40]}:{station}"
+
+
+class SenderLimit:
+    """Messages per sender in a moving window. Keys are keyed hashes, never addresses."""
+
+    def __init__(self, spec: str, index: BlindIndex) -> None:
+        self._rules = parse_many(spec) if spec.strip() else []
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._index = index
+
+    def allow(self, sender: str) -> bool:
+        key = self._index.of(sender.strip().lower(), purpose="mail-sender")
+        return all(self._limiter.hit(rule, "smtp-sender", key) for rule in self._rules)
 
 
 class MailboxHandler:
     """aiosmtpd handler: accept mail for known stations only, store it as a submission."""
 
-    def __init__(self, rt: Runtime, cipher: PiiCipher, index: BlindIndex) -> None:
+    def __init__(self, rt: Runtime, cipher: PiiCipher, index: BlindIndex, settings: MailboxSettings | None = None,
+                 reader: MailReader | None = None) -> None:
         self.index = index
         self.rt = rt
         self.cipher = cipher
+        self.settings = settings or MailboxSettings()
+        self.reader = reader or MailReader(timeout_s=self.settings.parse_timeout_s)
+        self.senders = SenderLimit(self.settings.sender_rate_limit, index)
+
+    def _refuse(self, code: str, answer: str) -> str:
+        self.rt.metrics.rejections.labels("smtp", code).inc()
+        return answer
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
-        async with self.rt.pool.acquire() as conn:
-            known = await db.station_exists(conn, station_of(address))
-        if not known:
-            self.rt.metrics.rejections.labels("smtp", "unknown_mailbox").inc()
-            return "550 5.1.1 no such station mailbox"
+        # Every RCPT costs a database query: bound them per message, refused ones included.
+        attempts = getattr(envelope, "fq_rcpt_attempts", 0) + 1
+        envelope.fq_rcpt_attempts = attempts
+        if attempts > self.settings.max_recipients:
+            return self._refuse("too_many_recipients", "452 4.5.3 too many recipients")
+        station = station_of(address)
+        if not STATION_CODE.fullmatch(station):
+            return self._refuse("unknown_mailbox", "550 5.1.1 no such station mailbox")
+        stations = {station_of(a) for a in envelope.rcpt_tos}
+        if station not in stations and len(stations) >= self.settings.max_stations:
+            # One message, one submission (and one acknowledgement): the station it reaches
+            # transfers it if another station should handle it.
+            return self._refuse("too_many_stations",
+                                "550 5.5.3 one station mailbox per message; the station forwards it if needed")
+        if station not in stations:
+            async with self.rt.pool.acquire() as conn:
+                known = await db.station_exists(conn, station)
+            if not known:
+                return self._refuse("unknown_mailbox", "550 5.1.1 no such station mailbox")
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content or b""
+        try:
+            mail = await self.reader.read(raw)
+        except MailUnreadable as exc:
+            if exc.reason == "busy":
+                return self._refuse("smtp_busy", "451 4.3.2 too busy, try again later")
+            return self._refuse(f"unreadable_{exc.reason}", f"554 5.6.0 message cannot be read: {exc.reason}; "
+                                                           "please send a shorter plain-text message")
+        except Exception as exc:  # a parser bug must not become a retry loop of the sender's server
+            log.warning("smtp_parse_failed", error=type(exc).__name__)
+            return self._refuse("unreadable", "554 5.6.0 message cannot be read")
+        sender = reply_address(mail["from_addresses"])
+        if sender is None:
+            log.info("smtp_no_reply_address", addresses=len(mail["from_addresses"]))
+        if not self.senders.allow(sender or envelope.mail_from or ""):
+            return self._refuse("sender_rate_limited", "450 4.7.1 too many messages from this sender, try later")
+        subject = mail["subject"] or None
+        content = mail["text"] or mail["subject"]
+        if not content:
+            return self._refuse("empty_message", "550 5.6.0 the message has neither text nor subject")
         accepted: list[str] = []
         try:
-            for station in sorted({station_of(a) for a in envelope.rcpt_tos}):
-                data, key = feedback_from_email(envelope.original_content or envelope.content, station)
+            stations = sorted({station_of(a) for a in envelope.rcpt_tos})[: self.settings.max_stations]
+            for station in stations:
+                data = FeedbackSubmitted(station=station, channel="mailbox", title=subject, content=content,
+                                         reporter=Reporter(email=sender or ""))
+                key = ingress_key(self.index, mail["message_id"], raw, station)
                 async with unit_of_work(self.rt.pool) as (conn, outbox):
                     try:
                         receipt = await accept_submission(conn, outbox, data, cipher=self.cipher, index=self.index,
@@ -100,12 +179,8 @@ class MailboxHandler:
                         continue
                 self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
                 accepted.append(receipt.tracking_no)
-        except PoisonMessage as exc:
-            self.rt.metrics.rejections.labels("smtp", exc.reason).inc()
-            return f"550 5.6.0 {exc.reason}"
-        except (ValueError, UnknownStation) as exc:
-            self.rt.metrics.rejections.labels("smtp", "invalid_message").inc()
-            return f"550 5.6.0 rejected: {type(exc).__name__}"
+        except (ValidationError, ValueError, UnknownStation) as exc:
+            return self._refuse("invalid_message", f"550 5.6.0 rejected: {type(exc).__name__}")
         except Exception as exc:  # database down: the sender's server will retry later
             log.warning("smtp_store_failed", error=type(exc).__name__)
             return "451 4.3.0 temporary failure, try again later"
@@ -118,6 +193,7 @@ def smtp_receiver(cipher: PiiCipher, index: BlindIndex):
         """intake's SMTP receiver for station mailboxes, on SMTP_PORT."""
         loop = asyncio.get_running_loop()
         handler = MailboxHandler(rt, cipher, index)
+        await handler.reader.start()
         server = await loop.create_server(
             lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True, hostname="fengqiao",
                          ident="Fengqiao intake"),
@@ -128,6 +204,7 @@ def smtp_receiver(cipher: PiiCipher, index: BlindIndex):
         finally:
             server.close()
             await server.wait_closed()
+            handler.reader.close()
 
     return serve_smtp
 
@@ -155,6 +232,14 @@ class MailboxItem(BaseModel):
                                           description="the scanned slip or letter: PNG, JPEG or PDF, base64")
     reporter: Reporter = Field(default_factory=Reporter)
 
+    @field_validator("scan_url")
+    @classmethod
+    def _a_plain_link(cls, value: str | None) -> str | None:
+        """Shown to staff as a link: `javascript:` and `data:` URLs would run in their browser."""
+        if value is not None and urlsplit(value.strip()).scheme.lower() not in {"http", "https", "file"}:
+            raise ValueError("scan_url must be an http, https or file URL")
+        return value
+
     @field_validator("scan_image_base64")
     @classmethod
     def _an_image(cls, value: str | None) -> str | None:
@@ -177,6 +262,13 @@ def scan_type(image: bytes) -> str:
     raise ValueError("the scan must be a PNG, JPEG or PDF file")
 
 
+async def staff_of_station(conn, staff_id: str, station: str) -> bool:
+    """Whether the directory's read table (kept from directory events) lists this staff member at
+    this station. Kept here rather than in intake.db while that module is being reworked."""
+    return bool(await conn.fetchval("SELECT true FROM staff WHERE staff_id = $1 AND station = $2",
+                                    staff_id, station))
+
+
 @router.post("/items", status_code=202)
 async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal,
                      cipher: CipherDep) -> JSONResponse:
@@ -186,6 +278,9 @@ async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff:
                              occurred_at=item.opened_at, reporter=item.reporter,
                              external_ref=f"{item.kind}:{item.opened_by}:{item.opened_at.isoformat()}")
     async with unit_of_work(rt.pool) as (conn, outbox):
+        if not await staff_of_station(conn, item.opened_by, item.station):
+            raise api_error(422, "unknown_staff", f"{item.station} 没有工号为 {item.opened_by} 的工作人员。",
+                            field="opened_by")
         try:
             receipt = await accept_submission(conn, outbox, data, cipher=cipher,
                                               index=request.app.state.pii_index)
@@ -213,4 +308,10 @@ async def get_scan(tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0
             raise api_error(404, "not_found", "没有该扫描件。")
         image = cipher.open(Sealed(row["pii_kid"], row["image_enc"]), context=f"{tracking_no}/scan")
         await db.log_personal_data_access(conn, tracking_no, staff.token_id, staff.staff_id, staff.role)
-    return Response(image, media_type=row["content_type"], headers={"Cache-Control": "no-store"})
+    # nosniff and a sandbox: a file that passed the magic-number check but is also HTML (a polyglot)
+    # must not run as a page of intake's origin; attachment keeps PDFs out of the page context.
+    extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}.get(row["content_type"], "bin")
+    return Response(image, media_type=row["content_type"], headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Content-Disposition": f'attachment; filename="scan-{tracking_no[:32]}.{extension}"'})
