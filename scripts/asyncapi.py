@@ -10,35 +10,28 @@ import sys
 
 import yaml
 
-from fengqiao.events import CONTRACTS, CloudEvent, EventTypes, Topics
+from fengqiao.events import CONTRACTS, TOPIC_TYPES, CloudEvent, Topics
 
+# Each topic's description and operation; the event types it carries come from TOPIC_TYPES, the list the
+# consumers enforce (a type on any other topic is dead-lettered).
 CHANNELS = {
-    Topics.SUBMISSIONS: ("Public ingress: other bureau systems publish feedback here. Invalid records go to "
-                         "fengqiao.submissions.v1.dlq with the reason in headers.", [EventTypes.FEEDBACK_SUBMITTED],
+    Topics.SUBMISSIONS: ("Public ingress: other bureau systems publish feedback here; every other event type is "
+                         "refused. Invalid records go to fengqiao.submissions.v1.dlq with the reason in headers.",
                          "receive"),
     Topics.CASE_EVENTS: ("Public lifecycle stream, keyed by tracking number (alerts by alert id). No personal "
-                         "data.", [EventTypes.CASE_RECEIVED, EventTypes.CASE_TRIAGED, EventTypes.CASE_ASSIGNED,
-                                   EventTypes.CASE_ACCEPTED, EventTypes.CASE_RETURNED, EventTypes.CASE_REASSIGNED,
-                                   EventTypes.CASE_ESCALATED, EventTypes.CASE_OVERDUE,
-                                   EventTypes.CASE_MEDIATION_SCHEDULED, EventTypes.CASE_RESOLVED,
-                                   EventTypes.CASE_VISITED, EventTypes.CASE_CLOSED, EventTypes.CASE_REOPENED,
-                                   EventTypes.CASE_TRANSFERRED, EventTypes.CASE_MERGED, EventTypes.ALERT_RAISED],
-                         "send"),
-    Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.",
-                             [EventTypes.TRIAGE_REQUESTED], "send"),
+                         "data, and no words of the citizen: triage reasons carry rule ids and labels only.", "send"),
+    Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.", "send"),
     Topics.CITIZEN_MESSAGES: ("Internal, intake -> notify: messages to citizens, with their contact and access "
-                              "code. Restrict to notify.", [EventTypes.CITIZEN_MESSAGE_REQUESTED], "send"),
+                              "code. Restrict to notify.", "send"),
     Topics.DIRECTORY: ("Internal, mediation -> all (compacted, keyed by entity): stations, staff, rosters, "
-                       "token hashes.", [EventTypes.STATION_UPSERTED, EventTypes.STAFF_UPSERTED,
-                                         EventTypes.ROSTER_PUBLISHED, EventTypes.TOKEN_ISSUED], "send"),
+                       "token hashes. Only mediation may write here.", "send"),
     Topics.SURVEYS: ("Internal, intake -> mediation and notify: return-visit survey answers (the reason is free "
-                     "text).", [EventTypes.SURVEY_ANSWERED], "send"),
+                     "text).", "send"),
     Topics.CITIZEN_UPDATES: ("Internal, mediation -> intake: what the citizen is told (the result, a request for "
-                             "information); free text.", [EventTypes.CITIZEN_UPDATE], "send"),
-    Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", [EventTypes.STAFF_REMINDER],
-                             "send"),
+                             "information); free text.", "send"),
+    Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", "send"),
     Topics.CORRECTIONS: ("Internal, console -> triage: classifications corrected by staff; triage keeps them as "
-                         "labelled examples for `fengqiao triage train`.", [EventTypes.TRIAGE_CORRECTED], "send"),
+                         "labelled examples for `fengqiao triage train`.", "send"),
 }
 
 
@@ -67,7 +60,8 @@ def build() -> dict:
                                                  "data": {"$ref": f"#/components/schemas/{contract.__name__}"}}}]},
         }
     channels, operations = {}, {}
-    for topic, (description, types, action) in CHANNELS.items():
+    for topic, (description, action) in CHANNELS.items():
+        types = sorted(TOPIC_TYPES[topic])
         key = topic.replace(".", "_").replace("-", "_")
         channels[key] = {"address": topic, "description": description,
                          "messages": {_message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"}
