@@ -350,3 +350,43 @@ async def test_a_directory_event_published_on_the_ingress_topic_is_dead_lettered
         await dlq.stop()
     assert sorted(r.value for r in mine) == sorted([forged, citizen_update])
     assert {dict(r.headers)["dlq.reason"] for r in mine} == {b"type_not_allowed_on_topic"}
+
+
+async def test_a_record_too_large_to_handle_is_dead_lettered_cut_short_and_the_partition_flows_on(infra, schema, topic):
+    """A broker may accept a record over 1 MB (Tansu has no limit); the DLQ producer would refuse to
+    write it whole, the batch would be rewound for ever and the partition would stop."""
+    _, pool = schema
+    huge = new_event(EventTypes.STATION_UPSERTED, {"code": "KZ09", "name": "所" * 600_000}, source="/test").to_json()
+    assert len(huge) > 1_000_000
+    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, enable_idempotence=False,
+                                max_request_size=4 * 1024 * 1024)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, huge)
+        await producer.send_and_wait(topic, station_event("KZ02"))
+    finally:
+        await producer.stop()
+    metrics = Metrics("test")
+    runner = make_runner(infra, pool, topic, f"g-{topic}", metrics)
+
+    async def done() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM applied") == 1 and \
+            consumed(metrics, topic, "dead_lettered") == 1
+
+    await run_until(runner, done)
+    dlq = AIOKafkaConsumer(dlq_topic(topic), bootstrap_servers=infra.bootstrap, auto_offset_reset="earliest",
+                           enable_auto_commit=False, fetch_max_wait_ms=20)
+    await dlq.start()
+    try:
+        records = []
+        for _ in range(100):
+            for batch in (await dlq.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+            if records:
+                break
+    finally:
+        await dlq.stop()
+    headers = dict(records[0].headers)
+    assert headers["dlq.reason"] == b"too_large"
+    assert headers["dlq.original.size"] == str(len(huge)).encode()
+    assert records[0].value == huge[:len(records[0].value)] and len(records[0].value) < 100_000

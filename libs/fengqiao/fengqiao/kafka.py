@@ -30,6 +30,15 @@ log = structlog.get_logger(__name__)
 
 Handler = Callable[[CloudEvent, asyncpg.Connection, "Outbox"], Awaitable[None]]  # noqa: F821
 
+# No Fengqiao event comes near this (content is at most 5,000 characters); a larger record is refused
+# before it is parsed. A broker may still accept it (Tansu has no 1 MB limit, a Kafka topic may allow more).
+MAX_EVENT_BYTES = 256 * 1024
+# What of a refused record the DLQ keeps: enough to see what it was, well under a producer request's
+# 1 MB, so a record that was too large to handle is never too large to dead-letter (a DLQ write that
+# fails rewinds the batch, and the partition would stop for good).
+DLQ_VALUE_BYTES = 64 * 1024
+DLQ_HEADER_BYTES = 16 * 1024
+
 
 # ---------------------------------------------------------------------------------------------
 # Producer and topics
@@ -292,6 +301,8 @@ class ConsumerRunner:
     def _decode(self, record: ConsumerRecord) -> _Item:
         item = _Item(record)
         try:
+            if record.value is not None and len(record.value) > MAX_EVENT_BYTES:
+                raise PoisonMessage("too_large", f"{len(record.value)} bytes; the limit is {MAX_EVENT_BYTES}")
             item.event = parse_event(record.value)
             check_topic(record.topic, item.event.type)
             item.handler = self.config.handlers.get(record.topic, {}).get(item.event.type)
@@ -420,10 +431,22 @@ class ConsumerRunner:
             self.metrics.events_consumed.labels(topic=item.record.topic, outcome=outcome).inc()
 
     async def _dead_letter(self, item: _Item, reason: str, detail: str) -> None:
-        """Publish the original bytes with error headers; wait for the ack before moving on.
+        """Publish the original bytes with error headers (a value over DLQ_VALUE_BYTES cut to that, with
+        its size in a header); wait for the ack before moving on.
         If the broker is down this raises and the batch is retried (nothing is lost)."""
         record = item.record
-        headers = list(record.headers or []) + [
+        value, key, original_headers = record.value, record.key, list(record.headers or [])
+        cut: list[tuple[str, bytes]] = []
+        if value is not None and len(value) > DLQ_VALUE_BYTES:
+            cut += [("dlq.truncated", b"value"), ("dlq.original.size", str(len(value)).encode())]
+            value = value[:DLQ_VALUE_BYTES]
+        if key is not None and len(key) > 1024:
+            cut.append(("dlq.truncated.key", str(len(key)).encode()))
+            key = key[:1024]
+        if sum(len(k) + len(v or b"") for k, v in original_headers) > DLQ_HEADER_BYTES:
+            cut.append(("dlq.truncated.headers", str(len(original_headers)).encode()))
+            original_headers = []
+        headers = original_headers + cut + [
             ("dlq.reason", reason.encode()),
             ("dlq.error", detail[:1000].encode("utf-8", "replace")),
             ("dlq.original.topic", record.topic.encode()),
@@ -432,7 +455,7 @@ class ConsumerRunner:
             ("dlq.consumer.group", self.config.group_id.encode()),
         ]
         producer = await self.producer.get()
-        await producer.send_and_wait(dlq_topic(record.topic), value=record.value, key=record.key, headers=headers)
+        await producer.send_and_wait(dlq_topic(record.topic), value=value, key=key, headers=headers)
         self.metrics.events_consumed.labels(topic=record.topic, outcome="dead_lettered").inc()
         log.warning("event_dead_lettered", topic=record.topic, partition=record.partition,
                     offset=record.offset, reason=reason, detail=detail[:300])
