@@ -18,7 +18,8 @@ PERSONAL_KEYS = frozenset({
 _PATTERNS = [
     re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),  # mainland mobile numbers
     re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"),  # resident ID numbers
-    re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),  # e-mail addresses
+    # e-mail addresses; anchored and bounded: the unbounded form took 1 s on a 20,000-letter line
+    re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}\.[\w.-]{1,255}"),
 ]
 
 
