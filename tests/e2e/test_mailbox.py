@@ -145,7 +145,8 @@ def reporter_of(row: asyncpg.Record) -> dict:
 def test_a_hostile_html_mail_does_not_stop_intake(stack, infra):
     """Finding 3: 100 KB of `<` held intake's event loop for 6.4 s. While such mails are received,
     intake keeps answering; each mail is either accepted with sane text or refused with a reason."""
-    floods = {"lt": "<" * 200_000, "open_attr": "<a b='" * 40_000, "open_comment": "<!--" * 60_000}
+    # 100 KB each, with no `>` after them (a later `>` let the old regex match at once)
+    floods = {"lt": "<" * 100_000, "open_attr": "<a b='" * 17_000, "open_comment": "<!--" * 25_000}
 
     async def scenario() -> tuple[list[float], dict]:
         outcomes: dict[str, str] = {}
@@ -156,7 +157,7 @@ def test_a_hostile_html_mail_does_not_stop_intake(stack, infra):
             for name, flood in floods.items():
                 subject = f"flood {name} {uuid.uuid4().hex[:6]}"
                 message = mail("kz01@example.cn", subject, "", sender=unique_sender())
-                message.set_content(f"<html><body>前言{flood}</body></html>", subtype="html")
+                message.set_content(f"<html><body>前言{flood}", subtype="html")
                 try:
                     with smtplib.SMTP("127.0.0.1", stack["smtp_port"], timeout=120) as client:
                         client.send_message(message)
