@@ -226,6 +226,7 @@ class MailReader:
 
     def __post_init__(self) -> None:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._warm = False
         self._turn = asyncio.Semaphore(1)
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
@@ -236,12 +237,16 @@ class MailReader:
         return self._pool
 
     async def start(self) -> None:
-        """Start the worker now, so its start-up is not counted against the first message."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor(), _warm_up)
+        """Start the worker now, so its start-up (a new interpreter importing the service's main
+        module: a second or two) is not counted against a message's time limit."""
+        if not self._warm:
+            loop = asyncio.get_running_loop()
+            await asyncio.wait_for(loop.run_in_executor(self._executor(), _warm_up), self.queue_timeout_s)
+            self._warm = True
 
     def _replace_worker(self) -> None:
         pool, self._pool = self._pool, None
+        self._warm = False
         if pool is None:
             return
         kill = getattr(pool, "kill_workers", None)  # Python 3.14
@@ -261,6 +266,11 @@ class MailReader:
         except asyncio.TimeoutError:
             raise MailUnreadable("busy") from None
         try:
+            try:
+                await self.start()  # after a replaced worker: its successor starts outside the limit
+            except (asyncio.TimeoutError, concurrent.futures.process.BrokenProcessPool):
+                self._replace_worker()
+                raise MailUnreadable("busy") from None
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._executor(), read_mail, raw)
             try:
