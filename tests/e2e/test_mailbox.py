@@ -334,3 +334,16 @@ def test_scan_links_and_scan_downloads_cannot_run_script(stack):
     assert scan.status_code == 200 and scan.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in scan.headers["content-security-policy"]
     assert scan.headers["content-disposition"].startswith("attachment")
+
+
+def test_recipients_per_connection_are_bounded_across_rset(stack):
+    """RSET starts a new message: without a bound per connection, RCPT after RSET after RCPT
+    would still cost a database query each."""
+    with smtplib.SMTP("127.0.0.1", stack["smtp_port"], timeout=10) as client:
+        client.ehlo()
+        codes = []
+        for round_ in range(6):
+            client.mail("relay@example.cn")
+            codes += [client.rcpt(f"nobody{round_}-{i}@example.cn")[0] for i in range(10)]
+            client.rset()
+    assert set(codes[:50]) == {550} and set(codes[50:]) == {452}

@@ -124,7 +124,10 @@ class MailboxHandler:
         # Every RCPT costs a database query: bound them per message, refused ones included.
         attempts = getattr(envelope, "fq_rcpt_attempts", 0) + 1
         envelope.fq_rcpt_attempts = attempts
-        if attempts > self.settings.max_recipients:
+        # RSET starts a new envelope: the connection has its own, larger bound.
+        on_connection = getattr(session, "fq_rcpt_attempts", 0) + 1
+        session.fq_rcpt_attempts = on_connection
+        if attempts > self.settings.max_recipients or on_connection > 5 * self.settings.max_recipients:
             return self._refuse("too_many_recipients", "452 4.5.3 too many recipients")
         station = station_of(address)
         if not STATION_CODE.fullmatch(station):
