@@ -8,7 +8,7 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-notify bench-triage install system-deps lock clean-data compose-config
+.PHONY: run test unit bench bench-notify bench-triage fuzz install system-deps lock clean-data compose-config
 
 run: install
 	$(BIN)/fengqiao dev
@@ -30,6 +30,16 @@ bench-notify: install
 BENCH_DATA ?= ../shared/data
 bench-triage: install
 	$(BIN)/fengqiao triage bench --data $(BENCH_DATA)
+
+# The schemathesis walk of tests/hostile with a larger budget (make test runs it with 6 examples per
+# operation); prints a summary. CI does not run it.
+FUZZ_EXAMPLES ?= 60
+FUZZ_REPORT := .fengqiao/fuzz-report.jsonl
+fuzz: install
+	@mkdir -p .fengqiao && rm -f $(FUZZ_REPORT)
+	@start=$$(date +%s); FENGQIAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FENGQIAO_FUZZ_REPORT=$(FUZZ_REPORT) \
+		$(BIN)/pytest tests/hostile/test_schemathesis.py -q -k generated_input; status=$$?; \
+		$(BIN)/python tests/hostile/fuzz_summary.py $(FUZZ_REPORT) $$(( $$(date +%s) - start )); exit $$status
 
 install: $(STAMP)
 

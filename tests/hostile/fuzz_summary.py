@@ -1,0 +1,27 @@
+"""Summary of a `make fuzz` run: python tests/hostile/fuzz_summary.py REPORT.jsonl SECONDS"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+
+def main(path: str, seconds: str) -> None:
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    statuses: Counter = Counter()
+    for r in rows:
+        statuses.update(r["statuses"])
+    failing = [r for r in rows if r["failures"]]
+    print(f"\nfuzz: {len(rows)} operations, {sum(r['examples'] for r in rows)} examples, "
+          f"{sum(len(r['failures']) for r in rows)} failures in {len(failing)} operations, {seconds} s")
+    print("  statuses: " + ", ".join(f"{k.split()[1]}×{v}" for k, v in sorted(statuses.items())))
+    print(f"  422s in the error shape the OpenAPI does not document (finding S1): "
+          f"{sum(r.get('error_shape_s1', 0) for r in rows)}")
+    for r in failing:
+        for kind in r["failures"]:
+            print(f"  FAIL {r['operation']}: {kind}\n       {r['detail'][kind].splitlines()[0][:300]}")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])
