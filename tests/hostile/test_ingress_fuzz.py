@@ -177,13 +177,10 @@ def test_every_hostile_ingress_record_is_dead_lettered_with_a_reason_and_the_par
     assert seen["status"] != "resolved" and marker not in json.dumps(seen, ensure_ascii=False), seen
 
 
-@pytest.mark.poisons_stack  # run last (tests/hostile/conftest.py): while it fails, intake's ingress stays stuck
-@pytest.mark.xfail(strict=True, reason=(
-    "finding I1 (libs/fengqiao/fengqiao/kafka.py, left to its owner): a record over 1 MB that the broker accepted "
-    "(Tansu has no 1 MB limit) cannot be dead-lettered: the DLQ producer refuses it (MessageSizeTooLargeError, "
-    "aiokafka's max_request_size of 1 MB), the batch is rewound for ever and the partition stops. Dead-letter it "
-    "with a truncated value and its size in a header, or refuse over-limit records at decode"))
+@pytest.mark.poisons_stack  # runs last (tests/hostile/conftest.py): if it fails, intake's ingress may stay stuck
 def test_a_record_over_1mb_is_dead_lettered_and_the_partition_keeps_flowing(stack, infra):
+    """Finding I1: such a record (Tansu has no 1 MB limit) could not be dead-lettered (the DLQ producer's
+    1 MB request limit), so the batch was rewound for ever and the partition stopped."""
     run = uuid.uuid4().hex[:8]
     big, control_id = f"hostile-{run}-over-1mb", f"hostile-{run}-control-after-big"
     value = _json(_event(big, data={"station": "KZ01", "channel": "transfer_110", "content": "x" * 1_100_000}))

@@ -203,7 +203,6 @@ NUL_500 = ("a NUL (%00) in a string path parameter reaches PostgreSQL, which ref
 BOUNDARY_KNOWN: dict[str, str] = {
     "intake GET /api/v1/feedback/{tracking_no}": NUL_500 + "; intake/api.py is being changed by another engineer",
     "triage GET /api/v1/triage/decisions/{tracking_no}": NUL_500 + "; triage is another engineer's",
-    "notify DELETE /api/v1/staff/{staff_id}/contact": NUL_500 + "; notify is another engineer's",
 }
 
 
