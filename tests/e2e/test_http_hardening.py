@@ -64,3 +64,20 @@ def test_every_answer_carries_the_security_headers(stack, service, path):
     assert r.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
     assert r.headers["cache-control"] == "no-store"  # receipts, tracking results, agreement pages
+
+
+def test_a_nul_in_a_path_query_or_body_is_refused_not_a_server_error(stack):
+    intake = stack["urls"]["intake"]
+    assert httpx.get(f"{intake}/api/v1/feedback/FQ%00X").status_code == 422
+    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", params={"limit": "1\x00"},
+                     headers={"Authorization": "Bearer x"}).status_code == 422
+    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯\u0000坏了"})
+    assert r.status_code == 422 and r.json()["detail"]["error"] == "invalid_characters"
+
+
+def test_framework_errors_have_the_same_shape_as_every_other(stack):
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/mailbox/items", content=b"\xff{not json",
+                   headers={"content-type": "application/json", "Authorization": "Bearer fq_x"})
+    assert r.status_code in (400, 401, 422) and isinstance(r.json()["detail"], dict)
+    r = httpx.get(f"{stack['urls']['triage']}/no/such/path")
+    assert r.status_code == 404 and r.json()["detail"]["error"] == "not_found"

@@ -16,8 +16,6 @@ def main(path: str, seconds: str) -> None:
     print(f"\nfuzz: {len(rows)} operations, {sum(r['examples'] for r in rows)} examples, "
           f"{sum(len(r['failures']) for r in rows)} failures in {len(failing)} operations, {seconds} s")
     print("  statuses: " + ", ".join(f"{k.split()[1]}×{v}" for k, v in sorted(statuses.items())))
-    print(f"  422s in the error shape the OpenAPI does not document (finding S1): "
-          f"{sum(r.get('error_shape_s1', 0) for r in rows)}")
     for r in failing:
         for kind in r["failures"]:
             print(f"  FAIL {r['operation']}: {kind}\n       {r['detail'][kind].splitlines()[0][:300]}")

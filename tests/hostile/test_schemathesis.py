@@ -32,19 +32,8 @@ REQUEST_TIMEOUT_S = float(os.environ.get("FENGQIAO_FUZZ_TIMEOUT_S", "10"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 # Findings not fixed yet, each on the one operation it breaks. strict: the test fails once the
-# operation is fixed, so the mark is removed with the fix.
-KNOWN: dict[str, str] = {
-    "notify PUT /api/v1/staff/{staff_id}/contact":
-        "finding S2 (notify, left to its owner): its 422 for a bad phone is {detail: {code, field, message}}, not the "
-        "{detail: {error, message, field}} of fengqiao.errors.api_error every other route answers",
-}
-# Finding S1 (libs/fengqiao, left to its owner): every service answers 4xx with fengqiao.errors'
-# {"detail": {"error", "message", "field"?}}, but FastAPI's generated OpenAPI documents 422 as its own
-# HTTPValidationError ({"detail": [{loc, msg, type}]}). Until the documents say what the services
-# answer, a 422 of exactly that shape against that documented schema is counted under S1 (and
-# test_the_error_answer_is_documented fails strictly when the documents are fixed); anything else
-# that violates the schema fails.
-ERROR_SHAPE_FINDING = "S1: 422 in fengqiao.errors' shape, documented as FastAPI's HTTPValidationError"
+# operation is fixed, so the mark is removed with the fix. (S1, S2 and S3 of docs/reliability.md are fixed.)
+KNOWN: dict[str, str] = {}
 
 # Figures of the run, written by `make fuzz` (FENGQIAO_FUZZ_REPORT=path) for the summary.
 STATS: dict[str, dict] = {}
@@ -69,29 +58,13 @@ def _auth_variants(stack) -> dict[str, dict | None]:
     return {"KZ01 leader": staff(stack, "KZ01", "LD"), "KZ02 officer": staff(stack, "KZ02", "P1"), "no token": None}
 
 
-def is_documented_as_fastapi_422(raw_schema: dict, path: str, method: str) -> bool:
-    doc = raw_schema["paths"][path][method.lower()].get("responses", {}).get("422", {})
-    ref = doc.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
-    return ref.endswith("/HTTPValidationError")
-
-
-def is_fengqiao_error(response) -> bool:
-    try:
-        detail = response.json()["detail"]
-    except (ValueError, KeyError, TypeError):
-        return False
-    return (isinstance(detail, dict) and isinstance(detail.get("error"), str) and isinstance(detail.get("message"), str)
-            and set(detail) <= {"error", "message", "field"})
-
-
 def _failures_of(exc: BaseException) -> list[Failure]:
     if isinstance(exc, FailureGroup):
         return list(exc.exceptions)
     return [exc] if isinstance(exc, Failure) else []
 
 
-def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_examples: int, *,
-                   tolerate_error_shape: bool) -> tuple[dict, Counter]:
+def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_examples: int) -> tuple[dict, Counter]:
     """Run the checks on generated cases; returns the first failing case per kind of failure
     (without shrinking, which would multiply the requests) and counts of what was sent."""
     found: dict[str, str] = {}
@@ -120,10 +93,6 @@ def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_
             case.validate_response(response, checks=CHECKS, headers=headers)
         except (Failure, FailureGroup) as exc:
             for failure in _failures_of(exc):
-                if (tolerate_error_shape and type(failure).__name__ == "JsonSchemaError"
-                        and response.status_code == 422 and is_fengqiao_error(response)):
-                    counts[ERROR_SHAPE_FINDING] += 1
-                    continue
                 key = f"{type(failure).__name__}: {failure.title}"
                 if key not in found:
                     found[key] = (f"as {who}, {response.status_code} after {time.monotonic() - started:.2f}s: "
@@ -138,13 +107,10 @@ def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_
 def test_generated_input_finds_no_5xx_no_schema_violation_no_hang(stack, schemas, raw_schemas, route: Route):
     operation = schemas[route.service][route.path][route.method]
     started = time.monotonic()
-    found, counts = fuzz_operation(
-        operation, stack["urls"][route.service], _auth_variants(stack), MAX_EXAMPLES,
-        tolerate_error_shape=is_documented_as_fastapi_422(raw_schemas[route.service], route.path, route.method))
+    found, counts = fuzz_operation(operation, stack["urls"][route.service], _auth_variants(stack), MAX_EXAMPLES)
     STATS[route.label] = {"examples": counts["examples"], "failures": sorted(found), "seconds":
                           round(time.monotonic() - started, 2), "statuses": {k: v for k, v in counts.items()
-                                                                              if k.startswith("status")},
-                          "error_shape_s1": counts[ERROR_SHAPE_FINDING]}
+                                                                              if k.startswith("status")}}
     report = os.environ.get("FENGQIAO_FUZZ_REPORT")
     if report:
         with open(report, "a") as f:
@@ -153,14 +119,17 @@ def test_generated_input_finds_no_5xx_no_schema_violation_no_hang(stack, schemas
     assert not found, f"{route.label}:\n" + "\n".join(f"- {k}\n    {v}" for k, v in found.items())
 
 
-@pytest.mark.xfail(strict=True, reason=ERROR_SHAPE_FINDING)
 @pytest.mark.parametrize("service", ["intake", "mediation", "triage", "notify"])
 def test_the_error_answer_is_documented(raw_schemas, service):
-    """The 422 each operation documents is the error the services answer (fengqiao.errors), not
-    FastAPI's HTTPValidationError."""
-    documented_fastapi = [f"{m.upper()} {p}" for p, item in raw_schemas[service]["paths"].items() for m in item
-                          if is_documented_as_fastapi_422(raw_schemas[service], p, m)]
-    assert not documented_fastapi, documented_fastapi
+    """The 4xx each JSON operation documents is the error the services answer (fengqiao.errors), and
+    no operation documents FastAPI's HTTPValidationError, which no service sends (finding S1)."""
+    schema = raw_schemas[service]
+    assert "HTTPValidationError" not in json.dumps(schema)
+    for path, item in schema["paths"].items():
+        for method, op in item.items():
+            if path.startswith("/api/"):
+                error = op["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"]
+                assert error == "#/components/schemas/ErrorResponse", f"{method.upper()} {path}"
 
 
 # -- boundary values, the same every run ---------------------------------------------------------
@@ -198,12 +167,8 @@ def _boundary_cases(raw_schema: dict, route: Route):
             yield f"?{target['name']}={value[:24]}", path, {target["name"]: value}
 
 
-NUL_500 = ("a NUL (%00) in a string path parameter reaches PostgreSQL, which refuses it: 500 (finding S3; best fixed "
-           "once in libs/fengqiao for every route, e.g. refuse NUL in path and query before routing)")
-BOUNDARY_KNOWN: dict[str, str] = {
-    "intake GET /api/v1/feedback/{tracking_no}": NUL_500 + "; intake/api.py is being changed by another engineer",
-    "triage GET /api/v1/triage/decisions/{tracking_no}": NUL_500 + "; triage is another engineer's",
-}
+# A NUL in a path or query once reached PostgreSQL and answered 500 (finding S3): now refused before routing.
+BOUNDARY_KNOWN: dict[str, str] = {}
 
 
 def _boundary_routes():

@@ -20,12 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao.db import create_pool, migrate
-from fengqiao.errors import invalid_field
+from fengqiao.errors import document_errors, invalid_field
 from fengqiao.events import bind_handlers
 from fengqiao.kafka import ConsumerRunner, Handler, ProducerHandle, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
-from fengqiao.middleware import BodyLimit, RequestDeadline, SecurityHeaders
+from fengqiao.middleware import BodyLimit, RefuseNul, RequestDeadline, SecurityHeaders
 from fengqiao.outbox import OutboxRelay
 from fengqiao.settings import Settings
 
@@ -187,6 +187,17 @@ class RequestLatency:
                 scope["method"], getattr(route, "path", "unmatched"), str(status)).observe(time.perf_counter() - started)
 
 
+_FRAMEWORK_ERRORS = {400: ("invalid_body", "请求体无法解析。"), 401: ("unauthorized", "需要登录或令牌。"),
+                     403: ("forbidden", "无权进行此操作。"), 404: ("not_found", "未找到。"),
+                     405: ("method_not_allowed", "不支持该请求方法。"), 413: ("body_too_large", "请求体过大。"),
+                     415: ("unsupported_media_type", "不支持该内容类型。")}
+
+
+def framework_error(exc: StarletteHTTPException) -> dict:
+    code, message = _FRAMEWORK_ERRORS.get(exc.status_code, (f"http_{exc.status_code}", str(exc.detail)))
+    return {"error": code, "message": message}
+
+
 def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(spec.name, settings.log_level, settings.log_format)
@@ -225,14 +236,25 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if 400 <= exc.status_code < 500:
-            detail = exc.detail if isinstance(exc.detail, dict) else {}
-            count_rejection(request, str(detail.get("error", exc.status_code)))
+            if not isinstance(exc.detail, dict):  # FastAPI's and Starlette's own (a body that does not
+                # parse, an unknown path, a wrong method): the same shape as every other error
+                exc = StarletteHTTPException(exc.status_code, headers=exc.headers, detail=framework_error(exc))
+            count_rejection(request, str(exc.detail.get("error", exc.status_code)))
         return await http_exception_handler(request, exc)
 
     for error_type, to_http in spec.http_errors.items():
         async def domain_error(request: Request, exc: Exception, to_http=to_http):
             return await http_error(request, to_http(exc))
         app.add_exception_handler(error_type, domain_error)
+
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def invalid_characters(request: Request, exc: Exception) -> JSONResponse:
+        """Text PostgreSQL cannot store (a NUL in a JSON string or a form field): the client's input, not
+        our fault; the transaction was rolled back."""
+        count_rejection(request, "invalid_characters")
+        return JSONResponse(status_code=422, content={"detail": {
+            "error": "invalid_characters", "message": "输入中含有不允许的字符（如 NUL）。"}})
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -245,6 +267,7 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s,
                        on_timeout=lambda scope: metrics.rejections.labels(
                            getattr(scope.get("route"), "path", "unmatched"), "deadline_exceeded").inc())
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, default=settings.max_request_bytes, overrides=spec.body_limits)
     app.add_middleware(RequestLatency, metrics=metrics)
     app.add_middleware(SecurityHeaders)
@@ -265,4 +288,13 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
 
     for router in spec.routers:
         app.include_router(router)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from jinja2 import TemplateNotFound
 from pydantic import BaseModel, Field
 
 from fengqiao.auth import Principal
-from fengqiao.http import StaffPrincipal, iso
+from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.pii import Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
@@ -54,7 +54,7 @@ async def leadership(principal: StaffPrincipal) -> Principal:
     # A station role without a station leads nothing: it must never fall through to "every station".
     if principal.role not in ("leader", "instructor", "bureau", "admin") or not (
             principal.sees_all_stations or principal.station):
-        raise HTTPException(403, detail={"code": "forbidden", "message": "只有所领导可以处理发送失败的消息。"})
+        raise api_error(403, "forbidden", "只有所领导可以处理发送失败的消息。")
     return principal
 
 
@@ -112,7 +112,7 @@ async def _own_delivery(conn, delivery_id: int, principal: Principal):
     row = await db.delivery(conn, delivery_id)
     if row is None or not (principal.sees_all_stations
                            or (principal.station is not None and row["station"] == principal.station)):
-        raise HTTPException(404, detail={"code": "not_found", "message": "没有这条消息。"})
+        raise api_error(404, "not_found", "没有这条消息。")
     return row
 
 
@@ -121,7 +121,7 @@ async def resend(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, prin
     async with rt.pool.acquire() as conn:
         row = await _own_delivery(conn, delivery_id, principal)
         if not await db.resend(conn, delivery_id, principal.staff_id or principal.token_id):
-            raise HTTPException(409, detail={"code": "not_failed", "message": "只有发送失败的消息可以重发。"})
+            raise api_error(409, "not_failed", "只有发送失败的消息可以重发。")
         row = await db.delivery(conn, delivery_id)
     queue = request.app.state.queue
     queue.wake[row["channel"]].set()
@@ -135,7 +135,7 @@ async def dismiss(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, pri
     async with rt.pool.acquire() as conn:
         await _own_delivery(conn, delivery_id, principal)
         if not await db.dismiss(conn, delivery_id, principal.staff_id or principal.token_id):
-            raise HTTPException(409, detail={"code": "not_failed", "message": "只有发送失败的消息可以标记为已处理。"})
+            raise api_error(409, "not_failed", "只有发送失败的消息可以标记为已处理。")
         row = await db.delivery(conn, delivery_id)
     queue = request.app.state.queue
     if queue.metrics:
@@ -158,7 +158,7 @@ async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
     default), or for the deployment (bureau and admin, without `station`)."""
     templates = request.app.state.templates
     if name not in templates.names():
-        raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"})
+        raise api_error(404, "not_found", "没有这个模板。", field="name")
     station = station or principal.station
     station_name = None
     if station is not None:
@@ -166,11 +166,11 @@ async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
             async with rt.pool.acquire() as conn:
                 station_name = await db.known_station_name(conn, station)
         if station_name is None:  # unknown, malformed or another station's: all the same to the caller
-            raise HTTPException(404, detail={"code": "not_found", "field": "station", "message": "没有这个派出所。"})
+            raise api_error(404, "not_found", "没有这个派出所。", field="station")
     try:
         text = templates.preview(name, station, station_name)
     except TemplateNotFound:
-        raise HTTPException(404, detail={"code": "not_found", "field": "name", "message": "没有这个模板。"}) from None
+        raise api_error(404, "not_found", "没有这个模板。", field="name") from None
     return {"name": name, "station": station, "text": text}
 
 
@@ -185,7 +185,7 @@ async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
     own = principal.staff_id is not None and principal.staff_id == staff_id
     leads = principal.role in ("leader", "instructor") and principal.station is not None and station == principal.station
     if station is None or not (own or leads or principal.role == "admin"):
-        raise HTTPException(404, detail={"code": "not_found", "message": "没有这名工作人员。"})
+        raise api_error(404, "not_found", "没有这名工作人员。")
 
 
 @router.put("/staff/{staff_id}/contact")
@@ -196,8 +196,7 @@ async def set_contact(staff_id: StaffId, body: Contact, request: Request, rt: Ru
     try:
         phone = normalise_phone(body.phone)
     except ValueError:
-        raise HTTPException(422, detail={"code": "invalid_phone", "field": "phone",
-                                         "message": "请填写正确的手机号码。"}) from None
+        raise api_error(422, "invalid_phone", "请填写正确的手机号码。", field="phone") from None
     sealed = request.app.state.queue.cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
     async with rt.pool.acquire() as conn:
         await _may_manage(conn, principal, staff_id)

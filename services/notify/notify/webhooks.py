@@ -9,12 +9,12 @@ from fnmatch import fnmatchcase
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
 from fengqiao.auth import Principal
 from fengqiao.events import CloudEvent
-from fengqiao.http import OptionalPrincipal
+from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import Outbox
 from fengqiao.runtime import RuntimeDep
 from notify.addresses import AddressRefused, WebhookPolicy
@@ -47,9 +47,9 @@ router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 async def subscriber(principal: OptionalPrincipal) -> Principal:
     if principal is None:
-        raise HTTPException(401, detail={"code": "unauthenticated", "message": "需要有效的访问令牌。"})
+        raise api_error(401, "unauthenticated", "需要有效的访问令牌。")
     if principal.role not in ("integration", "bureau", "admin"):
-        raise HTTPException(403, detail={"code": "forbidden", "message": "只有分局、管理员或外部系统可以订阅推送。"})
+        raise api_error(403, "forbidden", "只有分局、管理员或外部系统可以订阅推送。")
     return principal
 
 
@@ -84,7 +84,7 @@ async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, pri
     try:  # checked again at every send: DNS may change after this
         await policy.check(str(body.url))
     except AddressRefused as exc:
-        raise HTTPException(422, detail={"code": exc.reason, "field": "url", "message": _REFUSED[exc.reason]}) from None
+        raise api_error(422, exc.reason, _REFUSED[exc.reason], field="url") from None
     secret = new_webhook_secret()
     sub_id = "wh_" + secrets.token_hex(8)
     sealed = queue.cipher.seal(secret.encode(), context=f"webhook/{sub_id}/secret")
@@ -92,8 +92,7 @@ async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, pri
         known = {r["code"] for r in await conn.fetch("SELECT code FROM stations")}
         unknown = sorted(set(body.stations) - known)
         if unknown:
-            raise HTTPException(422, detail={"code": "unknown_station", "field": "stations",
-                                             "message": f"未知的派出所：{', '.join(unknown)}"})
+            raise api_error(422, "unknown_station", f"未知的派出所：{', '.join(unknown)}", field="stations")
         row = await conn.fetchrow(
             "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, "
             "owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, body.name, str(body.url),
@@ -117,4 +116,4 @@ async def unsubscribe(sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Z
             "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
             "RETURNING true", sub_id, principal.token_id, principal.role == "admin")
     if not done:
-        raise HTTPException(404, detail={"code": "not_found", "message": "没有这个订阅。"})
+        raise api_error(404, "not_found", "没有这个订阅。")
