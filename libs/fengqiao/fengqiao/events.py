@@ -57,6 +57,14 @@ class PoisonMessage(Exception):
         self.detail = detail
 
 
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL's text cannot hold NUL: a string with one can never be stored, so it is a poison
+    message at the door, not a database error retried in the transaction (and a 500 over HTTP)."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("time must carry a timezone offset (RFC 3339)")
@@ -80,6 +88,7 @@ class CloudEvent(BaseModel):
     data: dict[str, Any]
 
     _check_time = field_validator("time")(_aware)
+    _check_nul = field_validator("*")(_no_nul)
 
     def payload(self) -> BaseModel:
         """The typed `data` of this event, validated against its contract."""
@@ -163,6 +172,8 @@ class _Contract(BaseModel):
     # Tolerant reader: a field added by a newer producer is ignored, not a poison message, so
     # services (and other bureau systems) can be upgraded one at a time.
     model_config = ConfigDict(extra="ignore")
+
+    _check_nul = field_validator("*")(_no_nul)
 
 
 class Reporter(_Contract):

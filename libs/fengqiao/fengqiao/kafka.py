@@ -144,7 +144,7 @@ def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 5.0, jitter: 
 def decide(exc: BaseException, *, attempt: int, max_attempts: int, dead_letter_after: int) -> Decision:
     """What to do with a message whose processing raised `exc` on its `attempt`-th try.
 
-    - PoisonMessage: it can never succeed: dead-letter now.
+    - PoisonMessage, or data PostgreSQL refuses (asyncpg.DataError): it can never succeed: dead-letter now.
     - Infrastructure (database, network, broker, timeouts): retry in place with backoff; when
       the in-place attempts run out, seek back so the message is fetched again on a later poll
       (the consumer keeps polling, so it is not thrown out of its group). Never dead-lettered.
@@ -153,6 +153,8 @@ def decide(exc: BaseException, *, attempt: int, max_attempts: int, dead_letter_a
     """
     if isinstance(exc, PoisonMessage):
         return Decision("dead_letter", reason=exc.reason)
+    if isinstance(exc, asyncpg.DataError):  # the data itself (a value PostgreSQL refuses): never succeeds
+        return Decision("dead_letter", reason=f"invalid_data:{type(exc).__name__}")
     if isinstance(exc, _TRANSIENT):
         if attempt >= max_attempts:
             return Decision("seek_back", delay_s=backoff_delay(attempt), reason=type(exc).__name__)
@@ -306,6 +308,10 @@ class ConsumerRunner:
             item.event = parse_event(record.value)
             check_topic(record.topic, item.event.type)
             item.handler = self.config.handlers.get(record.topic, {}).get(item.event.type)
+            if item.handler is not None:
+                # Its data against its contract now, before any transaction: a schema violation is
+                # dead-lettered alone instead of sending the whole batch to one-by-one processing.
+                item.event.payload()
         except PoisonMessage as exc:
             item.poison = exc
         return item

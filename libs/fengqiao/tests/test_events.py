@@ -154,3 +154,14 @@ def test_handlers_are_bound_to_the_topic_their_type_travels_on():
                      Topics.DIRECTORY: {EventTypes.TOKEN_ISSUED: handler}}
     with pytest.raises(ValueError, match="token_issued"):
         bind_handlers([Topics.SUBMISSIONS], {EventTypes.TOKEN_ISSUED: handler})
+
+
+def test_a_nul_anywhere_in_an_event_is_poison_at_the_door():
+    with pytest.raises(PoisonMessage) as envelope:
+        parse_event(json.dumps(ingress() | {"id": "evt\u0000"}).encode())
+    assert envelope.value.reason == "bad_envelope"
+    for data in ({"content": "有人\u0000打架"}, {"title": "t\u0000"}, {"reporter": {"name": "张\u0000三"}},
+                 {"location": {"address": "矿区\u0000路"}}, {"external_ref": "\u0000"}):
+        with pytest.raises(PoisonMessage) as payload:
+            parse_event(json.dumps(ingress(**data)).encode()).payload()
+        assert payload.value.reason == "schema_violation"

@@ -37,3 +37,11 @@ def test_backoff_grows_and_is_capped():
     assert delays[:4] == [0.2, 0.4, 0.8, 1.6]
     assert max(delays) == 5.0
     assert all(0.18 <= backoff_delay(1, jitter=0.1) <= 0.22 for _ in range(50))
+
+
+def test_data_postgresql_refuses_is_dead_lettered_at_once_not_retried():
+    """A NUL or an out-of-range value never succeeds: retrying it three times with backoff let a
+    hostile publisher slow a consumer to about 1.5 records a second (review of the hardening)."""
+    d = decide(asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding UTF8: 0x00"),
+               attempt=1, max_attempts=5, dead_letter_after=3)
+    assert d.action == "dead_letter" and d.reason == "invalid_data:CharacterNotInRepertoireError"

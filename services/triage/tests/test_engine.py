@@ -193,3 +193,11 @@ def test_patterns_re2_cannot_run_are_refused_without_echoing_them(pattern):
     with pytest.raises(InvalidPattern) as exc:
         compile_pattern(pattern)
     assert pattern not in str(exc.value) or len(pattern) == 1
+
+
+def test_an_email_after_a_long_chinese_sentence_is_masked():
+    """The e-mail mask once took the Chinese text before an address into it and, past 64 characters,
+    missed the address altogether."""
+    text = "我在矿区派出所附近住了很多年了一直没有遇到这样的问题但是最近楼上邻居每天晚上都很吵实在受不了我的邮箱是zhangsan.work@qq.com请联系"
+    masked = mask_personal_data(text)
+    assert "zhangsan" not in masked and "qq.com" not in masked and masked.startswith("我在矿区派出所")
