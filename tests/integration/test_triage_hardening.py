@@ -357,3 +357,24 @@ async def test_a_station_cannot_pile_up_rules_without_bound(pool, api):
     r = await api.post("/api/v1/triage/rules", json={"field": "category", "value": "fraud", "pattern": "再一个"},
                        headers=api.as_["KZ02-LD"])
     assert r.status_code == 201  # the bound is per station
+
+
+async def test_a_linear_but_costly_pattern_is_refused_and_a_stations_regex_rules_have_a_budget(api):
+    """RE2 is linear, not cheap: `[^z]{999}[^y]{999}[^x]{999}q` took 300 ms per 5,000-character item, and
+    200 of them would have stalled the consumer every station shares (review of the hardening)."""
+    url = "/api/v1/triage/rules"
+    base = {"field": "urgency", "value": "urgent", "is_regex": True}
+    r = await api.post(url, json=base | {"pattern": "[^z]{999}[^y]{999}[^x]{999}q"}, headers=api.as_["KZ01-LD"])
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "pattern"
+    accepted = 0
+    for i in range(30):  # each within the per-rule limit; together over the station's budget
+        r = await api.post(url, json=base | {"pattern": f"[^z]{{60}}[^y]{{60}}{i}"}, headers=api.as_["KZ01-LD"])
+        if r.status_code == 409:
+            assert r.json()["detail"]["error"] == "rules_too_costly"
+            break
+        assert r.status_code == 201, r.text
+        accepted += 1
+    assert 0 < accepted < 30
+    # Another station's budget is its own.
+    r = await api.post(url, json=base | {"pattern": "[^z]{60}[^y]{60}q"}, headers=api.as_["KZ02-LD"])
+    assert r.status_code == 201, r.text

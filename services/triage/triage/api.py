@@ -15,7 +15,7 @@ from fengqiao.runtime import RuntimeDep
 from triage import db
 from triage.assign import LEADERSHIP
 from triage.engine import CATEGORIES, TYPES, URGENCY_ORDER
-from triage.rules import MAX_PATTERN_LENGTH, InvalidPattern, Rule, compile_pattern
+from triage.rules import MAX_PATTERN_LENGTH, REGEX_BUDGET, InvalidPattern, Rule, compile_pattern, regex_cost
 
 router = APIRouter(prefix="/api/v1/triage", tags=["triage"])
 EDITORS = frozenset({"leader", "admin"})
@@ -157,6 +157,9 @@ async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, requ
         if not await db.rule_slot_free(conn, station, MAX_RULES_PER_STATION):
             raise api_error(409, "too_many_rules",
                             f"规则数量已达上限（{MAX_RULES_PER_STATION}条），请先删除不再需要的规则。")
+        if body.is_regex and regex_cost([*await db.active_regex_patterns(conn, station), body.pattern]) > REGEX_BUDGET:
+            raise api_error(409, "rules_too_costly", "本所的正则规则总体过于复杂，请先删除或简化已有的正则规则。",
+                            field="pattern")
         rule_id = await db.add_rule(conn, rule, principal.staff_id or principal.token_id)
     request.app.state.engine.loaded_at = 0.0  # this replica applies it to the next item
     return {"rule_id": rule_id, "station": station, "field": body.field, "value": body.value,

@@ -294,6 +294,12 @@ async def rule_slot_free(conn: asyncpg.Connection, station: str | None, limit: i
     return n < limit
 
 
+async def active_regex_patterns(conn: asyncpg.Connection, station: str | None) -> list[str]:
+    rows = await conn.fetch("SELECT pattern FROM rules WHERE active AND is_regex AND station IS NOT DISTINCT FROM $1",
+                            station)
+    return [r["pattern"] for r in rows]
+
+
 async def list_rules(conn: asyncpg.Connection, station: str | None) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT rule_id, station, field, value, pattern, is_regex, weight, created_by, created_at FROM rules "
