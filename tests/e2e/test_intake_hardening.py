@@ -118,3 +118,20 @@ def test_a_survey_link_with_a_non_ascii_signature_is_refused_not_a_server_error(
     assert r.status_code == 400 and "无效" in r.text
     r = httpx.post(f"{stack['urls']['intake']}/survey", data={"t": "FQ23456789.9999999999.签名", "result": "satisfied"})
     assert r.status_code == 400
+
+
+def test_earlier_calls_do_not_reveal_a_confidential_tip_off_to_who_may_not_open_it(stack):
+    number = f"137{uuid.uuid4().int % 10**8:08d}"
+    hotline = f"{stack['urls']['intake']}/api/v1/hotline/calls"
+
+    def call(who: str, **extra) -> dict:
+        r = httpx.post(hotline, headers=token(stack, who), json={
+            "call_id": f"CTI-{uuid.uuid4().hex[:10]}", "station": "KZ02", "caller_number": number,
+            "started_at": "2026-11-28T21:05:00+08:00", "summary": "来电举报新村有人聚赌"} | extra)
+        assert r.status_code == 202, r.text
+        return r.json()
+
+    tip = call("KZ02-LD", confidential=True)
+    # An officer who is not an approved handler types the same number in: nothing tells him it reported.
+    assert call("KZ02-P2")["earlier_calls"] == []
+    assert tip["tracking_no"] in call("KZ02-IN")["earlier_calls"]

@@ -111,13 +111,16 @@ async def hotline_call(conn: asyncpg.Connection, call_id: str) -> asyncpg.Record
                                "JOIN submissions s USING (tracking_no) WHERE c.call_id = $1", call_id)
 
 
-async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, station: str,
-                             limit: int = 20) -> list[str]:
-    """Earlier calls from the same number to the same station (another station's items are not ours to show)."""
+async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, station: str, *,
+                             include_confidential: bool, limit: int = 20) -> list[str]:
+    """Earlier calls from the same number to the same station (another station's items are not ours to
+    show), confidential tip-offs only for those who may open them: anyone could otherwise type a
+    suspect's number into a "call" and learn whether, and when, that number reported."""
     rows = await conn.fetch(
         "SELECT c.tracking_no FROM hotline_calls c JOIN submissions s USING (tracking_no) "
-        "WHERE c.caller_index = $1 AND s.station = $2 ORDER BY c.started_at DESC LIMIT $3",
-        caller_index, station, limit)
+        "WHERE c.caller_index = $1 AND s.station = $2 AND ($3 OR NOT s.confidential) "
+        "ORDER BY c.started_at DESC LIMIT $4",
+        caller_index, station, include_confidential, limit)
     return [r["tracking_no"] for r in rows]
 
 
@@ -164,12 +167,13 @@ async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str
                            limit: int = 50) -> list[asyncpg.Record]:
     """Non-personal fields of a station's submissions, newest first (Open311 reads). With
     `hidden_categories` (anonymous reads), confidential items (tip-offs whose reporter asked for
-    protection) and those categories are left out altogether."""
+    protection), those categories, and items not yet classified are left out altogether (an item
+    shown before triage and gone after it would say what triage found)."""
     return await conn.fetch(
         "SELECT tracking_no, status, category, submitted_at, updated_at FROM submissions "
         "WHERE station = $1 AND ($2::text[] IS NULL OR tracking_no = any($2::text[])) "
         "AND ($3::text[] IS NULL OR category = any($3::text[])) "
-        "AND ($5::text[] IS NULL OR (NOT confidential AND NOT coalesce(category = any($5::text[]), false))) "
+        "AND ($5::text[] IS NULL OR (NOT confidential AND category IS NOT NULL AND category <> ALL($5::text[]))) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
         station, ids, categories, limit, hidden_categories)
 

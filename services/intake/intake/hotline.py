@@ -16,6 +16,7 @@ from fengqiao.pii import BlindIndex, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.api import CipherDep
+from intake.domain import may_open_confidential
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
@@ -94,7 +95,10 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
                                                publish_refs=principal.role == "integration")
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
-        earlier = await db.earlier_calls_from(conn, caller_index, call.station) if caller_index else []
+        earlier = await db.earlier_calls_from(
+            conn, caller_index, call.station, include_confidential=principal.is_staff and may_open_confidential(
+                principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)),
+        ) if caller_index else []
         await db.record_hotline_call(
             conn, call_id=call.call_id, tracking_no=accepted.tracking_no, caller_index=caller_index, line=call.line,
             operator=call.operator, started_at=call.started_at, ended_at=call.ended_at,
