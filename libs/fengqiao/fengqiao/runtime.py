@@ -47,8 +47,10 @@ class ServiceSpec:
     # Domain errors raised by routes -> the HTTP error each becomes (answered and counted like
     # any other 4xx), so routes need no try/except around the domain call.
     http_errors: dict[type[Exception], Callable[[Exception], StarletteHTTPException]] = field(default_factory=dict)
-    # Routes (exact paths) that take bodies larger than Settings.max_request_bytes, and their limit.
+    # Routes (exact paths) that take bodies larger than Settings.max_request_bytes, and their limit; and
+    # routes whose uploads may take longer than Settings.request_timeout_s, and their deadline.
     body_limits: dict[str, int] = field(default_factory=dict)
+    slow_routes: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -264,7 +266,7 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
 
     # Outermost last: security headers on every answer (413 and 503 included), latency of every answer.
-    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s,
+    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s, overrides=spec.slow_routes,
                        on_timeout=lambda scope: metrics.rejections.labels(
                            getattr(scope.get("route"), "path", "unmatched"), "deadline_exceeded").inc())
     app.add_middleware(RefuseNul)

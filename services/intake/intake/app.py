@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body_limits={"/api/v1/feedback": MAX_BODY_BYTES, "/api/v1/events": MAX_BODY_BYTES,
                      "/api/v1/hotline/calls": MAX_BODY_BYTES,
                      "/api/v1/mailbox/items": MAX_SCAN_BASE64 + MAX_BODY_BYTES},  # a scanned slip
+        slow_routes={"/api/v1/mailbox/items": 60.0},  # ...uploaded over a slow station line
     )
     app = build_app(spec, settings)
     app.state.pii = cipher
