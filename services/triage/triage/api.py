@@ -187,5 +187,7 @@ async def list_models(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
         for k in ("trained_on", "scores"):
             item[k] = json.loads(item[k]) if isinstance(item[k], str) else item[k]
         item["created_at"], item["activated_at"] = iso(r["created_at"]), iso(r["activated_at"])
+        if not principal.sees_all_stations:  # who activated it is a person of some station: not every station's business
+            item["activated_by"] = None
         out.append(item)
     return {"models": out}
