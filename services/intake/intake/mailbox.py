@@ -100,8 +100,18 @@ class SenderLimit:
         self._index = index
 
     def allow(self, sender: str) -> bool:
-        key = self._index.of(sender.strip().lower(), purpose="mail-sender")
+        key = self._index.of(sender, purpose="mail-sender")
         return all(self._limiter.hit(rule, "smtp-sender", key) for rule in self._rules)
+
+
+def sender_key(sender: str | None, peer: str) -> str:
+    """Whom the per-sender limit counts: the address without a `+tag` (victim+1@, victim+2@ … are one
+    inbox, and each message would send it an acknowledgement from the police), or, for mail without
+    any sender, the connecting host (not one bucket that every such mail shares)."""
+    if not sender or "@" not in sender:
+        return f"peer:{peer}"
+    local, _, domain = sender.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
 
 
 class MailboxHandler:
@@ -161,7 +171,8 @@ class MailboxHandler:
         sender = reply_address(mail["from_addresses"])
         if sender is None:
             log.info("smtp_no_reply_address", addresses=len(mail["from_addresses"]))
-        if not self.senders.allow(sender or envelope.mail_from or ""):
+        peer = session.peer[0] if isinstance(session.peer, tuple) and session.peer else "unknown"
+        if not self.senders.allow(sender_key(sender or envelope.mail_from, str(peer))):
             return self._refuse("sender_rate_limited", "450 4.7.1 too many messages from this sender, try later")
         subject = mail["subject"] or None
         content = mail["text"] or mail["subject"]
