@@ -68,9 +68,9 @@ def mask(channel: str, address: str) -> str:
     if channel == "email":
         local, _, domain = address.partition("@")
         return (local[:1] + "***@" + domain) if domain else "***"
-    try:  # a webhook URL: without any user:password@ and query (where receivers put credentials)
+    try:  # a webhook URL: its host only (receivers put credentials in user:password@, the path or the query)
         parts = urlsplit(address)
-        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}/…"
     except ValueError:
         return "***"
 
