@@ -378,3 +378,17 @@ async def test_a_linear_but_costly_pattern_is_refused_and_a_stations_regex_rules
     # Another station's budget is its own.
     r = await api.post(url, json=base | {"pattern": "[^z]{60}[^y]{60}q"}, headers=api.as_["KZ02-LD"])
     assert r.status_code == 201, r.text
+
+
+async def test_a_confidential_tip_off_is_never_merged_nor_merged_into(pool):
+    """A merge would route a tip-off past its approved handlers, or give its result to another reporter."""
+    state = await rules_only_state(pool)
+    text = "举报新华街22号地下室有人长期聚众赌博，每天晚上十点以后人很多，车停满了整条街。"
+    tip, _ = await triage_item(pool, state, station="KZ02", content=text, reporter="r1", address="新华街22号",
+                               confidential=True)
+    again, events = await triage_item(pool, state, station="KZ02", content=text, reporter="r2", address="新华街22号")
+    assert EventTypes.CASE_MERGED not in [e["type"] for e in events]
+    tip2, events = await triage_item(pool, state, station="KZ02", content=text, reporter="r3", address="新华街22号",
+                                     confidential=True)
+    assert EventTypes.CASE_MERGED not in [e["type"] for e in events]
+    assert next(e for e in events if e["type"] == EventTypes.CASE_ASSIGNED)["data"]["confidential"] is True

@@ -69,7 +69,10 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
     item = DupItem(data.tracking_no, signature(text, grams), c.category, data.reporter_key, place,
                    data.submitted_at, len(grams))
     merge = None
-    if c.urgency != "urgent":  # an urgent report is always looked at on its own
+    # An urgent report is always looked at on its own; a confidential tip-off too, and it is never the
+    # case others are merged into: a merge would route it past its approved handlers, or hand its
+    # result to another reporter.
+    if c.urgency != "urgent" and not data.confidential:
         merge = find_primary(item, await db.duplicate_candidates(conn, data.station, item,
                                                                   data.submitted_at - DUPLICATE_WINDOW))
     now = datetime.now(timezone.utc)
@@ -92,7 +95,8 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
         outbox.after_commit(merged_metrics)
         return
 
-    await db.add_fingerprint(conn, data.station, item)
+    if not data.confidential:
+        await db.add_fingerprint(conn, data.station, item)
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
     a = choose_assignee(AssignItem(c.type, c.category, c.urgency, text, data.confidential), candidates,
                         engine.team_for_category(data.station))
