@@ -19,7 +19,7 @@ from intake import db
 from intake.domain import (
     CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_open_confidential, may_see_reporter, normalise_tracking_no,
 )
-from intake.access import code_opens
+from intake.access import AccessLocked, code_opens
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -110,7 +110,14 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
         if not staff_view:
             if principal is not None:  # a token is no licence to guess codes: counted like anyone's
                 check_limit(request, "track")
-            if not await code_opens(conn, request.app.state.pii_index, row, x_access_code):
+            try:
+                opened = await code_opens(conn, request.app.state.pii_index, row, x_access_code)
+            except AccessLocked as exc:
+                locked = api_error(429, "locked", f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
+                                                  "分钟后再试，或致电派出所查询。")
+                locked.headers = {"Retry-After": str(exc.retry_after_s)}
+                raise locked from None
+            if not opened:
                 raise not_found
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None

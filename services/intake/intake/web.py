@@ -23,7 +23,7 @@ from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
 from intake.api import CipherDep
-from intake.access import code_opens
+from intake.access import AccessLocked, code_opens
 from intake.domain import STATUS_LABELS, normalise_tracking_no
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
@@ -122,7 +122,12 @@ async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
     code = str(form.get("access_code", "")).strip()[:16]
     async with rt.pool.acquire() as conn:
         row = await db.get_submission(conn, tracking_no) if tracking_no else None
-        if row is None or not await code_opens(conn, request.app.state.pii_index, row, code):
+        try:
+            opened = row is not None and await code_opens(conn, request.app.state.pii_index, row, code)
+        except AccessLocked as exc:
+            return _render(request, "track.html", 429, tracking_no=tracking_no,
+                           error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。")
+        if not opened:
             return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
         timeline = await db.get_timeline(conn, tracking_no)
         station_name = await db.station_name(conn, row["station"])
