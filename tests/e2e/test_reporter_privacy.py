@@ -77,6 +77,10 @@ def test_a_confidential_tip_off_is_opened_only_by_approved_handlers_and_the_lead
     for who in ("KZ01-P1", "KZ01-LD", "KZ01-IN", "BUREAU-01"):
         assert httpx.get(case_url, headers=token(stack, who)).status_code == 200, who
         assert httpx.get(decision_url, headers=token(stack, who)).status_code == 200, who
+    # Nor can the leader hand it to someone who could not open it.
+    r = httpx.post(f"{case_url}/reassign", json={"assignee_id": "KZ01-P2", "reason": "换人"},
+                   headers=token(stack, "KZ01-LD"))
+    assert r.status_code == 422 and r.json()["detail"]["error"] == "invalid_assignee", r.text
     # The citizen keeps following it with the access code.
     assert httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{number}",
                      headers={"X-Access-Code": receipt["access_code"]}).status_code == 200

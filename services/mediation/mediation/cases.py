@@ -56,6 +56,9 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
         target = await db.staff_station(conn, assignee)
         if target is None or not target["active"] or target["station"] != case.station:
             raise Rejected("invalid_assignee", "新的承办人不是本所在岗人员。")
+        if row["confidential"] and not (target["confidential_handler"] or target["role"] in ("leader", "instructor")):
+            # They could not even open it (row-level security): the case would sit unseen until overdue.
+            raise Rejected("invalid_assignee", "该事项为保密举报，只能交给经所领导批准的保密承办人。")
         changes["flagged"] = False
     if t.event == "transferred":
         if not await conn.fetchval("SELECT true FROM stations WHERE code = $1", station):

@@ -144,7 +144,8 @@ async def station_leader(conn: asyncpg.Connection, station: str) -> str | None:
 
 
 async def staff_station(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT station, role, active FROM staff WHERE staff_id = $1", staff_id)
+    return await conn.fetchrow("SELECT station, role, active, confidential_handler FROM staff WHERE staff_id = $1",
+                               staff_id)
 
 
 async def calendar_days(conn: asyncpg.Connection) -> dict:
