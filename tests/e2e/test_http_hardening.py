@@ -79,10 +79,12 @@ def test_a_nul_in_a_path_query_or_body_is_refused_not_a_server_error(stack):
     leader = {"Authorization": f"Bearer {stack['credentials']['KZ02-LD']['token']}"}
     case = f"{stack['urls']['mediation']}/api/v1/cases/{receipt['tracking_no']}"
     for _ in range(100):
-        if httpx.get(case, headers=leader).status_code == 200:
+        if (found := httpx.get(case, headers=leader)).status_code == 200 and found.json()["assignee_id"]:
             break
         time.sleep(0.1)
-    r = httpx.post(f"{case}/note", json={"text": "已联系\u0000交警"}, headers=leader)
+    holder = {"Authorization": f"Bearer {stack['credentials'][found.json()['assignee_id']]['token']}"}
+    assert httpx.post(f"{case}/accept", json={}, headers=holder).status_code == 200
+    r = httpx.post(f"{case}/note", json={"text": "已联系\u0000交警"}, headers=holder)
     assert r.status_code == 422 and r.json()["detail"]["error"] == "invalid_characters", r.text
 
 
