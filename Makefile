@@ -8,13 +8,23 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-notify bench-triage fuzz install system-deps lock clean-data compose-config
+.PHONY: run test unit bench bench-notify bench-triage fuzz install system-deps lock clean-data compose-config lint fix
 
 run: install
 	$(BIN)/fengqiao dev
 
 test: install system-deps
 	$(BIN)/pytest
+
+# Ruff (lint and formatting) and mypy (strict on the platform and the domain modules): pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fix: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 unit: install
 	$(BIN)/pytest libs/fengqiao/tests services
