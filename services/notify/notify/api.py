@@ -6,16 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query
 from jinja2 import TemplateNotFound
 from pydantic import BaseModel, Field
 
 from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal, api_error, iso
-from fengqiao.pii import Sealed, normalise_phone
+from fengqiao.pii import PiiCipher, Sealed, normalise_phone
 from fengqiao.runtime import RuntimeDep
 from notify import db
 from notify.deliveries import payload_context
+from notify.deps import CipherDep, QueueDep, TemplatesDep
 from notify.templates import STATION_CODE
 
 router = APIRouter(prefix="/api/v1", tags=["inbox"])
@@ -87,25 +88,25 @@ def shown_error(channel: str, error: str | None) -> str | None:
     return "webhook_failed"
 
 
-def _delivery(request: Request, row) -> dict:
-    payload = request.app.state.queue.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
-                                                       context=payload_context(row))
+def _delivery(cipher: PiiCipher, row) -> dict:
+    payload = cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]), context=payload_context(row))
     return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
             "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
             "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
-            "last_error": shown_error(row["channel"], row["last_error"]), "created_at": iso(row["created_at"]), "sent_at": iso(row["sent_at"]),
+            "last_error": shown_error(row["channel"], row["last_error"]), "created_at": iso(row["created_at"]),
+            "sent_at": iso(row["sent_at"]),
             "failed_at": iso(row["failed_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
             "held_reason": row["held_reason"], "resends": row["resends"]}
 
 
 @router.get("/deliveries")
-async def list_deliveries(request: Request, rt: RuntimeDep, principal: Leadership,
+async def list_deliveries(rt: RuntimeDep, principal: Leadership, cipher: CipherDep,
                           status: Literal["failed", "deferred", "pending", "sent", "dismissed"] = "failed",
                           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
     async with rt.pool.acquire() as conn:
         rows = await db.deliveries(conn, all_stations=principal.sees_all_stations, station=principal.station,
                                    status=status, limit=limit)
-    return {"deliveries": [_delivery(request, r) for r in rows]}
+    return {"deliveries": [_delivery(cipher, r) for r in rows]}
 
 
 async def _own_delivery(conn, delivery_id: int, principal: Principal):
@@ -117,46 +118,43 @@ async def _own_delivery(conn, delivery_id: int, principal: Principal):
 
 
 @router.post("/deliveries/{delivery_id}/resend")
-async def resend(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+async def resend(delivery_id: DeliveryId, rt: RuntimeDep, principal: Leadership, queue: QueueDep) -> dict:
     async with rt.pool.acquire() as conn:
         row = await _own_delivery(conn, delivery_id, principal)
         if not await db.resend(conn, delivery_id, principal.staff_id or principal.token_id):
             raise api_error(409, "not_failed", "只有发送失败的消息可以重发。")
         row = await db.delivery(conn, delivery_id)
-    queue = request.app.state.queue
     queue.wake[row["channel"]].set()
     if queue.metrics:
         queue.metrics.notifications.labels(channel=row["channel"], outcome="resent").inc()
-    return _delivery(request, row)
+    return _delivery(queue.cipher, row)
 
 
 @router.post("/deliveries/{delivery_id}/dismiss")
-async def dismiss(delivery_id: DeliveryId, request: Request, rt: RuntimeDep, principal: Leadership) -> dict:
+async def dismiss(delivery_id: DeliveryId, rt: RuntimeDep, principal: Leadership, queue: QueueDep) -> dict:
     async with rt.pool.acquire() as conn:
         await _own_delivery(conn, delivery_id, principal)
         if not await db.dismiss(conn, delivery_id, principal.staff_id or principal.token_id):
             raise api_error(409, "not_failed", "只有发送失败的消息可以标记为已处理。")
         row = await db.delivery(conn, delivery_id)
-    queue = request.app.state.queue
     if queue.metrics:
         queue.metrics.notifications.labels(channel=row["channel"], outcome="dismissed").inc()
-    return _delivery(request, row)
+    return _delivery(queue.cipher, row)
 
 
 # -- template previews -------------------------------------------------------------------------------
 
 @router.get("/templates")
-async def template_names(request: Request, principal: Leadership) -> dict:
-    return {"templates": request.app.state.templates.names()}
+async def template_names(principal: Leadership, templates: TemplatesDep) -> dict:
+    return {"templates": templates.names()}
 
 
 @router.get("/templates/preview")
-async def preview(request: Request, rt: RuntimeDep, principal: Leadership,
+async def preview(rt: RuntimeDep, principal: Leadership, templates: TemplatesDep,
                   name: Annotated[str, Query(max_length=100)],
                   station: Annotated[str | None, Query(max_length=32)] = None) -> dict:
     """A template rendered with sample values for a station the caller may see (their own by
     default), or for the deployment (bureau and admin, without `station`)."""
-    templates = request.app.state.templates
     if name not in templates.names():
         raise api_error(404, "not_found", "没有这个模板。", field="name")
     station = station or principal.station
@@ -181,7 +179,7 @@ class Contact(BaseModel):
 
 
 async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
-    station = await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
+    station = await db.staff_station(conn, staff_id)
     own = principal.staff_id is not None and principal.staff_id == staff_id
     leads = principal.role in ("leader", "instructor") and principal.station is not None and station == principal.station
     if station is None or not (own or leads or principal.role == "admin"):
@@ -189,22 +187,19 @@ async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
 
 
 @router.put("/staff/{staff_id}/contact")
-async def set_contact(staff_id: StaffId, body: Contact, request: Request, rt: RuntimeDep,
-                      principal: StaffPrincipal) -> dict:
+async def set_contact(staff_id: StaffId, body: Contact, rt: RuntimeDep, principal: StaffPrincipal,
+                      cipher: CipherDep) -> dict:
     """The phone urgent matters are also sent to by SMS: by the person themself, their station's
     leadership, or an admin."""
     try:
         phone = normalise_phone(body.phone)
     except ValueError:
         raise api_error(422, "invalid_phone", "请填写正确的手机号码。", field="phone") from None
-    sealed = request.app.state.queue.cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
+    sealed = cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
     async with rt.pool.acquire() as conn:
         await _may_manage(conn, principal, staff_id)
-        await conn.execute(
-            "INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (staff_id) DO UPDATE SET phone_kid = excluded.phone_kid, phone_enc = excluded.phone_enc, "
-            "updated_by = excluded.updated_by, updated_at = now()",
-            staff_id, sealed.kid, sealed.blob, principal.staff_id or principal.token_id)
+        await db.set_staff_phone(conn, staff_id, phone_kid=sealed.kid, phone_enc=sealed.blob,
+                                 updated_by=principal.staff_id or principal.token_id)
     return {"staff_id": staff_id, "phone": mask("sms", phone)}
 
 
@@ -212,4 +207,4 @@ async def set_contact(staff_id: StaffId, body: Contact, request: Request, rt: Ru
 async def remove_contact(staff_id: StaffId, rt: RuntimeDep, principal: StaffPrincipal) -> None:
     async with rt.pool.acquire() as conn:
         await _may_manage(conn, principal, staff_id)
-        await conn.execute("DELETE FROM staff_contacts WHERE staff_id = $1", staff_id)
+        await db.remove_staff_phone(conn, staff_id)

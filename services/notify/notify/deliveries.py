@@ -83,18 +83,15 @@ class DeliveryQueue:
         row = dict(event_source=event_source, event_id=event_id, channel=channel, recipient_key=recipient_key)
         sealed = self.cipher.seal_json({"to": address, "subject": subject, "body": body, "station_name": station_name},
                                        context=payload_context(row))
-        created = await conn.fetchval(
-            "INSERT INTO deliveries (event_source, event_id, recipient_key, channel, audience, template, tracking_no, "
-            "station, payload_kid, payload_enc, urgent, next_attempt_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())) "
-            "ON CONFLICT (event_source, event_id, recipient_key, channel) DO NOTHING RETURNING true",
-            event_source, event_id, recipient_key, channel, audience, template, tracking_no, station,
-            sealed.kid, sealed.blob, urgent, now)
+        created = await db.add_delivery(
+            conn, event_source=event_source, event_id=event_id, recipient_key=recipient_key, channel=channel,
+            audience=audience, template=template, tracking_no=tracking_no, station=station, payload_kid=sealed.kid,
+            payload_enc=sealed.blob, urgent=urgent, not_before=now)
         if created:
             if self.metrics:
                 outbox.after_commit(self.metrics.notifications.labels(channel=channel, outcome="queued").inc)
             outbox.after_commit(self.wake[channel].set)
-        return bool(created)
+        return created
 
     # -- the worker ---------------------------------------------------------------------------------
 
@@ -103,14 +100,7 @@ class DeliveryQueue:
         rules = self.rules
         to_send: list[asyncpg.Record] = []
         async with pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT d.*, coalesce(u.urgency = 'urgent', false) AS case_urgent FROM deliveries d "
-                "LEFT JOIN case_urgency u ON u.tracking_no = d.tracking_no "
-                "WHERE d.channel = $1 AND d.payload_enc IS NOT NULL "
-                "AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
-                "OR (d.status = 'sending' AND d.lease_until < $2)) "
-                "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
-                channel, now, rules.batch)
+            rows = await db.claim_due(conn, channel, now, rules.batch)
             recent = await self._recently_sent(conn, channel, rows, now)
             holds, sending = [], []
             for row in rows:
@@ -122,13 +112,9 @@ class DeliveryQueue:
                 sending.append((row["id"], now + rules.lease))
                 to_send.append(row)
             if holds:
-                await conn.executemany(
-                    "UPDATE deliveries SET status = 'deferred', held_reason = $2, next_attempt_at = $3, "
-                    "lease_until = NULL WHERE id = $1", holds)
+                await db.defer(conn, holds)
             if sending:
-                await conn.executemany(
-                    "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
-                    "held_reason = NULL WHERE id = $1", sending)
+                await db.lease(conn, sending)
         if self.metrics and holds:
             self.metrics.notifications.labels(channel=channel, outcome="deferred").inc(len(holds))
         if to_send:
@@ -162,8 +148,7 @@ class DeliveryQueue:
         longest = max(window for _, window in self.rules.limits)
         keys = list({r["recipient_key"] for r in rows if r["audience"] != "subscriber"})
         recent: dict[str, list[datetime]] = {}
-        for r in await conn.fetch("SELECT recipient_key, sent_at FROM deliveries WHERE channel = $1 "
-                                  "AND recipient_key = ANY($2) AND sent_at > $3", channel, keys, now - longest):
+        for r in await db.sent_since(conn, channel, keys, now - longest):
             recent.setdefault(r["recipient_key"], []).append(r["sent_at"])
         return recent
 
@@ -201,8 +186,7 @@ class DeliveryQueue:
                 subject=payload.get("subject") or "", body=payload["body"])
         if row["channel"] == "webhook":
             async with pool.acquire() as conn:
-                sub = await conn.fetchrow("SELECT id, secret_kid, secret_enc FROM webhook_subscriptions "
-                                          "WHERE id = $1 AND active", row["recipient_key"])
+                sub = await db.subscription_secret(conn, row["recipient_key"])
             if sub is None:
                 return None
             secret = self.cipher.open(Sealed(sub["secret_kid"], sub["secret_enc"]),
@@ -216,10 +200,7 @@ class DeliveryQueue:
         if not rows:
             return
         async with pool.acquire() as conn:
-            await conn.executemany(
-                "UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL "
-                "WHERE id = $1 AND status = 'sending' AND attempts = $2",
-                [(r["id"], r["attempts"] + 1, now) for r in rows])
+            await db.mark_sent(conn, [(r["id"], r["attempts"] + 1, now) for r in rows])
         if self.metrics:
             channel = rows[0]["channel"]
             self.metrics.notifications.labels(channel=channel, outcome="sent").inc(len(rows))
@@ -229,28 +210,22 @@ class DeliveryQueue:
 
     async def _record(self, pool: asyncpg.Pool, row, error: Exception, now: datetime) -> None:
         channel, attempts = row["channel"], row["attempts"] + 1
-        guard = "WHERE id = $1 AND status = 'sending' AND attempts = $2"
         async with pool.acquire() as conn, conn.transaction():
             if isinstance(error, TemporaryFailure) and not self.rules.backoff.exhausted(attempts):
-                await conn.execute(
-                    f"UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, "
-                    f"last_error = $4 {guard}", row["id"], attempts, now + self.rules.backoff.delay(attempts),
-                    str(error)[:200])
+                await db.retry_later(conn, row["id"], attempts, now + self.rules.backoff.delay(attempts),
+                                     str(error)[:200])
                 outcome = "retried"
                 log.warning("delivery_retry", channel=channel, delivery_id=row["id"], attempts=attempts,
                             error=str(error)[:200])
             elif isinstance(error, Cancelled):
-                await conn.execute(f"UPDATE deliveries SET status = 'cancelled', lease_until = NULL, last_error = $3 "
-                                   f"{guard}", row["id"], attempts, str(error))
+                await db.mark_cancelled(conn, row["id"], attempts, str(error))
                 outcome = "cancelled"
             else:
-                done = await conn.execute(
-                    f"UPDATE deliveries SET status = 'failed', failed_at = $3, lease_until = NULL, last_error = $4 "
-                    f"{guard}", row["id"], attempts, now, str(error)[:200])
+                done = await db.mark_failed(conn, row["id"], attempts, now, str(error)[:200])
                 outcome = "failed"
                 log.warning("delivery_failed", channel=channel, delivery_id=row["id"], attempts=attempts,
                             error=str(error)[:200])
-                if done.endswith(" 1") and row["audience"] == "citizen" and row["station"]:
+                if done and row["audience"] == "citizen" and row["station"]:
                     await self._tell_leaders(conn, row, attempts, str(error)[:200])
         if self.metrics:
             self.metrics.notifications.labels(channel=channel, outcome=outcome).inc()
@@ -278,25 +253,19 @@ class DeliveryQueue:
         """Rows from before the queue kept the address and text in the clear: seal them."""
         sealed = 0
         async with pool.acquire() as conn:
-            rows = await conn.fetch("SELECT id, event_source, event_id, channel, recipient, body FROM deliveries "
-                                    "WHERE recipient IS NOT NULL")
+            rows = await db.unsealed_deliveries(conn)
             for row in rows:
                 key = self.recipient_key(row["channel"], row["recipient"])
                 ctx = dict(row) | {"recipient_key": key}
                 s = self.cipher.seal_json({"to": row["recipient"], "subject": None, "body": row["body"]},
                                           context=payload_context(ctx))
                 async with conn.transaction():
-                    sealed += await conn.fetchval(
-                        "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, "
-                        "recipient = NULL, body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
-                        "o.event_source = $5 AND o.event_id = $6 AND o.channel = $7 AND o.recipient_key = $2) "
-                        "RETURNING 1", row["id"], key, s.kid, s.blob, row["event_source"], row["event_id"],
-                        row["channel"]) or 0
+                    sealed += await db.seal_delivery(conn, row, recipient_key=key, payload_kid=s.kid,
+                                                     payload_enc=s.blob)
         return sealed
 
     async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
-        rows = await conn.fetch("SELECT channel, status, count(*) AS n FROM deliveries "
-                                "WHERE status IN ('pending', 'deferred', 'sending', 'failed') GROUP BY 1, 2")
+        rows = await db.queue_counts(conn)
         counts = {(r["channel"], r["status"]): r["n"] for r in rows}
         for channel in CHANNELS:
             for state in ("pending", "deferred", "sending"):

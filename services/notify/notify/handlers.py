@@ -12,7 +12,7 @@ on top of the consumer's inbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ ALERT_LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
 SURVEY_PURPOSE = "survey"  # intake's survey page verifies links of this purpose
 
 
-@dataclass
+@dataclass(frozen=True)
 class Deps:
     templates: Templates
     queue: DeliveryQueue
@@ -123,11 +123,9 @@ async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: O
 
 async def _remember_urgency(conn, tracking_no: str, urgency: str) -> None:
     """Citizen SMS of urgent cases skip quiet hours: release any already held."""
-    await conn.execute("INSERT INTO case_urgency (tracking_no, urgency) VALUES ($1, $2) "
-                       "ON CONFLICT (tracking_no) DO UPDATE SET urgency = excluded.urgency", tracking_no, urgency)
+    await db.remember_urgency(conn, tracking_no, urgency)
     if urgency == "urgent":
-        await conn.execute("UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL WHERE tracking_no = $1 "
-                           "AND status = 'deferred' AND held_reason = 'quiet_hours'", tracking_no)
+        await db.release_quiet_holds(conn, tracking_no)
 
 
 async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
@@ -220,23 +218,27 @@ PUBLIC_TYPES = [t for t in CONTRACTS if t.startswith("fengqiao.case.") or t == E
 
 
 def make_handlers(deps: Deps):
+    """The HANDLERS table of the process: its metrics bound once, into a copy of the frozen `deps`."""
     def handlers(metrics: Metrics) -> dict:
-        deps.metrics = metrics
         deps.queue.bind(NotifyMetrics.of(metrics))
-        table = {
-            EventTypes.CASE_TRIAGED: partial(on_case_triaged, deps=deps),
-            EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
-            EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
-            EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
-            **{t: partial(on_case_updated, deps=deps) for t in (
-                EventTypes.CASE_REASSIGNED, EventTypes.CASE_TRANSFERRED, EventTypes.CASE_ESCALATED,
-                EventTypes.CASE_RETURNED, EventTypes.CASE_REOPENED)},
-            EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
-            EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
-            **READ_MODEL_HANDLERS,
-        }
-        webhooks = partial(fan_out, queue=deps.queue)
-        for event_type in PUBLIC_TYPES:
-            table[event_type] = _both(table[event_type], webhooks) if event_type in table else webhooks
-        return table
+        return handlers_table(replace(deps, metrics=metrics))
     return handlers
+
+
+def handlers_table(deps: Deps) -> dict:
+    table = {
+        EventTypes.CASE_TRIAGED: partial(on_case_triaged, deps=deps),
+        EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
+        EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
+        EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
+        **{t: partial(on_case_updated, deps=deps) for t in (
+            EventTypes.CASE_REASSIGNED, EventTypes.CASE_TRANSFERRED, EventTypes.CASE_ESCALATED,
+            EventTypes.CASE_RETURNED, EventTypes.CASE_REOPENED)},
+        EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
+        EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
+        **READ_MODEL_HANDLERS,
+    }
+    webhooks = partial(fan_out, queue=deps.queue)
+    for event_type in PUBLIC_TYPES:
+        table[event_type] = _both(table[event_type], webhooks) if event_type in table else webhooks
+    return table

@@ -9,7 +9,7 @@ from fnmatch import fnmatchcase
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 from pydantic import AnyHttpUrl, BaseModel, Field, UrlConstraints
 
 from fengqiao.auth import Principal
@@ -17,13 +17,15 @@ from fengqiao.events import CloudEvent
 from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import Outbox
 from fengqiao.runtime import RuntimeDep
-from notify.addresses import AddressRefused, WebhookPolicy
+from notify import db
+from notify.addresses import AddressRefused
 from notify.channels import new_webhook_secret
 from notify.deliveries import DeliveryQueue
+from notify.deps import QueueDep, WebhookPolicyDep
 
 
 async def matching_subscriptions(conn: asyncpg.Connection, event_type: str, station: str | None) -> list:
-    rows = await conn.fetch("SELECT id, url, event_types, stations FROM webhook_subscriptions WHERE active")
+    rows = await db.active_subscriptions(conn)
     return [r for r in rows
             if any(fnmatchcase(event_type, pattern) for pattern in r["event_types"])
             and (not r["stations"] or station in r["stations"])]
@@ -77,10 +79,9 @@ def _public(row) -> dict:
 
 
 @router.post("", status_code=201)
-async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, principal: Subscriber) -> dict:
+async def subscribe(body: NewSubscription, rt: RuntimeDep, principal: Subscriber, queue: QueueDep,
+                    policy: WebhookPolicyDep) -> dict:
     """Create a subscription. The signing secret is returned once, here."""
-    queue: DeliveryQueue = request.app.state.queue
-    policy: WebhookPolicy = request.app.state.webhook_policy
     try:  # checked again at every send: DNS may change after this
         await policy.check(str(body.url))
     except AddressRefused as exc:
@@ -89,31 +90,28 @@ async def subscribe(body: NewSubscription, request: Request, rt: RuntimeDep, pri
     sub_id = "wh_" + secrets.token_hex(8)
     sealed = queue.cipher.seal(secret.encode(), context=f"webhook/{sub_id}/secret")
     async with rt.pool.acquire() as conn:
-        known = {r["code"] for r in await conn.fetch("SELECT code FROM stations")}
-        unknown = sorted(set(body.stations) - known)
+        unknown = sorted(set(body.stations) - await db.station_codes(conn))
         if unknown:
             raise api_error(422, "unknown_station", f"未知的派出所：{', '.join(unknown)}", field="stations")
-        row = await conn.fetchrow(
-            "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, "
-            "owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, body.name, str(body.url),
-            body.event_types, body.stations, sealed.kid, sealed.blob, principal.token_id)
+        row = await db.add_subscription(
+            conn, sub_id=sub_id, name=body.name, url=str(body.url), event_types=body.event_types,
+            stations=body.stations, secret_kid=sealed.kid, secret_enc=sealed.blob, owner_id=principal.token_id)
     return {**_public(row), "secret": secret}
 
 
 @router.get("")
 async def list_subscriptions(rt: RuntimeDep, principal: Subscriber) -> dict:
     async with rt.pool.acquire() as conn:
-        rows = await conn.fetch("SELECT * FROM webhook_subscriptions WHERE active AND (owner_id = $1 OR $2) "
-                                "ORDER BY created_at", principal.token_id, principal.role == "admin")
+        rows = await db.subscriptions(conn, principal.token_id, every_owner=principal.role == "admin")
     return {"subscriptions": [_public(r) for r in rows]}
 
 
 @router.delete("/{sub_id}", status_code=204)
-async def unsubscribe(sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")], rt: RuntimeDep, principal: Subscriber) -> None:
+async def unsubscribe(sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")], rt: RuntimeDep,
+                      principal: Subscriber) -> None:
     """Deactivate; deliveries not yet sent to it are dropped when their turn comes."""
     async with rt.pool.acquire() as conn:
-        done = await conn.fetchval(
-            "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
-            "RETURNING true", sub_id, principal.token_id, principal.role == "admin")
+        done = await db.deactivate_subscription(conn, sub_id, principal.token_id,
+                                                any_owner=principal.role == "admin")
     if not done:
         raise api_error(404, "not_found", "没有这个订阅。")
