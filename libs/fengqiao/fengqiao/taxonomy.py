@@ -11,3 +11,6 @@ CATEGORY_LABELS = {
     "admin_service": "证件办事服务", "other": "其他",
 }
 URGENCY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般", "low": "不急"}
+
+# Categories that are disputes between people (矛盾纠纷): mediation is offered, repeats are watched.
+DISPUTE_CATEGORIES = ("neighbor_dispute", "family_dispute", "labor_dispute")
