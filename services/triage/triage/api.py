@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from fengqiao.auth import Principal
@@ -14,6 +14,7 @@ from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from triage import db
 from triage.assign import LEADERSHIP
+from triage.deps import EngineDep
 from triage.engine import CATEGORIES, TYPES, URGENCY_ORDER
 from triage.rules import MAX_PATTERN_LENGTH, REGEX_BUDGET, InvalidPattern, Rule, compile_pattern, regex_cost
 
@@ -57,9 +58,7 @@ async def _may_see_confidential(conn, principal: Principal, station: str) -> boo
         return True
     if principal.staff_id is None:
         return False
-    return bool(await conn.fetchval(
-        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active",
-        principal.staff_id, station))
+    return await db.is_confidential_handler(conn, principal.staff_id, station)
 
 
 @router.get("/decisions/{tracking_no}")
@@ -71,9 +70,7 @@ async def get_decision(tracking_no: TrackingNo, rt: RuntimeDep, principal: Staff
         if row is None or not principal.can_see_station(row["station"]) or (
                 row["confidential"] and not await _may_see_confidential(conn, principal, row["station"])):
             raise api_error(404, "not_found", "未找到该事项的分类记录。")
-        assignment = await conn.fetchrow(
-            "SELECT assignee_id, team, reason, flagged, open, assigned_at FROM assignments WHERE tracking_no = $1",
-            tracking_no)
+        assignment = await db.assignment(conn, tracking_no)
     confidences = row["confidences"]
     return {
         "tracking_no": row["tracking_no"], "station": row["station"], "type": row["type"],
@@ -141,7 +138,7 @@ async def list_rules(rt: RuntimeDep, principal: StaffPrincipal, station: Station
 
 
 @router.post("/rules", status_code=201)
-async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, request: Request) -> dict:
+async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, engine: EngineDep) -> dict:
     """Leaders add rules for their station; admins also for every station (no `station`)."""
     if principal.role not in EDITORS:
         raise api_error(403, "forbidden", "只有所长或管理员可以修改分类规则。")
@@ -161,20 +158,20 @@ async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, requ
             raise api_error(409, "rules_too_costly", "本所的正则规则总体过于复杂，请先删除或简化已有的正则规则。",
                             field="pattern")
         rule_id = await db.add_rule(conn, rule, principal.staff_id or principal.token_id)
-    request.app.state.engine.loaded_at = 0.0  # this replica applies it to the next item
+    engine.loaded_at = 0.0  # this replica applies it to the next item
     return {"rule_id": rule_id, "station": station, "field": body.field, "value": body.value,
             "pattern": body.pattern, "is_regex": body.is_regex, "weight": body.weight}
 
 
 @router.delete("/rules/{rule_id}", status_code=204)
-async def delete_rule(rule_id: RuleId, rt: RuntimeDep, principal: StaffPrincipal, request: Request) -> None:
+async def delete_rule(rule_id: RuleId, rt: RuntimeDep, principal: StaffPrincipal, engine: EngineDep) -> None:
     if principal.role not in EDITORS:
         raise api_error(403, "forbidden", "只有所长或管理员可以修改分类规则。")
     scope = None if principal.role == "admin" else _own_station(principal)
     async with rt.pool.acquire() as conn:
         if not await db.deactivate_rule(conn, rule_id, scope):
             raise api_error(404, "not_found", "未找到该规则。")
-    request.app.state.engine.loaded_at = 0.0
+    engine.loaded_at = 0.0
 
 
 @router.get("/models")
@@ -187,7 +184,7 @@ async def list_models(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
         for k in ("trained_on", "scores"):
             item[k] = json.loads(item[k]) if isinstance(item[k], str) else item[k]
         item["created_at"], item["activated_at"] = iso(r["created_at"]), iso(r["activated_at"])
-        if not principal.sees_all_stations:  # who activated it is a person of some station: not every station's business
+        if not principal.sees_all_stations:  # who activated it is a person of some station: not everyone's business
             item["activated_by"] = None
         out.append(item)
     return {"models": out}

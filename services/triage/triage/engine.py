@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from triage.model import Prediction, TextModel
 from triage.rules import Hit, RuleSet
 from triage.text import normalise
@@ -20,7 +21,7 @@ from triage.text import normalise
 RULES_ONLY = "rules-1"
 RULE_BOOST = 0.6
 URGENCY_ORDER = ("low", "normal", "high", "urgent")
-DISPUTES = frozenset({"neighbor_dispute", "family_dispute", "labor_dispute"})
+DISPUTES = frozenset(DISPUTE_CATEGORIES)
 TYPES = ("complaint", "suggestion", "help", "inquiry", "report", "praise", "other")
 CATEGORIES = ("public_order", "neighbor_dispute", "family_dispute", "labor_dispute", "traffic", "fraud", "theft",
               "noise", "safety_hazard", "police_conduct", "admin_service", "other")

@@ -59,7 +59,7 @@ async def ensure_active_model(conn: asyncpg.Connection, signer: ModelSigner | No
     version = await db.active_model_version(conn)
     if signer is None or (version is not None and (version != seed_version() or await db.model_signed(conn, version))):
         return version
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _SEED_LOCK)
+    await db.lock_seed_training(conn, _SEED_LOCK)
     version = await db.active_model_version(conn)
     if version is not None and (version != seed_version() or await db.model_signed(conn, version)):
         return version
@@ -94,7 +94,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
     active_scores: dict = {}
     agreement: dict[str, str] = {}
     if active:
-        row = await conn.fetchrow("SELECT scores, artifact, signature FROM models WHERE version = $1", active)
+        row = await db.model_for_report(conn, active)
         active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
         old = None
         if corrected:
