@@ -17,13 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from fengqiao.cli import _migrate_all, _seed
-from fengqiao.devstack import (
-    SERVICES, EmbeddedBroker, EmbeddedPostgres, free_port, start_service, stop_process, wait_ready,
-)
+from fengqiao.admin import migrate_all, seed_demo
+from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, free_port, start_service, stop_process, wait_ready
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
 from fengqiao.pii import new_index_key_setting, new_key_setting
+from fengqiao.registry import service_names
 from tests.servers import HttpRecorder, SmtpRecorder
 
 # Service processes started by the tests inherit these keys for personal data at rest.
@@ -79,9 +78,10 @@ def infra():
 
 @pytest.fixture(scope="session")
 def stack(infra):
-    asyncio.run(_migrate_all(infra.dsn, SERVICES))
-    credentials = asyncio.run(_seed(infra.dsn))
-    ports = {name: free_port() for name in SERVICES}
+    asyncio.run(migrate_all(infra.dsn))
+    credentials = asyncio.run(seed_demo(infra.dsn))
+    services = service_names()  # every installed service registers itself (fengqiao.registry)
+    ports = {name: free_port() for name in services}
     smtp_port = free_port()
     # The outside world notify talks to: an SMS gateway and a mail relay, real local servers.
     sms, mail = HttpRecorder(), SmtpRecorder()
@@ -94,7 +94,7 @@ def stack(infra):
            # the suite runs at any hour and sends many messages to the same test numbers
            "QUIET_HOURS": "off", "RECIPIENT_RATE_LIMIT": "", "DELIVERY_RETRY_BASE_S": "1",
            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # the tests' webhook receivers listen on loopback
-    procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in SERVICES}
+    procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in services}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         not_ready = wait_ready(urls, timeout=60)

@@ -42,7 +42,7 @@ def station_event(code: str, *, id: str | None = None) -> bytes:
 
 
 async def record_station(event, conn, outbox) -> None:
-    data = event.payload()
+    data = event.payload(StationUpserted)
     if data.code == "EXPLODE":
         raise PoisonStation()
     await conn.execute("INSERT INTO applied (event_id, code) VALUES ($1, $2)", event.id, data.code)

@@ -196,9 +196,6 @@ class EmbeddedBroker:
         self.proc = None
 
 
-SERVICES = ("intake", "triage", "mediation", "notify")
-
-
 def start_service(name: str, env: dict[str, str], log_file: Path) -> subprocess.Popen:
     """One service in its own process (`fengqiao serve NAME`), dying with its parent."""
     import sys

@@ -67,19 +67,19 @@ async def upsert_token(conn: asyncpg.Connection, t: TokenIssued) -> None:
 
 
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
-    await upsert_station(conn, event.payload())
+    await upsert_station(conn, event.payload(StationUpserted))
 
 
 async def on_staff_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
-    await upsert_staff(conn, event.payload())
+    await upsert_staff(conn, event.payload(StaffUpserted))
 
 
 async def on_roster_published(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
-    await replace_roster(conn, event.payload())
+    await replace_roster(conn, event.payload(RosterPublished))
 
 
 async def on_token_issued(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
-    await upsert_token(conn, event.payload())
+    await upsert_token(conn, event.payload(TokenIssued))
 
 
 READ_MODEL_HANDLERS = {

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONTENT_TYPE = "application/cloudevents+json"
+
+T = TypeVar("T", bound=BaseModel)
 
 
 class Topics:
@@ -90,11 +92,27 @@ class CloudEvent(BaseModel):
     _check_time = field_validator("time")(_aware)
     _check_nul = field_validator("*")(_no_nul)
 
-    def payload(self) -> BaseModel:
-        """The typed `data` of this event, validated against its contract."""
+    def payload(self, model: type[T]) -> T:
+        """The `data` of this event as `model`, validated against the contract registered for its
+        type: `event.payload(CaseTriaged)`. Data that breaks the contract is a PoisonMessage; a
+        `model` that is not the contract is a wiring mistake in the caller (TypeError)."""
+        contract = self._contract()
+        if model is not contract:
+            raise TypeError(f"{self.type} carries {contract.__name__}, not {model.__name__}")
+        return self._validate(model)
+
+    def validated_data(self) -> BaseModel:
+        """The `data` validated against its contract, whatever the type: for code that checks
+        events it does not handle (the runner before its transaction, `fengqiao publish`)."""
+        return self._validate(self._contract())
+
+    def _contract(self) -> type[BaseModel]:
         contract = CONTRACTS.get(self.type)
         if contract is None:
             raise PoisonMessage("unknown_type", self.type)
+        return contract
+
+    def _validate(self, contract: type[T]) -> T:
         try:
             return contract.model_validate(self.data)
         except ValidationError as exc:

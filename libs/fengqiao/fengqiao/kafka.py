@@ -15,7 +15,7 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal
+from typing import Callable, Literal
 
 import asyncpg
 import structlog
@@ -25,10 +25,9 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from fengqiao.events import CloudEvent, PoisonMessage, check_topic, dlq_topic, parse_event
 from fengqiao.metrics import Metrics
+from fengqiao.outbox import Handler, Outbox
 
 log = structlog.get_logger(__name__)
-
-Handler = Callable[[CloudEvent, asyncpg.Connection, "Outbox"], Awaitable[None]]  # noqa: F821
 
 # No Fengqiao event comes near this (content is at most 5,000 characters); a larger record is refused
 # before it is parsed. A broker may still accept it (Tansu has no 1 MB limit, a Kafka topic may allow more).
@@ -311,7 +310,7 @@ class ConsumerRunner:
             if item.handler is not None:
                 # Its data against its contract now, before any transaction: a schema violation is
                 # dead-lettered alone instead of sending the whole batch to one-by-one processing.
-                item.event.payload()
+                item.event.validated_data()
         except PoisonMessage as exc:
             item.poison = exc
         return item
@@ -366,8 +365,6 @@ class ConsumerRunner:
 
     async def _apply(self, items: list[_Item]) -> list[str]:
         """One transaction: inbox rows, handlers, outbox. Returns 'ok' / 'duplicate' per item."""
-        from fengqiao.outbox import Outbox
-
         outcomes: list[str] = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():

@@ -8,13 +8,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Awaitable, Callable
+
 import asyncpg
 import structlog
 
 from fengqiao.events import CONTENT_TYPE, TOPIC_TYPES, CloudEvent
-from fengqiao.kafka import ProducerHandle
 from fengqiao.metrics import Metrics
+
+if TYPE_CHECKING:  # the relay only calls it; kafka.py imports this module for `Outbox` and `Handler`
+    from fengqiao.kafka import ProducerHandle
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,11 @@ class Outbox:
         count = len(self._rows)
         self._rows.clear()
         return count
+
+
+# What a consumer calls per event: the business writes on `conn`, outgoing events into the outbox,
+# all in the runner's transaction.
+Handler = Callable[[CloudEvent, asyncpg.Connection, Outbox], Awaitable[None]]
 
 
 class unit_of_work:

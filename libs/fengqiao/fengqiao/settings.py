@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, PrivateAttr, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,10 +23,9 @@ class Settings(BaseSettings):
     fengqiao_home: Path = Field(default=Path(".fengqiao"), alias="FENGQIAO_HOME")
     embedded_pg_port: int = Field(default=54329, alias="FENGQIAO_PG_PORT")
 
-    intake_port: int = Field(default=8080, alias="INTAKE_PORT")
-    mediation_port: int = Field(default=8081, alias="MEDIATION_PORT")
-    triage_port: int = Field(default=8082, alias="TRIAGE_PORT")
-    notify_port: int = Field(default=8083, alias="NOTIFY_PORT")
+    # A service's HTTP port is `<NAME>_PORT` (INTAKE_PORT...), else the default it registers with
+    # (`fengqiao.registry`): the platform knows no service, so they are read by pattern, once, here.
+    _ports: dict[str, int] = PrivateAttr(default_factory=dict)
     broker_port: int = Field(default=9092, alias="BROKER_PORT")
     smtp_port: int = Field(default=2525, alias="SMTP_PORT")
     bind_host: str = Field(default="127.0.0.1", alias="BIND_HOST")
@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # Public base URL of intake, used in links sent to citizens.
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
 
+    def model_post_init(self, _context: object) -> None:
+        self._ports = {key[: -len("_PORT")].lower(): int(value) for key, value in os.environ.items()
+                       if key.upper().endswith("_PORT") and value.strip().isdigit()}
+
     def require_infrastructure(self) -> tuple[str, str]:
         if not self.database_url or not self.kafka_bootstrap_servers:
             raise SystemExit(
@@ -86,10 +90,6 @@ class Settings(BaseSettings):
             )
         return self.database_url, self.kafka_bootstrap_servers
 
-    def service_port(self, service: str) -> int:
-        return {
-            "intake": self.intake_port,
-            "mediation": self.mediation_port,
-            "triage": self.triage_port,
-            "notify": self.notify_port,
-        }[service]
+    def service_port(self, service: str, default: int) -> int:
+        """The HTTP port of `service`: `<SERVICE>_PORT` if set, else `default`."""
+        return self._ports.get(service.lower(), default)

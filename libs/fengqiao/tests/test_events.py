@@ -21,7 +21,7 @@ def ingress(**data_overrides) -> dict:
 
 def test_a_valid_ingress_event_parses_with_its_typed_payload():
     event = parse_event(json.dumps(ingress()).encode())
-    payload = event.payload()
+    payload = event.payload(FeedbackSubmitted)
     assert isinstance(payload, FeedbackSubmitted)
     assert payload.channel == "transfer_110" and payload.reporter.anonymous is False
 
@@ -74,20 +74,34 @@ def test_envelope_violations_name_the_attribute(mutate, field):
 def test_payload_violations_name_the_field(data, field):
     event = parse_event(json.dumps(ingress(**data)).encode())
     with pytest.raises(PoisonMessage) as info:
-        event.payload()
+        event.payload(FeedbackSubmitted)
     assert info.value.reason == "schema_violation" and info.value.detail.startswith(field)
 
 
 def test_fields_added_by_a_newer_producer_are_ignored():
     event = parse_event(json.dumps(ingress(priority="high", reporter={"wechat": "x", "anonymous": True})).encode())
-    payload = event.payload()
+    payload = event.payload(FeedbackSubmitted)
     assert payload.reporter.anonymous is True and not hasattr(payload, "priority")
+
+
+def test_asking_for_another_model_than_the_contract_is_a_programming_error():
+    event = parse_event(json.dumps(ingress()).encode())
+    with pytest.raises(TypeError, match="FeedbackSubmitted, not CaseReceived"):
+        event.payload(CaseReceived)
+
+
+def test_a_payload_that_breaks_its_contract_stays_poison_for_the_right_model():
+    event = parse_event(json.dumps(ingress(content="")).encode())
+    with pytest.raises(PoisonMessage, match="schema_violation"):
+        event.payload(FeedbackSubmitted)
+    with pytest.raises(PoisonMessage, match="schema_violation"):
+        event.validated_data()
 
 
 def test_unknown_event_type_is_poison_when_its_payload_is_needed():
     event = parse_event(json.dumps(ingress() | {"type": "com.example.unknown"}).encode())
     with pytest.raises(PoisonMessage) as info:
-        event.payload()
+        event.payload(FeedbackSubmitted)
     assert info.value.reason == "unknown_type"
 
 
@@ -117,7 +131,7 @@ def test_optional_fields_left_empty_survive_a_round_trip():
     type_of = {contract: type_ for type_, contract in CONTRACTS.items()}
     for payload in samples:
         event = new_event(type_of[type(payload)], payload, source="/test")
-        assert parse_event(event.to_json()).payload() == payload
+        assert parse_event(event.to_json()).payload(type(payload)) == payload
 
 
 @pytest.mark.parametrize("event_type", [EventTypes.TOKEN_ISSUED, EventTypes.STAFF_UPSERTED, EventTypes.CITIZEN_UPDATE,
@@ -163,5 +177,5 @@ def test_a_nul_anywhere_in_an_event_is_poison_at_the_door():
     for data in ({"content": "有人\u0000打架"}, {"title": "t\u0000"}, {"reporter": {"name": "张\u0000三"}},
                  {"location": {"address": "矿区\u0000路"}}, {"external_ref": "\u0000"}):
         with pytest.raises(PoisonMessage) as payload:
-            parse_event(json.dumps(ingress(**data)).encode()).payload()
+            parse_event(json.dumps(ingress(**data)).encode()).payload(FeedbackSubmitted)
         assert payload.value.reason == "schema_violation"

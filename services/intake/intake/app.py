@@ -15,6 +15,7 @@ from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from fengqiao.ratelimit import RateLimits
+from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from intake import db
@@ -105,3 +106,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         {"submit": settings.rate_limit_submit, "track": settings.rate_limit_track},
         trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()))
     return app
+
+
+# How the platform finds this service (entry point `fengqiao.services`); DESIGN 4.2 fixes the port.
+SERVICE = ServiceDescriptor(
+    name="intake",
+    default_port=8080,
+    migrations_dir=MIGRATIONS,
+    create_app=create_app,
+    label="public web + API",
+    dev_hints=(
+        "  API docs   {url}/docs",
+        "Try:  curl -s -X POST {url}/api/v1/feedback -H 'content-type: application/json' "
+        "-d '{\"station\":\"KZ01\",\"content\":\"楼上邻居每天深夜噪音扰民，协商无果\"}'",
+    ),
+)

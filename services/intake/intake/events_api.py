@@ -59,7 +59,7 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
     if event.type != EventTypes.FEEDBACK_SUBMITTED:
         raise api_error(422, "unsupported_type", f"只接受 {EventTypes.FEEDBACK_SUBMITTED} 类型的事件。", field="type")
     try:
-        data: FeedbackSubmitted = event.payload()
+        data = event.payload(FeedbackSubmitted)
     except PoisonMessage as exc:
         raise api_error(422, exc.reason, exc.detail, field=_field_of(exc, "data."))
 

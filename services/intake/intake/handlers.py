@@ -9,7 +9,7 @@ import asyncpg
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CitizenMessageRequested, CitizenUpdate, CloudEvent, EventTypes,
-    PoisonMessage, Topics, new_event,
+    FeedbackSubmitted, PoisonMessage, StationUpserted, Topics, new_event,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
@@ -22,7 +22,7 @@ from intake.submissions import AlreadyAccepted, UnknownStation, accept_submissio
 async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
                                 metrics: Metrics, cipher: PiiCipher, index: BlindIndex) -> None:
     """Another bureau system published feedback on the ingress topic."""
-    data = event.payload()
+    data = event.payload(FeedbackSubmitted)
     try:
         await accept_submission(conn, outbox, data, cipher=cipher, index=index, ingress_source=event.source,
                                 ingress_id=event.id, correlation_id=event.correlationid, publish_refs=True)
@@ -34,26 +34,26 @@ async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, out
 
 
 async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    data: CaseTriaged = event.payload()
+    data = event.payload(CaseTriaged)
     await db.record_progress(conn, data.tracking_no, "triaged", event.time, TIMELINE_NOTES["triaged"], event.id,
                              type=data.type, category=data.category, urgency=data.urgency)
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    data: CaseAssigned = event.payload()
+    data = event.payload(CaseAssigned)
     await db.record_progress(conn, data.tracking_no, "assigned", event.time, TIMELINE_NOTES["assigned"], event.id,
                              assignee_id=data.assignee_id)
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """A repeat of an open case: the citizen keeps their tracking number and sees the merge."""
-    data: CaseMerged = event.payload()
+    data = event.payload(CaseMerged)
     await db.record_progress(conn, data.tracking_no, "merged", event.time, TIMELINE_NOTES["merged"], event.id)
 
 
 async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """A lifecycle step the citizen should see on the tracking page."""
-    data: CaseUpdated = event.payload()
+    data = event.payload(CaseUpdated)
     step = event.type.rsplit(".", 1)[1]
     status = CITIZEN_VISIBLE[step]
     fields = {"assignee_id": data.assignee_id} if step in ("reassigned", "transferred") else {}
@@ -67,7 +67,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
                             cipher: PiiCipher) -> None:
     """The result (办结) or a request for more information: on the tracking page, and sent on the
     channel the citizen gave (never for anonymous reporters without a contact)."""
-    data: CitizenUpdate = event.payload()
+    data = event.payload(CitizenUpdate)
     if data.kind == "resolved":
         status, note, template = "resolved", f"办理结果：{data.text}", "result"
     elif data.kind == "rectified":
@@ -92,7 +92,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
 
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
     await READ_MODEL_HANDLERS[EventTypes.STATION_UPSERTED](event, conn, outbox)
-    code = event.payload().code
+    code = event.payload(StationUpserted).code
     outbox.after_commit(lambda: metrics.init_station_series([code]))
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
+from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from mediation import db
@@ -23,6 +24,7 @@ from mediation.cases import calendar
 from mediation.handlers import handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
+from mediation.seed import seed_demo
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -112,3 +114,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pii = cipher
     app.state.pii_index = index
     return app
+
+
+# How the platform finds this service (entry point `fengqiao.services`); DESIGN 4.2 fixes the port.
+SERVICE = ServiceDescriptor(
+    name="mediation",
+    default_port=8081,
+    migrations_dir=MIGRATIONS,
+    create_app=create_app,
+    label="staff console",
+    owns_directory=True,
+    demo_seed=seed_demo,
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from fengqiao.events import CaseAssigned, CloudEvent, EventTypes, SurveyAnswered
+from fengqiao.events import CaseAssigned, CaseMerged, CloudEvent, EventTypes, SurveyAnswered
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from mediation import db
@@ -15,7 +15,7 @@ from mediation.lifecycle import Actor, Rejected
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """A new case: its acceptance and resolution clocks start at the assignment."""
-    data: CaseAssigned = event.payload()
+    data = event.payload(CaseAssigned)
     if await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time).due_at):
         await start_clocks(conn, {"tracking_no": data.tracking_no, "station": data.station, "type": data.type,
                                   "urgency": data.urgency, "needs_mediation": data.needs_mediation}, event.time,
@@ -23,13 +23,13 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    await db.record_duplicate(conn, event.payload(), event.time)
+    await db.record_duplicate(conn, event.payload(CaseMerged), event.time)
 
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """The citizen answered the return-visit survey: visited, or back to the leader when
     dissatisfied (the reason is kept in the history)."""
-    data: SurveyAnswered = event.payload()
+    data = event.payload(SurveyAnswered)
     row = await db.get_case(conn, data.tracking_no)
     if row is None:
         return

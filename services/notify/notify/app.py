@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fengqiao import links
 from fengqiao.events import Topics
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
+from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from notify.api import router
@@ -114,3 +115,13 @@ def create_app(settings: Settings | None = None, notify_settings: NotifySettings
     app.state.templates = templates
     app.state.webhook_policy = senders["webhook"].policy  # subscriptions are checked as sends are
     return app
+
+
+# How the platform finds this service (entry point `fengqiao.services`); DESIGN 4.2 fixes the port.
+SERVICE = ServiceDescriptor(
+    name="notify",
+    default_port=8083,
+    migrations_dir=MIGRATIONS,
+    create_app=create_app,
+    label="notify",
+)

@@ -94,7 +94,7 @@ async def _page(deps: Deps, conn, outbox: Outbox, event: CloudEvent, staff_ids: 
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
-    data: CaseAssigned = event.payload()
+    data = event.payload(CaseAssigned)
     await _remember_urgency(conn, data.tracking_no, data.urgency)
     params = dict(category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency],
                   assignee_name="")
@@ -117,7 +117,7 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
 
 
 async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
-    data: CaseTriaged = event.payload()
+    data = event.payload(CaseTriaged)
     await _remember_urgency(conn, data.tracking_no, data.urgency)
 
 
@@ -131,7 +131,7 @@ async def _remember_urgency(conn, tracking_no: str, urgency: str) -> None:
 async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
                                        deps: Deps) -> None:
     """The message goes on the channel the citizen gave: SMS if a phone, else e-mail."""
-    data: CitizenMessageRequested = event.payload()
+    data = event.payload(CitizenMessageRequested)
     channel, address = ("sms", data.phone) if data.phone else ("email", data.email)
     if not address:
         return
@@ -153,7 +153,7 @@ async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connecti
 
 
 async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
-    data: StaffReminder = event.payload()
+    data = event.payload(StaffReminder)
     params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS[data.clock], due=_local(data.due_at))
     await _console(deps, conn, outbox, event, [(data.recipient_id, "reminder")], data.station, data.tracking_no, params)
 
@@ -161,7 +161,7 @@ async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox:
 async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Staff who must act: the new holder, the leadership for returns, escalations and reopenings,
     the bureau supervisors for supervision (督办)."""
-    data: CaseUpdated = event.payload()
+    data = event.payload(CaseUpdated)
     step = event.type.rsplit(".", 1)[1]
     params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"),
                   due=_local(data.due_at))
@@ -184,7 +184,7 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
 
 async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Early warnings reach the station's leadership; red ones also the bureau supervisors."""
-    data: AlertRaised = event.payload()
+    data = event.payload(AlertRaised)
     recipients = await db.station_leaders(conn, data.station)
     if data.level == "red":
         recipients += await db.bureau_supervisors(conn)
@@ -198,7 +198,7 @@ async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: O
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Counted for the satisfaction rate; a dissatisfied answer reaches the leadership with its reason."""
-    data: SurveyAnswered = event.payload()
+    data = event.payload(SurveyAnswered)
     if deps.metrics:
         outbox.after_commit(deps.metrics.survey_responses.labels(station=data.station, result=data.result).inc)
     if data.result == "dissatisfied":

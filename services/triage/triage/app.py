@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI
 
 from fengqiao.events import Topics
+from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
 from triage import db
@@ -60,3 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = build_app(spec, settings)
     app.state.engine = state
     return app
+
+
+# How the platform finds this service (entry point `fengqiao.services`); DESIGN 4.2 fixes the port.
+SERVICE = ServiceDescriptor(
+    name="triage",
+    default_port=8082,
+    migrations_dir=MIGRATIONS,
+    create_app=create_app,
+    label="triage",
+)

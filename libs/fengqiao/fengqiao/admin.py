@@ -1,0 +1,62 @@
+"""Deployment operations shared by the `fengqiao` command and the test suite: apply every
+service's migrations, seed the demo directory, issue an API token. Services come from the
+registry (`fengqiao.registry`); the directory lives in the schema of the service that owns it."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from fengqiao.db import ensure_database, migrate
+from fengqiao.directory import DirectoryWriter
+from fengqiao.outbox import Outbox
+from fengqiao.registry import directory_owner, registered_services, service
+
+STATION_TZ = ZoneInfo("Asia/Shanghai")  # the demo's "today", and when its credentials were made
+
+
+class UnknownStation(LookupError):
+    pass
+
+
+async def migrate_all(dsn: str, names: Iterable[str] = ()) -> dict[str, list[str]]:
+    """Apply pending migrations of the named services (all installed ones if none): name -> applied."""
+    await ensure_database(dsn)
+    chosen = [service(name) for name in names] or list(registered_services())
+    return {d.name: await migrate(dsn, d.name, d.migrations_dir) for d in chosen}
+
+
+@asynccontextmanager
+async def directory_writer(dsn: str) -> AsyncIterator[DirectoryWriter]:
+    """A writer on the directory owner's schema, in one transaction with its outbox."""
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": directory_owner().name})
+    try:
+        async with conn.transaction():
+            outbox = Outbox(conn)
+            yield DirectoryWriter(conn, outbox)
+            await outbox.flush()
+    finally:
+        await conn.close()
+
+
+async def seed_demo(dsn: str) -> list[dict]:
+    """(Re)seed the demo deployment through the directory owner's seed; returns the accounts."""
+    seed = directory_owner().demo_seed
+    if seed is None:
+        return []
+    async with directory_writer(dsn) as writer:
+        return await seed(writer, datetime.now(STATION_TZ).date())
+
+
+async def create_token(dsn: str, station: str | None, role: str, staff_id: str | None) -> str:
+    """Issue a token (announced to every service as a directory event); returns its plaintext."""
+    async with directory_writer(dsn) as writer:
+        if station and not await writer.conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
+            raise UnknownStation(station)
+        return await writer.issue_token(token_id=f"cli:{secrets.token_hex(6)}", role=role, station=station,
+                                        staff_id=staff_id)
