@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from fengqiao.constants import STATION_TZ, TRIAGE_SOURCE as SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     AlertRaised, CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CloudEvent, EventTypes, Topics,
@@ -18,14 +18,13 @@ from fengqiao.events import (
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from triage import alerts, db
-from triage.assign import Item as AssignItem, choose_assignee
-from triage.duplicates import Item as DupItem, find_primary, signature
+from triage.assign import Assignment, Item as AssignItem, choose_assignee
+from triage.duplicates import Item as DupItem, Merge, find_primary, signature
 from triage.engine import DISPUTES, Classification, classify, public_reasons
 from triage.metrics import TriageMetrics
 from triage.state import EngineState
 from triage.text import mask_personal_data, normalise, place_key, shingles
 
-SOURCE = "/fengqiao/triage"
 # Merge rules as the public stream names them. The detail (same reporter, same place) links two
 # citizens' submissions to one person or address: it stays in triage's decision for staff.
 _PUBLIC_MERGE = {"near_identical": "rule:duplicate:near_identical"}
@@ -33,29 +32,52 @@ _PUBLIC_MERGE = {"near_identical": "rule:duplicate:near_identical"}
 
 def public_merge_reason(reason: str) -> str:
     return _PUBLIC_MERGE.get(reason, "rule:duplicate:similar_open_case")
-STATION_TZ = ZoneInfo("Asia/Shanghai")
+
+
 DUPLICATE_WINDOW = timedelta(days=7)
 
 
 async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
                               metrics: Metrics, state: EngineState) -> None:
+    """Classify the item and warn early; then merge it into the open case it repeats, or assign it."""
     data = event.payload(TriageRequested)
-    tm = TriageMetrics.of(metrics)
-    # Plan the lookups below for the tables as they are now: a generic plan cached while the
-    # fingerprint and decision tables were small keeps scanning them as they grow (measured:
-    # 3 ms -> 17 ms per item over the first 6,000 items; custom plans stay flat).
-    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+    await db.use_custom_plans(conn)
     engine = await state.current(conn)
     text = normalise(f"{data.title or ''} {data.content}")
-    started = time.perf_counter()
-    c = classify(data.title, data.content, station=data.station, rules=engine.rules, model=engine.model,
-                 model_version=engine.version)
-    classify_seconds = time.perf_counter() - started
+    c, classify_seconds = _classify(data, engine)
     place = place_key(data.address, data.lat, data.lon)
     await db.record_decision(conn, data.tracking_no, data.station, c, data.submitted_at,
                              text_masked=mask_personal_data(text), reporter_key=data.reporter_key, place_key=place,
                              confidential=data.confidential)
     common = dict(source=SOURCE, subject=data.tracking_no, stationid=data.station, correlationid=event.correlationid)
+    _publish_triaged(outbox, data, c, common)
+    raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
+    grams = shingles(text)
+    item = DupItem(data.tracking_no, signature(text, grams), c.category, data.reporter_key, place,
+                   data.submitted_at, len(grams))
+    merge = await _repeat_of(conn, data, c, item)
+    now = datetime.now(timezone.utc)
+    observe = partial(_observe, metrics, data, c, classify_seconds=classify_seconds,
+                      elapsed=(now - data.submitted_at).total_seconds(), raised=raised)
+    if merge is not None:
+        await _merge(conn, outbox, data, merge, common)
+        outbox.after_commit(partial(observe, merge_reason=merge.reason))
+        return
+    if not data.confidential:
+        await db.add_fingerprint(conn, data.station, item)
+    a = await _assign(conn, outbox, data, c, text, engine, now, common)
+    outbox.after_commit(partial(observe, assignment_rule=a.reason.split(";")[0].split(":")[1]))
+
+
+def _classify(data: TriageRequested, engine: EngineState) -> tuple[Classification, float]:
+    """The classification and the seconds it took."""
+    started = time.perf_counter()
+    c = classify(data.title, data.content, station=data.station, rules=engine.rules, model=engine.model,
+                 model_version=engine.version)
+    return c, time.perf_counter() - started
+
+
+def _publish_triaged(outbox: Outbox, data: TriageRequested, c: Classification, common: dict) -> None:
     outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
         tracking_no=data.tracking_no, station=data.station, type=c.type, category=c.category, urgency=c.urgency,
         needs_mediation=c.needs_mediation, confidence=c.confidence, model_version=c.model_version,
@@ -63,40 +85,29 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
         confidences=c.confidences,
     ), **common))
 
-    raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
 
-    grams = shingles(text)
-    item = DupItem(data.tracking_no, signature(text, grams), c.category, data.reporter_key, place,
-                   data.submitted_at, len(grams))
-    merge = None
-    # An urgent report is always looked at on its own; a confidential tip-off too, and it is never the
-    # case others are merged into: a merge would route it past its approved handlers, or hand its
-    # result to another reporter.
-    if c.urgency != "urgent" and not data.confidential:
-        merge = find_primary(item, await db.duplicate_candidates(conn, data.station, item,
-                                                                  data.submitted_at - DUPLICATE_WINDOW))
-    now = datetime.now(timezone.utc)
-    elapsed = (now - data.submitted_at).total_seconds()
-    labels = dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency)
+async def _repeat_of(conn: asyncpg.Connection, data: TriageRequested, c: Classification,
+                     item: DupItem) -> Merge | None:
+    """The open case this item repeats, if any. An urgent report is always looked at on its own; a
+    confidential tip-off too, and it is never the case others are merged into: a merge would route it
+    past its approved handlers, or hand its result to another reporter."""
+    if c.urgency == "urgent" or data.confidential:
+        return None
+    return find_primary(item, await db.duplicate_candidates(conn, data.station, item,
+                                                             data.submitted_at - DUPLICATE_WINDOW))
 
-    if merge is not None:
-        await db.record_merge(conn, data.tracking_no, merge.into, f"rule:duplicate:{merge.reason}")
-        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, CaseMerged(
-            tracking_no=data.tracking_no, station=data.station, merged_into=merge.into,
-            similarity=merge.similarity, reason=public_merge_reason(merge.reason), submitted_at=data.submitted_at,
-        ), **common))
 
-        def merged_metrics() -> None:
-            tm.observe_decision(labels, classify_seconds)
-            tm.merges.labels(station=data.station, reason=merge.reason).inc()
-            metrics.stage_seconds.labels(stage="triaged").observe(elapsed)
-            for kind in raised:
-                metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
-        outbox.after_commit(merged_metrics)
-        return
+async def _merge(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, merge: Merge,
+                 common: dict) -> None:
+    await db.record_merge(conn, data.tracking_no, merge.into, f"rule:duplicate:{merge.reason}")
+    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, CaseMerged(
+        tracking_no=data.tracking_no, station=data.station, merged_into=merge.into,
+        similarity=merge.similarity, reason=public_merge_reason(merge.reason), submitted_at=data.submitted_at,
+    ), **common))
 
-    if not data.confidential:
-        await db.add_fingerprint(conn, data.station, item)
+
+async def _assign(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, c: Classification, text: str,
+                  engine: EngineState, now: datetime, common: dict) -> Assignment:
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
     a = choose_assignee(AssignItem(c.type, c.category, c.urgency, text, data.confidential), candidates,
                         engine.team_for_category(data.station))
@@ -107,15 +118,25 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
         needs_mediation=c.needs_mediation, reason=a.reason, flagged=a.flagged, submitted_at=data.submitted_at,
         notify_leader=a.notify_leader, confidential=data.confidential,
     ), **common))
+    return a
 
-    def assigned_metrics() -> None:
-        tm.observe_decision(labels, classify_seconds)
-        tm.assignments.labels(station=data.station, rule=a.reason.split(";")[0].split(":")[1]).inc()
-        metrics.stage_seconds.labels(stage="triaged").observe(elapsed)
+
+def _observe(metrics: Metrics, data: TriageRequested, c: Classification, *, classify_seconds: float,
+             elapsed: float, raised: list[str], merge_reason: str | None = None,
+             assignment_rule: str | None = None) -> None:
+    """After the commit: the decision, the merge or the assignment, the stage timings, new alerts."""
+    tm = TriageMetrics.of(metrics)
+    tm.observe_decision(dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency),
+                        classify_seconds)
+    if merge_reason is not None:
+        tm.merges.labels(station=data.station, reason=merge_reason).inc()
+    if assignment_rule is not None:
+        tm.assignments.labels(station=data.station, rule=assignment_rule).inc()
+    metrics.stage_seconds.labels(stage="triaged").observe(elapsed)
+    if assignment_rule is not None:
         metrics.stage_seconds.labels(stage="assigned").observe(elapsed)
-        for kind in raised:
-            metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
-    outbox.after_commit(assigned_metrics)
+    for kind in raised:
+        metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
 
 
 async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, c: Classification,
