@@ -6,30 +6,25 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from fengqiao.events import FeedbackSubmitted
 from fengqiao.http import OptionalPrincipal, api_error, check_limit, client_address, invalid_field, rate_limited
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import PiiCipher, Sealed
+from fengqiao.pii import Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.domain import (
     CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_open_confidential, may_see_reporter, normalise_tracking_no,
 )
 from intake.access import AccessLocked, code_opens
+from intake.deps import CipherDep, IndexDep
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
 
-
-async def get_cipher(request: Request) -> PiiCipher:
-    return request.app.state.pii
-
-
-CipherDep = Annotated[PiiCipher, Depends(get_cipher)]
 
 # The JSON routes' body limit (enforced before reading by the platform's BodyLimit, see app.py).
 MAX_BODY_BYTES = 64 * 1024
@@ -58,6 +53,7 @@ async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes
 
 @router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])
 async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
+                          index: IndexDep,
                           idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
     data, raw = await _feedback_body(request, rt)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
@@ -67,7 +63,6 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
 
     # Anonymous callers each get their own scope (a keyed hash of their address): one shared scope let
     # anyone who sent the same body with the same key read the first caller's access code.
-    index = request.app.state.pii_index
     scope = principal.token_id if principal else "public:" + index.of(client_address(request), purpose="idempotency")
     request_hash = hashlib.sha256(raw).hexdigest()
     async with unit_of_work(rt.pool) as (conn, outbox):
@@ -94,7 +89,8 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
 
 @router.get("/feedback/{tracking_no}", dependencies=[rate_limited("track")])
 async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
-                       cipher: CipherDep, x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+                       cipher: CipherDep, index: IndexDep,
+                       x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
     not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
     tracking_no = normalise_tracking_no(tracking_no)
     if len(tracking_no) > 32:
@@ -111,7 +107,7 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
             if principal is not None:  # a token is no licence to guess codes: counted like anyone's
                 check_limit(request, "track")
             try:
-                opened = await code_opens(conn, request.app.state.pii_index, row, x_access_code)
+                opened = await code_opens(conn, index, row, x_access_code)
             except AccessLocked as exc:
                 locked = api_error(429, "locked", f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
                                                   "分钟后再试，或致电派出所查询。")

@@ -41,7 +41,7 @@ async def initialise_station_series(rt: Runtime) -> None:
     while True:
         try:
             async with rt.pool.acquire() as conn:
-                rt.metrics.init_station_series([r["code"] for r in await conn.fetch("SELECT code FROM stations")])
+                rt.metrics.init_station_series([r["code"] for r in await db.stations(conn)])
             return
         except Exception:
             await asyncio.sleep(5)  # the database may be down; readiness reports it

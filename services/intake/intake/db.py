@@ -167,13 +167,16 @@ async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str
                            limit: int = 50) -> list[asyncpg.Record]:
     """Non-personal fields of a station's submissions, newest first (Open311 reads). With
     `hidden_categories` (anonymous reads), confidential items (tip-offs whose reporter asked for
-    protection), those categories, and items not yet classified are left out altogether (an item
-    shown before triage and gone after it would say what triage found)."""
+    protection) and those categories are left out altogether, and a listing (no `ids`) leaves out
+    items not yet classified too: an item listed before triage and gone after it would say what
+    triage found. Asked for by its number (an app following its own request), an unclassified item
+    is shown."""
     return await conn.fetch(
         "SELECT tracking_no, status, category, submitted_at, updated_at FROM submissions "
         "WHERE station = $1 AND ($2::text[] IS NULL OR tracking_no = any($2::text[])) "
         "AND ($3::text[] IS NULL OR category = any($3::text[])) "
-        "AND ($5::text[] IS NULL OR (NOT confidential AND category IS NOT NULL AND category <> ALL($5::text[]))) "
+        "AND ($5::text[] IS NULL OR (NOT confidential AND NOT coalesce(category = any($5::text[]), false) "
+        "     AND ($2::text[] IS NOT NULL OR category IS NOT NULL))) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
         station, ids, categories, limit, hidden_categories)
 
@@ -233,3 +236,10 @@ async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str | None
         return False
     return bool(await conn.fetchval(
         "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station))
+
+
+async def staff_of_station(conn: asyncpg.Connection, staff_id: str, station: str) -> bool:
+    """Whether the directory's read table (kept from directory events) lists this staff member at
+    this station."""
+    return bool(await conn.fetchval("SELECT true FROM staff WHERE staff_id = $1 AND station = $2",
+                                    staff_id, station))

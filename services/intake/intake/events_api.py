@@ -13,7 +13,7 @@ from fengqiao.http import OptionalPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.api import CipherDep
+from intake.deps import CipherDep, IndexDep
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1", tags=["cloudevents"])
@@ -45,7 +45,7 @@ def _decode(content_type: str, headers, raw: bytes) -> CloudEvent:
 
 @router.post("/events", status_code=202)
 async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: OptionalPrincipal,
-                             cipher: CipherDep) -> JSONResponse:
+                             cipher: CipherDep, index: IndexDep) -> JSONResponse:
     if principal is None:
         raise api_error(401, "token_required", "需要系统对接令牌。")
     if principal.role != "integration":
@@ -65,7 +65,7 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
 
     async with unit_of_work(rt.pool) as (conn, outbox):
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=request.app.state.pii_index,
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
                                               ingress_source=event.source,
                                                ingress_id=event.id, correlation_id=event.correlationid,
                                                publish_refs=True)

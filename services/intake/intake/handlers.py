@@ -6,6 +6,7 @@ from functools import partial
 
 import asyncpg
 
+from fengqiao.constants import INTAKE_SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CitizenMessageRequested, CitizenUpdate, CloudEvent, EventTypes,
@@ -87,7 +88,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
             tracking_no=data.tracking_no, station=row["station"], template=template,
             phone=reporter.get("phone") or None, email=reporter.get("email") or None,
             params={"text": data.text},
-        ), source="/fengqiao/intake", subject=data.tracking_no, stationid=row["station"]))
+        ), source=INTAKE_SOURCE, subject=data.tracking_no, stationid=row["station"]))
 
 
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from fengqiao.events import FeedbackSubmitted, Location, Reporter
 from fengqiao.http import OptionalPrincipal, api_error, invalid_field
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import BlindIndex, normalise_phone
+from fengqiao.pii import normalise_phone
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.api import CipherDep
+from intake.deps import CipherDep, IndexDep
 from intake.domain import may_open_confidential
 from intake.submissions import UnknownStation, accept_submission
 
@@ -53,13 +52,6 @@ class HotlineCall(BaseModel):
         return self
 
 
-async def get_index(request: Request) -> BlindIndex:
-    return request.app.state.pii_index
-
-
-IndexDep = Annotated[BlindIndex, Depends(get_index)]
-
-
 @router.post("/calls", status_code=202)
 async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
                       index: IndexDep) -> JSONResponse:
@@ -91,7 +83,7 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
         )
         try:
             # The call-centre system matches its call id; a staff member typing a call in is no such system.
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=request.app.state.pii_index,
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
                                                publish_refs=principal.role == "integration")
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")

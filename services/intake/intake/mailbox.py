@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse, Response
 from limits import parse_many
 from limits.storage import MemoryStorage
@@ -32,13 +32,14 @@ from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fengqiao.constants import INTAKE_SMTP_SOURCE as SMTP_SOURCE
 from fengqiao.events import FeedbackSubmitted, Reporter
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from fengqiao.runtime import Runtime, RuntimeDep
 from intake import db
-from intake.api import CipherDep
+from intake.deps import CipherDep, IndexDep
 from intake.domain import may_see_reporter
 from intake.mailtext import MailReader, MailUnreadable
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
@@ -46,7 +47,6 @@ from intake.submissions import AlreadyAccepted, UnknownStation, accept_submissio
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
-SMTP_SOURCE = "/fengqiao/intake/smtp"
 STATION_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
 
 
@@ -276,28 +276,20 @@ def scan_type(image: bytes) -> str:
     raise ValueError("the scan must be a PNG, JPEG or PDF file")
 
 
-async def staff_of_station(conn, staff_id: str, station: str) -> bool:
-    """Whether the directory's read table (kept from directory events) lists this staff member at
-    this station. Kept here rather than in intake.db while that module is being reworked."""
-    return bool(await conn.fetchval("SELECT true FROM staff WHERE staff_id = $1 AND station = $2",
-                                    staff_id, station))
-
-
 @router.post("/items", status_code=202)
-async def enter_item(request: Request, item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal,
-                     cipher: CipherDep) -> JSONResponse:
+async def enter_item(item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal,
+                     cipher: CipherDep, index: IndexDep) -> JSONResponse:
     if not staff.can_see_station(item.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
     data = FeedbackSubmitted(station=item.station, channel="mailbox", content=item.content, title=item.title,
                              occurred_at=item.opened_at, reporter=item.reporter,
                              external_ref=f"{item.kind}:{item.opened_by}:{item.opened_at.isoformat()}")
     async with unit_of_work(rt.pool) as (conn, outbox):
-        if not await staff_of_station(conn, item.opened_by, item.station):
+        if not await db.staff_of_station(conn, item.opened_by, item.station):
             raise api_error(422, "unknown_staff", f"{item.station} 没有工号为 {item.opened_by} 的工作人员。",
                             field="opened_by")
         try:
-            receipt = await accept_submission(conn, outbox, data, cipher=cipher,
-                                              index=request.app.state.pii_index)
+            receipt = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{item.station}", field="station")
         await db.record_mailbox_item(conn, tracking_no=receipt.tracking_no, kind=item.kind, opened_at=item.opened_at,

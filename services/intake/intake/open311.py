@@ -24,7 +24,7 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
-from intake.api import CipherDep
+from intake.deps import CipherDep, IndexDep
 from intake.domain import STATUS_LABELS, normalise_tracking_no
 from intake.submissions import accept_submission
 
@@ -141,7 +141,8 @@ async def service_definition(rt: RuntimeDep, service_code: str, fmt: str = FORMA
 
 
 @router.post("/requests.{fmt}")
-async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, fmt: str = FORMAT) -> Response:
+async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep,
+                         fmt: str = FORMAT) -> Response:
     form = await request.form(max_files=0, max_fields=50)
     field = {k: str(v).strip() for k, v in form.items()}
     try:
@@ -167,8 +168,7 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, fm
             where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ("lat/long",)
             raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}")
         async with unit_of_work(rt.pool) as (conn, outbox):
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher,
-                                                  index=request.app.state.pii_index)
+            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
     except Open311Error as exc:
         return _error(fmt, exc)
     rt.metrics.feedback_received.labels(station=station, channel="web").inc()

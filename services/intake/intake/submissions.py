@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import asyncpg
 
+from fengqiao.constants import INTAKE_SOURCE as SOURCE
 from fengqiao.events import (
     CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Reporter, Topics, TriageRequested,
     new_event,
@@ -20,7 +21,6 @@ from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
 
-SOURCE = "/fengqiao/intake"
 
 
 class UnknownStation(Exception):

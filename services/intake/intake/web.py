@@ -8,7 +8,6 @@ import json
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -16,20 +15,20 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from fengqiao import links
+from fengqiao.constants import INTAKE_SOURCE, STATION_TZ
 from fengqiao.events import EventTypes, FeedbackSubmitted, SurveyAnswered, Topics, new_event
 from fengqiao.http import rate_limited
 from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
-from intake.api import CipherDep
+from intake.deps import CipherDep, IndexDep, LinkKeyDep
 from intake.access import AccessLocked, code_opens
 from intake.domain import STATUS_LABELS, normalise_tracking_no
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-STATION_TZ = ZoneInfo("Asia/Shanghai")
 
 FIELD_MESSAGES = {
     "station": "请选择派出所，或填写能识别辖区的地址。",
@@ -60,7 +59,7 @@ async def feedback_form(request: Request, rt: RuntimeDep) -> HTMLResponse:
 
 
 @router.post("/", response_class=HTMLResponse, dependencies=[rate_limited("submit")])
-async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HTMLResponse:
+async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=20)
     values = {k: str(form.get(k, "")).strip() for k in
               ("form_token", "station", "title", "content", "address", "name", "phone", "email")}
@@ -96,8 +95,7 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep) -> HT
             receipt = open_receipt(cipher, "web-form", token, json.loads(previous["response"]))
         else:
             try:
-                accepted = await accept_submission(conn, outbox, data, cipher=cipher,
-                                                  index=request.app.state.pii_index)
+                accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
             except UnknownStation:
                 return await _form_page(request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]},
                                         status=422)
@@ -116,14 +114,14 @@ async def track_page(request: Request, no: str | None = None) -> HTMLResponse:
 
 
 @router.post("/track", response_class=HTMLResponse, dependencies=[rate_limited("track")])
-async def track(request: Request, rt: RuntimeDep) -> HTMLResponse:
+async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=5)
     tracking_no = normalise_tracking_no(str(form.get("tracking_no", "")))[:32]
     code = str(form.get("access_code", "")).strip()[:16]
     async with rt.pool.acquire() as conn:
         row = await db.get_submission(conn, tracking_no) if tracking_no else None
         try:
-            opened = row is not None and await code_opens(conn, request.app.state.pii_index, row, code)
+            opened = row is not None and await code_opens(conn, index, row, code)
         except AccessLocked as exc:
             return _render(request, "track.html", 429, tracking_no=tracking_no,
                            error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。")
@@ -147,9 +145,9 @@ SURVEY_PURPOSE = "survey"
 SURVEY_RESULTS = {"satisfied", "basically_satisfied", "dissatisfied"}
 
 
-def _survey_subject(request: Request, token: str) -> tuple[str | None, str | None]:
+def _survey_subject(link_key: bytes, token: str) -> tuple[str | None, str | None]:
     try:
-        return links.verify(request.app.state.link_key, SURVEY_PURPOSE, token), None
+        return links.verify(link_key, SURVEY_PURPOSE, token), None
     except links.LinkExpired:
         return None, "评价链接已过期。如需评价，请拨打派出所电话。"
     except links.LinkInvalid:
@@ -157,16 +155,16 @@ def _survey_subject(request: Request, token: str) -> tuple[str | None, str | Non
 
 
 @router.get("/survey", response_class=HTMLResponse)
-async def survey_page(request: Request, t: str = "") -> HTMLResponse:
-    tracking_no, error = _survey_subject(request, t[:200])
+async def survey_page(request: Request, link_key: LinkKeyDep, t: str = "") -> HTMLResponse:
+    tracking_no, error = _survey_subject(link_key, t[:200])
     return _render(request, "survey.html", 200 if tracking_no else 400, token=t, tracking_no=tracking_no, error=error)
 
 
 @router.post("/survey", response_class=HTMLResponse, dependencies=[rate_limited("track")])
-async def answer_survey(request: Request, rt: RuntimeDep) -> HTMLResponse:
+async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=5)
     token = str(form.get("t", ""))[:200]
-    tracking_no, error = _survey_subject(request, token)
+    tracking_no, error = _survey_subject(link_key, token)
     if tracking_no is None:
         return _render(request, "survey.html", 400, error=error)
     result = str(form.get("result", ""))
@@ -184,7 +182,7 @@ async def answer_survey(request: Request, rt: RuntimeDep) -> HTMLResponse:
         if await db.record_survey_answer(conn, tracking_no, result, reason):
             outbox.add(Topics.SURVEYS, new_event(EventTypes.SURVEY_ANSWERED, SurveyAnswered(
                 tracking_no=tracking_no, station=row["station"], result=result, reason=reason,
-                answered_at=datetime.now(timezone.utc)), source="/fengqiao/intake", subject=tracking_no,
+                answered_at=datetime.now(timezone.utc)), source=INTAKE_SOURCE, subject=tracking_no,
                 stationid=row["station"]))
             done = "感谢您的评价！" + ("我们会重新办理，所领导会与您联系。" if result == "dissatisfied" else "")
         else:
