@@ -27,18 +27,18 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import structlog
 
+from fengqiao.constants import NOTIFY_SOURCE as SOURCE, STATION_TZ
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from notify import db
 from notify.channels import Outgoing, PermanentFailure, TemporaryFailure
 from notify.metrics import NotifyMetrics
-from notify.policy import STATION_TZ, Backoff, QuietHours, rate_limited_until
+from notify.policy import Backoff, QuietHours, rate_limited_until
 from notify.templates import AUDIENCE_LABELS, CHANNEL_LABELS, Templates
 
 log = structlog.get_logger(__name__)
 
 CHANNELS = ("sms", "email", "webhook")
-SOURCE = "/fengqiao/notify"
 
 
 class Cancelled(Exception):

@@ -15,11 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from fengqiao import links
+from fengqiao.constants import STATION_TZ
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     CONTRACTS, AlertRaised, CaseAssigned, CaseTriaged, CaseUpdated, CitizenMessageRequested, CloudEvent, EventTypes,
@@ -35,7 +35,6 @@ from notify.metrics import NotifyMetrics
 from notify.templates import Templates
 from notify.webhooks import fan_out
 
-STATION_TZ = ZoneInfo("Asia/Shanghai")
 CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访", "performance_check": "调解协议履行回访",
                 "confirmation_window": "司法确认申请期"}
 ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}

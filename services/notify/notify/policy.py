@@ -6,11 +6,10 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo
 
 import limits
 
-STATION_TZ = ZoneInfo("Asia/Shanghai")
+from fengqiao.constants import STATION_TZ
 
 
 @dataclass(frozen=True)
