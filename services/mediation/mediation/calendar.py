@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
-STATION_TZ = ZoneInfo("Asia/Shanghai")
+from fengqiao.constants import STATION_TZ
+
 FALLBACK_NOTE = "{year}年法定节假日安排未加载，按周一至周五计算工作日"
 
 

@@ -8,12 +8,12 @@ from datetime import datetime
 import asyncpg
 
 from fengqiao.events import CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, new_event
+from fengqiao.constants import MEDIATION_SOURCE as SOURCE
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
-SOURCE = "/fengqiao/mediation"
 
 
 async def calendar(conn: asyncpg.Connection) -> WorkCalendar:

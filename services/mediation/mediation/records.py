@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from fengqiao.events import CaseUpdated, EventTypes, Topics, new_event
+from fengqiao.constants import MEDIATION_SOURCE as SOURCE
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed, normalise_phone
 from mediation.lifecycle import Rejected
 
-SOURCE = "/fengqiao/mediation"
 CONFIRMATION_WINDOW = timedelta(days=30)  # 司法确认: apply within 30 days of the agreement
 
 

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from fengqiao.events import CitizenUpdate, EventTypes, Topics, new_event
+from fengqiao.constants import MEDIATION_SOURCE as SOURCE
 from fengqiao.outbox import Outbox
 from mediation.lifecycle import Actor, Rejected
 
-SOURCE = "/fengqiao/mediation"
 LEADERSHIP = frozenset({"leader", "instructor"})
 # Items that point at the station's own work and need a measure: complaints about police conduct,
 # and opinions (suggestions and complaints) about the station's service.

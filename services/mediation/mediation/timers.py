@@ -10,11 +10,11 @@ from datetime import datetime
 import asyncpg
 
 from fengqiao.events import CaseUpdated, StaffReminder, EventTypes, Topics, new_event
+from fengqiao.constants import MEDIATION_CLOCK_SOURCE as SOURCE
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.calendar import WorkCalendar, supervision_at
 
-SOURCE = "/fengqiao/mediation/clock"
 ACTOR = "system:clock"
 
 
