@@ -39,7 +39,7 @@ async def pool(infra):
 
 async def open_case(pool, no: str, assigned_at: datetime, type_="inquiry", urgency="normal") -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await db.open_case(conn, CaseAssigned(
+        await db.cases.insert_case(conn, CaseAssigned(
             tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type=type_,
             category="other", urgency=urgency, needs_mediation=False, reason="test", submitted_at=assigned_at,
         ), assigned_at=assigned_at, accept_due_at=assigned_at + timedelta(hours=1))
@@ -90,11 +90,11 @@ async def test_deadlines_follow_the_holiday_calendar_and_each_step_fires_once_ac
 async def test_a_clock_done_in_time_never_fires_and_a_missed_one_stays_missed(pool):
     await open_case(pool, "FQCLOCK002", local(2026, 11, 27, 10), urgency="urgent")
     async with pool.acquire() as conn:
-        await db.stop_clock(conn, "FQCLOCK002", "accept", local(2026, 11, 27, 10, 20))
+        await db.clocks.stop_clock(conn, "FQCLOCK002", "accept", local(2026, 11, 27, 10, 20))
     breaches, events = await fire(pool, local(2026, 11, 27, 13))  # resolve due at 12:00 (urgent: 2 h)
     assert breaches == [("KZ01", "resolve")]
     async with pool.acquire() as conn:
-        await db.stop_clock(conn, "FQCLOCK002", "resolve", local(2026, 11, 27, 14))
+        await db.clocks.stop_clock(conn, "FQCLOCK002", "resolve", local(2026, 11, 27, 14))
     row = await pool.fetchrow("SELECT * FROM case_clocks WHERE clock = 'resolve'")
     assert row["done_at"] and row["breached_at"]  # resolved late: still a miss
     breaches, events = await fire(pool, local(2026, 12, 31))

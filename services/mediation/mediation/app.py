@@ -14,13 +14,14 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
-from mediation import db
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
+from mediation import db
 from mediation.api import refused, router
-from mediation.rectification import counts as rectification_counts, unaddressed
+from mediation.cases import calendar
+from mediation.commands_api import router as commands_router
+from mediation.rectification import unaddressed
 from mediation.rectification_api import router as rectification_router
 from mediation.records_api import router as records_router
-from mediation.cases import calendar
 from mediation.handlers import handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -41,8 +42,8 @@ async def refresh_open_case_gauge(rt: Runtime) -> None:
         try:
             now = datetime.now(timezone.utc)
             async with rt.pool.acquire() as conn:
-                rows = await db.open_counts(conn)
-                for m in await rectification_counts(conn, now):
+                rows = await db.cases.open_counts(conn)
+                for m in await db.rectification.counts(conn, now):
                     measures.labels(m["station"], "open").set(m["open"])
                     measures.labels(m["station"], "overdue").set(m["overdue"])
                 waiting: dict[str, int] = {}
@@ -50,7 +51,7 @@ async def refresh_open_case_gauge(rt: Runtime) -> None:
                     waiting[item["station"]] = waiting.get(item["station"], 0) + 1
                 for station in {s for (s, _) in seen} | set(waiting):
                     drawer.labels(station).set(waiting.get(station, 0))
-                for row in await db.station_rates(conn, now):
+                for row in await db.clocks.station_rates(conn, now):
                     for rate in ("response", "resolution", "on_time", "satisfaction"):
                         if row[rate] is not None:
                             rates.labels(row["station"], rate).set(row[rate])
@@ -106,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrations_dir=MIGRATIONS,
         topics=[Topics.CASE_EVENTS, Topics.SURVEYS],
         handlers=handlers,
-        routers=[records_router, rectification_router, router],  # before the generic /cases/{no}/{command}
+        # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
+        routers=[records_router, rectification_router, router, commands_router],
         background=[refresh_open_case_gauge, run_clocks],
         http_errors={Rejected: refused},
     )

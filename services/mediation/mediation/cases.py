@@ -1,123 +1,172 @@
-"""Carrying out a staff command on a case: the state machine decides, this module writes the
-case, its history and its clocks, and emits the events, all in the caller's transaction."""
+"""Carrying out a command on a case: the state machine decides, this module writes the case, its
+history and its clocks, and emits the events, all in the caller's transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
-from fengqiao.events import CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, new_event
+from fengqiao.events import (CaseAssigned, CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, TriageCorrected,
+                             new_event)
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
+from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
+from mediation.commands import CaseCommand, RequestInfo
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
+ALL_CLOCKS = ("accept", "resolve", "visit")
+MEDIATED_CATEGORIES = frozenset(DISPUTE_CATEGORIES)
 
 
 async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
-    return WorkCalendar(loaded=await db.calendar_days(conn))
+    return WorkCalendar(loaded=await db.clocks.calendar_days(conn))
 
 
-def _case(row) -> Case:
+def _case(row: asyncpg.Record) -> Case:
     return Case(row["tracking_no"], row["station"], row["status"], row["assignee_id"], row["needs_mediation"],
                 row["returned_by"], row["handled_by"])
 
 
 async def duty_hours(conn: asyncpg.Connection, station: str) -> DutyHours | None:
-    row = await conn.fetchrow("SELECT starts, ends FROM station_duty_hours WHERE station = $1", station)
+    row = await db.clocks.duty_hours(conn, station)
     return DutyHours(row["starts"], row["ends"]) if row else None
 
 
-async def start_clocks(conn: asyncpg.Connection, row, at: datetime, cal: WorkCalendar) -> None:
+async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: datetime) -> None:
+    """A case triage assigned: the case, the first step of its history, its acceptance and
+    resolution clocks. A redelivered assignment changes nothing."""
+    created = await db.cases.insert_case(conn, assigned, assigned_at=at, accept_due_at=accept_deadline(at).due_at)
+    if created:
+        await db.cases.add_history(conn, assigned.tracking_no, at=at, status="assigned", actor="triage",
+                                   reason=assigned.reason)
+        await start_clocks(conn, {"tracking_no": assigned.tracking_no, "station": assigned.station,
+                                  "type": assigned.type, "urgency": assigned.urgency,
+                                  "needs_mediation": assigned.needs_mediation}, at, await calendar(conn))
+
+
+async def start_clocks(conn: asyncpg.Connection, row: Any, at: datetime, cal: WorkCalendar) -> None:
     """A newly assigned case: the acceptance and the resolution clocks start."""
     a = accept_deadline(at, await duty_hours(conn, row["station"]), urgent=row["urgency"] == "urgent")
-    await db.start_clock(conn, row["tracking_no"], "accept", at, a.due_at, a.remind_at, a.note)
+    await db.clocks.start_clock(conn, row["tracking_no"], "accept", at, a.due_at, a.remind_at, a.note)
     r = resolve_deadline(cal, at, row["type"], row["urgency"], row["needs_mediation"])
-    await db.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
+    await db.clocks.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
 
 
-async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor, command: str,
-                  args: dict, now: datetime) -> tuple[Transition, asyncpg.Record]:
-    row = await db.case_for_update(conn, tracking_no)
+async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor,
+                  command: CaseCommand, now: datetime) -> tuple[Transition, asyncpg.Record]:
+    """Carry out `command`; returns the transition and the case as it was. Rejected if illegal."""
+    row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
         raise Rejected("not_found", "未找到该事项。")
     case = _case(row)
-    t = decide(case, actor, command, **args)
+    t = decide(case, actor, command)
     station = t.changes.get("station", case.station)
     changes = {k: v for k, v in t.changes.items() if k not in ("station", "into")}
-    if t.event == "merged":
-        target = await db.get_case(conn, t.changes["into"])
-        if target is None or target["station"] != case.station or target["status"] not in OPEN:
-            raise Rejected("invalid_case", "并入的事项须为本所未办结的事项。")
     assignee = t.assignee_id
-    if t.event in ("reassigned",):
-        target = await db.staff_station(conn, assignee)
-        if target is None or not target["active"] or target["station"] != case.station:
-            raise Rejected("invalid_assignee", "新的承办人不是本所在岗人员。")
-        if row["confidential"] and not (target["confidential_handler"] or target["role"] in ("leader", "instructor")):
-            # They could not even open it (row-level security): the case would sit unseen until overdue.
-            raise Rejected("invalid_assignee", "该事项为保密举报，只能交给经所领导批准的保密承办人。")
-        changes["flagged"] = False
-    if t.event == "transferred":
-        if not await conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
-            raise Rejected("invalid_station", f"未知的派出所：{station}")
-        # Authorised above on a row this station could see; moving it out of the station's sight
-        # is the one write that needs the deployment scope (no-op outside a staff transaction).
-        await conn.execute("SELECT set_config('fengqiao.station', '*', true)")
-        assignee = await db.station_leader(conn, station)
-        changes.update(transferred_from=case.station, flagged=True)
-    if t.event == "escalated":
-        changes["escalated"] = True
-    await db.apply_transition(conn, tracking_no, status=t.status, assignee_id=assignee, station=station,
-                              changes=changes, at=now, actor=actor.staff_id, note=t.note, event=t.event)
-
-    cal = await calendar(conn)
-    if t.event == "accepted":
-        await db.stop_clock(conn, tracking_no, "accept", now)
-    elif t.event in ("reassigned", "transferred"):
-        a = accept_deadline(now, await duty_hours(conn, station), urgent=row["urgency"] == "urgent")
-        await db.start_clock(conn, tracking_no, "accept", now, a.due_at, a.remind_at, a.note)
-    elif t.event == "resolved":
-        await db.stop_clock(conn, tracking_no, "resolve", now)
-        v = visit_deadline(cal, now)
-        await db.start_clock(conn, tracking_no, "visit", now, v.due_at, v.remind_at, v.note)
-    elif t.event == "visited":
-        await db.stop_clock(conn, tracking_no, "visit", now)
-    elif t.event == "reopened":
-        await db.stop_clock(conn, tracking_no, "visit", now)
-        r = resolve_deadline(cal, now, row["type"], row["urgency"], row["needs_mediation"])
-        await db.start_clock(conn, tracking_no, "resolve", now, r.due_at, r.remind_at, "重新办理；" + r.note)
-    elif t.event in ("closed", "merged"):
-        for clock in ("accept", "resolve", "visit"):
-            await db.stop_clock(conn, tracking_no, clock, now)
-
     if t.event == "merged":
-        merged = CaseMerged(tracking_no=tracking_no, station=station, merged_into=t.changes["into"], similarity=1.0,
-                            reason=f"manual:{actor.staff_id}", submitted_at=row["submitted_at"])
-        await db.record_duplicate(conn, merged, now)
-        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, merged, source=SOURCE, subject=tracking_no,
-                                                 stationid=station))
-    elif t.event:
-        outbox.add(Topics.CASE_EVENTS, new_event(f"fengqiao.case.{t.event}", CaseUpdated(
-            tracking_no=tracking_no, station=station, status=t.status, previous_status=case.status,
-            assignee_id=assignee, previous_assignee_id=case.assignee_id, actor_id=actor.staff_id, at=now,
-            level="leader" if t.event == "escalated" else None,
-            from_station=case.station if t.event == "transferred" else None,
-            result=t.changes.get("visit_result") if t.event == "visited" else None,
-        ), source=SOURCE, subject=tracking_no, stationid=station))
-    if t.event == "resolved" or command == "request_info":
+        await _check_merge_target(conn, case, t.changes["into"])
+    elif t.event == "reassigned":
+        await _check_new_assignee(conn, row, assignee)
+        changes["flagged"] = False
+    elif t.event == "transferred":
+        assignee = await _hand_over(conn, station)
+        changes.update(transferred_from=case.station, flagged=True)
+    elif t.event == "escalated":
+        changes["escalated"] = True
+    await db.cases.update_case_state(conn, tracking_no, status=t.status, assignee_id=assignee, station=station,
+                                     changes=changes, at=now)
+    await db.cases.add_history(conn, tracking_no, at=now, status=t.status, actor=actor.staff_id, reason=t.note,
+                               event=t.event, assignee_id=assignee)
+    await _move_clocks(conn, row, t, station, now)
+    _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
+    if t.event == "merged":
+        await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
+    if t.event == "resolved" or isinstance(command, RequestInfo):
         outbox.add(Topics.CITIZEN_UPDATES, new_event(EventTypes.CITIZEN_UPDATE, CitizenUpdate(
             tracking_no=tracking_no, station=station, kind="resolved" if t.event == "resolved" else "info_requested",
             text=t.note), source=SOURCE, subject=tracking_no, stationid=station))
     return t, row
 
 
+async def _check_merge_target(conn: asyncpg.Connection, case: Case, into: str) -> None:
+    target = await db.cases.get_case(conn, into)
+    if target is None or target["station"] != case.station or target["status"] not in OPEN:
+        raise Rejected("invalid_case", "并入的事项须为本所未办结的事项。")
+
+
+async def _check_new_assignee(conn: asyncpg.Connection, row: asyncpg.Record, assignee: str | None) -> None:
+    target = await db.cases.staff_station(conn, assignee) if assignee else None
+    if target is None or not target["active"] or target["station"] != row["station"]:
+        raise Rejected("invalid_assignee", "新的承办人不是本所在岗人员。")
+    if row["confidential"] and not (target["confidential_handler"] or target["role"] in ("leader", "instructor")):
+        # They could not even open it (row-level security): the case would sit unseen until overdue.
+        raise Rejected("invalid_assignee", "该事项为保密举报，只能交给经所领导批准的保密承办人。")
+
+
+async def _hand_over(conn: asyncpg.Connection, station: str) -> str | None:
+    """A transfer: the receiving station's leader holds the case until they assign it."""
+    if not await db.cases.station_exists(conn, station):
+        raise Rejected("invalid_station", f"未知的派出所：{station}")
+    # Authorised by the state machine on a row this station could see; moving it out of the
+    # station's sight is the one write that needs the deployment scope.
+    await db.cases.widen_to_deployment_scope(conn)
+    return await db.cases.station_leader(conn, station)
+
+
+async def _move_clocks(conn: asyncpg.Connection, row: asyncpg.Record, t: Transition, station: str,
+                       now: datetime) -> None:
+    """Stop and (re)start the case's clocks as the transition requires."""
+    no = row["tracking_no"]
+    if t.event == "accepted":
+        await db.clocks.stop_clock(conn, no, "accept", now)
+    elif t.event in ("reassigned", "transferred"):
+        a = accept_deadline(now, await duty_hours(conn, station), urgent=row["urgency"] == "urgent")
+        await db.clocks.start_clock(conn, no, "accept", now, a.due_at, a.remind_at, a.note)
+    elif t.event == "resolved":
+        await db.clocks.stop_clock(conn, no, "resolve", now)
+        v = visit_deadline(await calendar(conn), now)
+        await db.clocks.start_clock(conn, no, "visit", now, v.due_at, v.remind_at, v.note)
+    elif t.event == "visited":
+        await db.clocks.stop_clock(conn, no, "visit", now)
+    elif t.event == "reopened":
+        await db.clocks.stop_clock(conn, no, "visit", now)
+        r = resolve_deadline(await calendar(conn), now, row["type"], row["urgency"], row["needs_mediation"])
+        await db.clocks.start_clock(conn, no, "resolve", now, r.due_at, r.remind_at, "重新办理；" + r.note)
+    elif t.event in ("closed", "merged"):
+        for clock in ALL_CLOCKS:
+            await db.clocks.stop_clock(conn, no, clock, now)
+
+
+def _merged(row: asyncpg.Record, t: Transition, actor: Actor, station: str) -> CaseMerged:
+    return CaseMerged(tracking_no=row["tracking_no"], station=station, merged_into=t.changes["into"], similarity=1.0,
+                      reason=f"manual:{actor.staff_id}", submitted_at=row["submitted_at"])
+
+
+def _emit(outbox: Outbox, row: asyncpg.Record, t: Transition, actor: Actor, *, station: str, assignee: str | None,
+          now: datetime) -> None:
+    """The public case event of the transition (none for a note)."""
+    no = row["tracking_no"]
+    if t.event == "merged":
+        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, _merged(row, t, actor, station),
+                                                 source=SOURCE, subject=no, stationid=station))
+    elif t.event:
+        outbox.add(Topics.CASE_EVENTS, new_event(f"fengqiao.case.{t.event}", CaseUpdated(
+            tracking_no=no, station=station, status=t.status, previous_status=row["status"],
+            assignee_id=assignee, previous_assignee_id=row["assignee_id"], actor_id=actor.staff_id, at=now,
+            level="leader" if t.event == "escalated" else None,
+            from_station=row["station"] if t.event == "transferred" else None,
+            result=t.changes.get("visit_result") if t.event == "visited" else None,
+        ), source=SOURCE, subject=no, stationid=station))
+
+
 async def extend(conn: asyncpg.Connection, *, tracking_no: str, actor: Actor, clock: str, due_at: datetime,
                  reason: str, now: datetime) -> None:
     """Extensions only by leader approval, with a reason; the original deadline stays visible."""
-    row = await db.case_for_update(conn, tracking_no)
+    row = await db.cases.case_for_update(conn, tracking_no)
     if row is None or (actor.role not in ("bureau", "admin") and actor.station != row["station"]):
         raise Rejected("not_found", "未找到该事项。")
     if not actor.leads:
@@ -125,8 +174,27 @@ async def extend(conn: asyncpg.Connection, *, tracking_no: str, actor: Actor, cl
     if not reason.strip():
         raise Rejected("missing_reason", "延期须说明理由。")
     remind = due_at - (due_at - now) / 4
-    if not await db.extend_clock(conn, tracking_no, clock, due_at, remind, actor.staff_id, reason):
+    if not await db.clocks.extend_clock(conn, tracking_no, clock, due_at, remind, actor.staff_id, reason):
         raise Rejected("illegal_extension", "该时限已结束，或新的期限不晚于原期限。")
-    await conn.execute(
-        "INSERT INTO case_history (tracking_no, at, status, actor, reason) VALUES ($1, $2, $3, $4, $5)",
-        tracking_no, now, row["status"], actor.staff_id, f"延期（{clock}）至 {due_at.isoformat()}：{reason}")
+    await db.cases.add_history(conn, tracking_no, at=now, status=row["status"], actor=actor.staff_id,
+                               reason=f"延期（{clock}）至 {due_at.isoformat()}：{reason}")
+
+
+async def correct_classification(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor,
+                                 changes: dict[str, Any], reason: str, now: datetime) -> str:
+    """Triage's labels corrected by the holder or leadership: the case takes them, and triage gets
+    the correction as a labelled example. Returns the case's station."""
+    row = await db.cases.case_for_update(conn, tracking_no)
+    if row is None:
+        raise Rejected("not_found", "未找到该事项。")
+    if actor.staff_id != row["assignee_id"] and not actor.leads:
+        raise Rejected("not_your_case", "只有承办人或所领导可以更正分类。")
+    needs_mediation = changes["category"] in MEDIATED_CATEGORIES if "category" in changes else None
+    await db.cases.correct_classification(conn, tracking_no, changes, needs_mediation)
+    labels = "，".join(f"{k}={v}" for k, v in changes.items())
+    await db.cases.add_history(conn, tracking_no, at=now, status=row["status"], actor=actor.staff_id,
+                               reason=f"更正分类：{labels}（{reason}）")
+    outbox.add(Topics.CORRECTIONS, new_event(EventTypes.TRIAGE_CORRECTED, TriageCorrected(
+        tracking_no=tracking_no, station=row["station"], corrected_by=actor.staff_id, reason=reason,
+        corrected_at=now, **changes), source=SOURCE, subject=tracking_no, stationid=row["station"]))
+    return row["station"]

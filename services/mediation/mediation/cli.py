@@ -44,6 +44,7 @@ def load(file: Path) -> None:
 
     from fengqiao.cli import _connection_from_state
     from fengqiao.settings import Settings
+    from mediation import db
 
     rows = parse_schedule(file.read_text(encoding="utf-8"))
     dsn, _ = _connection_from_state(Settings())
@@ -53,9 +54,7 @@ def load(file: Path) -> None:
     async def run() -> None:
         conn = await asyncpg.connect(dsn, server_settings={"search_path": "mediation"})
         try:
-            await conn.executemany(
-                "INSERT INTO calendar_days (day, is_workday, name) VALUES ($1, $2, $3) "
-                "ON CONFLICT (day) DO UPDATE SET is_workday = $2, name = $3", rows)
+            await db.clocks.upsert_calendar_days(conn, rows)
         finally:
             await conn.close()
 

@@ -1,4 +1,4 @@
-"""Mediation's event handlers."""
+"""Mediation's event handlers, and the HANDLERS table from event type to handler."""
 
 from __future__ import annotations
 
@@ -8,38 +8,39 @@ from fengqiao.events import CaseAssigned, CaseMerged, CloudEvent, EventTypes, Su
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from mediation import db
-from mediation.calendar import accept_deadline
-from mediation.cases import calendar, perform, start_clocks
+from mediation.cases import open_case, perform
+from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
+
+SURVEY_ACTOR = "citizen:survey"
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """A new case: its acceptance and resolution clocks start at the assignment."""
     data = event.payload(CaseAssigned)
-    if await db.open_case(conn, data, assigned_at=event.time, accept_due_at=accept_deadline(event.time).due_at):
-        await start_clocks(conn, {"tracking_no": data.tracking_no, "station": data.station, "type": data.type,
-                                  "urgency": data.urgency, "needs_mediation": data.needs_mediation}, event.time,
-                           await calendar(conn))
+    await open_case(conn, data, event.time)
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    await db.record_duplicate(conn, event.payload(CaseMerged), event.time)
+    await db.cases.record_duplicate(conn, event.payload(CaseMerged), event.time)
 
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """The citizen answered the return-visit survey: visited, or back to the leader when
     dissatisfied (the reason is kept in the history)."""
     data = event.payload(SurveyAnswered)
-    row = await db.get_case(conn, data.tracking_no)
+    row = await db.cases.get_case(conn, data.tracking_no)
     if row is None:
         return
     try:
-        await perform(conn, outbox, tracking_no=data.tracking_no, actor=Actor("citizen:survey", "citizen", row["station"]),
-                      command="survey", args={"result": data.result, "reason": data.reason}, now=event.time)
+        await perform(conn, outbox, tracking_no=data.tracking_no, actor=Actor(SURVEY_ACTOR, "citizen", row["station"]),
+                      command=Survey(result=data.result, reason=data.reason or ""), now=event.time)
     except Rejected:
         return  # e.g. answered twice, or the case is still open: the answer stays in intake
 
 
 def handlers(metrics: Metrics) -> dict:
+    """The HANDLERS table. No handler needs more than its connection and outbox today; one that
+    does gets it bound here, once, as a keyword argument (functools.partial)."""
     return {EventTypes.CASE_ASSIGNED: on_case_assigned, EventTypes.CASE_MERGED: on_case_merged,
             EventTypes.SURVEY_ANSWERED: on_survey_answered}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -13,11 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
-from mediation import db, records
-from mediation.api import RowId, TrackingNo, _actor, audit, staff_unit
-from mediation.cases import perform
-from mediation.lifecycle import Rejected
-from mediation.metrics import MediationMetrics
+from mediation import records
+from mediation.deps import BlindIndexDep, CipherDep, CurrentActor, OutcomesDep, RowId, TrackingNo
+from mediation.unit import audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/cases/{tracking_no}/mediation", tags=["mediation"])
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -81,24 +79,7 @@ class FollowupIn(_In):
     result: str = Field(min_length=1, max_length=1000)
 
 
-def _outcomes(request: Request):
-    return MediationMetrics.of(request.app.state.metrics).outcomes
-
-
-def _deps(request: Request):
-    return request.app.state.pii, request.app.state.pii_index
-
-
-async def _case(conn, principal, tracking_no: str):
-    row = await db.get_case(conn, tracking_no)
-    if row is None or not principal.can_see_station(row["station"]):
-        raise Rejected("not_found", "未找到该事项。")
-    if principal.staff_id != row["assignee_id"] and principal.role not in ("leader", "instructor", "mediator"):
-        raise Rejected("not_your_case", "只有承办人、调解员或所领导可以办理调解。")
-    return row
-
-
-def _json(value):
+def _json(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -106,124 +87,107 @@ def _json(value):
     return iso(value)
 
 
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 @router.post("", status_code=201)
-async def open_mediation(tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def open_mediation(tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal,
+                         actor: CurrentActor) -> dict:
     """Open the mediation record (the case moves to `mediating` if it is not already)."""
-    actor = _actor(principal)
-    now = datetime.now(timezone.utc)
     async with staff_unit(rt.pool, principal) as (conn, outbox):
-        case = await _case(conn, principal, tracking_no)
-        if case["status"] in ("accepted", "in_progress"):
-            await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command="start_mediation",
-                          args={"text": "建立调解记录"}, now=now)
-        elif case["status"] != "mediating":
-            raise Rejected("illegal_transition", "签收后才能建立调解记录。")
-        await records.open_record(conn, case, body.mediator_id, now)
-        await audit(conn, principal, "open_mediation", tracking_no, case["station"])
+        station = await records.open_record(conn, outbox, actor, tracking_no, body.mediator_id, _now())
+        await audit(conn, principal, "open_mediation", tracking_no, station)
     return {"tracking_no": tracking_no, "mediator_id": body.mediator_id}
 
 
 @router.post("/parties", status_code=201)
-async def add_party(tracking_no: TrackingNo, body: PartyIn, request: Request, rt: RuntimeDep,
-                    principal: StaffPrincipal) -> dict:
-    cipher, index = _deps(request)
+async def add_party(tracking_no: TrackingNo, body: PartyIn, cipher: CipherDep, index: BlindIndexDep, rt: RuntimeDep,
+                    principal: StaffPrincipal, actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        party_id, earlier = await records.add_party(conn, cipher, index, tracking_no, role=body.role,
-                                                    name=body.name, phone=body.phone, id_no=body.id_no,
-                                                    address=body.address)
-        await audit(conn, principal, "add_party", tracking_no, case["station"], f"party {party_id}")
+        station, party_id, earlier = await records.add_party(
+            conn, cipher, index, actor, tracking_no, role=body.role, name=body.name, phone=body.phone,
+            id_no=body.id_no, address=body.address)
+        await audit(conn, principal, "add_party", tracking_no, station, f"party {party_id}")
     return {"party_id": party_id, "earlier_cases": earlier}
 
 
 @router.post("/sessions", status_code=201)
-async def schedule_session(tracking_no: TrackingNo, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def schedule_session(tracking_no: TrackingNo, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal,
+                           actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, outbox):
-        case = await _case(conn, principal, tracking_no)
-        session_id = await records.schedule_session(
-            conn, outbox, case, scheduled_at=body.scheduled_at, place=body.place, attendees=body.attendees,
-            actor_id=actor.staff_id, now=datetime.now(timezone.utc))
-        await audit(conn, principal, "schedule_session", tracking_no, case["station"], f"session {session_id}")
+        station, session_id = await records.schedule_session(
+            conn, outbox, actor, tracking_no, scheduled_at=body.scheduled_at, place=body.place,
+            attendees=body.attendees, now=_now())
+        await audit(conn, principal, "schedule_session", tracking_no, station, f"session {session_id}")
     return {"session_id": session_id}
 
 
 @router.post("/sessions/{session_id}/minutes")
-async def record_minutes(tracking_no: TrackingNo, session_id: RowId, body: MinutesIn, request: Request, rt: RuntimeDep,
-                         principal: StaffPrincipal) -> dict:
-    cipher, _ = _deps(request)
+async def record_minutes(tracking_no: TrackingNo, session_id: RowId, body: MinutesIn, cipher: CipherDep,
+                         rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        await records.record_minutes(conn, cipher, tracking_no, session_id, minutes=body.minutes,
-                                     held_at=body.held_at)
-        await audit(conn, principal, "record_minutes", tracking_no, case["station"], f"session {session_id}")
+        station = await records.record_minutes(conn, cipher, actor, tracking_no, session_id, minutes=body.minutes,
+                                               held_at=body.held_at)
+        await audit(conn, principal, "record_minutes", tracking_no, station, f"session {session_id}")
     return {"session_id": session_id, "held_at": body.held_at.isoformat()}
 
 
 @router.put("/agreement")
-async def record_agreement(tracking_no: TrackingNo, body: AgreementIn, request: Request, rt: RuntimeDep,
-                           principal: StaffPrincipal) -> dict:
-    cipher, _ = _deps(request)
-    actor = _actor(principal)
+async def record_agreement(tracking_no: TrackingNo, body: AgreementIn, cipher: CipherDep, outcomes: OutcomesDep,
+                           rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
     agreement = body.model_dump(mode="json", exclude={"signed_at", "performance_checks"})
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        await records.record_agreement(conn, cipher, tracking_no, agreement, signed_at=body.signed_at,
-                                       recorded_by=actor.staff_id, performance_checks=body.performance_checks)
-        await audit(conn, principal, "record_agreement", tracking_no, case["station"])
-    _outcomes(request).labels(station=case["station"], outcome="agreement").inc()
+        station = await records.record_agreement(conn, cipher, actor, tracking_no, agreement,
+                                                 signed_at=body.signed_at, performance_checks=body.performance_checks)
+        await audit(conn, principal, "record_agreement", tracking_no, station)
+    outcomes.labels(station=station, outcome="agreement").inc()
     return {"tracking_no": tracking_no, "outcome": "agreement",
             "print_url": f"/api/v1/cases/{tracking_no}/mediation/agreement.html"}
 
 
 @router.post("/outcome")
-async def set_outcome(tracking_no: TrackingNo, body: OutcomeIn, request: Request, rt: RuntimeDep,
-                      principal: StaffPrincipal) -> dict:
+async def set_outcome(tracking_no: TrackingNo, body: OutcomeIn, outcomes: OutcomesDep, rt: RuntimeDep,
+                      principal: StaffPrincipal, actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        await records.set_outcome(conn, tracking_no, body.outcome, body.referral, datetime.now(timezone.utc))
-        await audit(conn, principal, "mediation_outcome", tracking_no, case["station"], body.outcome)
-    _outcomes(request).labels(station=case["station"], outcome=body.outcome).inc()
+        station = await records.set_outcome(conn, actor, tracking_no, body.outcome, body.referral, _now())
+        await audit(conn, principal, "mediation_outcome", tracking_no, station, body.outcome)
+    outcomes.labels(station=station, outcome=body.outcome).inc()
     return {"tracking_no": tracking_no, "outcome": body.outcome, "referral": body.referral}
 
 
 @router.post("/followups/{followup_id}")
 async def complete_followup(tracking_no: TrackingNo, followup_id: RowId, body: FollowupIn, rt: RuntimeDep,
-                            principal: StaffPrincipal) -> dict:
+                            principal: StaffPrincipal, actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        await records.complete_followup(conn, tracking_no, followup_id, body.result, datetime.now(timezone.utc))
-        await audit(conn, principal, "followup_done", tracking_no, case["station"], f"followup {followup_id}")
+        station = await records.complete_followup(conn, actor, tracking_no, followup_id, body.result, _now())
+        await audit(conn, principal, "followup_done", tracking_no, station, f"followup {followup_id}")
     return {"followup_id": followup_id, "done": True}
 
 
 @router.get("")
-async def get_mediation(tracking_no: TrackingNo, request: Request, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
+async def get_mediation(tracking_no: TrackingNo, cipher: CipherDep, rt: RuntimeDep, principal: StaffPrincipal,
+                        actor: CurrentActor) -> dict:
     """The whole record, personal data opened for this staff member (the view is audited)."""
-    cipher, _ = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        data = await records.view(conn, cipher, tracking_no)
-        await audit(conn, principal, "view_mediation", tracking_no, case["station"], "personal data")
+        station, data = await records.view(conn, cipher, actor, tracking_no)
+        await audit(conn, principal, "view_mediation", tracking_no, station, "personal data")
     return _json(data)
 
 
 @router.get("/agreement.html", response_class=HTMLResponse)
-async def print_agreement(tracking_no: TrackingNo, request: Request, rt: RuntimeDep, principal: StaffPrincipal):
+async def print_agreement(tracking_no: TrackingNo, request: Request, cipher: CipherDep, rt: RuntimeDep,
+                          principal: StaffPrincipal, actor: CurrentActor) -> HTMLResponse:
     """The agreement as a clean page to print and sign (A4, 人民调解协议书)."""
-    cipher, _ = _deps(request)
     async with staff_unit(rt.pool, principal) as (conn, _):
-        case = await _case(conn, principal, tracking_no)
-        data = await records.view(conn, cipher, tracking_no)
-        station = await conn.fetchval("SELECT name FROM stations WHERE code = $1", case["station"])
-        mediator = await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", data["mediator_id"])
-        await audit(conn, principal, "print_agreement", tracking_no, case["station"], "personal data")
+        station, data = await records.printable_agreement(conn, cipher, actor, tracking_no)
+        await audit(conn, principal, "print_agreement", tracking_no, station, "personal data")
     if data["agreement"] is None:
         raise api_error(404, "no_agreement", "该调解尚未达成协议。")
     parties = {p["party_id"]: p for p in data["parties"]}
     return templates.TemplateResponse(request, "agreement.html", {
-        "no": tracking_no, "station": station, "mediator": mediator, "a": data["agreement"],
-        "parties": data["parties"], "signers": [(parties[s["party_id"]], s["signed_at"][:10])
-                                                for s in data["agreement"]["signatures"]],
+        "no": tracking_no, "station": data["station_name"], "mediator": data["mediator_name"],
+        "a": data["agreement"], "parties": data["parties"],
+        "signers": [(parties[s["party_id"]], s["signed_at"][:10]) for s in data["agreement"]["signatures"]],
         "role_labels": ROLE_LABELS, "signed_on": data["agreement"]["signed_at"].date().isoformat(),
     })

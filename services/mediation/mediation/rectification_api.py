@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
-from mediation import rectification
-from mediation.api import TRACKING_NO_PATTERN, RowId, _actor, audit, staff_unit
+from mediation import db, rectification
+from mediation.deps import TRACKING_NO_PATTERN, CurrentActor, RowId
+from mediation.unit import audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/rectifications", tags=["rectification"])
 
@@ -47,13 +48,13 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _row(r) -> dict:
+def _row(r: Any) -> dict:
     return {k: iso(v) for k, v in dict(r).items()}
 
 
 @router.post("", status_code=201)
-async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal,
+                         actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         measure_id = await rectification.create(conn, actor, title=body.title, description=body.description,
                                                 owner_id=body.owner_id, due_at=body.due_at,
@@ -63,24 +64,24 @@ async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrinci
 
 
 @router.post("/{measure_id}/items")
-async def link_items(measure_id: RowId, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def link_items(measure_id: RowId, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal,
+                     actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.link(conn, actor, measure_id, body.tracking_nos)
     return {"measure_id": measure_id, "linked": body.tracking_nos}
 
 
 @router.post("/{measure_id}/progress")
-async def add_progress(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def add_progress(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal,
+                       actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.progress(conn, actor, measure_id, body.note, _now())
     return {"measure_id": measure_id}
 
 
 @router.post("/{measure_id}/complete")
-async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal,
+                   actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.complete(conn, actor, measure_id, body.evidence, _now())
         await audit(conn, principal, "complete_rectification", None, actor.station, f"measure {measure_id}")
@@ -88,8 +89,8 @@ async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principa
 
 
 @router.post("/{measure_id}/verify")
-async def verify(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    actor = _actor(principal)
+async def verify(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal,
+                 actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
         await audit(conn, principal, "verify_rectification", None, actor.station, f"measure {measure_id}")
@@ -99,19 +100,13 @@ async def verify(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: Sta
 @router.get("")
 async def list_measures(rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        rows = await conn.fetch(
-            "SELECT r.*, (r.status = 'open' AND r.due_at < now()) AS overdue, "
-            "coalesce((SELECT array_agg(i.tracking_no ORDER BY i.tracking_no) FROM rectification_items i "
-            "WHERE i.measure_id = r.measure_id), '{}') AS tracking_nos FROM rectifications r "
-            "ORDER BY r.created_at DESC LIMIT 500")
+        rows = await db.rectification.list_measures(conn)
     return {"measures": [_row(r) for r in rows]}
 
 
 @router.get("/unaddressed")
 async def unaddressed(rt: RuntimeDep, principal: StaffPrincipal, days: int = 7) -> dict:
     """Opinions and complaints about the station's work with no measure after `days` days."""
-    from datetime import timedelta
-
     if not 0 <= days <= 365:
         raise api_error(422, "invalid_field", "days 须在 0 到 365 之间。", field="days")
     async with staff_unit(rt.pool, principal) as (conn, _):
@@ -122,11 +117,5 @@ async def unaddressed(rt: RuntimeDep, principal: StaffPrincipal, days: int = 7) 
 @router.get("/{measure_id}")
 async def get_measure(measure_id: RowId, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        row = await conn.fetchrow("SELECT * FROM rectifications WHERE measure_id = $1", measure_id)
-        if row is None:
-            raise api_error(404, "not_found", "未找到该整改措施。")
-        items = await conn.fetch("SELECT tracking_no FROM rectification_items WHERE measure_id = $1", measure_id)
-        notes = await conn.fetch("SELECT at, staff_id, note FROM rectification_progress WHERE measure_id = $1 "
-                                 "ORDER BY at", measure_id)
-    return {**_row(row), "tracking_nos": sorted(r["tracking_no"] for r in items),
-            "progress": [_row(n) for n in notes]}
+        m = await rectification.measure(conn, measure_id)
+    return {**_row(m), "progress": [_row(n) for n in m["progress"]]}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Literal
 
-from mediation.lifecycle import Actor, Case, Rejected, decide
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from mediation.commands import (STAFF_COMMANDS, Accept, CaseCommand, Close, Merge, Note, Reassign, RequestInfo, Resolve,
+                                Return, ReviewReturn, StaffCommand, Survey, Transfer, Visit)
+from mediation.lifecycle import DECIDERS, Actor, Case, Rejected, decide
 
 OFFICER = Actor("KZ01-P1", "officer", "KZ01")
 OTHER = Actor("KZ01-P2", "officer", "KZ01")
@@ -17,97 +22,117 @@ def case(status="assigned", **kw):
 
 
 def test_the_happy_path():
-    t = decide(case(), OFFICER, "accept")
+    t = decide(case(), OFFICER, Accept())
     assert (t.status, t.event) == ("accepted", "accepted")
-    t = decide(case("accepted"), OFFICER, "note", text="已联系双方")
+    t = decide(case("accepted"), OFFICER, Note(text="已联系双方"))
     assert t.status == "in_progress" and t.event is None
-    t = decide(case("in_progress"), OFFICER, "resolve", summary="已协调物业修复路灯")
+    t = decide(case("in_progress"), OFFICER, Resolve(summary="已协调物业修复路灯"))
     assert (t.status, t.event, t.changes) == ("resolved", "resolved", {"handled_by": "KZ01-P1"})
-    t = decide(case("resolved", handled_by="KZ01-P1"), OTHER, "visit", result="satisfied")
+    t = decide(case("resolved", handled_by="KZ01-P1"), OTHER, Visit(result="satisfied"))
     assert (t.status, t.event) == ("visited", "visited")
-    t = decide(case("visited"), LEADER, "close")
+    t = decide(case("visited"), LEADER, Close())
     assert (t.status, t.event) == ("closed", "closed")
 
 
-@pytest.mark.parametrize("status, command, args, code", [
-    ("resolved", "accept", {}, "illegal_transition"),
-    ("assigned", "resolve", {"summary": "x"}, "illegal_transition"),
-    ("in_progress", "resolve", {"summary": "  "}, "missing_summary"),
-    ("assigned", "return", {"reason": ""}, "missing_reason"),
-    ("closed", "reassign", {"assignee_id": "KZ01-P2"}, "illegal_transition"),
-    ("in_progress", "close", {}, "illegal_transition"),
-    ("assigned", "fly", {}, "unknown_command"),
+@pytest.mark.parametrize("status, command, code", [
+    ("resolved", Accept(), "illegal_transition"),
+    ("assigned", Resolve(summary="x"), "illegal_transition"),
+    ("in_progress", Resolve(summary="  "), "missing_summary"),
+    ("assigned", Return(reason=""), "missing_reason"),
+    ("closed", Reassign(assignee_id="KZ01-P2"), "illegal_transition"),
+    ("in_progress", Close(), "illegal_transition"),
 ])
-def test_illegal_commands_are_rejected_with_a_reason(status, command, args, code):
+def test_illegal_commands_are_rejected_with_a_reason(status, command, code):
     with pytest.raises(Rejected) as exc:
-        decide(case(status), LEADER if command in ("reassign", "close") else OFFICER, command, **args)
+        decide(case(status), LEADER if isinstance(command, (Reassign, Close)) else OFFICER, command)
     assert exc.value.code == code and exc.value.message
+
+
+def test_every_command_has_its_rule_and_a_stranger_command_is_refused():
+    assert set(STAFF_COMMANDS) | {Survey} == set(DECIDERS)
+
+    class Fly(CaseCommand):
+        command: Literal["fly"] = "fly"
+
+    with pytest.raises(Rejected) as exc:
+        decide(case(), OFFICER, Fly())
+    assert exc.value.code == "unknown_command"
+
+
+def test_a_command_says_what_it_needs():
+    with pytest.raises(ValidationError):
+        Resolve()  # the result for the citizen
+    with pytest.raises(ValidationError):
+        Return()  # the reason
+    with pytest.raises(ValidationError):
+        Note(text="x", summary="not a field of a note")
+    assert TypeAdapter(StaffCommand).validate_python({"command": "resolve", "summary": "已修复"}) == Resolve(summary="已修复")
 
 
 def test_only_the_assignee_accepts_and_only_leaders_reassign_or_close():
     with pytest.raises(Rejected, match="承办人"):
-        decide(case(), OTHER, "accept")
+        decide(case(), OTHER, Accept())
     with pytest.raises(Rejected) as exc:
-        decide(case("in_progress"), OFFICER, "reassign", assignee_id="KZ01-P2")
+        decide(case("in_progress"), OFFICER, Reassign(assignee_id="KZ01-P2"))
     assert exc.value.code == "forbidden"
     with pytest.raises(Rejected):
-        decide(case("visited"), OFFICER, "close")
+        decide(case("visited"), OFFICER, Close())
 
 
 def test_another_stations_staff_cannot_touch_the_case():
     with pytest.raises(Rejected) as exc:
-        decide(case(), FOREIGN_LEADER, "reassign", assignee_id="KZ02-P1")
+        decide(case(), FOREIGN_LEADER, Reassign(assignee_id="KZ02-P1"))
     assert exc.value.code == "not_found"
 
 
 def test_return_is_reviewed_by_the_leader():
-    t = decide(case(), OFFICER, "return", reason="不属于本所管辖")
+    t = decide(case(), OFFICER, Return(reason="不属于本所管辖"))
     assert (t.status, t.changes) == ("returned", {"returned_by": "KZ01-P1"})
     returned = case("returned", returned_by="KZ01-P1")
     with pytest.raises(Rejected):
-        decide(returned, OTHER, "review_return", approve=True, assignee_id="KZ01-P2")
-    approved = decide(returned, LEADER, "review_return", approve=True, assignee_id="KZ01-P2")
+        decide(returned, OTHER, ReviewReturn(approve=True, assignee_id="KZ01-P2"))
+    approved = decide(returned, LEADER, ReviewReturn(approve=True, assignee_id="KZ01-P2"))
     assert (approved.status, approved.event, approved.assignee_id) == ("assigned", "reassigned", "KZ01-P2")
-    rejected = decide(returned, LEADER, "review_return", approve=False, reason="属于本所")
+    rejected = decide(returned, LEADER, ReviewReturn(approve=False, reason="属于本所"))
     assert rejected.assignee_id == "KZ01-P1"
     with pytest.raises(Rejected):  # approving must name someone else
-        decide(returned, LEADER, "review_return", approve=True, assignee_id="KZ01-P1")
+        decide(returned, LEADER, ReviewReturn(approve=True, assignee_id="KZ01-P1"))
 
 
 def test_the_return_visit_is_by_someone_else_and_dissatisfaction_reopens():
     resolved = case("resolved", handled_by="KZ01-P1")
     with pytest.raises(Rejected) as exc:
-        decide(resolved, OFFICER, "visit", result="satisfied")
+        decide(resolved, OFFICER, Visit(result="satisfied"))
     assert exc.value.code == "same_handler"
-    t = decide(resolved, OTHER, "visit", result="dissatisfied", reason="问题没有解决")
+    t = decide(resolved, OTHER, Visit(result="dissatisfied", reason="问题没有解决"))
     assert (t.status, t.event, t.note) == ("reopened", "reopened", "问题没有解决")
 
 
 def test_transfer_moves_the_case_to_the_other_station():
-    t = decide(case("in_progress"), LEADER, "transfer", to_station="KZ02")
+    t = decide(case("in_progress"), LEADER, Transfer(to_station="KZ02"))
     assert (t.status, t.event, t.assignee_id, t.changes) == ("assigned", "transferred", None, {"station": "KZ02"})
     with pytest.raises(Rejected):
-        decide(case("in_progress"), LEADER, "transfer", to_station="KZ01")
+        decide(case("in_progress"), LEADER, Transfer(to_station="KZ01"))
 
 
 def test_the_citizens_survey_answer():
     citizen = Actor("citizen:survey", "citizen", "KZ01")
-    t = decide(case("resolved"), citizen, "survey", result="satisfied")
+    t = decide(case("resolved"), citizen, Survey(result="satisfied"))
     assert (t.status, t.event) == ("visited", "visited")
-    t = decide(case("closed"), citizen, "survey", result="dissatisfied", reason="没有解决")
+    t = decide(case("closed"), citizen, Survey(result="dissatisfied", reason="没有解决"))
     assert (t.status, t.event, t.note) == ("reopened", "reopened", "群众评价不满意：没有解决")
     with pytest.raises(Rejected):
-        decide(case("in_progress"), citizen, "survey", result="satisfied")
+        decide(case("in_progress"), citizen, Survey(result="satisfied"))
 
 
 def test_merge_by_hand_and_request_for_information():
-    t = decide(case("accepted"), LEADER, "merge", into="FQTEST0002")
+    t = decide(case("accepted"), LEADER, Merge(into="FQTEST0002"))
     assert (t.status, t.event, t.changes) == ("merged", "merged", {"into": "FQTEST0002"})
     with pytest.raises(Rejected):
-        decide(case("accepted"), OFFICER, "merge", into="FQTEST0002")
+        decide(case("accepted"), OFFICER, Merge(into="FQTEST0002"))
     with pytest.raises(Rejected):
-        decide(case("accepted"), LEADER, "merge", into="FQTEST0001")  # itself
-    t = decide(case("accepted"), OFFICER, "request_info", text="请提供漏水处的照片")
+        decide(case("accepted"), LEADER, Merge(into="FQTEST0001"))  # itself
+    t = decide(case("accepted"), OFFICER, RequestInfo(text="请提供漏水处的照片"))
     assert (t.status, t.event) == ("in_progress", None)
     with pytest.raises(Rejected):
-        decide(case("accepted"), OFFICER, "request_info", text=" ")
+        decide(case("accepted"), OFFICER, RequestInfo(text=" "))

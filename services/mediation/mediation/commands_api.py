@@ -1,0 +1,75 @@
+"""The case commands over HTTP, generated from `commands.STAFF_COMMANDS`: one route per command
+(`POST /api/v1/cases/{no}/resolve` with a `Resolve` body, so the API docs show each command's own
+fields), and `POST /api/v1/cases/{no}/commands` taking any of them (discriminated by `command`).
+
+No `from __future__ import annotations` here: the generated routes' body annotations must be the
+command classes themselves, which FastAPI reads from each function."""
+
+from datetime import datetime, timezone
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from fengqiao.auth import Principal
+from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.runtime import Runtime, RuntimeDep
+from mediation.cases import perform
+from mediation.commands import STAFF_COMMANDS, CaseCommand, StaffCommand, name_of
+from mediation.deps import CurrentActor, TrackingNo
+from mediation.lifecycle import STATUS_LABELS, Actor
+from mediation.unit import audit, staff_unit
+
+router = APIRouter(prefix="/api/v1", tags=["case commands"])
+# The time from submission to these events is measured (fengqiao_stage_seconds{stage}).
+MEASURED_STAGES = frozenset({"accepted", "resolved", "visited"})
+
+
+class CommandOut(BaseModel):
+    tracking_no: str
+    status: str
+    status_label: str
+    assignee_id: str | None
+    event: str | None
+
+
+async def carry_out(rt: Runtime, principal: Principal, actor: Actor, tracking_no: str,
+                    command: CaseCommand) -> CommandOut:
+    """One command in the staff member's transaction, audited; Rejected (its HTTP error) if illegal."""
+    now = datetime.now(timezone.utc)
+    async with staff_unit(rt.pool, principal) as (conn, outbox):
+        t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command, now=now)
+        await audit(conn, principal, name_of(command), tracking_no, before["station"], t.event)
+    if t.event in MEASURED_STAGES:
+        rt.metrics.stage_seconds.labels(stage=t.event).observe((now - before["submitted_at"]).total_seconds())
+    return CommandOut(tracking_no=tracking_no, status=t.status, status_label=STATUS_LABELS[t.status],
+                      assignee_id=t.assignee_id if t.event != "transferred" else None, event=t.event)
+
+
+def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, CommandOut]]:
+    async def route(tracking_no: TrackingNo, body: command, rt: RuntimeDep,  # type: ignore[valid-type]
+                    principal: StaffPrincipal, actor: CurrentActor) -> CommandOut:
+        return await carry_out(rt, principal, actor, tracking_no, body)
+
+    route.__name__ = f"{name_of(command)}_case"
+    route.__doc__ = command.__doc__
+    return route
+
+
+for _command in STAFF_COMMANDS:
+    router.add_api_route(f"/cases/{{tracking_no}}/{name_of(_command)}", _route_for(_command), methods=["POST"],
+                         response_model=CommandOut, summary=f"{name_of(_command)}: {_command.__doc__}")
+
+
+@router.post("/cases/{tracking_no}/commands")
+async def run_command(tracking_no: TrackingNo, body: StaffCommand, rt: RuntimeDep, principal: StaffPrincipal,
+                      actor: CurrentActor) -> CommandOut:
+    """Any command, named by its `command` field (the console's forms post here)."""
+    return await carry_out(rt, principal, actor, tracking_no, body)
+
+
+@router.post("/cases/{tracking_no}/{command}", include_in_schema=False)
+async def unknown_command(tracking_no: TrackingNo, command: str, principal: StaffPrincipal) -> None:
+    """A command that does not exist: 404 with its own code, as before the routes were per command."""
+    raise api_error(404, "unknown_command", f"未知操作：{command}")
