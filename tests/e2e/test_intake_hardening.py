@@ -137,3 +137,17 @@ def test_earlier_calls_do_not_reveal_a_confidential_tip_off_to_who_may_not_open_
     # An officer who is not an approved handler types the same number in: nothing tells him it reported.
     assert call("KZ02-P2")["earlier_calls"] == []
     assert tip["tracking_no"] in call("KZ02-IN")["earlier_calls"]
+
+
+def test_an_open311_app_follows_its_own_request_before_triage_but_listings_wait_for_it(stack, infra):
+    base = f"{stack['urls']['intake']}/open311/v2"
+    r = httpx.post(f"{base}/requests.json", data={
+        "api_key": stack["credentials"]["integration"]["token"], "jurisdiction_id": "KZ01",
+        "service_code": "noise", "description": "矿工新村夜市烧烤摊油烟和噪音"})
+    no = r.json()[0]["service_request_id"]
+    wait_for_status(f"{stack['urls']['intake']}/api/v1/feedback/{no}", token(stack, "KZ01-LD"), "assigned", 15)
+    sql(infra.dsn, "UPDATE intake.submissions SET category = NULL WHERE tracking_no = $1", no)  # as before triage
+    own = httpx.get(f"{base}/requests/{no}.json", params={"jurisdiction_id": "KZ01"})
+    assert own.status_code == 200 and own.json()[0]["service_request_id"] == no
+    listed = httpx.get(f"{base}/requests.json", params={"jurisdiction_id": "KZ01"}).json()
+    assert no not in {x["service_request_id"] for x in listed}
