@@ -32,6 +32,16 @@ def token(stack, staff_id: str) -> dict:
     return {"Authorization": f"Bearer {stack['credentials'][staff_id]['token']}"}
 
 
+def submit(stack, station: str, content: str, *, address: str | None = None, **fields) -> dict:
+    """A citizen's submission through intake's public API (`address` as its location); the receipt."""
+    body = {"station": station, "content": content, **fields}
+    if address:
+        body["location"] = {"address": address}
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json=body, timeout=10)
+    assert r.status_code == 202, r.text
+    return r.json()
+
+
 def console_notifications(stack, staff: str, kind: str, tracking_no: str | None = None,
                           timeout: float = 15) -> list[dict]:
     """A staff member's console notifications of `kind` (for one item, if given), waiting until

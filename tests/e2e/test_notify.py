@@ -12,15 +12,13 @@ from aiokafka import AIOKafkaProducer
 from standardwebhooks import Webhook
 
 from fengqiao.events import CitizenMessageRequested, EventTypes, Topics, new_event
+from tests.e2e import helpers
 from tests.e2e.helpers import console_notifications, token
 from tests.servers import HttpRecorder
 
 
 def submit(stack, station: str, content: str, **reporter) -> dict:
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback",
-                   json={"station": station, "content": content, "reporter": reporter})
-    assert r.status_code == 202, r.text
-    return r.json()
+    return helpers.submit(stack, station, content, reporter=reporter)
 
 
 def test_a_redelivered_message_request_sends_one_sms(stack, infra):

@@ -9,17 +9,15 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.e2e import helpers
 from tests.e2e.helpers import token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
 
 def submit(stack, confidential: bool) -> dict:
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json={
-        "station": "KZ01", "content": "举报矿区某麻将馆聚众赌博" if confidential else "小区门口路灯坏了",
-        "reporter": {"name": "赵六", "phone": "13700001111", "confidential": confidential}})
-    assert r.status_code == 202
-    return r.json()
+    return helpers.submit(stack, "KZ01", "举报矿区某麻将馆聚众赌博" if confidential else "小区门口路灯坏了",
+                          reporter={"name": "赵六", "phone": "13700001111", "confidential": confidential})
 
 
 def reporter_as(stack, tracking_no: str, who: str):

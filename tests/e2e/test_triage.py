@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, EventTypes, Topics, TriageCorrected, new_event
 
+from tests.e2e import helpers
 from tests.e2e.helpers import console_notifications, sql, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
@@ -26,13 +27,8 @@ pytestmark = pytest.mark.e2e
 
 def submit(stack, station: str, content: str, *, phone: str | None = None, address: str | None = None,
            confidential: bool = False) -> dict:
-    body: dict = {"station": station, "content": content,
-                  "reporter": {"phone": phone or "", "confidential": confidential}}
-    if address:
-        body["location"] = {"address": address}
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json=body)
-    assert r.status_code == 202, r.text
-    return r.json()
+    return helpers.submit(stack, station, content, address=address,
+                          reporter={"phone": phone or "", "confidential": confidential})
 
 
 def settled(stack, receipt: dict, timeout: float = 15) -> dict:
