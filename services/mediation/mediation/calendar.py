@@ -32,7 +32,7 @@ class WorkCalendar:
         if day.year in self._years:
             return day.weekday() < 5  # a loaded year lists its exceptions; other days are ordinary
         try:
-            return chinese_calendar.is_workday(day)
+            return bool(chinese_calendar.is_workday(day))
         except NotImplementedError:
             self.fallback_years.add(day.year)
             return day.weekday() < 5

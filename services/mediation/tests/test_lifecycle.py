@@ -66,7 +66,8 @@ def test_a_command_says_what_it_needs():
         Return()  # the reason
     with pytest.raises(ValidationError):
         Note(text="x", summary="not a field of a note")
-    assert TypeAdapter(StaffCommand).validate_python({"command": "resolve", "summary": "已修复"}) == Resolve(summary="已修复")
+    parsed = TypeAdapter(StaffCommand).validate_python({"command": "resolve", "summary": "已修复"})
+    assert parsed == Resolve(summary="已修复")
 
 
 def test_only_the_assignee_accepts_and_only_leaders_reassign_or_close():

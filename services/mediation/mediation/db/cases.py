@@ -83,7 +83,8 @@ async def correct_classification(conn: asyncpg.Connection, tracking_no: str, cha
                                  needs_mediation: bool | None) -> None:
     """New labels (type, category, urgency); `needs_mediation` follows a new category."""
     allowed = {"type", "category", "urgency"}
-    sets, args = ["updated_at = now()"], [tracking_no]
+    sets: list[str] = ["updated_at = now()"]
+    args: list[Any] = [tracking_no]
     for name, value in [*changes.items(), ("needs_mediation", needs_mediation)]:
         if name != "needs_mediation" and name not in allowed:
             raise ValueError(name)
