@@ -99,7 +99,8 @@ class DirectoryWriter:
         self.outbox = outbox
 
     def _emit(self, type_: str, payload, key: str, station: str | None) -> None:
-        self.outbox.add(Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station), key=key)
+        self.outbox.add(Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station),
+                        key=key)
 
     async def station(self, s: StationUpserted) -> None:
         await upsert_station(self.conn, s)

@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 
 from fengqiao.auth import Principal, authenticate, bearer_token
 from fengqiao.errors import api_error, invalid_field  # noqa: F401  (the API modules' one import)
+from fengqiao.ratelimit import RateLimits
 from fengqiao.runtime import RuntimeDep
 
 
@@ -36,20 +37,35 @@ OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 StaffPrincipal = Annotated[Principal, Depends(staff_principal)]
 
 
+def _limits_of(request: Request) -> RateLimits | None:
+    """The service's per-address limits, if it has any (its app.py sets `app.state.rate_limits`)."""
+    return getattr(request.app.state, "rate_limits", None)
+
+
+async def get_rate_limits(request: Request) -> RateLimits | None:
+    return _limits_of(request)
+
+
+RateLimitsDep = Annotated[RateLimits | None, Depends(get_rate_limits)]
+
+
 def rate_limited(name: str):
     """A dependency that counts a hit of the `name` limit for the client's address; 429 beyond it.
     Staff and integration tokens are not limited (call centres submit all day)."""
 
-    async def check(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> None:
+    async def check(request: Request, principal: OptionalPrincipal, limits: RateLimitsDep) -> None:
         if principal is None:
-            check_limit(request, name)
+            _count_hit(limits, request, name)
 
     return Depends(check)
 
 
 def check_limit(request: Request, name: str) -> None:
     """Count one hit of the `name` limit for the client's address; 429 beyond it."""
-    limits = getattr(request.app.state, "rate_limits", None)
+    _count_hit(_limits_of(request), request, name)
+
+
+def _count_hit(limits: RateLimits | None, request: Request, name: str) -> None:
     if limits is None:
         return
     allowed, retry_after = limits.allow(name, request)
@@ -61,7 +77,7 @@ def check_limit(request: Request, name: str) -> None:
 
 def client_address(request: Request) -> str:
     """The client's address as the rate limits see it (behind trusted proxies, X-Forwarded-For)."""
-    limits = getattr(request.app.state, "rate_limits", None)
+    limits = _limits_of(request)
     if limits is not None:
         return limits.client_address(request)
     return request.client.host if request.client else "unknown"

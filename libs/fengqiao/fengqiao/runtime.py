@@ -104,7 +104,8 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
                 dead_letter_after=settings.handler_error_dead_letter_after,
             ),
         )
-    rt = Runtime(spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay, runner=runner)
+    rt = Runtime(spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay,
+                 runner=runner)
     rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"))
     if runner is not None:
         rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}-consumer"))
@@ -186,7 +187,8 @@ class RequestLatency:
         finally:
             route = scope.get("route")
             self.metrics.http_request_seconds.labels(
-                scope["method"], getattr(route, "path", "unmatched"), str(status)).observe(time.perf_counter() - started)
+                scope["method"], getattr(route, "path", "unmatched"), str(status),
+            ).observe(time.perf_counter() - started)
 
 
 _FRAMEWORK_ERRORS = {400: ("invalid_body", "请求体无法解析。"), 401: ("unauthorized", "需要登录或令牌。"),
@@ -201,10 +203,24 @@ def framework_error(exc: StarletteHTTPException) -> dict:
 
 
 def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
+    """The service's FastAPI app: its routers behind the platform's error shapes, middleware and
+    /healthz, /readyz, /metrics; the runtime starts and stops with the app's lifespan."""
     settings = settings or Settings()
     configure_logging(spec.name, settings.log_level, settings.log_format)
     metrics = Metrics(spec.name)
+    app = FastAPI(title=spec.title or f"Fengqiao {spec.name}", lifespan=_lifespan(spec, settings, metrics))
+    app.state.metrics = metrics
+    _answer_unavailable_database(app)
+    _answer_errors_in_one_shape(app, spec, metrics)
+    _add_middleware(app, spec, settings, metrics)
+    _add_platform_routes(app, spec, metrics)
+    for router in spec.routers:
+        app.include_router(router)
+    _document_errors_in_openapi(app)
+    return app
 
+
+def _lifespan(spec: ServiceSpec, settings: Settings, metrics: Metrics):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         rt = await start_runtime(spec, settings, metrics)
@@ -216,9 +232,14 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
             await stop_runtime(rt)
             log.info("service_stopped", service=spec.name)
 
-    app = FastAPI(title=spec.title or f"Fengqiao {spec.name}", lifespan=lifespan)
-    app.state.metrics = metrics
+    return lifespan
 
+
+def _route_path(scope) -> str:
+    return getattr(scope.get("route"), "path", "unmatched")
+
+
+def _answer_unavailable_database(app: FastAPI) -> None:
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(asyncpg.InterfaceError)
     @app.exception_handler(asyncpg.CannotConnectNowError)
@@ -227,13 +248,17 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(asyncio.TimeoutError)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The database is unreachable: say so at once; nothing was stored, the client may retry."""
-        log.warning("request_failed_unavailable", route=getattr(request.scope.get("route"), "path", "unmatched"),
-                    error=type(exc).__name__)
+        log.warning("request_failed_unavailable", route=_route_path(request.scope), error=type(exc).__name__)
         return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"detail": {
             "error": "unavailable", "message": "系统暂时无法处理，请稍后重试。您的请求没有被保存。"}})
 
+
+def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> None:
+    """Every 4xx as {"error", "message"[, "field"]}, counted by route and code; the service's domain
+    errors mapped to theirs (`ServiceSpec.http_errors`)."""
+
     def count_rejection(request: Request, code: str) -> None:
-        metrics.rejections.labels(getattr(request.scope.get("route"), "path", "unmatched"), code).inc()
+        metrics.rejections.labels(_route_path(request.scope), code).inc()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
@@ -265,15 +290,19 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         error = invalid_field(exc.errors())
         return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
 
+
+def _add_middleware(app: FastAPI, spec: ServiceSpec, settings: Settings, metrics: Metrics) -> None:
     # Outermost last: security headers on every answer (413 and 503 included), latency of every answer.
     app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s, overrides=spec.slow_routes,
                        on_timeout=lambda scope: metrics.rejections.labels(
-                           getattr(scope.get("route"), "path", "unmatched"), "deadline_exceeded").inc())
+                           _route_path(scope), "deadline_exceeded").inc())
     app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, default=settings.max_request_bytes, overrides=spec.body_limits)
     app.add_middleware(RequestLatency, metrics=metrics)
     app.add_middleware(SecurityHeaders)
 
+
+def _add_platform_routes(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> None:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict:
         return {"status": "ok", "service": spec.name}
@@ -281,16 +310,16 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz(rt: RuntimeDep) -> JSONResponse:
         ok, checks = await readiness(rt)
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503)
+        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
+                            status_code=200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
-    for router in spec.routers:
-        app.include_router(router)
 
+def _document_errors_in_openapi(app: FastAPI) -> None:
     generate_openapi = app.openapi
 
     def openapi() -> dict:
@@ -299,4 +328,3 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    return app
