@@ -12,30 +12,24 @@ import pytest
 from fastapi import HTTPException
 
 from fengqiao.auth import Principal, hash_token, new_token
-from fengqiao.db import create_pool, migrate
 from fengqiao.outbox import unit_of_work
 from fengqiao.settings import Settings
 from notify import db
 from notify.api import _own_delivery, leadership
 from notify.app import MIGRATIONS, create_app
 from notify.config import NotifySettings
+from tests.integration.helpers import service_schema
 
 BIGINT_MAX = 2**63 - 1
 
 
 @pytest.fixture
 async def pool(infra):
-    schema = f"ntfapi_{secrets.token_hex(4)}"
-    await migrate(infra.dsn, schema, MIGRATIONS)
-    pool = await create_pool(infra.dsn, schema)
-    await pool.execute("INSERT INTO stations (code, name) VALUES ('KZ01', '矿区派出所'), ('KZ02', '新村派出所')")
-    await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-LD', 'KZ01', '李明', 'leader'), "
-                       "('KZ02-LD', 'KZ02', '周强', 'leader'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
-    try:
+    async with service_schema(infra.dsn, "ntfapi", MIGRATIONS) as pool:
+        await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES "
+                           "('KZ01-LD', 'KZ01', '李明', 'leader'), "
+                           "('KZ02-LD', 'KZ02', '周强', 'leader'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
         yield pool
-    finally:
-        await pool.execute(f"DROP SCHEMA {schema} CASCADE")
-        await pool.close()
 
 
 @pytest.fixture

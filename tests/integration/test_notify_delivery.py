@@ -16,7 +16,6 @@ import pytest
 from standardwebhooks import Webhook
 
 from fengqiao import links
-from fengqiao.db import create_pool, migrate
 from fengqiao.events import (
     CaseAssigned, CaseTriaged, CitizenMessageRequested, EventTypes, SurveyAnswered, new_event,
 )
@@ -34,6 +33,7 @@ from notify.metrics import NotifyMetrics
 from notify.policy import STATION_TZ, Backoff
 from notify.templates import Templates
 from tests.servers import HttpRecorder, SmtpRecorder
+from tests.integration.helpers import service_schema
 
 LINK_KEY = b"k" * 32
 PHONE = "+8613800138000"
@@ -50,17 +50,11 @@ NOON = local(DAY.year, DAY.month, DAY.day, 12, 0)
 
 @pytest.fixture
 async def pool(infra):
-    schema = f"ntf_{secrets.token_hex(4)}"
-    await migrate(infra.dsn, schema, MIGRATIONS)
-    pool = await create_pool(infra.dsn, schema)
-    await pool.execute("INSERT INTO stations (code, name) VALUES ('KZ01', '矿区派出所'), ('KZ02', '新村派出所')")
-    await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-LD', 'KZ01', '李明', 'leader'), "
-                       "('KZ01-ZD', 'KZ01', '王刚', 'instructor'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
-    try:
+    async with service_schema(infra.dsn, "ntf", MIGRATIONS) as pool:
+        await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES "
+                           "('KZ01-LD', 'KZ01', '李明', 'leader'), "
+                           "('KZ01-ZD', 'KZ01', '王刚', 'instructor'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
         yield pool
-    finally:
-        await pool.execute(f"DROP SCHEMA {schema} CASCADE")
-        await pool.close()
 
 
 @pytest.fixture

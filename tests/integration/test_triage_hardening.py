@@ -20,7 +20,6 @@ import pytest
 import structlog.testing
 
 from fengqiao.auth import hash_token
-from fengqiao.db import create_pool, migrate
 from fengqiao.events import CaseUpdated, EventTypes, TriageRequested, new_event
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
@@ -32,6 +31,7 @@ from triage.handlers import on_case_moved, on_triage_requested
 from triage.signing import ModelSigner
 from triage.state import EngineState
 from triage.training import seed_version
+from tests.integration.helpers import service_schema
 
 KEY = b"i" * 32
 SIGNER = ModelSigner(KEY)
@@ -44,17 +44,10 @@ STAFF = [  # staff_id, station, role, confidential_handler
 
 @pytest.fixture
 async def pool(infra):
-    schema = f"tri_{secrets.token_hex(4)}"
-    await migrate(infra.dsn, schema, MIGRATIONS)
-    pool = await create_pool(infra.dsn, schema)
-    await pool.execute("INSERT INTO stations (code, name) VALUES ('KZ01', '矿区派出所'), ('KZ02', '新村派出所')")
-    await pool.executemany("INSERT INTO staff (staff_id, station, name, role, confidential_handler) "
-                           "VALUES ($1, $2, $1, $3, $4)", STAFF)
-    try:
+    async with service_schema(infra.dsn, "tri", MIGRATIONS) as pool:
+        await pool.executemany("INSERT INTO staff (staff_id, station, name, role, confidential_handler) "
+                               "VALUES ($1, $2, $1, $3, $4)", STAFF)
         yield pool
-    finally:
-        await pool.execute(f"DROP SCHEMA {schema} CASCADE")
-        await pool.close()
 
 
 @pytest.fixture
