@@ -8,6 +8,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -44,7 +45,7 @@ async def directory_writer(dsn: str) -> AsyncIterator[DirectoryWriter]:
         await conn.close()
 
 
-async def seed_demo(dsn: str) -> list[dict]:
+async def seed_demo(dsn: str) -> list[dict[str, Any]]:
     """(Re)seed the demo deployment through the directory owner's seed; returns the accounts."""
     seed = directory_owner().demo_seed
     if seed is None:

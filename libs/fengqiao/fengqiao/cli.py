@@ -14,7 +14,8 @@ from fengqiao.devrun import STATE_FILE
 from fengqiao.settings import Settings
 
 
-def _installed_services(_ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...]):
+def _installed_services(_ctx: click.Context, _param: click.Parameter,
+                        value: str | tuple[str, ...]) -> str | tuple[str, ...]:
     """Checks service names against the registry when the command runs (loading every service's
     entry point at import would slow every `fengqiao` command)."""
     from fengqiao.registry import service_names

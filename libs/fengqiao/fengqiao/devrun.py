@@ -13,6 +13,7 @@ import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import SecretStr
@@ -21,6 +22,9 @@ from fengqiao.admin import STATION_TZ, migrate_all, seed_demo
 from fengqiao.devstack import EmbeddedBroker, EmbeddedPostgres, start_service, stop_process, wait_ready
 from fengqiao.registry import ServiceDescriptor, registered_services
 from fengqiao.settings import Settings
+
+if TYPE_CHECKING:
+    from fengqiao.devoutbox import DevOutbox
 
 STATE_FILE = "dev-stack.json"
 
@@ -31,7 +35,7 @@ class Supervisor:
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
         self.log_dir = log_dir
-        self.procs: dict[str, subprocess.Popen] = {}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, int] = {}
         self.next_start: dict[str, float] = {}
 
@@ -76,7 +80,7 @@ class DevStack:
         self.pg: EmbeddedPostgres | None = None
         self.broker: EmbeddedBroker | None = None
         self.supervisor: Supervisor | None = None
-        self.dev_outbox = None
+        self.dev_outbox: DevOutbox | None = None
         self.stopping = False
 
     def request_stop(self, _signum: int = 0, _frame: object = None) -> None:
@@ -129,7 +133,7 @@ class DevStack:
         (self.home / STATE_FILE).write_text(json.dumps({"database_url": dsn, "kafka_bootstrap_servers": bootstrap,
                                                         "pid": os.getpid()}))
 
-    def _seed(self, dsn: str) -> list[dict]:
+    def _seed(self, dsn: str) -> list[dict[str, Any]]:
         credentials = asyncio.run(seed_demo(dsn))
         creds_file = self.home / "dev-credentials.json"
         creds_file.write_text(json.dumps({"generated_at": datetime.now(STATION_TZ).isoformat(),
@@ -146,9 +150,9 @@ class DevStack:
         if not (os.environ.get("SMS_GATEWAY_URL") or os.environ.get("NOTIFY_SMTP_HOST")):
             from fengqiao.devoutbox import DevOutbox
 
-            self.dev_outbox = DevOutbox(home / "outbox")
-            env.update(self.dev_outbox.start())
-            click.echo(f"[dev] citizens' SMS and e-mail are written to {self.dev_outbox.folder} (no real gateway)")
+            dev_outbox = self.dev_outbox = DevOutbox(home / "outbox")
+            env.update(dev_outbox.start())
+            click.echo(f"[dev] citizens' SMS and e-mail are written to {dev_outbox.folder} (no real gateway)")
         return env
 
     def watch(self) -> None:
@@ -177,7 +181,7 @@ class DevStack:
         (self.home / STATE_FILE).unlink(missing_ok=True)
         click.echo("[dev] stopped")
 
-    def _print_banner(self, urls: dict[str, str], credentials: list[dict]) -> None:
+    def _print_banner(self, urls: dict[str, str], credentials: list[dict[str, Any]]) -> None:
         rule = "=" * min(shutil.get_terminal_size((100, 20)).columns, 100)
         click.echo(rule)
         click.secho("枫桥 Fengqiao dev stack is running", bold=True)

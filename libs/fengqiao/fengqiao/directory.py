@@ -11,6 +11,7 @@ from datetime import date, time
 import asyncpg
 
 from fengqiao.auth import hash_token, new_token
+from fengqiao.outbox import Outbox
 from fengqiao.events import (
     CloudEvent, EventTypes, RosterPublished, StaffUpserted, StationUpserted, TokenIssued, Topics,
     new_event,
@@ -66,19 +67,19 @@ async def upsert_token(conn: asyncpg.Connection, t: TokenIssued) -> None:
 # -- read model: handlers for services that keep a copy -------------------------------------------
 
 
-async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await upsert_station(conn, event.payload(StationUpserted))
 
 
-async def on_staff_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+async def on_staff_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await upsert_staff(conn, event.payload(StaffUpserted))
 
 
-async def on_roster_published(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+async def on_roster_published(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await replace_roster(conn, event.payload(RosterPublished))
 
 
-async def on_token_issued(event: CloudEvent, conn: asyncpg.Connection, outbox) -> None:
+async def on_token_issued(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await upsert_token(conn, event.payload(TokenIssued))
 
 
@@ -94,7 +95,7 @@ READ_MODEL_HANDLERS = {
 
 
 class DirectoryWriter:
-    def __init__(self, conn: asyncpg.Connection, outbox) -> None:
+    def __init__(self, conn: asyncpg.Connection, outbox: Outbox) -> None:
         self.conn = conn
         self.outbox = outbox
 

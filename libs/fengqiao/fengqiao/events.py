@@ -7,6 +7,7 @@ or whose data breaks its contract is a `PoisonMessage`: it can never succeed and
 
 from __future__ import annotations
 
+import builtins
 import json
 import uuid
 from datetime import datetime, timezone
@@ -92,7 +93,7 @@ class CloudEvent(BaseModel):
     _check_time = field_validator("time")(_aware)
     _check_nul = field_validator("*")(_no_nul)
 
-    def payload(self, model: type[T]) -> T:
+    def payload(self, model: builtins.type[T]) -> T:
         """The `data` of this event as `model`, validated against the contract registered for its
         type: `event.payload(CaseTriaged)`. Data that breaks the contract is a PoisonMessage; a
         `model` that is not the contract is a wiring mistake in the caller (TypeError)."""
@@ -106,13 +107,13 @@ class CloudEvent(BaseModel):
         events it does not handle (the runner before its transaction, `fengqiao publish`)."""
         return self._validate(self._contract())
 
-    def _contract(self) -> type[BaseModel]:
+    def _contract(self) -> builtins.type[BaseModel]:
         contract = CONTRACTS.get(self.type)
         if contract is None:
             raise PoisonMessage("unknown_type", self.type)
         return contract
 
-    def _validate(self, contract: type[T]) -> T:
+    def _validate(self, contract: builtins.type[T]) -> T:
         try:
             return contract.model_validate(self.data)
         except ValidationError as exc:

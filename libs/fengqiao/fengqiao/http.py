@@ -5,7 +5,7 @@ Routes read like prose: `async def route(rt: RuntimeDep, staff: StaffPrincipal)`
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -49,7 +49,7 @@ async def get_rate_limits(request: Request) -> RateLimits | None:
 RateLimitsDep = Annotated[RateLimits | None, Depends(get_rate_limits)]
 
 
-def rate_limited(name: str):
+def rate_limited(name: str) -> Any:  # a Depends(...) marker
     """A dependency that counts a hit of the `name` limit for the client's address; 429 beyond it.
     Staff and integration tokens are not limited (call centres submit all day)."""
 
@@ -83,6 +83,6 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def iso(value):
+def iso(value: object) -> object:
     """A datetime as ISO 8601 for a JSON answer; anything else (None included) as it is."""
     return value.isoformat() if isinstance(value, datetime) else value

@@ -19,13 +19,17 @@ from typing import Callable, Literal
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from fengqiao.events import CloudEvent, PoisonMessage, check_topic, dlq_topic, parse_event
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Handler, Outbox
+from fengqiao.producer import ProducerHandle
+
+__all__ = ["ConsumerRunner", "Decision", "ProducerHandle", "RunnerConfig", "SimulatedCrash", "backoff_delay",
+           "create_topics", "decide"]
 
 log = structlog.get_logger(__name__)
 
@@ -40,50 +44,8 @@ DLQ_HEADER_BYTES = 16 * 1024
 
 
 # ---------------------------------------------------------------------------------------------
-# Producer and topics
+# Topics (the producer is `fengqiao.producer.ProducerHandle`, re-exported here)
 # ---------------------------------------------------------------------------------------------
-
-
-class ProducerHandle:
-    """Starts the producer lazily, so a service boots (and intake keeps accepting submissions)
-    while the broker is down. No idempotence: Tansu does not support it, and the inbox makes
-    redelivery harmless anyway."""
-
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self.bootstrap = bootstrap
-        self.client_id = client_id
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> AIOKafkaProducer:
-        if self._producer is not None:
-            return self._producer
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                    enable_idempotence=False, linger_ms=2, request_timeout_ms=10_000,
-                    max_batch_size=1_048_576,
-                )
-                try:
-                    await producer.start()
-                except BaseException:
-                    await producer.stop()
-                    raise
-                self._producer = producer
-        return self._producer
-
-    async def reachable(self, timeout: float = 2.0) -> bool:
-        try:
-            producer = await asyncio.wait_for(self.get(), timeout)
-            return bool(await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout))
-        except Exception:
-            return False
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
 
 
 async def create_topics(bootstrap: str, topics: list[str], *, partitions: int, replication: int,

@@ -8,16 +8,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import asyncpg
 import structlog
 
 from fengqiao.events import CONTENT_TYPE, TOPIC_TYPES, CloudEvent
 from fengqiao.metrics import Metrics
-
-if TYPE_CHECKING:  # the relay only calls it; kafka.py imports this module for `Outbox` and `Handler`
-    from fengqiao.kafka import ProducerHandle
+from fengqiao.producer import ProducerHandle
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,8 @@ from datetime import date
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "fengqiao.services"
 
 # Writes a demo deployment through the directory owner's writer; returns the accounts it created.
-DemoSeed = Callable[["DirectoryWriter", date], Awaitable[list[dict]]]
+DemoSeed = Callable[["DirectoryWriter", date], Awaitable[list[dict[str, Any]]]]
 
 
 @dataclass(frozen=True)

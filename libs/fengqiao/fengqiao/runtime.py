@@ -22,11 +22,12 @@ from fastapi.responses import JSONResponse, Response
 from fengqiao.db import create_pool, migrate
 from fengqiao.errors import document_errors, invalid_field
 from fengqiao.events import bind_handlers
-from fengqiao.kafka import ConsumerRunner, ProducerHandle, RunnerConfig
+from fengqiao.kafka import ConsumerRunner, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
 from fengqiao.middleware import BodyLimit, RefuseNul, RequestDeadline, SecurityHeaders
 from fengqiao.outbox import Handler, OutboxRelay
+from fengqiao.producer import ProducerHandle
 from fengqiao.settings import Settings
 
 log = structlog.get_logger(__name__)
