@@ -28,6 +28,12 @@ AGREEMENT = {"facts": "邻里噪音", "dispute": "装修时间", "terms": ["晚�
 CASE = "/api/v1/cases/{tracking_no}"
 MED = CASE + "/mediation"
 RECT = "/api/v1/rectifications"
+CASE_COMMAND_BODIES = {
+    "accept": {}, "note": {"text": "越权备注"}, "request_info": {"text": "越权"}, "start_mediation": {},
+    "resolve": {"summary": "越权"}, "return": {"reason": "越权"}, "review_return": {"approve": False},
+    "reassign": {"assignee_id": "KZ01-P1"}, "transfer": {"to_station": "KZ01"}, "escalate": {},
+    "visit": {"result": "satisfied"}, "close": {}, "reopen": {}, "merge": {"into": "{own_tracking_no}"},
+}
 RULES: dict[str, tuple] = {
     # intake
     "intake POST /api/v1/feedback": ("file", {}, {"station": "KZ02", "channel": "walk_in", "content": "来访登记"}),
@@ -53,7 +59,10 @@ RULES: dict[str, tuple] = {
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),
-    f"mediation POST {CASE}/{{command}}": ("id", {"command": "note"}, {"text": "越权备注"}),
+    # one route per case command (each with a body it accepts, so the refusal is about the case)
+    **{f"mediation POST {CASE}/{name}": ("id", {}, body) for name, body in CASE_COMMAND_BODIES.items()},
+    f"mediation POST {CASE}/commands": ("id", {}, {"command": "note", "text": "越权备注"}),
+    f"mediation POST {CASE}/{{command}}": ("id", {"command": "fly"}, None),  # unknown commands: 404 for all
     f"mediation POST {CASE}/clocks/{{clock}}/extend": ("id", {"clock": "accept"}, {"due_at": SOON, "reason": "越权"}),
     f"mediation PUT {CASE}/classification": ("id", {}, {"category": "other", "reason": "越权"}),
     "mediation GET /api/v1/audit": ("list", {}, None),
