@@ -396,7 +396,10 @@ def test_more_information_is_asked_of_the_citizen_and_a_repeat_is_merged_by_hand
     holder = case(stack, first["tracking_no"], "KZ02-LD")["assignee_id"]
     case(stack, repeat["tracking_no"], "KZ02-LD")
     assert act(stack, first["tracking_no"], holder, "accept").status_code == 200
-    r = act(stack, first["tracking_no"], holder, "request_info", text="请提供堵塞位置的照片或具体门牌号")
+    assert act(stack, first["tracking_no"], holder, "fly").json()["detail"]["error"] == "unknown_command"
+    # the same command through the typed endpoint the console's forms use (the command named in the body)
+    r = httpx.post(f"{stack['urls']['mediation']}/api/v1/cases/{first['tracking_no']}/commands",
+                   json={"command": "request_info", "text": "请提供堵塞位置的照片或具体门牌号"}, headers=token(stack, holder))
     assert r.json()["status"] == "in_progress"
     view = wait_citizen(stack, first, "in_progress")
     assert "需要您补充：请提供堵塞位置的照片" in view["timeline"][-1]["note"]
