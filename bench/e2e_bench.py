@@ -19,13 +19,12 @@ import itertools
 import json
 import multiprocessing as mp
 import os
-import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -34,7 +33,15 @@ import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.cli import _migrate_all, _seed
-from fengqiao.devstack import SERVICES, EmbeddedBroker, EmbeddedPostgres, free_port, start_service, stop_process, wait_ready
+from fengqiao.devstack import (
+    SERVICES,
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    free_port,
+    start_service,
+    stop_process,
+    wait_ready,
+)
 from fengqiao.events import CONTENT_TYPE, Topics
 from fengqiao.kafka import create_topics
 from fengqiao.pii import new_index_key_setting, new_key_setting
@@ -56,9 +63,15 @@ def load_texts() -> list[str]:
     near-duplicates, so a load of one text repeated would measure merging, not the pipeline."""
     data = Path(os.environ.get("FENGQIAO_BENCH_DATA", "../shared/data"))
     texts: dict[str, None] = {}  # ordered, without exact repeats
-    for name in ("msgabench/messages_train.tsv", "msgabench/messages_test.tsv", "teddycup2020/details_train.tsv",
-                 "teddycup2020/details_test.tsv", "teddycup2020/titles_train.tsv", "teddycup2020/titles_dev.tsv",
-                 "teddycup2020/titles_test.tsv"):
+    for name in (
+        "msgabench/messages_train.tsv",
+        "msgabench/messages_test.tsv",
+        "teddycup2020/details_train.tsv",
+        "teddycup2020/details_test.tsv",
+        "teddycup2020/titles_train.tsv",
+        "teddycup2020/titles_dev.tsv",
+        "teddycup2020/titles_test.tsv",
+    ):
         path = data / name
         if path.exists():
             with path.open(encoding="utf-8") as f:
@@ -82,8 +95,10 @@ def pct(values: list[float], q: float) -> float | None:
 
 
 def summary_ms(values: list[float]) -> dict:
-    return {k: (round(v * 1000, 1) if v is not None else None) for k, v in
-            {"p50": pct(values, 0.5), "p95": pct(values, 0.95), "p99": pct(values, 0.99)}.items()}
+    return {
+        k: (round(v * 1000, 1) if v is not None else None)
+        for k, v in {"p50": pct(values, 0.5), "p95": pct(values, 0.95), "p99": pct(values, 0.99)}.items()
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,9 +112,15 @@ def _hop_process(index: int, bootstrap: str, dsn: str, ready: mp.Event) -> None:
     async def run() -> None:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, server_settings={"search_path": "bench_chain"})
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
-        consumer = AIOKafkaConsumer(f"bench.chain.{index}", bootstrap_servers=bootstrap, group_id=f"bench-hop-{index}",
-                                    enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
-                                    max_poll_records=500)
+        consumer = AIOKafkaConsumer(
+            f"bench.chain.{index}",
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-hop-{index}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=20,
+            max_poll_records=500,
+        )
         await producer.start()
         await consumer.start()
         ready.set()
@@ -112,7 +133,8 @@ def _hop_process(index: int, bootstrap: str, dsn: str, ready: mp.Event) -> None:
                 async with pool.acquire() as conn, conn.transaction():
                     await conn.executemany(
                         "INSERT INTO inbox (id) VALUES ($1) ON CONFLICT DO NOTHING",
-                        [(f"{index}:{r.partition}:{r.offset}",) for r in records])
+                        [(f"{index}:{r.partition}:{r.offset}",) for r in records],
+                    )
                     futures = [await producer.send(f"bench.chain.{index + 1}", r.value, key=r.key) for r in records]
                     await asyncio.gather(*futures)
                 await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batch.items()})
@@ -125,8 +147,10 @@ def _hop_process(index: int, bootstrap: str, dsn: str, ready: mp.Event) -> None:
 
 async def bare_chain(bootstrap: str, dsn: str, flat_n: int, steady_rate: int, steady_s: int) -> dict:
     conn = await asyncpg.connect(dsn)
-    await conn.execute("DROP SCHEMA IF EXISTS bench_chain CASCADE; CREATE SCHEMA bench_chain; "
-                       "CREATE TABLE bench_chain.inbox (id text PRIMARY KEY)")
+    await conn.execute(
+        "DROP SCHEMA IF EXISTS bench_chain CASCADE; CREATE SCHEMA bench_chain; "
+        "CREATE TABLE bench_chain.inbox (id text PRIMARY KEY)"
+    )
     await conn.close()
     await create_topics(bootstrap, [f"bench.chain.{i}" for i in range(HOPS + 1)], partitions=4, replication=1)
     ctx = mp.get_context("spawn")
@@ -136,8 +160,14 @@ async def bare_chain(bootstrap: str, dsn: str, flat_n: int, steady_rate: int, st
         p.start()
     for e in events:
         e.wait(60)
-    sink = AIOKafkaConsumer(f"bench.chain.{HOPS}", bootstrap_servers=bootstrap, group_id="bench-sink",
-                            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    sink = AIOKafkaConsumer(
+        f"bench.chain.{HOPS}",
+        bootstrap_servers=bootstrap,
+        group_id="bench-sink",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
     await sink.start()
     await producer.start()
@@ -184,8 +214,13 @@ async def bare_chain(bootstrap: str, dsn: str, flat_n: int, steady_rate: int, st
 
 def item(i: int, run: str, channel: str) -> dict:
     text = TEXTS[next(_NEXT_TEXT) % len(TEXTS)]
-    return {"station": "KZ01" if i % 2 else "KZ02", "channel": channel, "content": f"{text}（{i}）",
-            "external_ref": f"bench-{run}-{i}", "occurred_at": datetime.now(timezone.utc).isoformat()}
+    return {
+        "station": "KZ01" if i % 2 else "KZ02",
+        "channel": channel,
+        "content": f"{text}（{i}）",
+        "external_ref": f"bench-{run}-{i}",
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
 
 
 async def submit_ingress(bootstrap: str, run: str, n: int, rate: int | None) -> None:
@@ -198,12 +233,23 @@ async def submit_ingress(bootstrap: str, run: str, n: int, rate: int | None) -> 
             if rate:
                 await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             data = item(i, run, "transfer_12345")
-            event = {"specversion": "1.0", "id": f"{run}-{i}", "source": "/bureau/12345-hotline",
-                     "type": "fengqiao.feedback.submitted", "time": data["occurred_at"],
-                     "datacontenttype": "application/json", "data": data}
-            futures.append(await producer.send(Topics.SUBMISSIONS, json.dumps(event, ensure_ascii=False).encode(),
-                                               key=data["external_ref"].encode(),
-                                               headers=[("content-type", CONTENT_TYPE.encode())]))
+            event = {
+                "specversion": "1.0",
+                "id": f"{run}-{i}",
+                "source": "/bureau/12345-hotline",
+                "type": "fengqiao.feedback.submitted",
+                "time": data["occurred_at"],
+                "datacontenttype": "application/json",
+                "data": data,
+            }
+            futures.append(
+                await producer.send(
+                    Topics.SUBMISSIONS,
+                    json.dumps(event, ensure_ascii=False).encode(),
+                    key=data["external_ref"].encode(),
+                    headers=[("content-type", CONTENT_TYPE.encode())],
+                )
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -219,8 +265,11 @@ async def submit_http(intake: str, token: str, run: str, n: int, rate: int | Non
         while True:
             i = await queue.get()
             try:
-                r = await client.post(f"{intake}/api/v1/feedback", json=item(i, run, "hotline"),
-                                      headers={"Authorization": f"Bearer {token}"})
+                r = await client.post(
+                    f"{intake}/api/v1/feedback",
+                    json=item(i, run, "hotline"),
+                    headers={"Authorization": f"Bearer {token}"},
+                )
                 if r.status_code != 202:
                     errors += 1
             except httpx.HTTPError:
@@ -251,7 +300,9 @@ async def collect(dsn: str, run: str, n: int, timeout: float) -> list[asyncpg.Re
                 "SELECT count(*) FROM intake.submissions s WHERE s.external_ref LIKE $1 AND ("
                 "EXISTS (SELECT 1 FROM notify.console_notifications c WHERE c.tracking_no = s.tracking_no) OR "
                 "EXISTS (SELECT 1 FROM triage.decisions d WHERE d.tracking_no = s.tracking_no "
-                "AND d.merged_into IS NOT NULL))", f"bench-{run}-%")
+                "AND d.merged_into IS NOT NULL))",
+                f"bench-{run}-%",
+            )
             if done >= n:
                 break
             if done != last_done:
@@ -273,7 +324,9 @@ async def collect(dsn: str, run: str, n: int, timeout: float) -> list[asyncpg.Re
             JOIN triage.decisions d USING (tracking_no)
             JOIN triage.assignments a USING (tracking_no)
             WHERE s.external_ref LIKE $1
-            """, f"bench-{run}-%")
+            """,
+            f"bench-{run}-%",
+        )
     finally:
         await conn.close()
 
@@ -287,8 +340,9 @@ async def pipeline_run(submit, dsn: str, n: int, pids: dict[str, int]) -> dict:
     rows = await collect(dsn, run, n, timeout=900)
     result = {"items": n, "completed": len(rows), "errors": errors or 0, "submit_phase_s": round(submit_s, 2)}
     cpu_after = cpu_seconds(pids)
-    result["cpu_ms_per_item"] = {name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(rows)), 2)
-                                 for name in pids}
+    result["cpu_ms_per_item"] = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(1, len(rows)), 2) for name in pids
+    }
     if rows:
         last = max(r["notified"] or r["assigned"] for r in rows)
         result["throughput_items_per_s"] = round(len(rows) / (last - started), 1)
@@ -305,7 +359,7 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
         try:
             proc = psutil.Process(pid)
             total = sum(proc.cpu_times()[:2])
-            for child in ([] if pid == os.getpid() else proc.children(recursive=True)):
+            for child in [] if pid == os.getpid() else proc.children(recursive=True):
                 try:
                     total += sum(child.cpu_times()[:2])
                 except psutil.Error:
@@ -321,7 +375,7 @@ class MemoryWatch:
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.procs = {name: psutil.Process(pid) for name, pid in pids.items()}
-        self.peak_mb: dict[str, float] = {name: 0.0 for name in pids}
+        self.peak_mb: dict[str, float] = dict.fromkeys(pids, 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -334,7 +388,7 @@ class MemoryWatch:
                     pass
             time.sleep(0.5)
 
-    def __enter__(self) -> "MemoryWatch":
+    def __enter__(self) -> MemoryWatch:
         self._thread.start()
         return self
 
@@ -350,7 +404,8 @@ async def print_top_statements(dsn: str) -> None:
         rows = await conn.fetch(
             "SELECT calls, round(total_exec_time::numeric, 1) AS ms, round(mean_exec_time::numeric, 3) AS mean_ms, "
             "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS q FROM pg_stat_statements "
-            "ORDER BY total_exec_time DESC LIMIT 25")
+            "ORDER BY total_exec_time DESC LIMIT 25"
+        )
         print("[bench] PostgreSQL statements by total execution time")
         for r in rows:
             print(f"{r['ms']:>10} ms {r['calls']:>8} calls {r['mean_ms']:>8} ms/call  {r['q']}")
@@ -365,22 +420,32 @@ def main() -> None:
     parser.add_argument("--steady-rate", type=int, default=50)
     parser.add_argument("--steady-seconds", type=int, default=20)
     parser.add_argument("--chain-flat", type=int, default=10_000)
-    parser.add_argument("--pg-statements", action="store_true",
-                        help="load pg_stat_statements and print the statements that cost PostgreSQL most")
-    parser.add_argument("--only", help="comma-separated runs to do (bare_chain, ingress_steady, http_steady, "
-                                       "ingress_flat_out, http_flat_out)")
+    parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="load pg_stat_statements and print the statements that cost PostgreSQL most",
+    )
+    parser.add_argument(
+        "--only",
+        help="comma-separated runs to do (bare_chain, ingress_steady, http_steady, ingress_flat_out, http_flat_out)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="fengqiao-bench-"))
-    pg = EmbeddedPostgres(workdir / "pg", free_port(), workdir / "postgres.log",
-                          settings={"shared_preload_libraries": "pg_stat_statements"} if args.pg_statements else None)
+    pg = EmbeddedPostgres(
+        workdir / "pg",
+        free_port(),
+        workdir / "postgres.log",
+        settings={"shared_preload_libraries": "pg_stat_statements"} if args.pg_statements else None,
+    )
     broker = EmbeddedBroker(free_port(), workdir / "broker.log")
     procs: dict = {}
     try:
         dsn = pg.start()
         bootstrap = broker.start()
-        asyncio.run(create_topics(bootstrap, Topics.all(), partitions=4, replication=1,
-                                  compacted=frozenset({Topics.DIRECTORY})))
+        asyncio.run(
+            create_topics(bootstrap, Topics.all(), partitions=4, replication=1, compacted=frozenset({Topics.DIRECTORY}))
+        )
         asyncio.run(_migrate_all(dsn, SERVICES))
         credentials = asyncio.run(_seed(dsn))
         integration = next(c["token"] for c in credentials if c["role"] == "integration")
@@ -393,12 +458,17 @@ def main() -> None:
             print(json.dumps(chain, indent=2), flush=True)
 
         ports = {name: free_port() for name in SERVICES}
-        env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "WARNING",
-               "SMTP_PORT": str(free_port()),
-               "FENGQIAO_PII_KEYS": os.environ.get("FENGQIAO_PII_KEYS") or new_key_setting("bench"),
-               "FENGQIAO_PII_INDEX_KEY": os.environ.get("FENGQIAO_PII_INDEX_KEY") or new_index_key_setting(),
-               "FENGQIAO_LINK_KEY": os.environ.get("FENGQIAO_LINK_KEY") or new_index_key_setting(),
-               **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()}}
+        env = {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "LOG_LEVEL": "WARNING",
+            "SMTP_PORT": str(free_port()),
+            "FENGQIAO_PII_KEYS": os.environ.get("FENGQIAO_PII_KEYS") or new_key_setting("bench"),
+            "FENGQIAO_PII_INDEX_KEY": os.environ.get("FENGQIAO_PII_INDEX_KEY") or new_index_key_setting(),
+            "FENGQIAO_LINK_KEY": os.environ.get("FENGQIAO_LINK_KEY") or new_index_key_setting(),
+            **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        }
         procs = {name: start_service(name, env, workdir / f"{name}.log") for name in SERVICES}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         not_ready = wait_ready(urls, 90)
@@ -409,13 +479,26 @@ def main() -> None:
         steady_n = args.steady_rate * args.steady_seconds
         runs = {
             "ingress_steady": (lambda run: submit_ingress(bootstrap, run, steady_n, args.steady_rate), steady_n),
-            "http_steady": (lambda run: submit_http(urls["intake"], integration, run, steady_n, args.steady_rate), steady_n),
-            "ingress_flat_out": (lambda run: submit_ingress(bootstrap, run, args.flat_ingress, None), args.flat_ingress),
-            "http_flat_out": (lambda run: submit_http(urls["intake"], integration, run, args.flat_http, None), args.flat_http),
+            "http_steady": (
+                lambda run: submit_http(urls["intake"], integration, run, steady_n, args.steady_rate),
+                steady_n,
+            ),
+            "ingress_flat_out": (
+                lambda run: submit_ingress(bootstrap, run, args.flat_ingress, None),
+                args.flat_ingress,
+            ),
+            "http_flat_out": (
+                lambda run: submit_http(urls["intake"], integration, run, args.flat_http, None),
+                args.flat_http,
+            ),
         }
         pipeline = {}
-        cpu_pids = {**{name: p.pid for name, p in procs.items()}, "postgres": pg.proc.pid, "broker": broker.proc.pid,
-                    "load_generator": os.getpid()}
+        cpu_pids = {
+            **{name: p.pid for name, p in procs.items()},
+            "postgres": pg.proc.pid,
+            "broker": broker.proc.pid,
+            "load_generator": os.getpid(),
+        }
         with MemoryWatch({name: p.pid for name, p in procs.items()}) as memory:
             for label, (submit, n) in runs.items():
                 if wanted is not None and label not in wanted:
@@ -426,13 +509,20 @@ def main() -> None:
         ratios = {}
         if chain["flat_out"]["events_per_s"] and "ingress_flat_out" in pipeline:
             ratios["ingress_flat_out_vs_chain_flat_out"] = round(
-                pipeline["ingress_flat_out"].get("throughput_items_per_s", 0) / chain["flat_out"]["events_per_s"], 3)
+                pipeline["ingress_flat_out"].get("throughput_items_per_s", 0) / chain["flat_out"]["events_per_s"], 3
+            )
         if chain["steady"]["p99"] and "ingress_steady" in pipeline:
             ratios["steady_p99_assigned_vs_chain_p99"] = round(
-                (pipeline["ingress_steady"].get("assigned", {}).get("p99") or 0) / chain["steady"]["p99"], 2)
-        report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                  "when": datetime.now(timezone.utc).isoformat(), "bare_chain": chain, "pipeline": pipeline,
-                  "peak_rss_mb": {k: round(v, 1) for k, v in memory.peak_mb.items()}, "ratios": ratios}
+                (pipeline["ingress_steady"].get("assigned", {}).get("p99") or 0) / chain["steady"]["p99"], 2
+            )
+        report = {
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "when": datetime.now(UTC).isoformat(),
+            "bare_chain": chain,
+            "pipeline": pipeline,
+            "peak_rss_mb": {k: round(v, 1) for k, v in memory.peak_mb.items()},
+            "ratios": ratios,
+        }
         if args.pg_statements:
             asyncio.run(print_top_statements(dsn))
         out = Path("bench-results")

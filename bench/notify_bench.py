@@ -20,9 +20,9 @@ import multiprocessing as mp
 import tempfile
 import time
 from datetime import datetime
-from types import SimpleNamespace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 
 from fengqiao.db import create_pool, ensure_database, migrate
 from fengqiao.devstack import EmbeddedPostgres, free_port
@@ -79,17 +79,34 @@ def pct(values: list[float], p: float) -> float:
 
 class Bench:
     def __init__(self, pool, gateway_port: int, smtp_port: int, args) -> None:
-        ns = NotifySettings(SMS_GATEWAY_URL=f"http://127.0.0.1:{gateway_port}/send", QUIET_HOURS="off",
-                            RECIPIENT_RATE_LIMIT="", NOTIFY_SMTP_HOST="127.0.0.1", NOTIFY_SMTP_PORT=str(smtp_port),
-                            NOTIFY_SMTP_SECURITY="none", SMS_GATEWAY_TIMEOUT_S="5",
-                            DELIVERY_BATCH=str(args.batch), DELIVERY_CONCURRENCY=str(args.concurrency))
+        ns = NotifySettings(
+            SMS_GATEWAY_URL=f"http://127.0.0.1:{gateway_port}/send",
+            QUIET_HOURS="off",
+            RECIPIENT_RATE_LIMIT="",
+            NOTIFY_SMTP_HOST="127.0.0.1",
+            NOTIFY_SMTP_PORT=str(smtp_port),
+            NOTIFY_SMTP_SECURITY="none",
+            SMS_GATEWAY_TIMEOUT_S="5",
+            DELIVERY_BATCH=str(args.batch),
+            DELIVERY_CONCURRENCY=str(args.concurrency),
+        )
         self.pool = pool
-        self.queue = DeliveryQueue(cipher=PiiCipher.from_setting(new_key_setting("b")),
-                                   index=BlindIndex.from_setting(new_index_key_setting()), rules=rules_from(ns),
-                                   templates=Templates(), senders=senders_from(ns))
-        self.handlers = make_handlers(Deps(templates=Templates(), queue=self.queue, link_key=b"k" * 32,
-                                           public_base_url="https://fq.example", survey_link_valid_s=86400))(
-            Metrics("notify"))
+        self.queue = DeliveryQueue(
+            cipher=PiiCipher.from_setting(new_key_setting("b")),
+            index=BlindIndex.from_setting(new_index_key_setting()),
+            rules=rules_from(ns),
+            templates=Templates(),
+            senders=senders_from(ns),
+        )
+        self.handlers = make_handlers(
+            Deps(
+                templates=Templates(),
+                queue=self.queue,
+                link_key=b"k" * 32,
+                public_base_url="https://fq.example",
+                survey_link_valid_s=86400,
+            )
+        )(Metrics("notify"))
 
     async def request(self, events) -> float:
         async with unit_of_work(self.pool) as (conn, outbox):
@@ -100,10 +117,20 @@ class Bench:
 
 def sms_event(i: int, email: bool = False):
     no = f"FQB{i:07d}"
-    return new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
-        tracking_no=no, station="KZ01", template="acknowledgement",
-        phone=None if email else f"+86138{i:08d}", email=f"c{i}@example.com" if email else None,
-        params={"access_code": "123456"}), source="/bench", subject=no, stationid="KZ01")
+    return new_event(
+        EventTypes.CITIZEN_MESSAGE_REQUESTED,
+        CitizenMessageRequested(
+            tracking_no=no,
+            station="KZ01",
+            template="acknowledgement",
+            phone=None if email else f"+86138{i:08d}",
+            email=f"c{i}@example.com" if email else None,
+            params={"access_code": "123456"},
+        ),
+        source="/bench",
+        subject=no,
+        stationid="KZ01",
+    )
 
 
 def drain_queue(q) -> list:
@@ -117,8 +144,10 @@ async def run(args, pg: EmbeddedPostgres, dsn: str) -> dict:
     ctx = mp.get_context("spawn")
     sms_q, mail_q, hang = ctx.Queue(), ctx.Queue(), ctx.Event()
     gw_port, smtp_port = free_port(), free_port()
-    procs = [ctx.Process(target=_gateway, args=(gw_port, sms_q, hang), daemon=True),
-             ctx.Process(target=_relay, args=(smtp_port, mail_q), daemon=True)]
+    procs = [
+        ctx.Process(target=_gateway, args=(gw_port, sms_q, hang), daemon=True),
+        ctx.Process(target=_relay, args=(smtp_port, mail_q), daemon=True),
+    ]
     for p in procs:
         p.start()
     results: dict = {}
@@ -142,10 +171,16 @@ async def run(args, pg: EmbeddedPostgres, dsn: str) -> dict:
             pass
         drain_s = time.perf_counter() - t0
         got = len(drain_queue(sms_q))
-        results["drain"] = {"messages": n, "received_by_gateway": got, "handled_per_s": round(n / enqueue_s),
-                            "sent_per_s": round(n / drain_s)}
-        print(f"drain: {n} SMS handled at {n / enqueue_s:.0f}/s, sent at {n / drain_s:.0f}/s "
-              f"(gateway received {got})", flush=True)
+        results["drain"] = {
+            "messages": n,
+            "received_by_gateway": got,
+            "handled_per_s": round(n / enqueue_s),
+            "sent_per_s": round(n / drain_s),
+        }
+        print(
+            f"drain: {n} SMS handled at {n / enqueue_s:.0f}/s, sent at {n / drain_s:.0f}/s (gateway received {got})",
+            flush=True,
+        )
 
         # 2. steady load with the worker loop
         rt = SimpleNamespace(pool=pool)
@@ -162,12 +197,22 @@ async def run(args, pg: EmbeddedPostgres, dsn: str) -> dict:
         await asyncio.sleep(3)
         ids = {r["id"]: r["recipient_key"] for r in await pool.fetch("SELECT id, recipient_key FROM deliveries")}
         by_key = {b.queue.recipient_key("sms", phone): t for phone, t in sent_at.items()}
-        lat = [(ts - by_key[ids[int(ref[3:])]]) * 1000 for ref, ts in drain_queue(sms_q)
-               if int(ref[3:]) in ids and ids[int(ref[3:])] in by_key]
-        results["steady_sms_ms"] = {"n": len(lat), "p50": round(pct(lat, 50), 1), "p95": round(pct(lat, 95), 1),
-                                    "p99": round(pct(lat, 99), 1)}
-        print(f"steady 20 SMS/s for {seconds}s: {len(lat)} delivered, handled -> gateway p50 {pct(lat, 50):.1f} ms, "
-              f"p95 {pct(lat, 95):.1f} ms, p99 {pct(lat, 99):.1f} ms", flush=True)
+        lat = [
+            (ts - by_key[ids[int(ref[3:])]]) * 1000
+            for ref, ts in drain_queue(sms_q)
+            if int(ref[3:]) in ids and ids[int(ref[3:])] in by_key
+        ]
+        results["steady_sms_ms"] = {
+            "n": len(lat),
+            "p50": round(pct(lat, 50), 1),
+            "p95": round(pct(lat, 95), 1),
+            "p99": round(pct(lat, 99), 1),
+        }
+        print(
+            f"steady 20 SMS/s for {seconds}s: {len(lat)} delivered, handled -> gateway p50 {pct(lat, 50):.1f} ms, "
+            f"p95 {pct(lat, 95):.1f} ms, p99 {pct(lat, 99):.1f} ms",
+            flush=True,
+        )
 
         # 3. a dead SMS gateway, e-mail keeps flowing
         hang.set()
@@ -182,10 +227,17 @@ async def run(args, pg: EmbeddedPostgres, dsn: str) -> dict:
         await asyncio.sleep(3)
         mlat = [(ts - mail_sent[rcpt]) * 1000 for rcpt, ts in drain_queue(mail_q) if rcpt in mail_sent]
         stuck = await pool.fetchval("SELECT count(*) FROM deliveries WHERE channel = 'sms' AND status <> 'sent'")
-        results["isolation_email_ms"] = {"n": len(mlat), "p50": round(pct(mlat, 50), 1),
-                                         "p99": round(pct(mlat, 99), 1), "sms_not_sent": stuck}
-        print(f"dead SMS gateway, 10 e-mails/s for {args.isolation_seconds}s: {len(mlat)} e-mails delivered, "
-              f"p50 {pct(mlat, 50):.1f} ms, p99 {pct(mlat, 99):.1f} ms; {stuck} SMS waiting", flush=True)
+        results["isolation_email_ms"] = {
+            "n": len(mlat),
+            "p50": round(pct(mlat, 50), 1),
+            "p99": round(pct(mlat, 99), 1),
+            "sms_not_sent": stuck,
+        }
+        print(
+            f"dead SMS gateway, 10 e-mails/s for {args.isolation_seconds}s: {len(mlat)} e-mails delivered, "
+            f"p50 {pct(mlat, 50):.1f} ms, p99 {pct(mlat, 99):.1f} ms; {stuck} SMS waiting",
+            flush=True,
+        )
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)

@@ -15,23 +15,40 @@ from fengqiao.events import CONTRACTS, TOPIC_TYPES, CloudEvent, Topics
 # Each topic's description and operation; the event types it carries come from TOPIC_TYPES, the list the
 # consumers enforce (a type on any other topic is dead-lettered).
 CHANNELS = {
-    Topics.SUBMISSIONS: ("Public ingress: other bureau systems publish feedback here; every other event type is "
-                         "refused. Invalid records go to fengqiao.submissions.v1.dlq with the reason in headers.",
-                         "receive"),
-    Topics.CASE_EVENTS: ("Public lifecycle stream, keyed by tracking number (alerts by alert id). No personal "
-                         "data, and no words of the citizen: triage reasons carry rule ids and labels only.", "send"),
+    Topics.SUBMISSIONS: (
+        "Public ingress: other bureau systems publish feedback here; every other event type is "
+        "refused. Invalid records go to fengqiao.submissions.v1.dlq with the reason in headers.",
+        "receive",
+    ),
+    Topics.CASE_EVENTS: (
+        "Public lifecycle stream, keyed by tracking number (alerts by alert id). No personal "
+        "data, and no words of the citizen: triage reasons carry rule ids and labels only.",
+        "send",
+    ),
     Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.", "send"),
-    Topics.CITIZEN_MESSAGES: ("Internal, intake -> notify: messages to citizens, with their contact and access "
-                              "code. Restrict to notify.", "send"),
-    Topics.DIRECTORY: ("Internal, mediation -> all (compacted, keyed by entity): stations, staff, rosters, "
-                       "token hashes. Only mediation may write here.", "send"),
-    Topics.SURVEYS: ("Internal, intake -> mediation and notify: return-visit survey answers (the reason is free "
-                     "text).", "send"),
-    Topics.CITIZEN_UPDATES: ("Internal, mediation -> intake: what the citizen is told (the result, a request for "
-                             "information); free text.", "send"),
+    Topics.CITIZEN_MESSAGES: (
+        "Internal, intake -> notify: messages to citizens, with their contact and access code. Restrict to notify.",
+        "send",
+    ),
+    Topics.DIRECTORY: (
+        "Internal, mediation -> all (compacted, keyed by entity): stations, staff, rosters, "
+        "token hashes. Only mediation may write here.",
+        "send",
+    ),
+    Topics.SURVEYS: (
+        "Internal, intake -> mediation and notify: return-visit survey answers (the reason is free text).",
+        "send",
+    ),
+    Topics.CITIZEN_UPDATES: (
+        "Internal, mediation -> intake: what the citizen is told (the result, a request for information); free text.",
+        "send",
+    ),
     Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", "send"),
-    Topics.CORRECTIONS: ("Internal, console -> triage: classifications corrected by staff; triage keeps them as "
-                         "labelled examples for `fengqiao triage train`.", "send"),
+    Topics.CORRECTIONS: (
+        "Internal, console -> triage: classifications corrected by staff; triage keeps them as "
+        "labelled examples for `fengqiao triage train`.",
+        "send",
+    ),
 }
 
 
@@ -55,28 +72,44 @@ def build() -> dict:
             "summary": (contract.__doc__ or "").strip().splitlines()[0] if contract.__doc__ else event_type,
             "contentType": "application/cloudevents+json",
             "headers": {"type": "object", "properties": {"content-type": {"const": "application/cloudevents+json"}}},
-            "payload": {"allOf": [{"$ref": "#/components/schemas/CloudEvent"}, {
-                "type": "object", "properties": {"type": {"const": event_type},
-                                                 "data": {"$ref": f"#/components/schemas/{contract.__name__}"}}}]},
+            "payload": {
+                "allOf": [
+                    {"$ref": "#/components/schemas/CloudEvent"},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "type": {"const": event_type},
+                            "data": {"$ref": f"#/components/schemas/{contract.__name__}"},
+                        },
+                    },
+                ]
+            },
         }
     channels, operations = {}, {}
     for topic, (description, action) in CHANNELS.items():
         types = sorted(TOPIC_TYPES[topic])
         key = topic.replace(".", "_").replace("-", "_")
-        channels[key] = {"address": topic, "description": description,
-                         "messages": {_message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"}
-                                      for t in types}}
+        channels[key] = {
+            "address": topic,
+            "description": description,
+            "messages": {_message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"} for t in types},
+        }
         operations[f"{key}_{action}"] = {"action": action, "channel": {"$ref": f"#/channels/{key}"}}
         dlq_key = f"{key}_dlq"
-        channels[dlq_key] = {"address": f"{topic}.dlq",
-                             "description": "Dead letters: the original key, value and headers, plus dlq.reason, "
-                                            "dlq.error, dlq.original.topic, dlq.original.partition, "
-                                            "dlq.original.offset, dlq.consumer.group."}
+        channels[dlq_key] = {
+            "address": f"{topic}.dlq",
+            "description": "Dead letters: the original key, value and headers, plus dlq.reason, "
+            "dlq.error, dlq.original.topic, dlq.original.partition, "
+            "dlq.original.offset, dlq.consumer.group.",
+        }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Fengqiao (枫桥) event topics", "version": "1.0.0",
-                 "description": "Generated by scripts/asyncapi.py from libs/fengqiao/fengqiao/events.py. "
-                                "Every message is a CloudEvents 1.0 event in structured JSON mode."},
+        "info": {
+            "title": "Fengqiao (枫桥) event topics",
+            "version": "1.0.0",
+            "description": "Generated by scripts/asyncapi.py from libs/fengqiao/fengqiao/events.py. "
+            "Every message is a CloudEvents 1.0 event in structured JSON mode.",
+        },
         "defaultContentType": "application/cloudevents+json",
         "channels": channels,
         "operations": operations,

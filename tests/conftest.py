@@ -85,23 +85,41 @@ def stack(infra):
     smtp_port = free_port()
     # The outside world notify talks to: an SMS gateway and a mail relay, real local servers.
     sms, mail = HttpRecorder(), SmtpRecorder()
-    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           "SMTP_PORT": str(smtp_port), "RATE_LIMIT_SUBMIT": "100000/minute",
-           "RATE_LIMIT_TRACK": "100000/minute", **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-           "SMS_GATEWAY_URL": f"{sms.url}/sms/send", "SMS_GATEWAY_AUTH": "Bearer e2e-gateway",
-           "NOTIFY_SMTP_HOST": "127.0.0.1", "NOTIFY_SMTP_PORT": str(mail.port), "NOTIFY_SMTP_SECURITY": "none",
-           "NOTIFY_MAIL_FROM": "noreply@fengqiao.test",
-           # the suite runs at any hour and sends many messages to the same test numbers
-           "QUIET_HOURS": "off", "RECIPIENT_RATE_LIMIT": "", "DELIVERY_RETRY_BASE_S": "1",
-           "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}  # the tests' webhook receivers listen on loopback
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+        "SMTP_PORT": str(smtp_port),
+        "RATE_LIMIT_SUBMIT": "100000/minute",
+        "RATE_LIMIT_TRACK": "100000/minute",
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+        "SMS_GATEWAY_URL": f"{sms.url}/sms/send",
+        "SMS_GATEWAY_AUTH": "Bearer e2e-gateway",
+        "NOTIFY_SMTP_HOST": "127.0.0.1",
+        "NOTIFY_SMTP_PORT": str(mail.port),
+        "NOTIFY_SMTP_SECURITY": "none",
+        "NOTIFY_MAIL_FROM": "noreply@fengqiao.test",
+        # the suite runs at any hour and sends many messages to the same test numbers
+        "QUIET_HOURS": "off",
+        "RECIPIENT_RATE_LIMIT": "",
+        "DELIVERY_RETRY_BASE_S": "1",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+    }  # the tests' webhook receivers listen on loopback
     procs = {name: start_service(name, env, infra.workdir / f"{name}.log") for name in services}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     try:
         not_ready = wait_ready(urls, timeout=60)
         assert not not_ready, f"services not ready: {not_ready}; logs: " + "; ".join(
-            (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready)
-        yield {"urls": urls, "smtp_port": smtp_port, "credentials": {c["staff_id"] or c["role"]: c for c in credentials},
-               "procs": procs, "sms": sms, "mail": mail}
+            (infra.workdir / f"{n}.log").read_text()[-2000:] for n in not_ready
+        )
+        yield {
+            "urls": urls,
+            "smtp_port": smtp_port,
+            "credentials": {c["staff_id"] or c["role"]: c for c in credentials},
+            "procs": procs,
+            "sms": sms,
+            "mail": mail,
+        }
     finally:
         for proc in procs.values():
             stop_process(proc)

@@ -93,8 +93,12 @@ class _Collect:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.sink.append((envelope.rcpt_tos, message_from_bytes(envelope.original_content or envelope.content,
-                                                                policy=policy.default)))
+        self.sink.append(
+            (
+                envelope.rcpt_tos,
+                message_from_bytes(envelope.original_content or envelope.content, policy=policy.default),
+            )
+        )
         return "250 OK"
 
 

@@ -24,10 +24,17 @@ def require(tool: str) -> str:
 
 def test_docker_compose_file_is_valid():
     exe = require("docker-compose")
-    env = {**os.environ, "POSTGRES_PASSWORD": "x", "GRAFANA_ADMIN_PASSWORD": "x", "FENGQIAO_PII_KEYS": "k1:x",
-           "FENGQIAO_PII_INDEX_KEY": "x", "FENGQIAO_LINK_KEY": "x"}
-    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "POSTGRES_PASSWORD": "x",
+        "GRAFANA_ADMIN_PASSWORD": "x",
+        "FENGQIAO_PII_KEYS": "k1:x",
+        "FENGQIAO_PII_INDEX_KEY": "x",
+        "FENGQIAO_LINK_KEY": "x",
+    }
+    result = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     for service in ("kafka", "postgres", "intake", "triage", "mediation", "notify", "prometheus", "grafana"):
         assert f"\n  {service}:\n" in result.stdout
@@ -36,15 +43,22 @@ def test_docker_compose_file_is_valid():
 def test_compose_refuses_to_start_without_secrets():
     exe = require("docker-compose")
     env = {k: v for k, v in os.environ.items() if k not in ("POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")}
-    result = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], env=env,
-                            capture_output=True, text=True, timeout=60, cwd="/")
+    result = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
     assert result.returncode != 0 and "POSTGRES_PASSWORD" in result.stderr
 
 
 def test_prometheus_config_and_alert_rules_are_valid():
     exe = require("promtool")
-    rules = subprocess.run([exe, "check", "rules", str(ROOT / "deploy/prometheus/alerts.yml")],
-                           capture_output=True, text=True, timeout=60)
+    rules = subprocess.run(
+        [exe, "check", "rules", str(ROOT / "deploy/prometheus/alerts.yml")], capture_output=True, text=True, timeout=60
+    )
     assert rules.returncode == 0, rules.stdout + rules.stderr
 
 

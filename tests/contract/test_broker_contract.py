@@ -47,13 +47,20 @@ async def test_create_topic_produce_consume_commit(infra):
     await _produce(infra.bootstrap, topic, [f"m{i}".encode() for i in range(10)])
 
     group = _name("group")
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=infra.bootstrap, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     try:
         records = await _drain(consumer, 10)
-        assert sorted(r.value for r in records) == sorted(f"m{i}".encode() for i in range(10)), \
+        assert sorted(r.value for r in records) == sorted(f"m{i}".encode() for i in range(10)), (
             f"{BROKER}: a group consumer did not receive the 10 produced messages"
+        )
         offsets = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
@@ -64,8 +71,9 @@ async def test_create_topic_produce_consume_commit(infra):
         # Lag is computed as highwater - position inside the consumer (DESIGN section 3). Not
         # end_offsets(): Tansu answers ListOffsets with the last batch's base offset + 1.
         lag = sum([consumer.highwater(tp) - await consumer.position(tp) for tp in offsets])
-        assert sum(consumer.highwater(tp) for tp in offsets) == 10 and lag == 0, \
+        assert sum(consumer.highwater(tp) for tp in offsets) == 10 and lag == 0, (
             f"{BROKER}: highwater/position do not account for the 10 messages"
+        )
     finally:
         await consumer.stop()
 
@@ -74,9 +82,15 @@ async def test_rebalance_between_two_members(infra):
     topic = _name("rebalance")
     await create_topics(infra.bootstrap, [topic], partitions=2, replication=1)
     group = _name("group")
-    kwargs = dict(bootstrap_servers=infra.bootstrap, group_id=group, enable_auto_commit=False,
-                  auto_offset_reset="earliest", fetch_max_wait_ms=20, session_timeout_ms=10_000,
-                  heartbeat_interval_ms=500)
+    kwargs = dict(
+        bootstrap_servers=infra.bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=500,
+    )
     first = AIOKafkaConsumer(topic, **kwargs)
     await first.start()
     second = None
@@ -92,7 +106,8 @@ async def test_rebalance_between_two_members(infra):
                 break
         assert len(first.assignment()) == 1 and len(second.assignment()) == 1, (
             f"{BROKER}: two members of one group did not split two partitions "
-            f"({first.assignment()} / {second.assignment()})")
+            f"({first.assignment()} / {second.assignment()})"
+        )
         assert first.assignment() != second.assignment(), f"{BROKER}: both members got the same partition"
     finally:
         if second is not None:
@@ -111,10 +126,12 @@ async def test_read_from_the_middle_of_a_batch(infra):
         consumer.assign([tp])
         consumer.seek(tp, 7)
         records = await _drain(consumer, 13)
-        assert [r.offset for r in records] == list(range(7, 20)), \
+        assert [r.offset for r in records] == list(range(7, 20)), (
             f"{BROKER}: reading from offset 7 of a 20-message batch returned offsets {[r.offset for r in records]}"
+        )
         assert records[0].value == b"v7", f"{BROKER}: offset 7 does not hold the 8th message"
-        assert consumer.highwater(tp) == 20 and await consumer.position(tp) == 20, \
+        assert consumer.highwater(tp) == 20 and await consumer.position(tp) == 20, (
             f"{BROKER}: highwater/position wrong after reading to the end"
+        )
     finally:
         await consumer.stop()

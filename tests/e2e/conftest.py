@@ -9,7 +9,6 @@ import shutil
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium, driven by Playwright; a missing browser fails under CI=true. Module-scoped:
@@ -23,8 +22,11 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             yield browser
         finally:

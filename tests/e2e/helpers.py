@@ -42,13 +42,16 @@ def submit(stack, station: str, content: str, *, address: str | None = None, **f
     return r.json()
 
 
-def console_notifications(stack, staff: str, kind: str, tracking_no: str | None = None,
-                          timeout: float = 15) -> list[dict]:
+def console_notifications(
+    stack, staff: str, kind: str, tracking_no: str | None = None, timeout: float = 15
+) -> list[dict]:
     """A staff member's console notifications of `kind` (for one item, if given), waiting until
     at least one arrives or the timeout passes."""
     deadline = time.monotonic() + timeout
     while True:
-        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()["notifications"]
+        items = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox", headers=token(stack, staff)).json()[
+            "notifications"
+        ]
         found = [n for n in items if n["kind"] == kind and tracking_no in (None, n["tracking_no"])]
         if found or time.monotonic() > deadline:
             return found
@@ -85,8 +88,14 @@ def public_events(bootstrap: str, tracking_no: str, seconds: float = 5) -> list[
     """Every event about one item on the public stream (read from the beginning for `seconds`)."""
 
     async def read() -> list[dict]:
-        consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
-                                    auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+        consumer = AIOKafkaConsumer(
+            Topics.CASE_EVENTS,
+            bootstrap_servers=bootstrap,
+            group_id=f"e2e-{uuid.uuid4()}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+        )
         await consumer.start()
         found: list[dict] = []
         try:

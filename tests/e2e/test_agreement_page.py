@@ -21,25 +21,52 @@ def test_the_agreement_prints_as_a_clean_page_and_a_partys_new_dispute_links_bac
     assert act(stack, no, holder, "accept").status_code == 200
     base = f"{stack['urls']['mediation']}/api/v1/cases/{no}/mediation"
     assert httpx.post(base, json={"mediator_id": "KZ02-MD"}, headers=who).status_code == 201
-    a = httpx.post(f"{base}/parties", headers=who, json={"role": "applicant", "name": "钱小红",
-                   "phone": "13912340005", "id_no": "410102198001011234", "address": "幸福小区5栋101"}).json()
-    b = httpx.post(f"{base}/parties", headers=who, json={"role": "respondent", "name": "孙<b>强</b>",
-                   "phone": "13912348888", "address": "幸福小区5栋201"}).json()
+    a = httpx.post(
+        f"{base}/parties",
+        headers=who,
+        json={
+            "role": "applicant",
+            "name": "钱小红",
+            "phone": "13912340005",
+            "id_no": "410102198001011234",
+            "address": "幸福小区5栋101",
+        },
+    ).json()
+    b = httpx.post(
+        f"{base}/parties",
+        headers=who,
+        json={"role": "respondent", "name": "孙<b>强</b>", "phone": "13912348888", "address": "幸福小区5栋201"},
+    ).json()
     assert a["earlier_cases"] == []
-    r = httpx.put(f"{base}/agreement", headers=who, json={
-        "facts": "孙强装修时拆改墙体，致钱小红家墙面开裂。", "dispute": "赔偿数额。", "terms": ["孙强赔偿钱小红1500元。"],
-        "performance": {"how": "银行转账", "where": "幸福小区", "when": "2026年12月15日前"},
-        "signatures": [{"party_id": a["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"},
-                       {"party_id": b["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"}],
-        "signed_at": "2026-12-01T10:00:00+08:00"})
+    r = httpx.put(
+        f"{base}/agreement",
+        headers=who,
+        json={
+            "facts": "孙强装修时拆改墙体，致钱小红家墙面开裂。",
+            "dispute": "赔偿数额。",
+            "terms": ["孙强赔偿钱小红1500元。"],
+            "performance": {"how": "银行转账", "where": "幸福小区", "when": "2026年12月15日前"},
+            "signatures": [
+                {"party_id": a["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"},
+                {"party_id": b["party_id"], "signed_at": "2026-12-01T10:00:00+08:00"},
+            ],
+            "signed_at": "2026-12-01T10:00:00+08:00",
+        },
+    )
     assert r.status_code == 200, r.text
 
     page.context.set_extra_http_headers(who)
     page.goto(f"{stack['urls']['mediation']}{r.json()['print_url']}")
     assert page.title().startswith("人民调解协议书")
     text = page.inner_text("body")
-    for expected in ("钱小红", "410102198001011234", "孙强赔偿钱小红1500元。", "履行期限：2026年12月15日前", "司法确认",
-                     "赵秀兰" if False else "人民调解员"):
+    for expected in (
+        "钱小红",
+        "410102198001011234",
+        "孙强赔偿钱小红1500元。",
+        "履行期限：2026年12月15日前",
+        "司法确认",
+        "赵秀兰" if False else "人民调解员",
+    ):
         assert expected in text
     assert page.locator("b").count() == 0  # names are text, never markup
     assert "孙<b>强</b>" in text
@@ -53,6 +80,9 @@ def test_the_agreement_prints_as_a_clean_page_and_a_partys_new_dispute_links_bac
     assert act(stack, no2, holder2, "accept").status_code == 200
     base2 = f"{stack['urls']['mediation']}/api/v1/cases/{no2}/mediation"
     assert httpx.post(base2, json={"mediator_id": "KZ02-MD"}, headers=token(stack, holder2)).status_code == 201
-    again = httpx.post(f"{base2}/parties", headers=token(stack, holder2), json={
-        "role": "applicant", "name": "钱小红", "phone": "139 1234 0005"}).json()
+    again = httpx.post(
+        f"{base2}/parties",
+        headers=token(stack, holder2),
+        json={"role": "applicant", "name": "钱小红", "phone": "139 1234 0005"},
+    ).json()
     assert again["earlier_cases"] == [no]

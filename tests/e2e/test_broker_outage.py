@@ -16,7 +16,6 @@ from fengqiao.db import ensure_database
 from fengqiao.devstack import EmbeddedBroker, free_port, start_service, stop_process
 from fengqiao.events import Topics
 from fengqiao.kafka import create_topics
-
 from tests.e2e.helpers import sql, wait_alive
 
 pytestmark = pytest.mark.e2e
@@ -26,8 +25,14 @@ def test_intake_accepts_while_the_broker_is_down_and_catches_up_when_it_returns(
     dsn = urlunsplit(urlsplit(infra.dsn)._replace(path=f"/outage_{secrets.token_hex(4)}"))
     asyncio.run(ensure_database(dsn))
     broker_port, http_port = free_port(), free_port()
-    env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
-           "INTAKE_PORT": str(http_port), "SMTP_PORT": str(free_port()), "OUTBOX_POLL_INTERVAL_S": "0.2"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{broker_port}",
+        "INTAKE_PORT": str(http_port),
+        "SMTP_PORT": str(free_port()),
+        "OUTBOX_POLL_INTERVAL_S": "0.2",
+    }
     proc = start_service("intake", env, tmp_path / "intake.log")
     url = f"http://127.0.0.1:{http_port}"
     broker = None
@@ -42,8 +47,10 @@ def test_intake_accepts_while_the_broker_is_down_and_catches_up_when_it_returns(
 
         # The directory cannot arrive without a broker: give intake its station directly.
         sql(dsn, "INSERT INTO intake.stations (code, name) VALUES ('KZ01', '矿区派出所')")
-        receipts = [httpx.post(f"{url}/api/v1/feedback", json={"station": "KZ01", "content": f"路灯坏了 {i}"},
-                               timeout=10) for i in range(3)]
+        receipts = [
+            httpx.post(f"{url}/api/v1/feedback", json={"station": "KZ01", "content": f"路灯坏了 {i}"}, timeout=10)
+            for i in range(3)
+        ]
         assert [r.status_code for r in receipts] == [202, 202, 202]
 
         def pending() -> int:

@@ -19,16 +19,27 @@ pytestmark = pytest.mark.e2e
 
 
 def hotline(stack, station: str, summary: str, phone: str) -> dict:
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/hotline/calls", headers=token(stack, "integration"), json={
-        "call_id": f"CTI-{uuid.uuid4().hex[:10]}", "station": station, "caller_number": phone, "line": "96110-1",
-        "started_at": "2026-11-28T09:05:00+08:00", "summary": summary})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/api/v1/hotline/calls",
+        headers=token(stack, "integration"),
+        json={
+            "call_id": f"CTI-{uuid.uuid4().hex[:10]}",
+            "station": station,
+            "caller_number": phone,
+            "line": "96110-1",
+            "started_at": "2026-11-28T09:05:00+08:00",
+            "summary": summary,
+        },
+    )
     assert r.status_code in (200, 201, 202), r.text
     return r.json()
 
 
 def web(stack, station: str, content: str, phone: str) -> dict:
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback",
-                   json={"station": station, "content": content, "reporter": {"phone": phone}})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/api/v1/feedback",
+        json={"station": station, "content": content, "reporter": {"phone": phone}},
+    )
     assert r.status_code == 202, r.text
     return r.json()
 
@@ -44,13 +55,16 @@ def case(stack, tracking_no: str, who: str, *, status: str | None = None, timeou
 
 
 def act(stack, tracking_no: str, who: str, command: str, **body) -> httpx.Response:
-    return httpx.post(f"{stack['urls']['mediation']}/api/v1/cases/{tracking_no}/{command}", json=body,
-                      headers=token(stack, who))
+    return httpx.post(
+        f"{stack['urls']['mediation']}/api/v1/cases/{tracking_no}/{command}", json=body, headers=token(stack, who)
+    )
 
 
 def citizen_view(stack, receipt: dict) -> dict:
-    return httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
-                     headers={"X-Access-Code": receipt["access_code"]}).json()
+    return httpx.get(
+        f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+        headers={"X-Access-Code": receipt["access_code"]},
+    ).json()
 
 
 def wait_citizen(stack, receipt: dict, status: str, timeout: float = 10) -> dict:
@@ -89,32 +103,75 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     opened = httpx.post(base, json={"mediator_id": "KZ01-MD"}, headers=who)
     assert opened.status_code == 201, opened.text
     assert case(stack, no, "KZ01-LD")["status"] == "mediating"
-    applicant = httpx.post(f"{base}/parties", headers=who, json={
-        "role": "applicant", "name": "王秀英", "phone": "13912340001", "id_no": "410102195803151224",
-        "address": "矿工新村3栋201"}).json()["party_id"]
-    respondent = httpx.post(f"{base}/parties", headers=who, json={
-        "role": "respondent", "name": "赵大勇", "phone": "13912349999", "address": "矿工新村3栋301"}).json()["party_id"]
-    for day, minutes in (("2026-11-30T09:30:00+08:00", "第一次调解：双方同意请物业查明漏水原因"),
-                         ("2026-12-03T09:30:00+08:00", "第二次调解：楼上住户同意维修并赔偿800元，签订调解协议")):
-        r = httpx.post(f"{base}/sessions", headers=who, json={
-            "scheduled_at": day, "place": "矿区派出所人民调解室",
-            "attendees": [f"party:{applicant}", f"party:{respondent}", "KZ01-MD"]})
+    applicant = httpx.post(
+        f"{base}/parties",
+        headers=who,
+        json={
+            "role": "applicant",
+            "name": "王秀英",
+            "phone": "13912340001",
+            "id_no": "410102195803151224",
+            "address": "矿工新村3栋201",
+        },
+    ).json()["party_id"]
+    respondent = httpx.post(
+        f"{base}/parties",
+        headers=who,
+        json={"role": "respondent", "name": "赵大勇", "phone": "13912349999", "address": "矿工新村3栋301"},
+    ).json()["party_id"]
+    for day, minutes in (
+        ("2026-11-30T09:30:00+08:00", "第一次调解：双方同意请物业查明漏水原因"),
+        ("2026-12-03T09:30:00+08:00", "第二次调解：楼上住户同意维修并赔偿800元，签订调解协议"),
+    ):
+        r = httpx.post(
+            f"{base}/sessions",
+            headers=who,
+            json={
+                "scheduled_at": day,
+                "place": "矿区派出所人民调解室",
+                "attendees": [f"party:{applicant}", f"party:{respondent}", "KZ01-MD"],
+            },
+        )
         assert r.status_code == 201, r.text
-        assert httpx.post(f"{base}/sessions/{r.json()['session_id']}/minutes", headers=who,
-                          json={"minutes": minutes, "held_at": day}).status_code == 200
+        assert (
+            httpx.post(
+                f"{base}/sessions/{r.json()['session_id']}/minutes",
+                headers=who,
+                json={"minutes": minutes, "held_at": day},
+            ).status_code
+            == 200
+        )
     agreement = {
-        "facts": "赵大勇家卫生间防水层老化，导致楼下王秀英家天花板长期渗水。", "dispute": "维修责任和损失赔偿。",
+        "facts": "赵大勇家卫生间防水层老化，导致楼下王秀英家天花板长期渗水。",
+        "dispute": "维修责任和损失赔偿。",
         "terms": ["赵大勇于2026年12月10日前请人修复卫生间防水层。", "赵大勇赔偿王秀英装修损失800元。"],
         "performance": {"how": "现金当面支付，维修由赵大勇负责", "where": "矿工新村3栋", "when": "2026年12月10日前"},
-        "signed_at": "2026-12-03T11:00:00+08:00", "performance_checks": ["2026-12-11T10:00:00+08:00"],
+        "signed_at": "2026-12-03T11:00:00+08:00",
+        "performance_checks": ["2026-12-11T10:00:00+08:00"],
     }
-    unsigned = httpx.put(f"{base}/agreement", headers=who, json=agreement | {"signatures": [
-        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
-        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"}]})
+    unsigned = httpx.put(
+        f"{base}/agreement",
+        headers=who,
+        json=agreement
+        | {
+            "signatures": [
+                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+            ]
+        },
+    )
     assert unsigned.status_code == 422 and unsigned.json()["detail"]["error"] == "unsigned"
-    r = httpx.put(f"{base}/agreement", headers=who, json=agreement | {"signatures": [
-        {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
-        {"party_id": respondent, "signed_at": "2026-12-03T11:05:00+08:00"}]})
+    r = httpx.put(
+        f"{base}/agreement",
+        headers=who,
+        json=agreement
+        | {
+            "signatures": [
+                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+                {"party_id": respondent, "signed_at": "2026-12-03T11:05:00+08:00"},
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     record = httpx.get(base, headers=who).json()
     assert record["outcome"] == "agreement" and [p["name"] for p in record["parties"]] == ["王秀英", "赵大勇"]
@@ -141,7 +198,11 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     steps = [h["status"] for h in c["history"]]
     assert steps == ["assigned", "accepted", "mediating", "mediating", "mediating", "resolved", "visited", "closed"]
     assert [h["event"] for h in c["history"]].count("mediation_scheduled") == 3  # opened, two sessions
-    assert all(k["done_at"] for k in c["clocks"]) and {k["clock"] for k in c["clocks"]} == {"accept", "resolve", "visit"}
+    assert all(k["done_at"] for k in c["clocks"]) and {k["clock"] for k in c["clocks"]} == {
+        "accept",
+        "resolve",
+        "visit",
+    }
     assert not any(k["breached_at"] for k in c["clocks"])
 
     # The citizen is told the result on their phone; the public stream carries no free text.
@@ -155,7 +216,9 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     assert "800元" not in raw and "13912340001" not in raw and "物业查明" not in raw  # summary, phone, minutes
     assert "王秀英" not in raw and "410102" not in raw
     # Another station's staff see nothing of it.
-    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    assert (
+        httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    )
     assert act(stack, no, "KZ02-LD", "reopen").status_code == 404
 
 
@@ -169,8 +232,13 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     assert act(stack, no, first, "review_return", approve=True, assignee_id="KZ02-P4").status_code == 403
     second = other_officer(stack, "KZ02", first)
     r = act(stack, no, "KZ02-LD", "review_return", approve=True, assignee_id=second, reason="同意，改派")
-    assert r.json() == {"tracking_no": no, "status": "assigned", "status_label": "已分派", "assignee_id": second,
-                        "event": "reassigned"}
+    assert r.json() == {
+        "tracking_no": no,
+        "status": "assigned",
+        "status_label": "已分派",
+        "assignee_id": second,
+        "event": "reassigned",
+    }
     assert console_notifications(stack, second, "reassigned", no)
     assert act(stack, no, second, "accept").json()["status"] == "accepted"
 
@@ -185,9 +253,13 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
 
     before = breaches()
     original = case(stack, no, "KZ02-LD")
-    sql(infra.dsn, "UPDATE mediation.case_clocks SET due_at = now() - interval '1 minute', "
+    sql(
+        infra.dsn,
+        "UPDATE mediation.case_clocks SET due_at = now() - interval '1 minute', "
         "original_due_at = now() - interval '1 minute', remind_at = now() - interval '2 minutes' "
-        "WHERE tracking_no = $1 AND clock = 'resolve'", no)
+        "WHERE tracking_no = $1 AND clock = 'resolve'",
+        no,
+    )
     assert console_notifications(stack, "KZ02-LD", "escalated", no, timeout=20), "the leader was not told"
     c = case(stack, no, "KZ02-LD")
     resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
@@ -196,17 +268,30 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
     assert "overdue" in [h["event"] for h in c["history"]]
 
     # Five working days later, bureau supervision (督办).
-    sql(infra.dsn, "UPDATE mediation.case_clocks SET supervise_at = now() - interval '1 second' "
-        "WHERE tracking_no = $1 AND clock = 'resolve'", no)
+    sql(
+        infra.dsn,
+        "UPDATE mediation.case_clocks SET supervise_at = now() - interval '1 second' "
+        "WHERE tracking_no = $1 AND clock = 'resolve'",
+        no,
+    )
     assert console_notifications(stack, "BUREAU-01", "supervision", no, timeout=20), "no supervision for the bureau"
 
     # An extension needs the leader and a reason; the missed deadline stays missed.
     url = f"{stack['urls']['mediation']}/api/v1/cases/{no}/clocks/resolve/extend"
     later = "2030-01-01T00:00:00+08:00"
-    assert httpx.post(url, json={"due_at": later, "reason": "等待市政"}, headers=token(stack, second)).status_code == 403
-    assert httpx.post(url, json={"due_at": later, "reason": "等待市政维修"}, headers=token(stack, "KZ02-LD")).status_code == 200
+    assert (
+        httpx.post(url, json={"due_at": later, "reason": "等待市政"}, headers=token(stack, second)).status_code == 403
+    )
+    assert (
+        httpx.post(url, json={"due_at": later, "reason": "等待市政维修"}, headers=token(stack, "KZ02-LD")).status_code
+        == 200
+    )
     resolve = next(k for k in case(stack, no, "KZ02-LD")["clocks"] if k["clock"] == "resolve")
-    assert resolve["breached_at"] and resolve["extended_by"] == "KZ02-LD" and resolve["original_due_at"] != resolve["due_at"]
+    assert (
+        resolve["breached_at"]
+        and resolve["extended_by"] == "KZ02-LD"
+        and resolve["original_due_at"] != resolve["due_at"]
+    )
 
     assert act(stack, no, second, "resolve", summary="已联系市政部门修复路灯。").json()["status"] == "resolved"
     assert breaches() == before + 1  # fired once, whatever the timer loop did since
@@ -227,8 +312,10 @@ def test_a_dissatisfied_survey_answer_reopens_the_case_for_the_leader_with_the_r
     assert act(stack, no, holder, "accept").status_code == 200
     assert act(stack, no, holder, "resolve", summary="已通知市政加固井盖。").status_code == 200
     token_ = links.sign(base64.b64decode(os.environ["FENGQIAO_LINK_KEY"]), "survey", no, valid_for_s=3600)
-    r = httpx.post(f"{stack['urls']['intake']}/survey",
-                   data={"t": token_, "result": "dissatisfied", "reason": "井盖还是松的，没有人来修"})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/survey",
+        data={"t": token_, "result": "dissatisfied", "reason": "井盖还是松的，没有人来修"},
+    )
     assert r.status_code == 200
     c = case(stack, no, "KZ01-LD", status="reopened")
     assert c["visit_result"] == "dissatisfied"
@@ -236,8 +323,10 @@ def test_a_dissatisfied_survey_answer_reopens_the_case_for_the_leader_with_the_r
     # The leadership is told once, with the citizen's reason; the answer counts toward satisfaction.
     (told,) = console_notifications(stack, "KZ01-LD", "dissatisfied", no)
     assert "井盖还是松的" in told["body"] and not console_notifications(stack, "KZ01-LD", "reopened", no, timeout=1)
-    assert 'fengqiao_survey_responses_total{result="dissatisfied",station="KZ01"}' in httpx.get(
-        f"{stack['urls']['notify']}/metrics").text
+    assert (
+        'fengqiao_survey_responses_total{result="dissatisfied",station="KZ01"}'
+        in httpx.get(f"{stack['urls']['notify']}/metrics").text
+    )
     resolve = next(k for k in c["clocks"] if k["clock"] == "resolve")
     assert resolve["done_at"] is None and "重新办理" in resolve["note"]  # a new resolution clock
 
@@ -250,6 +339,7 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
 
     async def as_staff_of(station: str) -> dict:
         import asyncpg
+
         conn = await asyncpg.connect(infra.dsn, server_settings={"search_path": "mediation"})
         tx = conn.transaction()
         await tx.start()
@@ -275,7 +365,9 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
     assert case(stack, no, "KZ02-LD")["status"] == "accepted"
 
     # Through the API: another station's leader can neither read nor change it.
-    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ01-LD")).status_code == 404
+    assert (
+        httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ01-LD")).status_code == 404
+    )
     assert act(stack, no, "KZ01-LD", "reassign", assignee_id="KZ01-P1").status_code == 404
     listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ01-LD")).json()["cases"]
     assert no not in {c["tracking_no"] for c in listed}
@@ -283,13 +375,16 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
 
     # Transfer to KZ01: the first station no longer sees it, the second does.
     assert act(stack, no, "KZ02-LD", "transfer", to_station="KZ01", reason="属于矿区派出所辖区").status_code == 200
-    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    assert (
+        httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ02-LD")).status_code == 404
+    )
     moved = case(stack, no, "KZ01-LD")
     assert moved["station"] == "KZ01" and moved["assignee_id"] == "KZ01-LD" and moved["transferred_from"] == "KZ02"
     wait_citizen(stack, receipt, "transferred")
 
-    trail = httpx.get(f"{stack['urls']['mediation']}/api/v1/audit", params={"tracking_no": no},
-                      headers=token(stack, "BUREAU-01")).json()["entries"]
+    trail = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/audit", params={"tracking_no": no}, headers=token(stack, "BUREAU-01")
+    ).json()["entries"]
     actions = [(e["staff_id"], e["action"]) for e in reversed(trail)]
     assert (holder, "accept") in actions and ("KZ02-LD", "transfer") in actions and ("KZ02-LD", "view_case") in actions
     assert httpx.get(f"{stack['urls']['mediation']}/api/v1/audit", headers=token(stack, holder)).status_code == 403
@@ -319,8 +414,13 @@ def test_an_unloaded_year_is_flagged_and_loading_its_schedule_clears_it(stack, i
     schedule = tmp_path / "holidays.csv"
     schedule.write_text("date,kind,name\n" + "".join(f"{y}-12-31,holiday,测试\n" for y in years), encoding="utf-8")
     cli = os.path.join(os.path.dirname(sys.executable), "fengqiao")
-    out = subprocess.run([cli, "calendar", "load", str(schedule)], env={**os.environ, "DATABASE_URL": infra.dsn},
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [cli, "calendar", "load", str(schedule)],
+        env={**os.environ, "DATABASE_URL": infra.dsn},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0 and f"loaded {len(years)} days" in out.stdout, out.stderr
     deadline = time.monotonic() + 15
     while missing() != 0:
@@ -338,25 +438,43 @@ def test_opinions_about_the_station_become_rectification_measures_verified_by_so
     waiting = httpx.get(f"{base}/unaddressed", params={"days": 0}, headers=token(stack, "KZ01-LD")).json()["items"]
     assert {a["tracking_no"], b["tracking_no"]} <= {i["tracking_no"] for i in waiting}
 
-    body = {"title": "户籍窗口中午错时服务", "description": "工作日12:00-14:00安排一名民警值守户籍窗口",
-            "owner_id": "KZ01-P2", "due_at": "2030-01-01T00:00:00+08:00",
-            "tracking_nos": [a["tracking_no"], b["tracking_no"]]}
+    body = {
+        "title": "户籍窗口中午错时服务",
+        "description": "工作日12:00-14:00安排一名民警值守户籍窗口",
+        "owner_id": "KZ01-P2",
+        "due_at": "2030-01-01T00:00:00+08:00",
+        "tracking_nos": [a["tracking_no"], b["tracking_no"]],
+    }
     assert httpx.post(base, json=body, headers=token(stack, "KZ01-P1")).status_code == 403
-    assert httpx.post(base, json=body | {"tracking_nos": ["FQNOSUCH1"]}, headers=token(stack, "KZ01-LD")).status_code == 422
+    assert (
+        httpx.post(base, json=body | {"tracking_nos": ["FQNOSUCH1"]}, headers=token(stack, "KZ01-LD")).status_code
+        == 422
+    )
     created = httpx.post(base, json=body, headers=token(stack, "KZ01-LD"))
     assert created.status_code == 201, created.text
     mid = created.json()["measure_id"]
     waiting = httpx.get(f"{base}/unaddressed", params={"days": 0}, headers=token(stack, "KZ01-LD")).json()["items"]
     assert a["tracking_no"] not in {i["tracking_no"] for i in waiting}
 
-    assert httpx.post(f"{base}/{mid}/progress", json={"note": "已排班"}, headers=token(stack, "KZ01-P2")).status_code == 200
+    assert (
+        httpx.post(f"{base}/{mid}/progress", json={"note": "已排班"}, headers=token(stack, "KZ01-P2")).status_code
+        == 200
+    )
     assert httpx.post(f"{base}/{mid}/verify", json={"note": "x"}, headers=token(stack, "KZ01-LD")).status_code == 409
-    assert httpx.post(f"{base}/{mid}/complete", json={"evidence": "排班表"}, headers=token(stack, "KZ01-LD")).status_code == 403
-    assert httpx.post(f"{base}/{mid}/complete", json={"evidence": "已公示中午排班表，12月起执行"},
-                      headers=token(stack, "KZ01-P2")).status_code == 200
+    assert (
+        httpx.post(f"{base}/{mid}/complete", json={"evidence": "排班表"}, headers=token(stack, "KZ01-LD")).status_code
+        == 403
+    )
+    assert (
+        httpx.post(
+            f"{base}/{mid}/complete", json={"evidence": "已公示中午排班表，12月起执行"}, headers=token(stack, "KZ01-P2")
+        ).status_code
+        == 200
+    )
     verified = httpx.post(f"{base}/{mid}/verify", json={"note": "现场查看，落实到位"}, headers=token(stack, "KZ01-IN"))
     assert verified.status_code == 200 and sorted(verified.json()["citizens_told"]) == sorted(
-        [a["tracking_no"], b["tracking_no"]])
+        [a["tracking_no"], b["tracking_no"]]
+    )
     measure = httpx.get(f"{base}/{mid}", headers=token(stack, "KZ01-LD")).json()
     assert measure["status"] == "verified" and measure["verified_by"] == "KZ01-IN" and len(measure["progress"]) == 1
     assert httpx.get(f"{base}/{mid}", headers=token(stack, "KZ02-LD")).status_code == 404  # another station
@@ -375,16 +493,24 @@ def test_opinions_about_the_station_become_rectification_measures_verified_by_so
     (told,) = stack["sms"].wait_for(1, where=lambda r: no_b in r.json()["text"] and "已整改" in r.json()["text"])
     assert "户籍窗口中午错时服务" in told.json()["text"]
 
-    rates = httpx.get(f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates", headers=token(stack, "KZ01-LD")).json()
+    rates = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates", headers=token(stack, "KZ01-LD")
+    ).json()
     assert set(rates) == {"station", "days", "response", "resolution", "on_time", "satisfaction"}
     assert 0 <= rates["resolution"] <= 1
-    assert httpx.get(f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates",
-                     headers=token(stack, "KZ02-LD")).status_code == 404
+    assert (
+        httpx.get(
+            f"{stack['urls']['mediation']}/api/v1/stations/KZ01/rates", headers=token(stack, "KZ02-LD")
+        ).status_code
+        == 404
+    )
     deadline = time.monotonic() + 15
     while True:
         text = httpx.get(f"{stack['urls']['mediation']}/metrics").text
-        if ('fengqiao_station_rate{rate="resolution",station="KZ01"}' in text
-                and 'fengqiao_rectification_measures{state="open",station="KZ01"}' in text):
+        if (
+            'fengqiao_station_rate{rate="resolution",station="KZ01"}' in text
+            and 'fengqiao_rectification_measures{state="open",station="KZ01"}' in text
+        ):
             break
         assert time.monotonic() < deadline, "station rates or rectification measures are not exported"
         time.sleep(0.5)
@@ -398,8 +524,11 @@ def test_more_information_is_asked_of_the_citizen_and_a_repeat_is_merged_by_hand
     assert act(stack, first["tracking_no"], holder, "accept").status_code == 200
     assert act(stack, first["tracking_no"], holder, "fly").json()["detail"]["error"] == "unknown_command"
     # the same command through the typed endpoint the console's forms use (the command named in the body)
-    r = httpx.post(f"{stack['urls']['mediation']}/api/v1/cases/{first['tracking_no']}/commands",
-                   json={"command": "request_info", "text": "请提供堵塞位置的照片或具体门牌号"}, headers=token(stack, holder))
+    r = httpx.post(
+        f"{stack['urls']['mediation']}/api/v1/cases/{first['tracking_no']}/commands",
+        json={"command": "request_info", "text": "请提供堵塞位置的照片或具体门牌号"},
+        headers=token(stack, holder),
+    )
     assert r.json()["status"] == "in_progress"
     view = wait_citizen(stack, first, "in_progress")
     assert "需要您补充：请提供堵塞位置的照片" in view["timeline"][-1]["note"]

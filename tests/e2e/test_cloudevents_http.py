@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import httpx
@@ -17,17 +16,30 @@ STRUCTURED = {"content-type": "application/cloudevents+json"}
 
 
 def event(**data_overrides) -> dict:
-    data = {"station": "KZ01", "channel": "transfer_12345", "content": "12345 转来：矿工新村垃圾清运不及时",
-            "external_ref": f"12345-{uuid.uuid4().hex[:8]}"} | data_overrides
-    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/bureau/12345-hotline",
-            "type": "fengqiao.feedback.submitted", "time": "2026-11-28T10:00:00+08:00",
-            "datacontenttype": "application/json", "data": data}
+    data = {
+        "station": "KZ01",
+        "channel": "transfer_12345",
+        "content": "12345 转来：矿工新村垃圾清运不及时",
+        "external_ref": f"12345-{uuid.uuid4().hex[:8]}",
+    } | data_overrides
+    return {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": "/bureau/12345-hotline",
+        "type": "fengqiao.feedback.submitted",
+        "time": "2026-11-28T10:00:00+08:00",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
 
 
 def post(stack, body, headers: dict, who: str = "integration") -> httpx.Response:
     raw = body if isinstance(body, (bytes, str)) else json.dumps(body, ensure_ascii=False)
-    return httpx.post(f"{stack['urls']['intake']}/api/v1/events", content=raw,
-                      headers={**headers, **(token(stack, who) if who else {})})
+    return httpx.post(
+        f"{stack['urls']['intake']}/api/v1/events",
+        content=raw,
+        headers={**headers, **(token(stack, who) if who else {})},
+    )
 
 
 def test_structured_event_is_accepted_once_and_flows_on(stack):
@@ -37,27 +49,40 @@ def test_structured_event_is_accepted_once_and_flows_on(stack):
     receipt = first.json()
     again = post(stack, e, STRUCTURED)  # the system retries: same (source, id)
     assert again.status_code == 200 and again.json() == {"tracking_no": receipt["tracking_no"], "status": "duplicate"}
-    body = wait_for_status(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
-                           {"X-Access-Code": receipt["access_code"]}, "assigned", timeout=10)
+    body = wait_for_status(
+        f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+        {"X-Access-Code": receipt["access_code"]},
+        "assigned",
+        timeout=10,
+    )
     assert body["station"] == "KZ01"
 
 
 def test_binary_mode_is_accepted(stack):
     e = event()
-    headers = {"content-type": "application/json", "ce-specversion": "1.0", "ce-id": e["id"],
-               "ce-source": e["source"], "ce-type": e["type"], "ce-time": e["time"]}
+    headers = {
+        "content-type": "application/json",
+        "ce-specversion": "1.0",
+        "ce-id": e["id"],
+        "ce-source": e["source"],
+        "ce-type": e["type"],
+        "ce-time": e["time"],
+    }
     r = post(stack, e["data"], headers)
     assert r.status_code == 202, r.text
 
 
-@pytest.mark.parametrize("mutate, status, field", [
-    (lambda e: e["data"].update(content=""), 422, "data.content"),
-    (lambda e: e["data"].update(station="ZZ99"), 422, "data.station"),
-    (lambda e: e["data"].update(reporter={"phone": "12"}), 422, "data.reporter.phone"),
-    (lambda e: e.pop("source"), 422, "source"),
-    (lambda e: e.update(time="not a time"), 422, "time"),
-    (lambda e: e.update(type="com.example.other"), 422, "type"),
-])
+@pytest.mark.parametrize(
+    "mutate, status, field",
+    [
+        (lambda e: e["data"].update(content=""), 422, "data.content"),
+        (lambda e: e["data"].update(station="ZZ99"), 422, "data.station"),
+        (lambda e: e["data"].update(reporter={"phone": "12"}), 422, "data.reporter.phone"),
+        (lambda e: e.pop("source"), 422, "source"),
+        (lambda e: e.update(time="not a time"), 422, "time"),
+        (lambda e: e.update(type="com.example.other"), 422, "type"),
+    ],
+)
 def test_invalid_events_get_an_error_naming_the_field(stack, mutate, status, field):
     e = event()
     mutate(e)

@@ -13,7 +13,6 @@ import psutil
 import pytest
 
 from fengqiao.devstack import EmbeddedPostgres, free_port, start_service, stop_process
-
 from tests.e2e.helpers import sql, wait_alive
 
 pytestmark = pytest.mark.e2e
@@ -23,8 +22,13 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
     pg = EmbeddedPostgres(tmp_path / "pg", free_port(), tmp_path / "pg.log")
     pg.start()
     http_port = free_port()
-    env = {**os.environ, "DATABASE_URL": pg.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           "INTAKE_PORT": str(http_port), "SMTP_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+        "INTAKE_PORT": str(http_port),
+        "SMTP_PORT": str(free_port()),
+    }
     url = f"http://127.0.0.1:{http_port}"
     proc = None
     try:
@@ -52,7 +56,9 @@ def test_intake_answers_503_quickly_while_the_database_is_down(infra, tmp_path):
             assert time.monotonic() < deadline, r.text
             time.sleep(0.5)
 
-        assert sql(pg.dsn, "SELECT count(*) AS n FROM intake.submissions")[0]["n"] == 2  # the one before and the one after; nothing half-stored
+        assert (
+            sql(pg.dsn, "SELECT count(*) AS n FROM intake.submissions")[0]["n"] == 2
+        )  # the one before and the one after; nothing half-stored
     finally:
         if proc is not None:
             stop_process(proc)
@@ -73,8 +79,14 @@ def test_intake_answers_503_within_its_deadline_while_the_database_is_frozen_and
     pg = EmbeddedPostgres(tmp_path / "pg", free_port(), tmp_path / "pg.log")
     pg.start()
     http_port = free_port()
-    env = {**os.environ, "DATABASE_URL": pg.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           "INTAKE_PORT": str(http_port), "SMTP_PORT": str(free_port()), "REQUEST_TIMEOUT_S": "3"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+        "INTAKE_PORT": str(http_port),
+        "SMTP_PORT": str(free_port()),
+        "REQUEST_TIMEOUT_S": "3",
+    }
     url = f"http://127.0.0.1:{http_port}"
     proc = None
     frozen = False

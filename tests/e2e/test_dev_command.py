@@ -20,14 +20,21 @@ pytestmark = pytest.mark.e2e
 
 
 def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
-    ports = {"INTAKE_PORT": free_port(), "MEDIATION_PORT": free_port(), "TRIAGE_PORT": free_port(),
-             "NOTIFY_PORT": free_port(), "BROKER_PORT": free_port(), "FENGQIAO_PG_PORT": free_port(),
-             "SMTP_PORT": free_port()}
+    ports = {
+        "INTAKE_PORT": free_port(),
+        "MEDIATION_PORT": free_port(),
+        "TRIAGE_PORT": free_port(),
+        "NOTIFY_PORT": free_port(),
+        "BROKER_PORT": free_port(),
+        "FENGQIAO_PG_PORT": free_port(),
+        "SMTP_PORT": free_port(),
+    }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update({k: str(v) for k, v in ports.items()}, FENGQIAO_HOME=str(tmp_path / "home"), QUIET_HOURS="off")
     output = tmp_path / "dev.out"
-    dev = subprocess.Popen([sys.executable, "-m", "fengqiao.cli", "dev"], env=env, stdout=open(output, "wb"),
-                           stderr=subprocess.STDOUT)
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "fengqiao.cli", "dev"], env=env, stdout=open(output, "wb"), stderr=subprocess.STDOUT
+    )
     children: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 120
@@ -53,8 +60,10 @@ def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
         urls = {"triage": f"http://127.0.0.1:{ports['TRIAGE_PORT']}"}
         assert wait_ready(urls, 60) == {}
 
-        r = httpx.post(f"http://127.0.0.1:{ports['INTAKE_PORT']}/api/v1/feedback",
-                       json={"station": "KZ01", "content": "矿山路有人打架", "reporter": {"phone": "13800138111"}})
+        r = httpx.post(
+            f"http://127.0.0.1:{ports['INTAKE_PORT']}/api/v1/feedback",
+            json={"station": "KZ01", "content": "矿山路有人打架", "reporter": {"phone": "13800138111"}},
+        )
         assert r.status_code == 202
         # Without a real gateway the citizen's SMS lands in the dev outbox folder.
         sms = tmp_path / "home" / "outbox" / "sms.jsonl"

@@ -15,15 +15,23 @@ pytestmark = pytest.mark.e2e
 
 
 def call(**overrides) -> dict:
-    return {"call_id": f"CTI-{uuid.uuid4().hex[:10]}", "station": "KZ02", "caller_number": "139 0000 2222",
-            "line": "96110-3", "operator": "OP-017", "started_at": "2026-11-28T21:05:00+08:00",
-            "ended_at": "2026-11-28T21:09:30+08:00", "summary": "来电反映新华街夜市摊贩占道，噪音很大",
-            "recording_url": "https://cti.example.cn/rec/1.wav"} | overrides
+    return {
+        "call_id": f"CTI-{uuid.uuid4().hex[:10]}",
+        "station": "KZ02",
+        "caller_number": "139 0000 2222",
+        "line": "96110-3",
+        "operator": "OP-017",
+        "started_at": "2026-11-28T21:05:00+08:00",
+        "ended_at": "2026-11-28T21:09:30+08:00",
+        "summary": "来电反映新华街夜市摊贩占道，噪音很大",
+        "recording_url": "https://cti.example.cn/rec/1.wav",
+    } | overrides
 
 
 def post(stack, body: dict, who: str = "integration") -> httpx.Response:
-    return httpx.post(f"{stack['urls']['intake']}/api/v1/hotline/calls", json=body,
-                      headers=token(stack, who) if who else {})
+    return httpx.post(
+        f"{stack['urls']['intake']}/api/v1/hotline/calls", json=body, headers=token(stack, who) if who else {}
+    )
 
 
 def test_a_call_becomes_a_submission_once_and_repeat_callers_are_linked(stack, infra):
@@ -35,22 +43,30 @@ def test_a_call_becomes_a_submission_once_and_repeat_callers_are_linked(stack, i
     retried = post(stack, first_call)  # the CTI retries the same call record
     assert retried.status_code == 200 and retried.json()["tracking_no"] == receipt["tracking_no"]
 
-    second = post(stack, call(caller_number="+86 13900002222", summary="又打来：夜市占道问题还没解决"),
-                  who="KZ02-P1")  # an officer taking the call, the number written differently
+    second = post(
+        stack, call(caller_number="+86 13900002222", summary="又打来：夜市占道问题还没解决"), who="KZ02-P1"
+    )  # an officer taking the call, the number written differently
     assert second.status_code == 202, second.text
     assert second.json()["earlier_calls"] == [receipt["tracking_no"]]
 
-    body = wait_for_status(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
-                           {"X-Access-Code": receipt["access_code"]}, "assigned", timeout=10)
+    body = wait_for_status(
+        f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+        {"X-Access-Code": receipt["access_code"]},
+        "assigned",
+        timeout=10,
+    )
     assert body["station"] == "KZ02"
 
     async def stored():
         conn = await asyncpg.connect(infra.dsn)
         try:
-            calls = await conn.fetch("SELECT * FROM intake.hotline_calls WHERE tracking_no = any($1::text[])",
-                                     [receipt["tracking_no"], second.json()["tracking_no"]])
-            channel = await conn.fetchval("SELECT channel FROM intake.submissions WHERE tracking_no = $1",
-                                          receipt["tracking_no"])
+            calls = await conn.fetch(
+                "SELECT * FROM intake.hotline_calls WHERE tracking_no = any($1::text[])",
+                [receipt["tracking_no"], second.json()["tracking_no"]],
+            )
+            channel = await conn.fetchval(
+                "SELECT channel FROM intake.submissions WHERE tracking_no = $1", receipt["tracking_no"]
+            )
             return calls, channel
         finally:
             await conn.close()
@@ -61,13 +77,16 @@ def test_a_call_becomes_a_submission_once_and_repeat_callers_are_linked(stack, i
     assert calls[0]["caller_index"] == calls[1]["caller_index"]
 
 
-@pytest.mark.parametrize("overrides, field", [
-    ({"caller_number": "123"}, "caller_number"),
-    ({"summary": ""}, "summary"),
-    ({"started_at": "yesterday"}, "started_at"),
-    ({"ended_at": "2026-11-28T20:00:00+08:00"}, "body"),
-    ({"recording_url": "not a url"}, "recording_url"),
-])
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"caller_number": "123"}, "caller_number"),
+        ({"summary": ""}, "summary"),
+        ({"started_at": "yesterday"}, "started_at"),
+        ({"ended_at": "2026-11-28T20:00:00+08:00"}, "body"),
+        ({"recording_url": "not a url"}, "recording_url"),
+    ],
+)
 def test_bad_call_records_get_an_error_naming_the_field(stack, overrides, field):
     r = post(stack, call(**overrides))
     assert r.status_code == 422 and r.json()["detail"]["field"] == field

@@ -20,8 +20,14 @@ from tests.e2e.helpers import token, wait_for_status
 pytestmark = pytest.mark.e2e
 
 
-def mail(to: str, subject: str, body: str, sender: str = "citizen@example.cn", message_id: str | None = None,
-         html: bool = False) -> EmailMessage:
+def mail(
+    to: str,
+    subject: str,
+    body: str,
+    sender: str = "citizen@example.cn",
+    message_id: str | None = None,
+    html: bool = False,
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = f"市民 <{sender}>"
     msg["To"] = to
@@ -37,8 +43,9 @@ def mail(to: str, subject: str, body: str, sender: str = "citizen@example.cn", m
 async def submissions_with_title(dsn: str, title: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetch("SELECT tracking_no, station, channel, content FROM intake.submissions WHERE title = $1",
-                                title)
+        return await conn.fetch(
+            "SELECT tracking_no, station, channel, content FROM intake.submissions WHERE title = $1", title
+        )
     finally:
         await conn.close()
 
@@ -53,8 +60,9 @@ def test_an_email_to_a_station_mailbox_becomes_one_submission(stack, infra):
     assert len(rows) == 1
     assert rows[0]["station"] == "KZ02" and rows[0]["channel"] == "mailbox" and "临时停车位" in rows[0]["content"]
     leader = token(stack, "KZ02-LD")
-    body = wait_for_status(f"{stack['urls']['intake']}/api/v1/feedback/{rows[0]['tracking_no']}", leader,
-                           "assigned", timeout=10)
+    body = wait_for_status(
+        f"{stack['urls']['intake']}/api/v1/feedback/{rows[0]['tracking_no']}", leader, "assigned", timeout=10
+    )
     assert body["station"] == "KZ02"
 
 
@@ -73,12 +81,21 @@ def test_mail_to_an_unknown_mailbox_is_refused(stack):
 
 
 def test_staff_type_in_a_suggestion_box_slip(stack, infra):
-    item = {"station": "KZ01", "kind": "suggestion_box", "content": "希望派出所周末也能办理居住证",
-            "opened_at": "2026-11-28T09:00:00+08:00", "opened_by": "KZ01-IN", "scan_url": "file://scans/slip-001.png"}
+    item = {
+        "station": "KZ01",
+        "kind": "suggestion_box",
+        "content": "希望派出所周末也能办理居住证",
+        "opened_at": "2026-11-28T09:00:00+08:00",
+        "opened_by": "KZ01-IN",
+        "scan_url": "file://scans/slip-001.png",
+    }
     url = f"{stack['urls']['intake']}/api/v1/mailbox/items"
     r = httpx.post(url, json=item, headers=token(stack, "KZ01-P2"))
     assert r.status_code == 202, r.text
-    assert httpx.post(url, json=item | {"kind": "fax"}, headers=token(stack, "KZ01-P2")).json()["detail"]["field"] == "kind"
+    assert (
+        httpx.post(url, json=item | {"kind": "fax"}, headers=token(stack, "KZ01-P2")).json()["detail"]["field"]
+        == "kind"
+    )
     assert httpx.post(url, json=item, headers=token(stack, "KZ02-P2")).status_code == 403
     assert httpx.post(url, json=item).status_code == 401
     assert httpx.post(url, json=item, headers=token(stack, "integration")).status_code == 401  # staff only
@@ -86,8 +103,14 @@ def test_staff_type_in_a_suggestion_box_slip(stack, infra):
 
 def test_a_scanned_slip_is_stored_encrypted_and_shown_to_station_staff_only(stack, infra):
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + "手写的纸条".encode()
-    item = {"station": "KZ01", "kind": "letter", "content": "来信反映矿区道路扬尘", "opened_at": "2026-11-28T09:30:00+08:00",
-            "opened_by": "KZ01-IN", "scan_image_base64": base64.b64encode(png).decode()}
+    item = {
+        "station": "KZ01",
+        "kind": "letter",
+        "content": "来信反映矿区道路扬尘",
+        "opened_at": "2026-11-28T09:30:00+08:00",
+        "opened_by": "KZ01-IN",
+        "scan_image_base64": base64.b64encode(png).decode(),
+    }
     url = f"{stack['urls']['intake']}/api/v1/mailbox/items"
     r = httpx.post(url, json=item, headers=token(stack, "KZ01-P2"))
     assert r.status_code == 202, r.text
@@ -104,8 +127,11 @@ def test_a_scanned_slip_is_stored_encrypted_and_shown_to_station_staff_only(stac
             await conn.close()
 
     assert "手写的纸条".encode() not in asyncio.run(stored())
-    bad = httpx.post(url, json=item | {"scan_image_base64": base64.b64encode(b"MZ\x90 an exe").decode()},
-                     headers=token(stack, "KZ01-P2"))
+    bad = httpx.post(
+        url,
+        json=item | {"scan_image_base64": base64.b64encode(b"MZ\x90 an exe").decode()},
+        headers=token(stack, "KZ01-P2"),
+    )
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "scan_image_base64"
 
 
@@ -125,8 +151,11 @@ def unique_sender() -> str:
 async def submission_rows(dsn: str, title: str) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetch("SELECT tracking_no, station, title, content, pii_kid, reporter_enc, ingress_id "
-                                "FROM intake.submissions WHERE title = $1", title)
+        return await conn.fetch(
+            "SELECT tracking_no, station, title, content, pii_kid, reporter_enc, ingress_id "
+            "FROM intake.submissions WHERE title = $1",
+            title,
+        )
     finally:
         await conn.close()
 
@@ -209,8 +238,11 @@ def test_one_message_reaches_one_station_mailbox(stack, infra):
 
 def test_recipients_per_message_are_bounded(stack, infra):
     """Each RCPT cost a database query, without limit: refused ones count too."""
-    recipients = [f"nobody{i}@example.cn" for i in range(9)] + ["kz01@example.cn", "kz01@again.example",
-                                                                 "kz01@third.example"]
+    recipients = [f"nobody{i}@example.cn" for i in range(9)] + [
+        "kz01@example.cn",
+        "kz01@again.example",
+        "kz01@third.example",
+    ]
     subject = f"收件人过多 {uuid.uuid4().hex[:6]}"
     message = mail("kz01@example.cn", subject, "很多收件人", sender=unique_sender())
     with smtplib.SMTP("127.0.0.1", stack["smtp_port"], timeout=10) as client:
@@ -238,8 +270,11 @@ def test_an_invalid_from_is_accepted_without_a_reply_address(stack, infra):
     """`a@x.com,b@y.com` passed the old check and got the acknowledgement. The feedback is kept
     (a citizen's complaint matters more than their mail program), with no reply address."""
     results = {}
-    for label, sender in {"list": "a@x.com,b@y.com", "bad_domain": "someone@-bad-.example",
-                          "good": f"Good.Citizen-{uuid.uuid4().hex[:6]}@Example.CN"}.items():
+    for label, sender in {
+        "list": "a@x.com,b@y.com",
+        "bad_domain": "someone@-bad-.example",
+        "good": f"Good.Citizen-{uuid.uuid4().hex[:6]}@Example.CN",
+    }.items():
         subject = f"发件人 {label} {uuid.uuid4().hex[:6]}"
         message = mail("kz01@example.cn", subject, "发件人地址检查")
         del message["From"]
@@ -256,28 +291,34 @@ def test_a_10_kb_message_id_is_an_idempotency_key_of_bounded_size(stack, infra):
     subject = f"长 Message-ID {uuid.uuid4().hex[:6]}"
     chunks = [os.urandom(450).hex() for _ in range(12)]  # random: PostgreSQL cannot compress it
     message_id = "<" + "\r\n ".join(chunks) + "@example.cn>"
-    raw = (f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: {message_id}\r\n"
-           f"Subject: =?utf-8?b?{base64.b64encode(subject.encode()).decode()}?=\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\n\r\n路口红绿灯坏了\r\n").encode()
+    raw = (
+        f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: {message_id}\r\n"
+        f"Subject: =?utf-8?b?{base64.b64encode(subject.encode()).decode()}?=\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n路口红绿灯坏了\r\n"
+    ).encode()
     send_raw(stack["smtp_port"], "relay@example.cn", ["kz01@example.cn"], raw)
     send_raw(stack["smtp_port"], "relay@example.cn", ["kz01@example.cn"], raw)  # redelivered
     (row,) = rows_titled(infra, subject)
     assert len(row["ingress_id"]) < 100 and "example.cn" not in row["ingress_id"]
 
 
-@pytest.mark.parametrize("charset, body", [
-    ("x-no-such-charset", "路灯坏了，未知字符集".encode()),
-    ("gbk", "东门路灯坏了，晚上很黑。镕".encode("gbk")),
-    ("utf-8", "正文里有\x00空字符".encode()),
-])
+@pytest.mark.parametrize(
+    "charset, body",
+    [
+        ("x-no-such-charset", "路灯坏了，未知字符集".encode()),
+        ("gbk", "东门路灯坏了，晚上很黑。镕".encode("gbk")),
+        ("utf-8", "正文里有\x00空字符".encode()),
+    ],
+)
 def test_odd_charsets_and_nul_characters_are_read(stack, infra, charset, body):
     """An unknown charset (LookupError) and a NUL (refused by PostgreSQL) answered 451, so the
     sender's server retried for days."""
     subject = f"字符集 {charset} {uuid.uuid4().hex[:6]}"
-    raw = (f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: <{uuid.uuid4()}@example.cn>\r\n"
-           f"Subject: =?utf-8?b?{base64.b64encode(subject.encode()).decode()}?=\r\n"
-           f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-           ).encode() + base64.encodebytes(body)
+    raw = (
+        f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: <{uuid.uuid4()}@example.cn>\r\n"
+        f"Subject: =?utf-8?b?{base64.b64encode(subject.encode()).decode()}?=\r\n"
+        f"Content-Type: text/plain; charset={charset}\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(body)
     send_raw(stack["smtp_port"], "relay@example.cn", ["kz01@example.cn"], raw)
     (row,) = rows_titled(infra, subject)
     assert "\x00" not in row["content"] and ("路灯坏了" in row["content"] or "空字符" in row["content"])
@@ -287,9 +328,11 @@ def test_a_line_break_in_an_encoded_subject_does_not_reach_the_title(stack, infr
     """A Subject whose encoded word decodes to CR LF would carry a header break into every mail or
     export that reuses the title."""
     tag = uuid.uuid4().hex[:6]
-    raw = (f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: <{uuid.uuid4()}@example.cn>\r\n"
-           f"Subject: =?utf-8?q?inject{tag}=0D=0ABcc:_victim@example.com?=\r\n"
-           "Content-Type: text/plain; charset=utf-8\r\n\r\nbody\r\n").encode()
+    raw = (
+        f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nMessage-ID: <{uuid.uuid4()}@example.cn>\r\n"
+        f"Subject: =?utf-8?q?inject{tag}=0D=0ABcc:_victim@example.com?=\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nbody\r\n"
+    ).encode()
     send_raw(stack["smtp_port"], "relay@example.cn", ["kz01@example.cn"], raw)
     (row,) = rows_titled(infra, f"inject{tag} Bcc: victim@example.com")
     assert "\n" not in row["title"] and "\r" not in row["title"]
@@ -297,8 +340,10 @@ def test_a_line_break_in_an_encoded_subject_does_not_reach_the_title(stack, infr
 
 def test_many_mime_parts_are_refused_and_a_big_attachment_is_fine(stack, infra):
     parts = "".join(f"--b\r\nContent-Type: text/plain\r\n\r\npart {i}\r\n" for i in range(300))
-    raw = (f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nSubject: parts {uuid.uuid4().hex[:6]}\r\n"
-           "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n").encode()
+    raw = (
+        f"From: {unique_sender()}\r\nTo: kz01@example.cn\r\nSubject: parts {uuid.uuid4().hex[:6]}\r\n"
+        "Content-Type: multipart/mixed; boundary=b\r\n\r\n" + parts + "--b--\r\n"
+    ).encode()
     with pytest.raises(smtplib.SMTPDataError) as refused:
         send_raw(stack["smtp_port"], "relay@example.cn", ["kz01@example.cn"], raw)
     assert refused.value.smtp_code == 554 and b"too_many_parts" in refused.value.smtp_error
@@ -313,8 +358,13 @@ def test_many_mime_parts_are_refused_and_a_big_attachment_is_fine(stack, infra):
 
 def test_a_slip_opened_by_staff_of_another_station_is_refused(stack):
     """Issue 13 part 4: `opened_by` named anyone, another station's officer included."""
-    item = {"station": "KZ01", "kind": "suggestion_box", "content": "建议增加夜间巡逻",
-            "opened_at": "2026-11-28T09:00:00+08:00", "opened_by": "KZ02-P2"}
+    item = {
+        "station": "KZ01",
+        "kind": "suggestion_box",
+        "content": "建议增加夜间巡逻",
+        "opened_at": "2026-11-28T09:00:00+08:00",
+        "opened_by": "KZ02-P2",
+    }
     url = f"{stack['urls']['intake']}/api/v1/mailbox/items"
     for opened_by in ("KZ02-P2", "NOBODY-99"):
         r = httpx.post(url, json=item | {"opened_by": opened_by}, headers=token(stack, "KZ01-P2"))
@@ -324,8 +374,14 @@ def test_a_slip_opened_by_staff_of_another_station_is_refused(stack):
 
 def test_scan_links_and_scan_downloads_cannot_run_script(stack):
     png = b"\x89PNG\r\n\x1a\n<html><script>alert(document.cookie)</script></html>"  # a polyglot
-    item = {"station": "KZ01", "kind": "letter", "content": "来信", "opened_at": "2026-11-28T09:30:00+08:00",
-            "opened_by": "KZ01-IN", "scan_image_base64": base64.b64encode(png).decode()}
+    item = {
+        "station": "KZ01",
+        "kind": "letter",
+        "content": "来信",
+        "opened_at": "2026-11-28T09:30:00+08:00",
+        "opened_by": "KZ01-IN",
+        "scan_image_base64": base64.b64encode(png).decode(),
+    }
     url = f"{stack['urls']['intake']}/api/v1/mailbox/items"
     bad = httpx.post(url, json=item | {"scan_url": "javascript:alert(1)"}, headers=token(stack, "KZ01-P2"))
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "scan_url"

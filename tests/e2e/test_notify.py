@@ -23,9 +23,19 @@ def submit(stack, station: str, content: str, **reporter) -> dict:
 
 def test_a_redelivered_message_request_sends_one_sms(stack, infra):
     no = "FQREDELIV1"
-    event = new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
-        tracking_no=no, station="KZ01", template="more_info", phone="+8613700137000",
-        params={"text": "请补充门牌号"}), source="/fengqiao/intake", subject=no, stationid="KZ01")
+    event = new_event(
+        EventTypes.CITIZEN_MESSAGE_REQUESTED,
+        CitizenMessageRequested(
+            tracking_no=no,
+            station="KZ01",
+            template="more_info",
+            phone="+8613700137000",
+            params={"text": "请补充门牌号"},
+        ),
+        source="/fengqiao/intake",
+        subject=no,
+        stationid="KZ01",
+    )
 
     async def publish_three_times():
         producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap)
@@ -45,7 +55,7 @@ def test_a_redelivered_message_request_sends_one_sms(stack, infra):
 
 def test_an_email_acknowledgement_is_readable_chinese_and_anonymous_reporters_without_contact_get_nothing(stack):
     receipt = submit(stack, "KZ01", "矿区三号楼楼道里堆满杂物，消防通道被堵", email="citizen@example.com", name="赵敏")
-    (rcpts, mail), = stack["mail"].wait_for(1, where=lambda m: receipt["tracking_no"] in str(m[1]["subject"]))
+    ((rcpts, mail),) = stack["mail"].wait_for(1, where=lambda m: receipt["tracking_no"] in str(m[1]["subject"]))
     assert rcpts == ["citizen@example.com"]
     assert mail["subject"] == f"您的反映已受理（编号 {receipt['tracking_no']}）"
     text = mail.get_body(("plain",)).get_content()
@@ -63,23 +73,42 @@ def test_a_bureau_system_subscribes_and_receives_signed_public_events_of_its_sta
     hooks = HttpRecorder()
     try:
         integration = token(stack, "integration")
-        r = httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration, json={
-            "name": "分局研判平台", "url": hooks.url + "/fengqiao", "event_types": ["fengqiao.case.*"],
-            "stations": ["KZ02"]})
+        r = httpx.post(
+            f"{stack['urls']['notify']}/api/v1/webhooks",
+            headers=integration,
+            json={
+                "name": "分局研判平台",
+                "url": hooks.url + "/fengqiao",
+                "event_types": ["fengqiao.case.*"],
+                "stations": ["KZ02"],
+            },
+        )
         assert r.status_code == 201, r.text
         sub = r.json()
         assert sub["secret"].startswith("whsec_")
         listed = httpx.get(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration).json()["subscriptions"]
         assert sub["id"] in {s["id"] for s in listed} and "secret" not in listed[0]
-        bad = httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration, json={
-            "name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"], "stations": ["NOPE"]})
+        bad = httpx.post(
+            f"{stack['urls']['notify']}/api/v1/webhooks",
+            headers=integration,
+            json={"name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"], "stations": ["NOPE"]},
+        )
         assert bad.status_code == 422 and bad.json()["detail"]["field"] == "stations"
         for internal in ("http://10.0.0.5:5432/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:8083/"):
-            refused = httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=integration, json={
-                "name": "x", "url": internal, "event_types": ["fengqiao.case.*"]})
+            refused = httpx.post(
+                f"{stack['urls']['notify']}/api/v1/webhooks",
+                headers=integration,
+                json={"name": "x", "url": internal, "event_types": ["fengqiao.case.*"]},
+            )
             assert refused.status_code == 422 and refused.json()["detail"]["field"] == "url", refused.text
-        assert httpx.post(f"{stack['urls']['notify']}/api/v1/webhooks", headers=token(stack, "KZ01-P1"),
-                          json={"name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"]}).status_code == 403
+        assert (
+            httpx.post(
+                f"{stack['urls']['notify']}/api/v1/webhooks",
+                headers=token(stack, "KZ01-P1"),
+                json={"name": "x", "url": hooks.url, "event_types": ["fengqiao.case.*"]},
+            ).status_code
+            == 403
+        )
 
         kz02 = submit(stack, "KZ02", "新村小学门口早上车辆乱停，孩子过马路很危险", phone="13912340077", name="钱多多")
         kz01 = submit(stack, "KZ01", "矿区菜市场门口夜里有人烧烤，油烟很大", phone="13912340078")
@@ -94,8 +123,14 @@ def test_a_bureau_system_subscribes_and_receives_signed_public_events_of_its_sta
         for secret in ("钱多多", "13912340077", "孩子过马路很危险"):  # nothing personal, no free text
             assert secret not in raw, [json.loads(r.body)["type"] for r in hooks.received if secret in r.body.decode()]
 
-        assert httpx.delete(f"{stack['urls']['notify']}/api/v1/webhooks/{sub['id']}", headers=integration).status_code == 204
-        assert httpx.delete(f"{stack['urls']['notify']}/api/v1/webhooks/{sub['id']}", headers=integration).status_code == 404
+        assert (
+            httpx.delete(f"{stack['urls']['notify']}/api/v1/webhooks/{sub['id']}", headers=integration).status_code
+            == 204
+        )
+        assert (
+            httpx.delete(f"{stack['urls']['notify']}/api/v1/webhooks/{sub['id']}", headers=integration).status_code
+            == 404
+        )
     finally:
         hooks.close()
 
@@ -111,22 +146,30 @@ def test_a_failed_delivery_is_shown_to_the_leader_who_resends_or_dismisses_it(st
     assert mine[0]["attempts"] == 1  # a refused mailbox is not retried
     delivery = mine[0]["id"]
     other = token(stack, "KZ01-LD")
-    assert not [d for d in httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries", headers=other).json()["deliveries"]
-                if d["tracking_no"] == receipt["tracking_no"]]
-    assert httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/resend", headers=other).status_code == 404
-    assert httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries",
-                     headers=token(stack, "KZ02-P1")).status_code == 403
+    assert not [
+        d
+        for d in httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries", headers=other).json()["deliveries"]
+        if d["tracking_no"] == receipt["tracking_no"]
+    ]
+    assert (
+        httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/resend", headers=other).status_code == 404
+    )
+    assert httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries", headers=token(stack, "KZ02-P1")).status_code == 403
 
     r = httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/resend", headers=leader)
     assert r.status_code == 200 and r.json()["resends"] == 1
     deadline = time.monotonic() + 15
-    while not any(d["id"] == delivery for d in httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries",
-                                                          headers=leader).json()["deliveries"]):
+    while not any(
+        d["id"] == delivery
+        for d in httpx.get(f"{stack['urls']['notify']}/api/v1/deliveries", headers=leader).json()["deliveries"]
+    ):
         assert time.monotonic() < deadline, "the resent message did not fail again"
         time.sleep(0.2)
     r = httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/dismiss", headers=leader)
     assert r.status_code == 200 and r.json()["status"] == "dismissed"
-    assert httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/dismiss", headers=leader).status_code == 409
+    assert (
+        httpx.post(f"{stack['urls']['notify']}/api/v1/deliveries/{delivery}/dismiss", headers=leader).status_code == 409
+    )
 
     inbox = httpx.get(f"{stack['urls']['notify']}/api/v1/inbox?unread=true", headers=leader).json()
     assert inbox["unread"] >= 1 and all(n["read_at"] is None for n in inbox["notifications"])
@@ -145,31 +188,52 @@ def test_templates_are_previewed_per_station(stack):
     leader = token(stack, "KZ02-LD")
     names = httpx.get(f"{stack['urls']['notify']}/api/v1/templates", headers=leader).json()["templates"]
     assert "citizen/acknowledgement.txt" in names and "console/assigned.body.txt" in names
-    r = httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader,
-                  params={"name": "citizen/result.txt"})
+    r = httpx.get(
+        f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader, params={"name": "citizen/result.txt"}
+    )
     assert r.status_code == 200 and r.json()["text"].startswith("【新村派出所】") and "/survey?t=" in r.json()["text"]
-    assert httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader,
-                     params={"name": "nope.txt"}).status_code == 404
-    for params in ({"station": "/", "name": "etc/hostname"}, {"station": "KZ01", "name": "citizen/result.txt"},
-                   {"station": "NOPE", "name": "citizen/result.txt"}):
-        assert httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader,
-                         params=params).status_code == 404
+    assert (
+        httpx.get(
+            f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader, params={"name": "nope.txt"}
+        ).status_code
+        == 404
+    )
+    for params in (
+        {"station": "/", "name": "etc/hostname"},
+        {"station": "KZ01", "name": "citizen/result.txt"},
+        {"station": "NOPE", "name": "citizen/result.txt"},
+    ):
+        assert (
+            httpx.get(f"{stack['urls']['notify']}/api/v1/templates/preview", headers=leader, params=params).status_code
+            == 404
+        )
 
 
 def test_staff_who_leave_a_phone_are_paged_for_urgent_items(stack):
     notify = stack["urls"]["notify"]
-    r = httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-IN"), json={"phone": "135 7777 8888"})
+    r = httpx.put(
+        f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-IN"), json={"phone": "135 7777 8888"}
+    )
     assert r.status_code == 200 and r.json()["phone"] == "+86135****8888"
-    assert httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ02-LD"),
-                     json={"phone": "13577778888"}).status_code == 404  # another station's leader
-    assert httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-P1"),
-                     json={"phone": "13577778888"}).status_code == 404  # a colleague
+    assert (
+        httpx.put(
+            f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ02-LD"), json={"phone": "13577778888"}
+        ).status_code
+        == 404
+    )  # another station's leader
+    assert (
+        httpx.put(
+            f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-P1"), json={"phone": "13577778888"}
+        ).status_code
+        == 404
+    )  # a colleague
     bad = httpx.put(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-IN"), json={"phone": "123"})
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "phone"
 
     receipt = submit(stack, "KZ01", "矿区南门有人持刀打架，已经有人受伤了", phone="13912340099")
-    (page,) = stack["sms"].wait_for(1, where=lambda r: r.json()["to"] == "+8613577778888"
-                                    and receipt["tracking_no"] in r.json()["text"])
+    (page,) = stack["sms"].wait_for(
+        1, where=lambda r: r.json()["to"] == "+8613577778888" and receipt["tracking_no"] in r.json()["text"]
+    )
     assert page.json()["text"].startswith("【矿区派出所】紧急警情") and "13912340099" not in page.json()["text"]
 
     assert httpx.delete(f"{notify}/api/v1/staff/KZ01-IN/contact", headers=token(stack, "KZ01-LD")).status_code == 204

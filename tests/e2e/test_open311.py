@@ -11,7 +11,6 @@ import requests
 import xmltodict
 from georeport import GeoReport
 
-
 pytestmark = pytest.mark.e2e
 
 
@@ -21,11 +20,22 @@ def as_list(value) -> list:
 
 @pytest.fixture(scope="module")
 def created(stack) -> str:
-    r = httpx.post(f"{stack['urls']['intake']}/open311/v2/requests.json", data={
-        "api_key": stack["credentials"]["integration"]["token"], "jurisdiction_id": "KZ01",
-        "service_code": "safety_hazard", "description": "矿工新村 5 号楼旁井盖缺失，晚上很危险",
-        "address_string": "矿工新村 5 号楼", "lat": "39.9", "long": "116.4", "first_name": "明", "last_name": "李",
-        "phone": "13800138000", "device_id": "app-123"})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/open311/v2/requests.json",
+        data={
+            "api_key": stack["credentials"]["integration"]["token"],
+            "jurisdiction_id": "KZ01",
+            "service_code": "safety_hazard",
+            "description": "矿工新村 5 号楼旁井盖缺失，晚上很危险",
+            "address_string": "矿工新村 5 号楼",
+            "lat": "39.9",
+            "long": "116.4",
+            "first_name": "明",
+            "last_name": "李",
+            "phone": "13800138000",
+            "device_id": "app-123",
+        },
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body) == 1 and body[0]["service_request_id"].startswith("FQ")
@@ -59,20 +69,30 @@ def test_a_georeport_client_lists_services_and_reads_requests(stack, created, fm
 def test_creating_in_xml_and_errors_in_both_formats(stack):
     base = f"{stack['urls']['intake']}/open311/v2"
     key = stack["credentials"]["integration"]["token"]
-    r = requests.post(f"{base}/requests.xml", data={"api_key": key, "jurisdiction_id": "KZ02",
-                                                    "service_code": "noise", "description": "夜市噪音到凌晨"})
+    r = requests.post(
+        f"{base}/requests.xml",
+        data={"api_key": key, "jurisdiction_id": "KZ02", "service_code": "noise", "description": "夜市噪音到凌晨"},
+    )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/xml")
     request_id = xmltodict.parse(r.content)["service_requests"]["request"]["service_request_id"]
     assert request_id.startswith("FQ")
 
-    no_key = requests.post(f"{base}/requests.json", data={"jurisdiction_id": "KZ01", "service_code": "noise",
-                                                          "description": "x"})
+    no_key = requests.post(
+        f"{base}/requests.json", data={"jurisdiction_id": "KZ01", "service_code": "noise", "description": "x"}
+    )
     assert no_key.status_code == 403 and no_key.json()[0]["code"] == 403
-    bad = requests.post(f"{base}/requests.xml", data={"api_key": key, "jurisdiction_id": "KZ01",
-                                                      "service_code": "ufo", "description": "x"})
+    bad = requests.post(
+        f"{base}/requests.xml",
+        data={"api_key": key, "jurisdiction_id": "KZ01", "service_code": "ufo", "description": "x"},
+    )
     assert bad.status_code == 400 and "service_code" in xmltodict.parse(bad.content)["errors"]["error"]["description"]
     assert requests.get(f"{base}/services.json", params={"jurisdiction_id": "ZZ99"}).status_code == 404
     assert requests.get(f"{base}/requests/FQ22222222.json", params={"jurisdiction_id": "KZ01"}).status_code == 404
     officer = stack["credentials"]["KZ01-P1"]["token"]  # a staff token is not an api_key
-    assert requests.post(f"{base}/requests.json", data={"api_key": officer, "jurisdiction_id": "KZ01",
-                                                        "service_code": "noise", "description": "x"}).status_code == 403
+    assert (
+        requests.post(
+            f"{base}/requests.json",
+            data={"api_key": officer, "jurisdiction_id": "KZ01", "service_code": "noise", "description": "x"},
+        ).status_code
+        == 403
+    )

@@ -16,8 +16,12 @@ pytestmark = pytest.mark.e2e
 
 
 def submit(stack, confidential: bool) -> dict:
-    return helpers.submit(stack, "KZ01", "举报矿区某麻将馆聚众赌博" if confidential else "小区门口路灯坏了",
-                          reporter={"name": "赵六", "phone": "13700001111", "confidential": confidential})
+    return helpers.submit(
+        stack,
+        "KZ01",
+        "举报矿区某麻将馆聚众赌博" if confidential else "小区门口路灯坏了",
+        reporter={"name": "赵六", "phone": "13700001111", "confidential": confidential},
+    )
 
 
 def reporter_as(stack, tracking_no: str, who: str):
@@ -29,8 +33,10 @@ def reporter_as(stack, tracking_no: str, who: str):
 def test_ordinary_reporters_are_visible_to_station_staff_only(stack):
     receipt = submit(stack, confidential=False)
     assert reporter_as(stack, receipt["tracking_no"], "KZ01-P1")["phone"] == "+8613700001111"
-    citizen = httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
-                        headers={"X-Access-Code": receipt["access_code"]}).json()
+    citizen = httpx.get(
+        f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
+        headers={"X-Access-Code": receipt["access_code"]},
+    ).json()
     assert citizen["reporter"] is None
 
 
@@ -46,27 +52,39 @@ def test_confidential_reporters_are_visible_to_leadership_only_and_logged(stack,
     async def log():
         conn = await asyncpg.connect(infra.dsn)
         try:
-            return await conn.fetch("SELECT staff_id, role FROM intake.personal_data_access WHERE tracking_no = $1 "
-                                    "ORDER BY id", number)
+            return await conn.fetch(
+                "SELECT staff_id, role FROM intake.personal_data_access WHERE tracking_no = $1 ORDER BY id", number
+            )
         finally:
             await conn.close()
 
-    assert [(r["staff_id"], r["role"]) for r in asyncio.run(log())] == [("KZ01-LD", "leader"), ("KZ01-IN", "instructor")]
+    assert [(r["staff_id"], r["role"]) for r in asyncio.run(log())] == [
+        ("KZ01-LD", "leader"),
+        ("KZ01-IN", "instructor"),
+    ]
 
 
 def test_a_confidential_tip_off_is_opened_only_by_approved_handlers_and_the_leadership(stack):
     """Review finding 12: any staff member of the station read the case, its history and its triage
     decision. Now a member of staff who is not an approved handler gets 404 from all three services."""
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json={
-        "station": "KZ01", "content": "举报矿工新村西门小卖部后屋有人开设赌场，每晚都有",  # not a repeat of the one above
-        "reporter": {"name": "钱七", "phone": "13700002222", "confidential": True}})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/api/v1/feedback",
+        json={
+            "station": "KZ01",
+            "content": "举报矿工新村西门小卖部后屋有人开设赌场，每晚都有",  # not a repeat of the one above
+            "reporter": {"name": "钱七", "phone": "13700002222", "confidential": True},
+        },
+    )
     receipt = r.json()
     number = receipt["tracking_no"]
     wait_for_status(f"{stack['urls']['intake']}/api/v1/feedback/{number}", token(stack, "KZ01-LD"), "assigned", 15)
     case_url = f"{stack['urls']['mediation']}/api/v1/cases/{number}"
     decision_url = f"{stack['urls']['triage']}/api/v1/triage/decisions/{number}"
     for who in ("KZ01-MD", "KZ01-P2", "KZ01-P3"):  # not approved (the demo approves LD, IN and P1)
-        assert httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{number}", headers=token(stack, who)).status_code == 404
+        assert (
+            httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{number}", headers=token(stack, who)).status_code
+            == 404
+        )
         assert httpx.get(case_url, headers=token(stack, who)).status_code == 404
         assert httpx.get(decision_url, headers=token(stack, who)).status_code == 404
         listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, who)).json()["cases"]
@@ -76,9 +94,14 @@ def test_a_confidential_tip_off_is_opened_only_by_approved_handlers_and_the_lead
         assert httpx.get(case_url, headers=token(stack, who)).status_code == 200, who
         assert httpx.get(decision_url, headers=token(stack, who)).status_code == 200, who
     # Nor can the leader hand it to someone who could not open it.
-    r = httpx.post(f"{case_url}/reassign", json={"assignee_id": "KZ01-P2", "reason": "换人"},
-                   headers=token(stack, "KZ01-LD"))
+    r = httpx.post(
+        f"{case_url}/reassign", json={"assignee_id": "KZ01-P2", "reason": "换人"}, headers=token(stack, "KZ01-LD")
+    )
     assert r.status_code == 422 and r.json()["detail"]["error"] == "invalid_assignee", r.text
     # The citizen keeps following it with the access code.
-    assert httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{number}",
-                     headers={"X-Access-Code": receipt["access_code"]}).status_code == 200
+    assert (
+        httpx.get(
+            f"{stack['urls']['intake']}/api/v1/feedback/{number}", headers={"X-Access-Code": receipt["access_code"]}
+        ).status_code
+        == 200
+    )

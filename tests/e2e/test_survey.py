@@ -22,14 +22,22 @@ KEY = base64.b64decode(os.environ["FENGQIAO_LINK_KEY"])
 
 
 def new_item(stack) -> str:
-    r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback",
-                   json={"station": "KZ02", "content": f"新华街路面塌陷 {uuid.uuid4().hex[:6]}"})
+    r = httpx.post(
+        f"{stack['urls']['intake']}/api/v1/feedback",
+        json={"station": "KZ02", "content": f"新华街路面塌陷 {uuid.uuid4().hex[:6]}"},
+    )
     return r.json()["tracking_no"]
 
 
 async def survey_events(bootstrap: str, tracking_no: str) -> list[dict]:
-    consumer = AIOKafkaConsumer(Topics.SURVEYS, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=f"t-{uuid.uuid4()}", enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        Topics.SURVEYS,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"t-{uuid.uuid4()}",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     found: list[dict] = []
     try:

@@ -11,24 +11,31 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, EventTypes, Topics, TriageCorrected, new_event
-
 from tests.e2e import helpers
-from tests.e2e.helpers import console_notifications, sql, token, wait_for_status
+from tests.e2e.helpers import console_notifications, sql, token
 
 pytestmark = pytest.mark.e2e
 
 
-def submit(stack, station: str, content: str, *, phone: str | None = None, address: str | None = None,
-           confidential: bool = False) -> dict:
-    return helpers.submit(stack, station, content, address=address,
-                          reporter={"phone": phone or "", "confidential": confidential})
+def submit(
+    stack,
+    station: str,
+    content: str,
+    *,
+    phone: str | None = None,
+    address: str | None = None,
+    confidential: bool = False,
+) -> dict:
+    return helpers.submit(
+        stack, station, content, address=address, reporter={"phone": phone or "", "confidential": confidential}
+    )
 
 
 def settled(stack, receipt: dict, timeout: float = 15) -> dict:
@@ -76,11 +83,14 @@ def test_an_urgent_item_is_classified_with_reasons_and_model_version_and_the_lea
     assert any(r.startswith("rule:urgency=urgent") for r in d["reasons"])
     assert set(d["confidences"]) == {"type", "category", "urgency"} and -1 <= d["sentiment"] <= 1
     assert d["assignment"]["reason"].startswith("rule:urgent_on_duty_now;roster:on_duty")
-    urgent = [n for n in console_notifications(stack, "KZ01-LD", "urgent") if n["tracking_no"] == receipt["tracking_no"]]
+    urgent = [
+        n for n in console_notifications(stack, "KZ01-LD", "urgent") if n["tracking_no"] == receipt["tracking_no"]
+    ]
     assert len(urgent) == 1 and "紧急" in urgent[0]["title"]
     # Another station's staff cannot read the decision.
-    r = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}",
-                  headers=token(stack, "KZ02-LD"))
+    r = httpx.get(
+        f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}", headers=token(stack, "KZ02-LD")
+    )
     assert r.status_code == 404
     assert metric(stack, "triage", 'fengqiao_triage_model_info{version="%s"}' % d["model_version"]) == 1.0
 
@@ -90,8 +100,9 @@ def test_a_repeat_is_merged_into_the_open_case_and_counted_not_assigned_twice(st
     before = metric_sum(stack, "triage", "fengqiao_triage_merges_total", station="KZ02")
     first = submit(stack, "KZ02", text, phone="13600001111", address="新华街18号")
     assert settled(stack, first)["status"] == "assigned"
-    again = submit(stack, "KZ02", "又来了！" + text.replace("一个多月", "一个半月"), phone="13600001111",
-                   address="新华街18号")
+    again = submit(
+        stack, "KZ02", "又来了！" + text.replace("一个多月", "一个半月"), phone="13600001111", address="新华街18号"
+    )
     view = settled(stack, again)
     assert view["status"] == "merged" and view["status_label"] == "已并单"
     assert "并单" in view["timeline"][-1]["note"]
@@ -111,8 +122,14 @@ def test_a_repeat_is_merged_into_the_open_case_and_counted_not_assigned_twice(st
 
 
 async def _alert_events(bootstrap: str, alert_id: str) -> list[dict]:
-    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        Topics.CASE_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"e2e-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     found: list[dict] = []
     try:
@@ -129,8 +146,14 @@ async def _alert_events(bootstrap: str, alert_id: str) -> list[dict]:
 
 
 async def _case_events(bootstrap: str, tracking_no: str, type_: str) -> dict:
-    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        Topics.CASE_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"e2e-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     try:
         deadline = time.monotonic() + 10
@@ -149,10 +172,14 @@ def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_leve
     place = f"测试{uuid.uuid4().hex[:4]}工业园"
     series = 'fengqiao_alerts_raised_total{kind="cluster",station="KZ02"}'
     before = metric(stack, "triage", series)
-    texts = ["{p}的包工头拖欠我们半年工资，一直不给", "我在{p}干活，老板欠了三个月劳务费跑了",
-             "{p}工地工资拖欠，工友们准备一起去讨说法"]
-    receipts = [submit(stack, "KZ02", t.format(p=place), phone=f"1370000{i:04d}", address=place)
-                for i, t in enumerate(texts)]
+    texts = [
+        "{p}的包工头拖欠我们半年工资，一直不给",
+        "我在{p}干活，老板欠了三个月劳务费跑了",
+        "{p}工地工资拖欠，工友们准备一起去讨说法",
+    ]
+    receipts = [
+        submit(stack, "KZ02", t.format(p=place), phone=f"1370000{i:04d}", address=place) for i, t in enumerate(texts)
+    ]
     for r in receipts:
         settled(stack, r)
     alerts = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/alerts", headers=token(stack, "KZ02-LD")).json()
@@ -177,14 +204,18 @@ def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_leve
 
 def test_repeated_disputes_of_the_same_reporter_raise_a_repeat_dispute_alert(stack):
     phone = "13500009999"
-    texts = [("楼上邻居家漏水把我家天花板泡坏了，对方拒绝赔偿", "矿工新村5栋"),
-             ("前夫不按时给孩子抚养费，还不让我见孩子", "矿山路9号"),
-             ("邻居把围墙往我家这边砌了半米，找村里也没解决", "煤矿东村")]
+    texts = [
+        ("楼上邻居家漏水把我家天花板泡坏了，对方拒绝赔偿", "矿工新村5栋"),
+        ("前夫不按时给孩子抚养费，还不让我见孩子", "矿山路9号"),
+        ("邻居把围墙往我家这边砌了半米，找村里也没解决", "煤矿东村"),
+    ]
     receipts = [submit(stack, "KZ01", t, phone=phone, address=a) for t, a in texts]
     for r in receipts:
         assert settled(stack, r)["status"] == "assigned"
     alerts = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/alerts", headers=token(stack, "KZ01-IN")).json()
-    ours = [a for a in alerts["alerts"] if a["kind"] == "repeat_dispute" and receipts[-1]["tracking_no"] in a["members"]]
+    ours = [
+        a for a in alerts["alerts"] if a["kind"] == "repeat_dispute" and receipts[-1]["tracking_no"] in a["members"]
+    ]
     assert len(ours) == 1 and ours[0]["level"] == "yellow" and "第3次" in ours[0]["explanation"]
 
 
@@ -197,16 +228,22 @@ def test_police_conduct_naming_the_instructor_goes_to_the_leader(stack):
 
 
 def test_confidential_tip_off_goes_only_to_an_approved_handler(stack):
-    receipt = submit(stack, "KZ02", "举报幸福小区地下室有人聚众赌博，每天晚上都有，请为我保密", phone="13300004444",
-                     confidential=True)
+    receipt = submit(
+        stack,
+        "KZ02",
+        "举报幸福小区地下室有人聚众赌博，每天晚上都有，请为我保密",
+        phone="13300004444",
+        confidential=True,
+    )
     settled(stack, receipt)
     d = decision(stack, receipt["tracking_no"], "KZ02-LD")
     # Approved handlers in the demo: KZ02-P1 (day shift) and the leadership; at night the leader's queue.
     assert d["assignment"]["assignee_id"] in {"KZ02-P1", "KZ02-LD", "KZ02-IN"}
     assert d["confidential"] and decision(stack, receipt["tracking_no"], "KZ02-P1")["confidential"]
     # The rest of the station does not see the decision of a confidential tip-off.
-    r = httpx.get(f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}",
-                  headers=token(stack, "KZ02-P2"))
+    r = httpx.get(
+        f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}", headers=token(stack, "KZ02-P2")
+    )
     assert r.status_code == 404
 
 
@@ -218,15 +255,25 @@ def test_with_nobody_on_duty_the_item_waits_in_the_leaders_queue_flagged(stack, 
         d = decision(stack, receipt["tracking_no"], "KZ02-LD")
         assert d["assignment"]["assignee_id"] == "KZ02-LD" and d["assignment"]["flagged"]
         assert d["assignment"]["reason"].startswith("rule:no_one_on_duty;leader_queue")
-        assert any(n["tracking_no"] == receipt["tracking_no"] for n in console_notifications(stack, "KZ02-LD", "unassigned"))
+        assert any(
+            n["tracking_no"] == receipt["tracking_no"] for n in console_notifications(stack, "KZ02-LD", "unassigned")
+        )
         deadline = time.monotonic() + 15
         while metric(stack, "triage", 'fengqiao_items_waiting_for_officer{station="KZ02"}') < 1:
             assert time.monotonic() < deadline, "the waiting gauge did not count the item"
             time.sleep(0.5)
     finally:
         for r in saved:
-            sql(infra.dsn, "INSERT INTO triage.roster (station, day, staff_id, starts, ends) VALUES ($1, $2, $3, $4, $5) "
-                "ON CONFLICT DO NOTHING", r["station"], r["day"], r["staff_id"], r["starts"], r["ends"])
+            sql(
+                infra.dsn,
+                "INSERT INTO triage.roster (station, day, staff_id, starts, ends) VALUES ($1, $2, $3, $4, $5) "
+                "ON CONFLICT DO NOTHING",
+                r["station"],
+                r["day"],
+                r["staff_id"],
+                r["starts"],
+                r["ends"],
+            )
 
 
 def test_a_station_rule_added_by_its_leader_applies_to_the_next_item(stack, infra):
@@ -259,11 +306,19 @@ async def _publish_correction(bootstrap: str, correction: TriageCorrected) -> No
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
-        event = new_event(EventTypes.TRIAGE_CORRECTED, correction, source="/fengqiao/mediation",
-                          subject=correction.tracking_no, stationid=correction.station)
-        await producer.send_and_wait(Topics.CORRECTIONS, event.model_dump_json(exclude_none=True).encode(),
-                                     key=correction.tracking_no.encode(),
-                                     headers=[("content-type", CONTENT_TYPE.encode())])
+        event = new_event(
+            EventTypes.TRIAGE_CORRECTED,
+            correction,
+            source="/fengqiao/mediation",
+            subject=correction.tracking_no,
+            stationid=correction.station,
+        )
+        await producer.send_and_wait(
+            Topics.CORRECTIONS,
+            event.model_dump_json(exclude_none=True).encode(),
+            key=correction.tracking_no.encode(),
+            headers=[("content-type", CONTENT_TYPE.encode())],
+        )
     finally:
         await producer.stop()
 
@@ -271,9 +326,19 @@ async def _publish_correction(bootstrap: str, correction: TriageCorrected) -> No
 def test_a_correction_becomes_a_labelled_example_and_retraining_reports_then_activates(stack, infra):
     receipt = submit(stack, "KZ02", "小区里有人遛狗不拴绳，狗把小孩吓哭了，主人还很凶，电话13911112222")
     settled(stack, receipt)
-    asyncio.run(_publish_correction(infra.bootstrap, TriageCorrected(
-        tracking_no=receipt["tracking_no"], station="KZ02", category="neighbor_dispute", corrected_by="KZ02-LD",
-        reason="养犬纠纷属于邻里纠纷", corrected_at=datetime.now(timezone.utc))))
+    asyncio.run(
+        _publish_correction(
+            infra.bootstrap,
+            TriageCorrected(
+                tracking_no=receipt["tracking_no"],
+                station="KZ02",
+                category="neighbor_dispute",
+                corrected_by="KZ02-LD",
+                reason="养犬纠纷属于邻里纠纷",
+                corrected_at=datetime.now(UTC),
+            ),
+        )
+    )
     deadline = time.monotonic() + 10
     while not (rows := sql(infra.dsn, "SELECT * FROM triage.examples WHERE tracking_no = $1", receipt["tracking_no"])):
         assert time.monotonic() < deadline, "the correction was not stored"
@@ -282,8 +347,9 @@ def test_a_correction_becomes_a_labelled_example_and_retraining_reports_then_act
 
     env = {**os.environ, "DATABASE_URL": infra.dsn}
     cli = os.path.join(os.path.dirname(sys.executable), "fengqiao")
-    out = subprocess.run([cli, "triage", "train", "--activate", "--by", "KZ02-LD"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [cli, "triage", "train", "--activate", "--by", "KZ02-LD"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     stored = sql(infra.dsn, "SELECT count(*) AS n FROM triage.examples")[0]["n"]  # other tests correct too
     assert f"corrections {stored}" in out.stdout and "category" in out.stdout and "activated" in out.stdout

@@ -17,7 +17,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, Topics
-
 from tests.e2e.helpers import token, wait_for_status
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +26,7 @@ def received_count(intake: str, station: str, channel: str) -> float | None:
     series = f'fengqiao_feedback_received_total{{channel="{channel}",station="{station}"}} '
     for line in httpx.get(f"{intake}/metrics").text.splitlines():
         if line.startswith(series):
-            return float(line[len(series):])
+            return float(line[len(series) :])
     return None
 
 
@@ -36,8 +35,14 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
     before = received_count(intake, "KZ02", "web")
     assert before is not None  # series exist from the start, at 0
     started = time.monotonic()
-    r = httpx.post(f"{intake}/api/v1/feedback", json={
-        "station": "KZ02", "content": "新华街有人在饭店门口打架，已经有人受伤了", "reporter": {"phone": "13800138000"}})
+    r = httpx.post(
+        f"{intake}/api/v1/feedback",
+        json={
+            "station": "KZ02",
+            "content": "新华街有人在饭店门口打架，已经有人受伤了",
+            "reporter": {"phone": "13800138000"},
+        },
+    )
     assert r.status_code == 202, r.text
     receipt = r.json()
     assert receipt["status"] == "received" and receipt["tracking_no"].startswith("FQ")
@@ -75,10 +80,12 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
     async def stored():
         conn = await asyncpg.connect(infra.dsn)
         try:
-            deliveries = await conn.fetch("SELECT * FROM notify.deliveries WHERE tracking_no = $1",
-                                          receipt["tracking_no"])
-            submission = await conn.fetchrow("SELECT * FROM intake.submissions WHERE tracking_no = $1",
-                                             receipt["tracking_no"])
+            deliveries = await conn.fetch(
+                "SELECT * FROM notify.deliveries WHERE tracking_no = $1", receipt["tracking_no"]
+            )
+            submission = await conn.fetchrow(
+                "SELECT * FROM intake.submissions WHERE tracking_no = $1", receipt["tracking_no"]
+            )
             return deliveries, submission
         finally:
             await conn.close()
@@ -93,13 +100,15 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
     assert sms.json()["to"] == "+8613800138000" and receipt["access_code"] in sms.json()["text"]
     assert sms.headers["authorization"] == "Bearer e2e-gateway"
     assert len(rows) == 1 and rows[0]["channel"] == "sms" and rows[0]["recipient"] is None and rows[0]["body"] is None
-    assert b"13800138000" not in rows[0]["payload_enc"] and receipt["access_code"].encode() not in rows[0]["payload_enc"]
+    assert (
+        b"13800138000" not in rows[0]["payload_enc"] and receipt["access_code"].encode() not in rows[0]["payload_enc"]
+    )
 
     assert received_count(intake, "KZ02", "web") == before + 1
     for service in ("intake", "triage", "mediation", "notify"):
         text = httpx.get(f"{stack['urls'][service]}/metrics").text
         assert receipt["tracking_no"] not in text and "13800138000" not in text
-        assert 'fengqiao_events_consumed_total{' in text and "fengqiao_outbox_pending_events" in text
+        assert "fengqiao_events_consumed_total{" in text and "fengqiao_outbox_pending_events" in text
 
 
 def test_bad_input_gets_a_clear_error_naming_the_field(stack):
@@ -108,13 +117,17 @@ def test_bad_input_gets_a_clear_error_naming_the_field(stack):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "content"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "NOPE", "content": "路灯坏了"})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
-    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了",
-                                                       "reporter": {"phone": "12345"}})
+    r = httpx.post(
+        f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "reporter": {"phone": "12345"}}
+    )
     assert r.status_code == 422 and r.json()["detail"]["field"] == "reporter.phone"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"})
     assert r.status_code == 401 and r.json()["detail"]["field"] == "channel"
-    r = httpx.post(f"{intake}/api/v1/feedback", json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"},
-                   headers={"Authorization": "Bearer fq_forged"})
+    r = httpx.post(
+        f"{intake}/api/v1/feedback",
+        json={"station": "KZ01", "content": "路灯坏了", "channel": "hotline"},
+        headers={"Authorization": "Bearer fq_forged"},
+    )
     assert r.status_code == 401
     metrics = httpx.get(f"{intake}/metrics").text  # rejections are counted by route and reason
     for code in ("invalid_field", "unknown_station", "token_required", "invalid_token"):
@@ -124,19 +137,27 @@ def test_bad_input_gets_a_clear_error_naming_the_field(stack):
 def test_deployment_wide_tokens_work_on_every_service(stack):
     """Bureau and integration accounts have no station: their directory events must still arrive."""
     intake = stack["urls"]["intake"]
-    r = httpx.post(f"{intake}/api/v1/feedback", headers=token(stack, "integration"),
-                   json={"station": "KZ02", "content": "12345 转来：幸福小区门口路灯坏了", "channel": "transfer_12345"})
+    r = httpx.post(
+        f"{intake}/api/v1/feedback",
+        headers=token(stack, "integration"),
+        json={"station": "KZ02", "content": "12345 转来：幸福小区门口路灯坏了", "channel": "transfer_12345"},
+    )
     assert r.status_code == 202, r.text
-    bureau = wait_for_status(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", token(stack, "BUREAU-01"),
-                             "assigned", timeout=10)
+    bureau = wait_for_status(
+        f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", token(stack, "BUREAU-01"), "assigned", timeout=10
+    )
     assert bureau["station"] == "KZ02" and bureau["assignee"] is not None
     cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "BUREAU-01")).json()["cases"]
-    assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {c["tracking_no"] for c in cases}
+    assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {
+        c["tracking_no"] for c in cases
+    }
 
 
 def test_the_station_can_be_found_from_the_address(stack):
     intake = stack["urls"]["intake"]
-    r = httpx.post(f"{intake}/api/v1/feedback", json={"content": "路口积水很深", "location": {"address": "新华街 88 号"}})
+    r = httpx.post(
+        f"{intake}/api/v1/feedback", json={"content": "路口积水很深", "location": {"address": "新华街 88 号"}}
+    )
     assert r.status_code == 202, r.text
     leader = httpx.get(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", headers=token(stack, "KZ02-LD"))
     assert leader.status_code == 200 and leader.json()["station"] == "KZ02"
@@ -156,23 +177,40 @@ def test_idempotency_key_returns_the_same_tracking_number(stack):
 
 
 async def _ingress_round_trip(bootstrap: str) -> tuple[dict, list]:
-    event = {"specversion": "1.0", "id": f"110-{uuid.uuid4()}", "source": "/bureau/110-dispatch",
-             "type": "fengqiao.feedback.submitted", "time": "2026-11-28T08:00:00+08:00",
-             "datacontenttype": "application/json",
-             "data": {"station": "KZ01", "channel": "transfer_110", "content": "矿工新村两户邻居因占道停车发生争吵",
-                      "external_ref": "110-CAD-778899", "reporter": {"name": "李四", "phone": "13900001111"}}}
+    event = {
+        "specversion": "1.0",
+        "id": f"110-{uuid.uuid4()}",
+        "source": "/bureau/110-dispatch",
+        "type": "fengqiao.feedback.submitted",
+        "time": "2026-11-28T08:00:00+08:00",
+        "datacontenttype": "application/json",
+        "data": {
+            "station": "KZ01",
+            "channel": "transfer_110",
+            "content": "矿工新村两户邻居因占道停车发生争吵",
+            "external_ref": "110-CAD-778899",
+            "reporter": {"name": "李四", "phone": "13900001111"},
+        },
+    }
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
         raw = json.dumps(event, ensure_ascii=False).encode()
         for _ in range(2):  # the publisher retries: a duplicate (source, id)
-            await producer.send_and_wait(Topics.SUBMISSIONS, raw, key=b"110-CAD-778899",
-                                         headers=[("content-type", CONTENT_TYPE.encode())])
+            await producer.send_and_wait(
+                Topics.SUBMISSIONS, raw, key=b"110-CAD-778899", headers=[("content-type", CONTENT_TYPE.encode())]
+            )
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(Topics.CASE_EVENTS, bootstrap_servers=bootstrap, group_id=f"e2e-{uuid.uuid4()}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    consumer = AIOKafkaConsumer(
+        Topics.CASE_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"e2e-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await consumer.start()
     stream: list[dict] = []  # case events of the item this ingress event became
     try:
@@ -203,10 +241,15 @@ def test_ingress_event_from_another_bureau_system_flows_once_without_personal_da
 
 
 def _cli(infra, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DATABASE_URL": infra.dsn, "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
-           "FENGQIAO_HOME": str(infra.workdir / "home")}
-    return subprocess.run([sys.executable, "-m", "fengqiao.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": infra.dsn,
+        "KAFKA_BOOTSTRAP_SERVERS": infra.bootstrap,
+        "FENGQIAO_HOME": str(infra.workdir / "home"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "fengqiao.cli", *args], env=env, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_token_create_prints_a_token_that_intake_accepts_within_seconds(stack, infra):
@@ -217,8 +260,9 @@ def test_token_create_prints_a_token_that_intake_accepts_within_seconds(stack, i
     body = {"station": "KZ01", "content": "民警上门登记：矿区一户居民反映电线老化", "channel": "walk_in"}
     deadline = time.monotonic() + 10
     while True:
-        r = httpx.post(f"{stack['urls']['intake']}/api/v1/feedback", json=body,
-                       headers={"Authorization": f"Bearer {new_token}"})
+        r = httpx.post(
+            f"{stack['urls']['intake']}/api/v1/feedback", json=body, headers={"Authorization": f"Bearer {new_token}"}
+        )
         if r.status_code == 202 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -231,11 +275,25 @@ def test_publish_sends_a_jsonl_file_of_events_and_reports_invalid_lines(stack, i
     ref = f"PUB-{uuid.uuid4().hex[:8]}"
     lines = []
     for i in range(3):
-        lines.append(json.dumps({
-            "specversion": "1.0", "id": f"{ref}-{i}", "source": "/bureau/petition", "type": "fengqiao.feedback.submitted",
-            "time": "2026-11-28T09:00:00+08:00", "datacontenttype": "application/json",
-            "data": {"station": "KZ02", "channel": "bureau", "content": f"信访转办事项 {i}", "external_ref": f"{ref}-{i}"}},
-            ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": f"{ref}-{i}",
+                    "source": "/bureau/petition",
+                    "type": "fengqiao.feedback.submitted",
+                    "time": "2026-11-28T09:00:00+08:00",
+                    "datacontenttype": "application/json",
+                    "data": {
+                        "station": "KZ02",
+                        "channel": "bureau",
+                        "content": f"信访转办事项 {i}",
+                        "external_ref": f"{ref}-{i}",
+                    },
+                },
+                ensure_ascii=False,
+            )
+        )
     lines.insert(1, '{"specversion": "1.0", "id": "broken"}')
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -67,7 +67,7 @@ def test_html_typed_into_the_form_is_shown_as_text(stack, page):
     page.goto(f"{stack['urls']['intake']}/")
     page.get_by_label("派出所").select_option(label="矿区派出所")
     page.get_by_label("反映内容").fill("")
-    page.get_by_label("标题").fill('<img src=x onerror="document.title=\'pwned\'">')
+    page.get_by_label("标题").fill("<img src=x onerror=\"document.title='pwned'\">")
     page.get_by_role("button", name="提交").click()
     assert page.title() != "pwned"
     assert page.get_by_label("标题").input_value().startswith("<img")

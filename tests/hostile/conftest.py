@@ -5,8 +5,11 @@ from __future__ import annotations
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "poisons_stack: may leave the shared stack unusable while its finding is "
-                                       "open; runs after every other test of the session")
+    config.addinivalue_line(
+        "markers",
+        "poisons_stack: may leave the shared stack unusable while its finding is "
+        "open; runs after every other test of the session",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

@@ -13,8 +13,10 @@ def main(path: str, seconds: str) -> None:
     for r in rows:
         statuses.update(r["statuses"])
     failing = [r for r in rows if r["failures"]]
-    print(f"\nfuzz: {len(rows)} operations, {sum(r['examples'] for r in rows)} examples, "
-          f"{sum(len(r['failures']) for r in rows)} failures in {len(failing)} operations, {seconds} s")
+    print(
+        f"\nfuzz: {len(rows)} operations, {sum(r['examples'] for r in rows)} examples, "
+        f"{sum(len(r['failures']) for r in rows)} failures in {len(failing)} operations, {seconds} s"
+    )
     print("  statuses: " + ", ".join(f"{k.split()[1]}×{v}" for k, v in sorted(statuses.items())))
     for r in failing:
         for kind in r["failures"]:

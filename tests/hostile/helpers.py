@@ -58,8 +58,11 @@ def all_routes() -> list[Route]:
         routes = []
         for service, app in _apps().items():
             for entry in _flatten(app.routes):
-                routes += [Route(service, m, entry.path, entry.include_in_schema) for m in sorted(entry.methods)
-                           if m not in ("HEAD", "OPTIONS")]
+                routes += [
+                    Route(service, m, entry.path, entry.include_in_schema)
+                    for m in sorted(entry.methods)
+                    if m not in ("HEAD", "OPTIONS")
+                ]
         _ROUTES = routes
     return _ROUTES
 
@@ -82,5 +85,7 @@ def wait_for_case(stack, tracking_no: str, headers: dict, status: str | None = N
         if last.status_code == 200 and (status is None or last.json()["status"] == status):
             return last.json()
         time.sleep(0.1)
-    raise AssertionError(f"case {tracking_no} not in mediation{f' as {status}' if status else ''} within {timeout}s: "
-                         f"{last.status_code if last else None} {last.text[:300] if last else ''}")
+    raise AssertionError(
+        f"case {tracking_no} not in mediation{f' as {status}' if status else ''} within {timeout}s: "
+        f"{last.status_code if last else None} {last.text[:300] if last else ''}"
+    )

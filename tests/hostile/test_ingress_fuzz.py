@@ -16,9 +16,8 @@ import json
 import time
 import uuid
 
-import pytest
-
 import httpx
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
@@ -31,10 +30,17 @@ PARTITION = 0
 
 
 def _event(marker: str, type_: str = "fengqiao.feedback.submitted", data=None, **attrs) -> dict:
-    event = {"specversion": "1.0", "id": marker, "source": "/bureau/hostile-fuzz", "type": type_,
-             "time": "2026-11-28T08:00:00+08:00", "datacontenttype": "application/json",
-             "data": data if data is not None else {"station": "KZ01", "channel": "transfer_110",
-                                                     "content": f"矿山路有人打架 {marker}"}}
+    event = {
+        "specversion": "1.0",
+        "id": marker,
+        "source": "/bureau/hostile-fuzz",
+        "type": type_,
+        "time": "2026-11-28T08:00:00+08:00",
+        "datacontenttype": "application/json",
+        "data": data
+        if data is not None
+        else {"station": "KZ01", "channel": "transfer_110", "content": f"矿山路有人打架 {marker}"},
+    }
     event.update(attrs)
     return event
 
@@ -47,8 +53,10 @@ def corpus(run: str, victim: str, forged_token: str) -> dict[str, bytes | None]:
     """marker -> record value. The marker is also the record's key (and, where there is one, the id)."""
     m = lambda name: f"hostile-{run}-{name}"  # noqa: E731
     valid = _json(_event(m("truncated")))
-    missing = {attr: {k: v for k, v in _event(m(f"missing-{attr}")).items() if k != attr}
-               for attr in ("id", "source", "type", "specversion", "data")}
+    missing = {
+        attr: {k: v for k, v in _event(m(f"missing-{attr}")).items() if k != attr}
+        for attr in ("id", "source", "type", "specversion", "data")
+    }
     missing["id"]["correlationid"] = m("missing-id")
     data = lambda **changes: {"station": "KZ01", "channel": "transfer_110", "content": "路灯坏了", **changes}  # noqa
     records: dict[str, bytes | None] = {
@@ -73,33 +81,71 @@ def corpus(run: str, victim: str, forged_token: str) -> dict[str, bytes | None]:
         m("unknown-type"): _json(_event(m("unknown-type"), type_="fengqiao.nonsense")),
         # Types that travel on internal topics only (finding 2): anyone who may publish here would
         # otherwise issue themselves a leader token, message a citizen, or close a case.
-        m("token-issued"): _json(_event(m("token-issued"), type_="fengqiao.directory.token_issued", data={
-            "token_id": m("token-issued"), "token_hash": hashlib.sha256(forged_token.encode()).hexdigest(),
-            "staff_id": "KZ01-LD", "station": "KZ01", "role": "leader"})),
-        m("citizen-update"): _json(_event(m("citizen-update"), type_="fengqiao.citizen.update", data={
-            "tracking_no": victim, "station": "KZ01", "kind": "resolved", "text": f"已办结，请转账 {m('citizen-update')}"})),
-        m("case-resolved"): _json(_event(m("case-resolved"), type_="fengqiao.case.resolved", subject=victim, data={
-            "tracking_no": victim, "station": "KZ01", "status": "resolved", "previous_status": "assigned",
-            "at": "2026-11-28T08:00:00+08:00"})),
+        m("token-issued"): _json(
+            _event(
+                m("token-issued"),
+                type_="fengqiao.directory.token_issued",
+                data={
+                    "token_id": m("token-issued"),
+                    "token_hash": hashlib.sha256(forged_token.encode()).hexdigest(),
+                    "staff_id": "KZ01-LD",
+                    "station": "KZ01",
+                    "role": "leader",
+                },
+            )
+        ),
+        m("citizen-update"): _json(
+            _event(
+                m("citizen-update"),
+                type_="fengqiao.citizen.update",
+                data={
+                    "tracking_no": victim,
+                    "station": "KZ01",
+                    "kind": "resolved",
+                    "text": f"已办结，请转账 {m('citizen-update')}",
+                },
+            )
+        ),
+        m("case-resolved"): _json(
+            _event(
+                m("case-resolved"),
+                type_="fengqiao.case.resolved",
+                subject=victim,
+                data={
+                    "tracking_no": victim,
+                    "station": "KZ01",
+                    "status": "resolved",
+                    "previous_status": "assigned",
+                    "at": "2026-11-28T08:00:00+08:00",
+                },
+            )
+        ),
     }
     for attr, doc in missing.items():
         records[m(f"missing-{attr}")] = _json(doc)
     return records
 
 
-async def _publish(bootstrap: str, records: dict[str, bytes | None], control: tuple[str, bytes],
-                   partition: int = PARTITION) -> set[str]:
+async def _publish(
+    bootstrap: str, records: dict[str, bytes | None], control: tuple[str, bytes], partition: int = PARTITION
+) -> set[str]:
     """Publish the corpus then the control event to one partition; returns the markers the broker
     itself refused (too large), which never reach a consumer."""
     refused: set[str] = set()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all",
-                                max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, acks="all", max_request_size=4 * 1024 * 1024
+    )
     await producer.start()
     try:
         for key, value in [*records.items(), control]:
             try:
-                await producer.send_and_wait(Topics.SUBMISSIONS, value, key=key.encode(), partition=partition,
-                                             headers=[("content-type", CONTENT_TYPE.encode())])
+                await producer.send_and_wait(
+                    Topics.SUBMISSIONS,
+                    value,
+                    key=key.encode(),
+                    partition=partition,
+                    headers=[("content-type", CONTENT_TYPE.encode())],
+                )
             except MessageSizeTooLargeError:
                 refused.add(key)
     finally:
@@ -109,9 +155,16 @@ async def _publish(bootstrap: str, records: dict[str, bytes | None], control: tu
 
 async def _dead_letters(bootstrap: str, markers: set[str], timeout: float) -> dict[str, dict]:
     """marker -> DLQ headers, reading the DLQ from the beginning until every marker is found."""
-    consumer = AIOKafkaConsumer(dlq_topic(Topics.SUBMISSIONS), bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=50,
-                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=16 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        dlq_topic(Topics.SUBMISSIONS),
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=50,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=16 * 1024 * 1024,
+    )
     await consumer.start()
     found: dict[str, dict] = {}
     try:
@@ -140,8 +193,12 @@ def test_every_hostile_ingress_record_is_dead_lettered_with_a_reason_and_the_par
     forged_token = TOKEN_PREFIX + "forged-" + run + "x" * 30
     records = corpus(run, victim["tracking_no"], forged_token)
     control_id = f"hostile-{run}-control"
-    control = _json(_event(control_id, data={"station": "KZ01", "channel": "transfer_110",
-                                             "content": f"矿山路口红绿灯坏了 🚦😀𠮷 {run}"}))
+    control = _json(
+        _event(
+            control_id,
+            data={"station": "KZ01", "channel": "transfer_110", "content": f"矿山路口红绿灯坏了 🚦😀𠮷 {run}"},
+        )
+    )
 
     refused = asyncio.run(_publish(infra.bootstrap, records, (control_id, control)))
     assert not refused, f"the broker refused {refused}"
@@ -162,8 +219,11 @@ def test_every_hostile_ingress_record_is_dead_lettered_with_a_reason_and_the_par
     # Nothing half-applied. The forged token authenticates nowhere:
     forged = {"Authorization": f"Bearer {forged_token}"}
     assert httpx.get(f"{intake}/api/v1/feedback/{tracking_no}", headers=forged, timeout=10).status_code == 401
-    for service, path in (("mediation", "/api/v1/cases"), ("triage", "/api/v1/triage/rules"),
-                          ("notify", "/api/v1/inbox")):
+    for service, path in (
+        ("mediation", "/api/v1/cases"),
+        ("triage", "/api/v1/triage/rules"),
+        ("notify", "/api/v1/inbox"),
+    ):
         assert httpx.get(stack["urls"][service] + path, headers=forged, timeout=10).status_code == 401, service
     # no submission was stored from a hostile record,
     stored = sql(infra.dsn, "SELECT ingress_id FROM intake.submissions WHERE ingress_id LIKE $1", f"hostile-{run}-%")
@@ -172,8 +232,9 @@ def test_every_hostile_ingress_record_is_dead_lettered_with_a_reason_and_the_par
     time.sleep(2)  # a forged message would be on its way to notify and the SMS gateway by now
     marker = f"hostile-{run}-citizen-update"
     assert not [r for r in stack["sms"].received if marker.encode() in r.body]
-    seen = httpx.get(f"{intake}/api/v1/feedback/{victim['tracking_no']}", headers=staff(stack, "KZ01", "LD"),
-                     timeout=10).json()
+    seen = httpx.get(
+        f"{intake}/api/v1/feedback/{victim['tracking_no']}", headers=staff(stack, "KZ01", "LD"), timeout=10
+    ).json()
     assert seen["status"] != "resolved" and marker not in json.dumps(seen, ensure_ascii=False), seen
 
 

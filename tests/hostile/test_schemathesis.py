@@ -71,11 +71,20 @@ def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_
     counts: Counter = Counter()
     session = requests.Session()
 
-    strategy = st.tuples(st.sampled_from(sorted(auths)), st.one_of(
-        operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)))
+    strategy = st.tuples(
+        st.sampled_from(sorted(auths)),
+        st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)),
+    )
 
-    @settings(max_examples=max_examples, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
+    @settings(
+        max_examples=max_examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
     @given(strategy)
     def run(drawn):
         who, case = drawn
@@ -85,8 +94,11 @@ def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_
         try:
             response = case.call(base_url=base_url, session=session, headers=headers, timeout=REQUEST_TIMEOUT_S)
         except requests.Timeout:
-            found.setdefault("hang", f"no answer within {REQUEST_TIMEOUT_S}s as {who}: "
-                                     f"{case.as_curl_command(headers=headers, base_url=base_url)}")
+            found.setdefault(
+                "hang",
+                f"no answer within {REQUEST_TIMEOUT_S}s as {who}: "
+                f"{case.as_curl_command(headers=headers, base_url=base_url)}",
+            )
             return
         counts[f"status {response.status_code}"] += 1
         try:
@@ -95,8 +107,10 @@ def fuzz_operation(operation, base_url: str, auths: dict[str, dict | None], max_
             for failure in _failures_of(exc):
                 key = f"{type(failure).__name__}: {failure.title}"
                 if key not in found:
-                    found[key] = (f"as {who}, {response.status_code} after {time.monotonic() - started:.2f}s: "
-                                  f"{case.as_curl_command(headers=headers, base_url=base_url)}\n    {response.text[:300]}")
+                    found[key] = (
+                        f"as {who}, {response.status_code} after {time.monotonic() - started:.2f}s: "
+                        f"{case.as_curl_command(headers=headers, base_url=base_url)}\n    {response.text[:300]}"
+                    )
 
     run()
     session.close()
@@ -108,14 +122,18 @@ def test_generated_input_finds_no_5xx_no_schema_violation_no_hang(stack, schemas
     operation = schemas[route.service][route.path][route.method]
     started = time.monotonic()
     found, counts = fuzz_operation(operation, stack["urls"][route.service], _auth_variants(stack), MAX_EXAMPLES)
-    STATS[route.label] = {"examples": counts["examples"], "failures": sorted(found), "seconds":
-                          round(time.monotonic() - started, 2), "statuses": {k: v for k, v in counts.items()
-                                                                              if k.startswith("status")}}
+    STATS[route.label] = {
+        "examples": counts["examples"],
+        "failures": sorted(found),
+        "seconds": round(time.monotonic() - started, 2),
+        "statuses": {k: v for k, v in counts.items() if k.startswith("status")},
+    }
     report = os.environ.get("FENGQIAO_FUZZ_REPORT")
     if report:
         with open(report, "a") as f:
-            f.write(json.dumps({"operation": route.label, **STATS[route.label], "detail": found},
-                               ensure_ascii=False) + "\n")
+            f.write(
+                json.dumps({"operation": route.label, **STATS[route.label], "detail": found}, ensure_ascii=False) + "\n"
+            )
     assert not found, f"{route.label}:\n" + "\n".join(f"- {k}\n    {v}" for k, v in found.items())
 
 
@@ -135,8 +153,22 @@ def test_the_error_answer_is_documented(raw_schemas, service):
 # -- boundary values, the same every run ---------------------------------------------------------
 
 # Beyond PostgreSQL's bigint, at its edges, and strings a path parameter should never choke on.
-HOSTILE_VALUES = [str(2**63), str(2**63 - 1), str(-(2**63) - 1), "1" + "0" * 40, "-1", "0", "1e309", "NaN",
-                  "%00", "..%2F..%2Fetc%2Fpasswd", "%F0%9F%98%80", "%ED%B3%BF", "%C0%AF", "A" * 4000]
+HOSTILE_VALUES = [
+    str(2**63),
+    str(2**63 - 1),
+    str(-(2**63) - 1),
+    "1" + "0" * 40,
+    "-1",
+    "0",
+    "1e309",
+    "NaN",
+    "%00",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%F0%9F%98%80",
+    "%ED%B3%BF",
+    "%C0%AF",
+    "A" * 4000,
+]
 
 
 def _filler(param: dict, station: str) -> str:
@@ -190,9 +222,14 @@ def test_boundary_values_in_path_and_query_are_refused_not_5xx(stack, raw_schema
     for what, path, query in cases:
         for who, headers in _auth_variants(stack).items():
             try:  # a connection of its own per request: uvicorn closes one after a 500
-                r = requests.request(route.method, base + path, params=query, headers=headers or {},
-                                     json={} if route.method in ("POST", "PUT", "PATCH") else None,
-                                     timeout=REQUEST_TIMEOUT_S)
+                r = requests.request(
+                    route.method,
+                    base + path,
+                    params=query,
+                    headers=headers or {},
+                    json={} if route.method in ("POST", "PUT", "PATCH") else None,
+                    timeout=REQUEST_TIMEOUT_S,
+                )
             except requests.Timeout:
                 bad.append(f"{what} as {who}: no answer within {REQUEST_TIMEOUT_S}s")
                 continue

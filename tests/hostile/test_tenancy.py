@@ -9,7 +9,7 @@ are excluded with a reason. A route without a rule fails: a new route is walked,
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -17,10 +17,15 @@ import pytest
 from tests.e2e.helpers import sql
 from tests.hostile.helpers import Route, all_routes, staff, submit, wait_for_case
 
-SOON = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
-AGREEMENT = {"facts": "邻里噪音", "dispute": "装修时间", "terms": ["晚八点后不施工"],
-             "performance": {"how": "自觉履行", "where": "新村", "when": "即日起"},
-             "signatures": [{"party_id": 1, "signed_at": SOON}, {"party_id": 2, "signed_at": SOON}], "signed_at": SOON}
+SOON = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+AGREEMENT = {
+    "facts": "邻里噪音",
+    "dispute": "装修时间",
+    "terms": ["晚八点后不施工"],
+    "performance": {"how": "自觉履行", "where": "新村", "when": "即日起"},
+    "signatures": [{"party_id": 1, "signed_at": SOON}, {"party_id": 2, "signed_at": SOON}],
+    "signed_at": SOON,
+}
 
 # label -> (kind, path values, body). kind: "id" (404 expected), "list" (nothing of KZ02),
 # "file" (filing for KZ02 refused), "deployment" (station staff refused with 403), or
@@ -29,33 +34,71 @@ CASE = "/api/v1/cases/{tracking_no}"
 MED = CASE + "/mediation"
 RECT = "/api/v1/rectifications"
 CASE_COMMAND_BODIES = {
-    "accept": {}, "note": {"text": "越权备注"}, "request_info": {"text": "越权"}, "start_mediation": {},
-    "resolve": {"summary": "越权"}, "return": {"reason": "越权"}, "review_return": {"approve": False},
-    "reassign": {"assignee_id": "KZ01-P1"}, "transfer": {"to_station": "KZ01"}, "escalate": {},
-    "visit": {"result": "satisfied"}, "close": {}, "reopen": {}, "merge": {"into": "{own_tracking_no}"},
+    "accept": {},
+    "note": {"text": "越权备注"},
+    "request_info": {"text": "越权"},
+    "start_mediation": {},
+    "resolve": {"summary": "越权"},
+    "return": {"reason": "越权"},
+    "review_return": {"approve": False},
+    "reassign": {"assignee_id": "KZ01-P1"},
+    "transfer": {"to_station": "KZ01"},
+    "escalate": {},
+    "visit": {"result": "satisfied"},
+    "close": {},
+    "reopen": {},
+    "merge": {"into": "{own_tracking_no}"},
 }
 RULES: dict[str, tuple] = {
     # intake
     "intake POST /api/v1/feedback": ("file", {}, {"station": "KZ02", "channel": "walk_in", "content": "来访登记"}),
     "intake GET /api/v1/feedback/{tracking_no}": ("id", {}, None),
-    "intake POST /api/v1/hotline/calls": ("file", {}, {"call_id": "tenancy-1", "station": "KZ02",
-                                                       "caller_number": "13900003333", "content": "来电",
-                                                       "started_at": SOON, "summary": "来电"}),
-    "intake POST /api/v1/mailbox/items": ("file", {}, {"station": "KZ02", "kind": "letter", "content": "来信",
-                                                        "opened_at": SOON, "opened_by": "KZ01-P2"}),
+    "intake POST /api/v1/hotline/calls": (
+        "file",
+        {},
+        {
+            "call_id": "tenancy-1",
+            "station": "KZ02",
+            "caller_number": "13900003333",
+            "content": "来电",
+            "started_at": SOON,
+            "summary": "来电",
+        },
+    ),
+    "intake POST /api/v1/mailbox/items": (
+        "file",
+        {},
+        {"station": "KZ02", "kind": "letter", "content": "来信", "opened_at": SOON, "opened_by": "KZ01-P2"},
+    ),
     "intake GET /api/v1/mailbox/items/{tracking_no}/scan": ("id", {}, None),
-    "intake POST /api/v1/events": ("excluded: CloudEvents over HTTP take an integration token (other bureau systems), "
-                                   "not station staff",),
+    "intake POST /api/v1/events": (
+        "excluded: CloudEvents over HTTP take an integration token (other bureau systems), not station staff",
+    ),
     "intake GET /api/v1/schemas/fengqiao.feedback.submitted.json": ("excluded: a public schema document",),
     "intake GET /api/v1/schemas/cloudevent.json": ("excluded: a public schema document",),
-    **{f"intake {m} /open311/v2/{p}": ("excluded: Open311 GeoReport, public by its standard (api_key = integration "
-                                       "token); what anonymous reads may show is finding 4's test",)
-       for m, p in (("GET", "services.{fmt}"), ("GET", "services/{service_code}.{fmt}"), ("POST", "requests.{fmt}"),
-                    ("GET", "requests.{fmt}"), ("GET", "requests/{service_request_id}.{fmt}"))},
-    **{f"intake {m} {p}": ("excluded: the citizen's web pages (form, tracking, survey), no staff token",)
-       for m in ("GET", "POST") for p in ("/", "/track", "/survey")},
-    **{f"{s} GET {p}": ("excluded: operations endpoints (health, readiness, metrics), no station data",)
-       for s in ("intake", "mediation", "triage", "notify") for p in ("/healthz", "/readyz", "/metrics")},
+    **{
+        f"intake {m} /open311/v2/{p}": (
+            "excluded: Open311 GeoReport, public by its standard (api_key = integration "
+            "token); what anonymous reads may show is finding 4's test",
+        )
+        for m, p in (
+            ("GET", "services.{fmt}"),
+            ("GET", "services/{service_code}.{fmt}"),
+            ("POST", "requests.{fmt}"),
+            ("GET", "requests.{fmt}"),
+            ("GET", "requests/{service_request_id}.{fmt}"),
+        )
+    },
+    **{
+        f"intake {m} {p}": ("excluded: the citizen's web pages (form, tracking, survey), no staff token",)
+        for m in ("GET", "POST")
+        for p in ("/", "/track", "/survey")
+    },
+    **{
+        f"{s} GET {p}": ("excluded: operations endpoints (health, readiness, metrics), no station data",)
+        for s in ("intake", "mediation", "triage", "notify")
+        for p in ("/healthz", "/readyz", "/metrics")
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),
@@ -79,8 +122,17 @@ RULES: dict[str, tuple] = {
     f"mediation GET {MED}/agreement.html": ("id", {}, None),
     # mediation: rectification
     # linking another station's item: refused as an item of one's own station that does not exist
-    f"mediation POST {RECT}": ("file_unknown_items", {}, {"title": "越权", "description": "越权", "owner_id": "KZ01-P1",
-                                            "due_at": SOON, "tracking_nos": ["{tracking_no}"]}),
+    f"mediation POST {RECT}": (
+        "file_unknown_items",
+        {},
+        {
+            "title": "越权",
+            "description": "越权",
+            "owner_id": "KZ01-P1",
+            "due_at": SOON,
+            "tracking_nos": ["{tracking_no}"],
+        },
+    ),
     f"mediation GET {RECT}": ("list", {}, None),
     f"mediation GET {RECT}/unaddressed": ("list", {}, None),
     f"mediation GET {RECT}/{{measure_id}}": ("id", {}, None),
@@ -105,53 +157,91 @@ RULES: dict[str, tuple] = {
     "notify GET /api/v1/templates/preview": ("id", {}, None),
     "notify PUT /api/v1/staff/{staff_id}/contact": ("id", {}, {"phone": "13900004444"}),
     "notify DELETE /api/v1/staff/{staff_id}/contact": ("id", {}, None),
-    "notify POST /api/v1/webhooks": ("deployment", {}, {"name": "x", "url": "http://127.0.0.1:9/x",
-                                                        "event_types": ["fengqiao.case.*"], "stations": ["KZ02"]}),
+    "notify POST /api/v1/webhooks": (
+        "deployment",
+        {},
+        {"name": "x", "url": "http://127.0.0.1:9/x", "event_types": ["fengqiao.case.*"], "stations": ["KZ02"]},
+    ),
     "notify GET /api/v1/webhooks": ("deployment", {}, None),
     "notify DELETE /api/v1/webhooks/{sub_id}": ("deployment", {}, None),
 }
 # Routes for the station's leadership only: an officer is refused for the role (403) before any id is
 # looked at, which tells nothing about another station; the leader must get the 404.
-LEADERSHIP_ONLY = {"triage DELETE /api/v1/triage/rules/{rule_id}", "notify POST /api/v1/deliveries/{delivery_id}/resend",
-                   "notify POST /api/v1/deliveries/{delivery_id}/dismiss", "notify GET /api/v1/templates/preview",
-                   "mediation POST /api/v1/rectifications"}
+LEADERSHIP_ONLY = {
+    "triage DELETE /api/v1/triage/rules/{rule_id}",
+    "notify POST /api/v1/deliveries/{delivery_id}/resend",
+    "notify POST /api/v1/deliveries/{delivery_id}/dismiss",
+    "notify GET /api/v1/templates/preview",
+    "mediation POST /api/v1/rectifications",
+}
 QUERIES = {"notify GET /api/v1/templates/preview": {"station": "KZ02", "name": "received"}}
-LIST_QUERIES = {"triage GET /api/v1/triage/alerts": {"station": "KZ02"},
-                "triage GET /api/v1/triage/rules": {"station": "KZ02"},
-                "mediation GET /api/v1/audit": {"tracking_no": "{tracking_no}"}}
+LIST_QUERIES = {
+    "triage GET /api/v1/triage/alerts": {"station": "KZ02"},
+    "triage GET /api/v1/triage/rules": {"station": "KZ02"},
+    "mediation GET /api/v1/audit": {"tracking_no": "{tracking_no}"},
+}
 
 
 @pytest.fixture(scope="module")
 def kz02(stack, infra) -> dict:
     """Real items of KZ02, one of each kind a route takes an id of (and one KZ01 item)."""
     leader = staff(stack, "KZ02", "LD")
-    receipt = submit(stack, "KZ02", "新华街两家邻居因装修噪音吵架，要求调解", reporter={"name": "赵六", "phone": "13900005555"})
+    receipt = submit(
+        stack, "KZ02", "新华街两家邻居因装修噪音吵架，要求调解", reporter={"name": "赵六", "phone": "13900005555"}
+    )
     no = receipt["tracking_no"]
     case = wait_for_case(stack, no, leader)
     mediation = stack["urls"]["mediation"]
     holder = staff(stack, "KZ02", case["assignee_id"].split("-", 1)[1])
     r = httpx.post(f"{mediation}/api/v1/cases/{no}/accept", json={}, headers=holder, timeout=10)
     assert r.status_code == 200, r.text
-    r = httpx.post(f"{mediation}/api/v1/cases/{no}/mediation", json={"mediator_id": "KZ02-MD"}, headers=leader,
-                   timeout=10)
+    r = httpx.post(
+        f"{mediation}/api/v1/cases/{no}/mediation", json={"mediator_id": "KZ02-MD"}, headers=leader, timeout=10
+    )
     assert r.status_code == 201, r.text
-    r = httpx.post(f"{mediation}/api/v1/cases/{no}/mediation/sessions", json={"scheduled_at": SOON, "place": "调解室"},
-                   headers=leader, timeout=10)
+    r = httpx.post(
+        f"{mediation}/api/v1/cases/{no}/mediation/sessions",
+        json={"scheduled_at": SOON, "place": "调解室"},
+        headers=leader,
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     session_id = r.json()["session_id"]
-    r = httpx.post(f"{mediation}/api/v1/rectifications", headers=leader, timeout=10, json={
-        "title": "夜间施工整改", "description": "加强巡查", "owner_id": "KZ02-P1", "due_at": SOON, "tracking_nos": [no]})
+    r = httpx.post(
+        f"{mediation}/api/v1/rectifications",
+        headers=leader,
+        timeout=10,
+        json={
+            "title": "夜间施工整改",
+            "description": "加强巡查",
+            "owner_id": "KZ02-P1",
+            "due_at": SOON,
+            "tracking_nos": [no],
+        },
+    )
     assert r.status_code == 201, r.text
     measure_id = r.json()["measure_id"]
-    r = httpx.post(f"{stack['urls']['triage']}/api/v1/triage/rules", headers=leader, timeout=10,
-                   json={"field": "category", "value": "noise", "pattern": "广场舞音响"})
+    r = httpx.post(
+        f"{stack['urls']['triage']}/api/v1/triage/rules",
+        headers=leader,
+        timeout=10,
+        json={"field": "category", "value": "noise", "pattern": "广场舞音响"},
+    )
     assert r.status_code == 201, r.text
     rule_id = r.json().get("rule_id") or r.json().get("id")
     delivery = sql(infra.dsn, "SELECT id FROM notify.deliveries WHERE station = 'KZ02' ORDER BY id DESC LIMIT 1")
     own = submit(stack, "KZ01", "矿山路垃圾无人清运")
-    return {"tracking_no": no, "session_id": session_id, "followup_id": 1, "measure_id": measure_id,
-            "rule_id": rule_id, "delivery_id": delivery[0]["id"] if delivery else 2**31, "staff_id": "KZ02-P1",
-            "station": "KZ02", "own_tracking_no": own["tracking_no"]}
+    return {
+        "tracking_no": no,
+        "session_id": session_id,
+        "followup_id": 1,
+        "measure_id": measure_id,
+        "rule_id": rule_id,
+        "delivery_id": delivery[0]["id"] if delivery else 2**31,
+        "staff_id": "KZ02-P1",
+        "station": "KZ02",
+        "own_tracking_no": own["tracking_no"],
+    }
 
 
 def _fill(template, values: dict):
@@ -164,8 +254,10 @@ def _fill(template, values: dict):
 @pytest.mark.parametrize("route", [pytest.param(r, id=r.label) for r in all_routes()])
 def test_station_a_cannot_reach_station_b(stack, kz02, route: Route):
     rule = RULES.get(route.label)
-    assert rule is not None, (f"{route.label} has no tenancy rule: add one to RULES (an id of another station -> 404, "
-                              f"a list -> nothing of another station, or an exclusion with its reason)")
+    assert rule is not None, (
+        f"{route.label} has no tenancy rule: add one to RULES (an id of another station -> 404, "
+        f"a list -> nothing of another station, or an exclusion with its reason)"
+    )
     kind = rule[0]
     if kind.startswith("excluded:"):
         return
@@ -183,12 +275,15 @@ def test_station_a_cannot_reach_station_b(stack, kz02, route: Route):
             leaked = [m for m in b_markers if m in r.text]
             assert not leaked, f"{route.label} as KZ01-{who} lists KZ02's data ({leaked}): {r.text[:500]}"
             continue
-        r = httpx.request(route.method, url, params=_fill(QUERIES.get(route.label, {}), kz02), json=body,
-                          headers=headers, timeout=10)
+        r = httpx.request(
+            route.method, url, params=_fill(QUERIES.get(route.label, {}), kz02), json=body, headers=headers, timeout=10
+        )
         expected = {"id": {404}, "file": {403, 404}, "file_unknown_items": {404, 422}, "deployment": {403}}[kind]
         if who != "LD" and route.label in LEADERSHIP_ONLY:
             expected = {403, 404}
         if kind == "file_unknown_items" and r.status_code == 422:
             assert r.json()["detail"]["error"] == "unknown_items", r.text
-        assert r.status_code in expected, (f"{route.label} as KZ01-{who} with KZ02's {path}: {r.status_code}, "
-                                           f"expected {sorted(expected)}: {r.text[:300]}")
+        assert r.status_code in expected, (
+            f"{route.label} as KZ01-{who} with KZ02's {path}: {r.status_code}, "
+            f"expected {sorted(expected)}: {r.text[:300]}"
+        )

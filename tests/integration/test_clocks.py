@@ -39,13 +39,29 @@ async def pool(infra):
 
 async def open_case(pool, no: str, assigned_at: datetime, type_="inquiry", urgency="normal") -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await db.cases.insert_case(conn, CaseAssigned(
-            tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type=type_,
-            category="other", urgency=urgency, needs_mediation=False, reason="test", submitted_at=assigned_at,
-        ), assigned_at=assigned_at, accept_due_at=assigned_at + timedelta(hours=1))
-        await start_clocks(conn, {"tracking_no": no, "station": "KZ01", "type": type_, "urgency": urgency,
-                                  "needs_mediation": False},
-                           assigned_at, WorkCalendar())
+        await db.cases.insert_case(
+            conn,
+            CaseAssigned(
+                tracking_no=no,
+                station="KZ01",
+                assignee_id="KZ01-P1",
+                assignee_role="officer",
+                type=type_,
+                category="other",
+                urgency=urgency,
+                needs_mediation=False,
+                reason="test",
+                submitted_at=assigned_at,
+            ),
+            assigned_at=assigned_at,
+            accept_due_at=assigned_at + timedelta(hours=1),
+        )
+        await start_clocks(
+            conn,
+            {"tracking_no": no, "station": "KZ01", "type": type_, "urgency": urgency, "needs_mediation": False},
+            assigned_at,
+            WorkCalendar(),
+        )
 
 
 async def fire(pool, now: datetime) -> tuple[list, list]:
@@ -67,8 +83,14 @@ async def test_deadlines_follow_the_holiday_calendar_and_each_step_fires_once_ac
     # Two replicas fire at the same instants: every step happens exactly once.
     all_events: list = []
     all_breaches: list = []
-    for now in (local(2026, 9, 30, 10, 50), local(2026, 9, 30, 11, 5), local(2026, 10, 8, 9),
-                local(2026, 10, 10, 10, 1), local(2026, 10, 16, 10, 1), local(2026, 10, 20)):
+    for now in (
+        local(2026, 9, 30, 10, 50),
+        local(2026, 9, 30, 11, 5),
+        local(2026, 10, 8, 9),
+        local(2026, 10, 10, 10, 1),
+        local(2026, 10, 16, 10, 1),
+        local(2026, 10, 20),
+    ):
         results = await asyncio.gather(fire(pool, now), fire(pool, now))
         for breaches, events in results:
             all_breaches += breaches

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -37,8 +36,9 @@ async def topic(infra):
 
 
 def station_event(code: str, *, id: str | None = None) -> bytes:
-    return new_event(EventTypes.STATION_UPSERTED, StationUpserted(code=code, name=f"{code}所"),
-                     source="/test", id=id).to_json()
+    return new_event(
+        EventTypes.STATION_UPSERTED, StationUpserted(code=code, name=f"{code}所"), source="/test", id=id
+    ).to_json()
 
 
 async def record_station(event, conn, outbox) -> None:
@@ -64,10 +64,17 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 def make_runner(infra, pool, topic, group, metrics, **overrides) -> ConsumerRunner:
     options = dict(fetch_max_wait_ms=20, retry_attempts=3, dead_letter_after=2) | overrides
-    config = RunnerConfig(group_id=group, topics=[topic], handlers={topic: {EventTypes.STATION_UPSERTED: record_station}},
-                          **options)
-    return ConsumerRunner(pool=pool, bootstrap=infra.bootstrap, config=config, producer=ProducerHandle(infra.bootstrap, "t"),
-                          metrics=metrics, client_id="test")
+    config = RunnerConfig(
+        group_id=group, topics=[topic], handlers={topic: {EventTypes.STATION_UPSERTED: record_station}}, **options
+    )
+    return ConsumerRunner(
+        pool=pool,
+        bootstrap=infra.bootstrap,
+        config=config,
+        producer=ProducerHandle(infra.bootstrap, "t"),
+        metrics=metrics,
+        client_id="test",
+    )
 
 
 async def run_until(runner: ConsumerRunner, condition, timeout: float = 20.0) -> None:
@@ -109,20 +116,29 @@ async def test_poison_goes_to_dlq_and_the_next_message_is_processed(infra, schem
     _, pool = schema
     bad_json = b"{not json"
     bad_schema = new_event(EventTypes.STATION_UPSERTED, {"code": "KZ09"}, source="/test").to_json()  # no name
-    await produce(infra.bootstrap, topic, [station_event("KZ01"), bad_json, bad_schema, station_event("EXPLODE"),
-                                           station_event("KZ02")])
+    await produce(
+        infra.bootstrap,
+        topic,
+        [station_event("KZ01"), bad_json, bad_schema, station_event("EXPLODE"), station_event("KZ02")],
+    )
     metrics = Metrics("test")
     runner = make_runner(infra, pool, topic, f"g-{topic}", metrics)
 
     async def done() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM applied") == 2 and \
-            consumed(metrics, topic, "dead_lettered") == 3
+        return (
+            await pool.fetchval("SELECT count(*) FROM applied") == 2 and consumed(metrics, topic, "dead_lettered") == 3
+        )
 
     await run_until(runner, done)
     assert [r["code"] for r in await pool.fetch("SELECT code FROM applied ORDER BY code")] == ["KZ01", "KZ02"]
 
-    dlq = AIOKafkaConsumer(dlq_topic(topic), bootstrap_servers=infra.bootstrap, auto_offset_reset="earliest",
-                           enable_auto_commit=False, fetch_max_wait_ms=20)
+    dlq = AIOKafkaConsumer(
+        dlq_topic(topic),
+        bootstrap_servers=infra.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await dlq.start()
     try:
         records = []
@@ -232,15 +248,28 @@ async def test_outbox_rows_written_while_the_broker_is_down_are_published_when_i
     bootstrap = f"127.0.0.1:{port}"  # nothing listens here yet
     topic = f"outbox.{secrets.token_hex(4)}"
     metrics = Metrics("test")
-    relay = OutboxRelay(pool=pool, dsn=infra.dsn, schema=name, producer=ProducerHandle(bootstrap, "relay"),
-                        metrics=metrics, poll_interval_s=0.2)
+    relay = OutboxRelay(
+        pool=pool,
+        dsn=infra.dsn,
+        schema=name,
+        producer=ProducerHandle(bootstrap, "relay"),
+        metrics=metrics,
+        poll_interval_s=0.2,
+    )
     relay_task = asyncio.create_task(relay.run())
     broker = None
     try:
         for i in range(5):
             async with unit_of_work(pool) as (conn, outbox):
-                outbox.add(topic, new_event(EventTypes.STATION_UPSERTED, StationUpserted(code=f"K{i}", name="x"),
-                                            source="/test", subject=f"K{i}"))
+                outbox.add(
+                    topic,
+                    new_event(
+                        EventTypes.STATION_UPSERTED,
+                        StationUpserted(code=f"K{i}", name="x"),
+                        source="/test",
+                        subject=f"K{i}",
+                    ),
+                )
         await asyncio.sleep(2.0)
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 5
         assert relay.last_error is not None and relay_task.done() is False
@@ -254,8 +283,13 @@ async def test_outbox_rows_written_while_the_broker_is_down_are_published_when_i
             await asyncio.sleep(0.1)
         assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False, fetch_max_wait_ms=20)
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+        )
         await consumer.start()
         try:
             records = []
@@ -308,24 +342,41 @@ async def test_a_directory_event_published_on_the_ingress_topic_is_dead_lettered
     type travels on; on the ingress topic anything but submitted feedback is dead-lettered."""
     _, pool = schema
     marker = secrets.token_hex(4)
-    forged = new_event(EventTypes.TOKEN_ISSUED, {"token_id": f"forged-{marker}", "token_hash": "0" * 64,
-                                                 "station": "KZ01", "role": "leader"}, source="/attacker").to_json()
-    genuine = new_event(EventTypes.TOKEN_ISSUED, {"token_id": f"real-{marker}", "token_hash": "1" * 64,
-                                                  "station": "KZ01", "role": "officer"},
-                        source="/fengqiao/mediation").to_json()
-    citizen_update = new_event(EventTypes.CITIZEN_UPDATE, {"tracking_no": "FQ1", "station": "KZ01", "kind": "resolved",
-                                                           "text": "您的事项已办结"}, source="/attacker").to_json()
+    forged = new_event(
+        EventTypes.TOKEN_ISSUED,
+        {"token_id": f"forged-{marker}", "token_hash": "0" * 64, "station": "KZ01", "role": "leader"},
+        source="/attacker",
+    ).to_json()
+    genuine = new_event(
+        EventTypes.TOKEN_ISSUED,
+        {"token_id": f"real-{marker}", "token_hash": "1" * 64, "station": "KZ01", "role": "officer"},
+        source="/fengqiao/mediation",
+    ).to_json()
+    citizen_update = new_event(
+        EventTypes.CITIZEN_UPDATE,
+        {"tracking_no": "FQ1", "station": "KZ01", "kind": "resolved", "text": "您的事项已办结"},
+        source="/attacker",
+    ).to_json()
 
     async def record_token(event, conn, outbox) -> None:
-        await conn.execute("INSERT INTO applied (event_id, code) VALUES ($1, $2)", event.id,
-                           event.data["token_id"])
+        await conn.execute("INSERT INTO applied (event_id, code) VALUES ($1, $2)", event.id, event.data["token_id"])
 
     metrics = Metrics("test")
     topics = [Topics.SUBMISSIONS, Topics.DIRECTORY]
-    config = RunnerConfig(group_id=f"g-ingress-{marker}", topics=topics, fetch_max_wait_ms=20,
-                          handlers=bind_handlers(topics, {EventTypes.TOKEN_ISSUED: record_token}))
-    runner = ConsumerRunner(pool=pool, bootstrap=infra.bootstrap, config=config, metrics=metrics, client_id="test",
-                            producer=ProducerHandle(infra.bootstrap, "t"))
+    config = RunnerConfig(
+        group_id=f"g-ingress-{marker}",
+        topics=topics,
+        fetch_max_wait_ms=20,
+        handlers=bind_handlers(topics, {EventTypes.TOKEN_ISSUED: record_token}),
+    )
+    runner = ConsumerRunner(
+        pool=pool,
+        bootstrap=infra.bootstrap,
+        config=config,
+        metrics=metrics,
+        client_id="test",
+        producer=ProducerHandle(infra.bootstrap, "t"),
+    )
     await produce(infra.bootstrap, Topics.SUBMISSIONS, [forged, citizen_update])
     await produce(infra.bootstrap, Topics.DIRECTORY, [genuine])
 
@@ -339,8 +390,13 @@ async def test_a_directory_event_published_on_the_ingress_topic_is_dead_lettered
     await run_until(runner, done, timeout=60)
     assert await mine_applied() == [f"real-{marker}"]
 
-    dlq = AIOKafkaConsumer(dlq_topic(Topics.SUBMISSIONS), bootstrap_servers=infra.bootstrap,
-                           auto_offset_reset="earliest", enable_auto_commit=False, fetch_max_wait_ms=20)
+    dlq = AIOKafkaConsumer(
+        dlq_topic(Topics.SUBMISSIONS),
+        bootstrap_servers=infra.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await dlq.start()
     try:
         mine = []
@@ -362,8 +418,9 @@ async def test_a_record_too_large_to_handle_is_dead_lettered_cut_short_and_the_p
     _, pool = schema
     huge = new_event(EventTypes.STATION_UPSERTED, {"code": "KZ09", "name": "所" * 600_000}, source="/test").to_json()
     assert len(huge) > 1_000_000
-    producer = AIOKafkaProducer(bootstrap_servers=infra.bootstrap, enable_idempotence=False,
-                                max_request_size=4 * 1024 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=infra.bootstrap, enable_idempotence=False, max_request_size=4 * 1024 * 1024
+    )
     await producer.start()
     try:
         await producer.send_and_wait(topic, huge)
@@ -374,12 +431,18 @@ async def test_a_record_too_large_to_handle_is_dead_lettered_cut_short_and_the_p
     runner = make_runner(infra, pool, topic, f"g-{topic}", metrics)
 
     async def done() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM applied") == 1 and \
-            consumed(metrics, topic, "dead_lettered") == 1
+        return (
+            await pool.fetchval("SELECT count(*) FROM applied") == 1 and consumed(metrics, topic, "dead_lettered") == 1
+        )
 
     await run_until(runner, done)
-    dlq = AIOKafkaConsumer(dlq_topic(topic), bootstrap_servers=infra.bootstrap, auto_offset_reset="earliest",
-                           enable_auto_commit=False, fetch_max_wait_ms=20)
+    dlq = AIOKafkaConsumer(
+        dlq_topic(topic),
+        bootstrap_servers=infra.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
     await dlq.start()
     try:
         records = []
@@ -393,4 +456,4 @@ async def test_a_record_too_large_to_handle_is_dead_lettered_cut_short_and_the_p
     headers = dict(records[0].headers)
     assert headers["dlq.reason"] == b"too_large"
     assert headers["dlq.original.size"] == str(len(huge)).encode()
-    assert records[0].value == huge[:len(records[0].value)] and len(records[0].value) < 100_000
+    assert records[0].value == huge[: len(records[0].value)] and len(records[0].value) < 100_000

@@ -22,13 +22,20 @@ async def test_legacy_plaintext_rows_are_encrypted_and_still_readable(infra):
             await pool.execute(
                 "INSERT INTO submissions (tracking_no, station, channel, content, reporter, location, access_code_hash) "
                 "VALUES ($1, 'KZ01', 'web', 'x', $2::jsonb, $3::jsonb, 'h')",
-                f"FQLEGACY{i:03d}", json.dumps({"name": "王五", "phone": "+8613800138000", "anonymous": False}),
-                json.dumps({"address": "矿山路 1 号"}))
+                f"FQLEGACY{i:03d}",
+                json.dumps({"name": "王五", "phone": "+8613800138000", "anonymous": False}),
+                json.dumps({"address": "矿山路 1 号"}),
+            )
         cipher = PiiCipher.from_setting(new_key_setting("k9"))
         await seal_legacy_rows(cipher)(SimpleNamespace(pool=pool))
 
-        assert await pool.fetchval("SELECT count(*) FROM submissions WHERE reporter IS NOT NULL OR location IS NOT NULL") == 0
-        row = await pool.fetchrow("SELECT pii_kid, reporter_enc, location_enc FROM submissions WHERE tracking_no = 'FQLEGACY007'")
+        assert (
+            await pool.fetchval("SELECT count(*) FROM submissions WHERE reporter IS NOT NULL OR location IS NOT NULL")
+            == 0
+        )
+        row = await pool.fetchrow(
+            "SELECT pii_kid, reporter_enc, location_enc FROM submissions WHERE tracking_no = 'FQLEGACY007'"
+        )
         assert row["pii_kid"] == "k9" and "王五".encode() not in row["reporter_enc"]
         reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context="FQLEGACY007/reporter")
         assert reporter == {"name": "王五", "phone": "+8613800138000", "email": ""}

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-
 from fastapi import HTTPException
 
 from fengqiao.auth import Principal, hash_token, new_token
@@ -26,9 +25,11 @@ BIGINT_MAX = 2**63 - 1
 @pytest.fixture
 async def pool(infra):
     async with service_schema(infra.dsn, "ntfapi", MIGRATIONS) as pool:
-        await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES "
-                           "('KZ01-LD', 'KZ01', '李明', 'leader'), "
-                           "('KZ02-LD', 'KZ02', '周强', 'leader'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
+        await pool.execute(
+            "INSERT INTO staff (staff_id, station, name, role) VALUES "
+            "('KZ01-LD', 'KZ01', '李明', 'leader'), "
+            "('KZ02-LD', 'KZ02', '周强', 'leader'), ('KZ01-P1', 'KZ01', '张伟', 'officer')"
+        )
         yield pool
 
 
@@ -39,7 +40,8 @@ def template_dir(tmp_path):
     folder = tmp_path / "templates"
     (folder / "stations" / "KZ02" / "citizen").mkdir(parents=True)
     (folder / "stations" / "KZ02" / "citizen" / "result.txt").write_text(
-        "【新村】{{ tracking_no }} 已办结 {{ survey_url }}", encoding="utf-8")
+        "【新村】{{ tracking_no }} 已办结 {{ survey_url }}", encoding="utf-8"
+    )
     secret = tmp_path / "secret.env"
     secret.write_text("FENGQIAO_PII_KEYS=do-not-leak", encoding="utf-8")
     return SimpleNamespace(folder=folder, secret=secret)
@@ -50,52 +52,84 @@ async def api(pool, template_dir):
     app = create_app(Settings(), NotifySettings(NOTIFY_TEMPLATE_DIR=str(template_dir.folder)))
     app.state.runtime = SimpleNamespace(pool=pool)  # what the lifespan would set, without consumers
     tokens = {}
-    for name, role, station, staff_id in (("kz01", "leader", "KZ01", "KZ01-LD"), ("kz02", "leader", "KZ02", "KZ02-LD"),
-                                          ("officer", "officer", "KZ01", "KZ01-P1"),
-                                          ("stationless", "leader", None, None), ("bureau", "bureau", None, None),
-                                          ("integration", "integration", None, None)):
+    for name, role, station, staff_id in (
+        ("kz01", "leader", "KZ01", "KZ01-LD"),
+        ("kz02", "leader", "KZ02", "KZ02-LD"),
+        ("officer", "officer", "KZ01", "KZ01-P1"),
+        ("stationless", "leader", None, None),
+        ("bureau", "bureau", None, None),
+        ("integration", "integration", None, None),
+    ):
         token = new_token()
-        await pool.execute("INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role) "
-                           "VALUES ($1, $2, $3, $4, $5)", f"tok-{name}", hash_token(token), staff_id, station, role)
+        await pool.execute(
+            "INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role) VALUES ($1, $2, $3, $4, $5)",
+            f"tok-{name}",
+            hash_token(token),
+            staff_id,
+            station,
+            role,
+        )
         tokens[name] = {"Authorization": f"Bearer {token}"}
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # a bug answers 500, as in production
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         yield SimpleNamespace(client=client, app=app, tokens=tokens, secret=template_dir.secret)
 
 
-async def failed_delivery(api, pool, station: str, channel: str = "sms", address: str = "+8613800138000",
-                          last_error: str | None = None) -> int:
+async def failed_delivery(
+    api, pool, station: str, channel: str = "sms", address: str = "+8613800138000", last_error: str | None = None
+) -> int:
     queue = api.app.state.queue
     async with unit_of_work(pool) as (conn, outbox):
-        await queue.enqueue(conn, outbox, event_source="/test", event_id=secrets.token_hex(4), channel=channel,
-                            audience="citizen" if channel == "sms" else "subscriber",
-                            recipient_key=queue.recipient_key(channel, address), address=address, body="正文",
-                            template="acknowledgement", tracking_no="FQ" + secrets.token_hex(4).upper(), station=station)
-    return await pool.fetchval("UPDATE deliveries SET status = 'failed', failed_at = now(), last_error = $1 WHERE id = "
-                               "(SELECT max(id) FROM deliveries) RETURNING id", last_error)
+        await queue.enqueue(
+            conn,
+            outbox,
+            event_source="/test",
+            event_id=secrets.token_hex(4),
+            channel=channel,
+            audience="citizen" if channel == "sms" else "subscriber",
+            recipient_key=queue.recipient_key(channel, address),
+            address=address,
+            body="正文",
+            template="acknowledgement",
+            tracking_no="FQ" + secrets.token_hex(4).upper(),
+            station=station,
+        )
+    return await pool.fetchval(
+        "UPDATE deliveries SET status = 'failed', failed_at = now(), last_error = $1 WHERE id = "
+        "(SELECT max(id) FROM deliveries) RETURNING id",
+        last_error,
+    )
 
 
 # -- finding 1: the template preview read any file -------------------------------------------------
 
+
 async def test_the_template_preview_reads_no_file_outside_the_template_folder(api):
     c, kz01 = api.client, api.tokens["kz01"]
     outside = str(api.secret).lstrip("/")
-    for params in ({"station": "/", "name": outside},                      # the reviewer's request
-                   {"station": "../../", "name": api.secret.name},
-                   {"station": "KZ01", "name": "../" * 8 + outside},
-                   {"name": "profile.toml"}, {"name": "citizen/../../secret.env"}):
+    for params in (
+        {"station": "/", "name": outside},  # the reviewer's request
+        {"station": "../../", "name": api.secret.name},
+        {"station": "KZ01", "name": "../" * 8 + outside},
+        {"name": "profile.toml"},
+        {"name": "citizen/../../secret.env"},
+    ):
         r = await c.get("/api/v1/templates/preview", headers=kz01, params=params)
         assert r.status_code == 404, (params, r.text)
         assert "do-not-leak" not in r.text
-    bureau = await c.get("/api/v1/templates/preview", headers=api.tokens["bureau"],
-                         params={"station": "/", "name": outside})
+    bureau = await c.get(
+        "/api/v1/templates/preview", headers=api.tokens["bureau"], params={"station": "/", "name": outside}
+    )
     assert bureau.status_code == 404 and "do-not-leak" not in bureau.text
 
 
 async def test_a_template_preview_is_only_for_a_known_station_the_caller_may_see(api):
     c = api.client
-    preview = lambda who, **params: c.get("/api/v1/templates/preview", headers=api.tokens[who],  # noqa: E731
-                                          params={"name": "citizen/result.txt", **params})
+    preview = lambda who, **params: c.get(
+        "/api/v1/templates/preview",
+        headers=api.tokens[who],  # noqa: E731
+        params={"name": "citizen/result.txt", **params},
+    )
     own = await preview("kz02")
     assert own.status_code == 200 and own.json()["station"] == "KZ02" and own.json()["text"].startswith("【新村】")
     other = await preview("kz01", station="KZ02")  # another station's templates and signature
@@ -112,6 +146,7 @@ async def test_a_template_preview_is_only_for_a_known_station_the_caller_may_see
 
 # -- low: a station-role token without a station must not see every station -------------------------
 
+
 async def test_a_station_role_token_without_a_station_sees_no_station(api, pool):
     kz02_delivery = await failed_delivery(api, pool, "KZ02")
     c, stationless = api.client, api.tokens["stationless"]
@@ -119,8 +154,11 @@ async def test_a_station_role_token_without_a_station_sees_no_station(api, pool)
     r = await c.get("/api/v1/deliveries", headers=stationless)
     assert r.status_code in (401, 403) and str(kz02_delivery) not in r.text
     assert (await c.post(f"/api/v1/deliveries/{kz02_delivery}/resend", headers=stationless)).status_code in (401, 403)
-    assert (await c.get("/api/v1/templates/preview", headers=stationless,
-                        params={"name": "citizen/result.txt", "station": "KZ02"})).status_code in (401, 403)
+    assert (
+        await c.get(
+            "/api/v1/templates/preview", headers=stationless, params={"name": "citizen/result.txt", "station": "KZ02"}
+        )
+    ).status_code in (401, 403)
     # Notify's own guard, whatever the platform's authentication lets through.
     principal = Principal(token_id="tok-stationless", role="leader", station=None, staff_id=None)
     with pytest.raises(HTTPException) as refused:
@@ -133,13 +171,16 @@ async def test_a_station_role_token_without_a_station_sees_no_station(api, pool)
         assert hidden.value.status_code == 404
     # The others as before: their own station, or all for the bureau.
     assert [d["id"] for d in (await c.get("/api/v1/deliveries", headers=api.tokens["kz02"])).json()["deliveries"]] == [
-        kz02_delivery]
+        kz02_delivery
+    ]
     assert (await c.get("/api/v1/deliveries", headers=api.tokens["kz01"])).json()["deliveries"] == []
-    assert [d["id"] for d in (await c.get("/api/v1/deliveries", headers=api.tokens["bureau"])).json()["deliveries"]] == [
-        kz02_delivery]
+    assert [
+        d["id"] for d in (await c.get("/api/v1/deliveries", headers=api.tokens["bureau"])).json()["deliveries"]
+    ] == [kz02_delivery]
 
 
 # -- going further: another station's rows, odd identifiers ------------------------------------------
+
 
 async def test_another_stations_delivery_is_not_found_and_odd_ids_are_refused_not_500(api, pool):
     c, kz01 = api.client, api.tokens["kz01"]
@@ -154,10 +195,12 @@ async def test_another_stations_delivery_is_not_found_and_odd_ids_are_refused_no
     assert r.status_code == 422, r.text
     assert (await c.post("/api/v1/inbox/read", headers=kz01, json={"ids": [BIGINT_MAX]})).json()["marked"] == 0
     long_id = "KZ01-P1" + "x" * 100
-    assert (await c.put(f"/api/v1/staff/{long_id}/contact", headers=kz01,
-                        json={"phone": "13577778888"})).status_code == 422
-    assert (await c.put("/api/v1/staff/KZ01-P1/contact", headers=api.tokens["kz02"],
-                        json={"phone": "13577778888"})).status_code == 404
+    assert (
+        await c.put(f"/api/v1/staff/{long_id}/contact", headers=kz01, json={"phone": "13577778888"})
+    ).status_code == 422
+    assert (
+        await c.put("/api/v1/staff/KZ01-P1/contact", headers=api.tokens["kz02"], json={"phone": "13577778888"})
+    ).status_code == 404
     for method in ("PUT", "DELETE"):  # a NUL would reach PostgreSQL, which refuses it: a 500
         r = await c.request(method, "/api/v1/staff/KZ01-P1%00/contact", headers=kz01, json={"phone": "13577778888"})
         assert r.status_code == 422, r.text
@@ -168,40 +211,75 @@ async def test_another_stations_delivery_is_not_found_and_odd_ids_are_refused_no
 
 # -- finding 8: webhooks to internal addresses -------------------------------------------------------
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:5432/", "http://localhost:8083/api", "http://10.1.2.3/hook", "http://192.168.0.10/",
-    "http://172.16.5.5:9092/", "http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/",
-    "http://[::ffff:10.0.0.1]/", "http://[::ffff:127.0.0.1]:22/", "http://[fe80::1]/", "http://0.0.0.0:5432/",
-    "http://100.64.0.1/", "http://224.0.0.1/", "http://2130706433/",  # 127.0.0.1 as one number
-])
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "http://localhost:8083/api",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/",
+        "http://172.16.5.5:9092/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://[::ffff:127.0.0.1]:22/",
+        "http://[fe80::1]/",
+        "http://0.0.0.0:5432/",
+        "http://100.64.0.1/",
+        "http://224.0.0.1/",
+        "http://2130706433/",  # 127.0.0.1 as one number
+    ],
+)
 async def test_a_webhook_to_an_internal_address_is_refused_at_subscription(api, url):
-    r = await api.client.post("/api/v1/webhooks", headers=api.tokens["integration"], json={
-        "name": "探测", "url": url, "event_types": ["fengqiao.case.*"]})
+    r = await api.client.post(
+        "/api/v1/webhooks",
+        headers=api.tokens["integration"],
+        json={"name": "探测", "url": url, "event_types": ["fengqiao.case.*"]},
+    )
     assert r.status_code == 422, r.text
     assert r.json()["detail"]["field"] == "url"
 
 
 async def test_a_webhook_to_a_public_address_is_accepted_and_the_allow_list_admits_named_hosts(api, pool, template_dir):
-    r = await api.client.post("/api/v1/webhooks", headers=api.tokens["integration"], json={
-        "name": "分局平台", "url": "https://93.184.216.34/hook", "event_types": ["fengqiao.case.*"]})
+    r = await api.client.post(
+        "/api/v1/webhooks",
+        headers=api.tokens["integration"],
+        json={"name": "分局平台", "url": "https://93.184.216.34/hook", "event_types": ["fengqiao.case.*"]},
+    )
     assert r.status_code == 201, r.text
     allowed = create_app(Settings(), NotifySettings(WEBHOOK_ALLOWED_HOSTS="hooks.bureau.internal, 10.20.0.0/16"))
     allowed.state.runtime = SimpleNamespace(pool=pool)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=allowed), base_url="http://notify") as client:
-        ok = await client.post("/api/v1/webhooks", headers=api.tokens["integration"], json={
-            "name": "内网平台", "url": "http://10.20.3.4:8080/hook", "event_types": ["fengqiao.case.*"]})
+        ok = await client.post(
+            "/api/v1/webhooks",
+            headers=api.tokens["integration"],
+            json={"name": "内网平台", "url": "http://10.20.3.4:8080/hook", "event_types": ["fengqiao.case.*"]},
+        )
         assert ok.status_code == 201, ok.text
-        no = await client.post("/api/v1/webhooks", headers=api.tokens["integration"], json={
-            "name": "内网平台", "url": "http://10.21.3.4:8080/hook", "event_types": ["fengqiao.case.*"]})
+        no = await client.post(
+            "/api/v1/webhooks",
+            headers=api.tokens["integration"],
+            json={"name": "内网平台", "url": "http://10.21.3.4:8080/hook", "event_types": ["fengqiao.case.*"]},
+        )
         assert no.status_code == 422 and no.json()["detail"]["field"] == "url"
 
 
 async def test_a_failed_webhook_shows_a_reason_code_and_no_credentials_of_its_url(api, pool):
     """Rows from before the reason codes said which port answered how; the list shows none of it."""
-    await failed_delivery(api, pool, "KZ01", channel="webhook", address="https://user:pw@93.184.216.34:8443/h/s3cr3t?key=s",
-                          last_error="webhook endpoint unreachable (ConnectError)")
-    await failed_delivery(api, pool, "KZ01", channel="webhook", address="https://93.184.216.34/h",
-                          last_error="webhook_rejected")
+    await failed_delivery(
+        api,
+        pool,
+        "KZ01",
+        channel="webhook",
+        address="https://user:pw@93.184.216.34:8443/h/s3cr3t?key=s",
+        last_error="webhook endpoint unreachable (ConnectError)",
+    )
+    await failed_delivery(
+        api, pool, "KZ01", channel="webhook", address="https://93.184.216.34/h", last_error="webhook_rejected"
+    )
     listed = (await api.client.get("/api/v1/deliveries", headers=api.tokens["kz01"])).json()["deliveries"]
     assert sorted((d["recipient"], d["last_error"]) for d in listed) == [
-        ("https://93.184.216.34/…", "webhook_rejected"), ("https://93.184.216.34:8443/…", "webhook_failed")]
+        ("https://93.184.216.34/…", "webhook_rejected"),
+        ("https://93.184.216.34:8443/…", "webhook_failed"),
+    ]

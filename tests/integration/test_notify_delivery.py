@@ -17,23 +17,28 @@ from standardwebhooks import Webhook
 
 from fengqiao import links
 from fengqiao.events import (
-    CaseAssigned, CaseTriaged, CitizenMessageRequested, EventTypes, SurveyAnswered, new_event,
+    CaseAssigned,
+    CaseTriaged,
+    CitizenMessageRequested,
+    EventTypes,
+    SurveyAnswered,
+    new_event,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, new_index_key_setting, new_key_setting
 from notify import db
-from notify.channels import new_webhook_secret
 from notify.addresses import WebhookPolicy
 from notify.app import MIGRATIONS, channel_worker, rules_from, senders_from
+from notify.channels import new_webhook_secret
 from notify.config import NotifySettings
 from notify.deliveries import DeliveryQueue
 from notify.handlers import Deps, make_handlers
 from notify.metrics import NotifyMetrics
 from notify.policy import STATION_TZ, Backoff
 from notify.templates import Templates
-from tests.servers import HttpRecorder, SmtpRecorder
 from tests.integration.helpers import service_schema
+from tests.servers import HttpRecorder, SmtpRecorder
 
 LINK_KEY = b"k" * 32
 PHONE = "+8613800138000"
@@ -51,9 +56,11 @@ NOON = local(DAY.year, DAY.month, DAY.day, 12, 0)
 @pytest.fixture
 async def pool(infra):
     async with service_schema(infra.dsn, "ntf", MIGRATIONS) as pool:
-        await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES "
-                           "('KZ01-LD', 'KZ01', '李明', 'leader'), "
-                           "('KZ01-ZD', 'KZ01', '王刚', 'instructor'), ('KZ01-P1', 'KZ01', '张伟', 'officer')")
+        await pool.execute(
+            "INSERT INTO staff (staff_id, station, name, role) VALUES "
+            "('KZ01-LD', 'KZ01', '李明', 'leader'), "
+            "('KZ01-ZD', 'KZ01', '王刚', 'instructor'), ('KZ01-P1', 'KZ01', '张伟', 'officer')"
+        )
         yield pool
 
 
@@ -79,12 +86,23 @@ class Notify:
         ns = NotifySettings(**env)
         self.pool = pool
         self.metrics = Metrics("notify")
-        self.queue = DeliveryQueue(cipher=PiiCipher.from_setting(new_key_setting("t")),
-                                   index=BlindIndex.from_setting(new_index_key_setting()),
-                                   rules=rules_from(ns), templates=Templates(), senders=senders_from(ns))
+        self.queue = DeliveryQueue(
+            cipher=PiiCipher.from_setting(new_key_setting("t")),
+            index=BlindIndex.from_setting(new_index_key_setting()),
+            rules=rules_from(ns),
+            templates=Templates(),
+            senders=senders_from(ns),
+        )
         self.queue.rules = replace(self.queue.rules, lease=timedelta(seconds=20))
-        self.handlers = make_handlers(Deps(templates=Templates(), queue=self.queue, link_key=LINK_KEY,
-                                           public_base_url="https://fq.example", survey_link_valid_s=86400))(self.metrics)
+        self.handlers = make_handlers(
+            Deps(
+                templates=Templates(),
+                queue=self.queue,
+                link_key=LINK_KEY,
+                public_base_url="https://fq.example",
+                survey_link_valid_s=86400,
+            )
+        )(self.metrics)
 
     async def handle(self, event) -> None:
         async with unit_of_work(self.pool) as (conn, outbox):
@@ -94,8 +112,12 @@ class Notify:
         return await self.queue.process_due(self.pool, channel, now)
 
     def count(self, channel: str, outcome: str) -> float:
-        return self.metrics.registry.get_sample_value(
-            "fengqiao_notifications_total", {"channel": channel, "outcome": outcome}) or 0.0
+        return (
+            self.metrics.registry.get_sample_value(
+                "fengqiao_notifications_total", {"channel": channel, "outcome": outcome}
+            )
+            or 0.0
+        )
 
     async def rows(self):
         return await self.pool.fetch("SELECT * FROM deliveries ORDER BY id")
@@ -103,14 +125,30 @@ class Notify:
 
 def message(template="acknowledgement", phone=PHONE, email=None, no=None, **params):
     no = no or "FQ" + secrets.token_hex(4).upper()
-    return new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
-        tracking_no=no, station="KZ01", template=template, phone=phone, email=email,
-        params=params or {"access_code": "482913"}), source="/fengqiao/intake", subject=no, stationid="KZ01")
+    return new_event(
+        EventTypes.CITIZEN_MESSAGE_REQUESTED,
+        CitizenMessageRequested(
+            tracking_no=no,
+            station="KZ01",
+            template=template,
+            phone=phone,
+            email=email,
+            params=params or {"access_code": "482913"},
+        ),
+        source="/fengqiao/intake",
+        subject=no,
+        stationid="KZ01",
+    )
 
 
 async def test_a_citizen_sms_goes_once_through_the_gateway_however_often_the_event_is_redelivered(pool, gateway):
-    n = Notify(pool, SMS_GATEWAY_URL=gateway.url + "/send", SMS_GATEWAY_AUTH="Bearer gw-secret",
-               SMS_GATEWAY_OK_FIELD="code", SMS_GATEWAY_OK_VALUE="0")
+    n = Notify(
+        pool,
+        SMS_GATEWAY_URL=gateway.url + "/send",
+        SMS_GATEWAY_AUTH="Bearer gw-secret",
+        SMS_GATEWAY_OK_FIELD="code",
+        SMS_GATEWAY_OK_VALUE="0",
+    )
     event = message()
     for _ in range(3):  # redelivered before and after it was sent
         await n.handle(event)
@@ -121,7 +159,11 @@ async def test_a_citizen_sms_goes_once_through_the_gateway_however_often_the_eve
     (row,) = await n.rows()
     assert request.path == "/send" and request.headers["authorization"] == "Bearer gw-secret"
     assert body["to"] == PHONE and body["ref"] == f"fq-{row['id']}"
-    assert body["text"].startswith("【矿区派出所】") and event.data["tracking_no"] in body["text"] and "482913" in body["text"]
+    assert (
+        body["text"].startswith("【矿区派出所】")
+        and event.data["tracking_no"] in body["text"]
+        and "482913" in body["text"]
+    )
     assert row["status"] == "sent" and row["attempts"] == 1 and row["sent_at"] == NOON
     # Nothing personal in the clear at rest: no phone, no access code in any column.
     flat = json.dumps({k: str(v) for k, v in dict(row).items() if k != "payload_enc"}, ensure_ascii=False)
@@ -131,12 +173,17 @@ async def test_a_citizen_sms_goes_once_through_the_gateway_however_often_the_eve
 
 
 async def test_an_email_arrives_with_a_readable_chinese_subject_and_body_and_a_working_survey_link(pool, smtp):
-    n = Notify(pool, NOTIFY_SMTP_HOST="127.0.0.1", NOTIFY_SMTP_PORT=str(smtp.port), NOTIFY_SMTP_SECURITY="none",
-               NOTIFY_MAIL_FROM="noreply@fq.example")
+    n = Notify(
+        pool,
+        NOTIFY_SMTP_HOST="127.0.0.1",
+        NOTIFY_SMTP_PORT=str(smtp.port),
+        NOTIFY_SMTP_SECURITY="none",
+        NOTIFY_MAIL_FROM="noreply@fq.example",
+    )
     event = message("result", phone=None, email="Citizen@Example.com", text="已调解 <b>双方和解</b> & 握手")
     await n.handle(event)
     await n.run("email", NOON)
-    (rcpts, mail), = smtp.wait_for(1)
+    ((rcpts, mail),) = smtp.wait_for(1)
     no = event.data["tracking_no"]
     assert rcpts == ["Citizen@Example.com"]
     assert mail["subject"] == f"您反映的问题已办结（编号 {no}），请您评价"
@@ -158,7 +205,9 @@ async def test_failures_are_retried_with_growing_delays_on_the_clock(pool, gatew
     await n.handle(message())
     await n.run("sms", NOON)
     (row,) = await n.rows()
-    assert row["status"] == "pending" and row["attempts"] == 1 and row["next_attempt_at"] == NOON + timedelta(seconds=60)
+    assert (
+        row["status"] == "pending" and row["attempts"] == 1 and row["next_attempt_at"] == NOON + timedelta(seconds=60)
+    )
     assert "503" in row["last_error"]
     assert await n.run("sms", NOON + timedelta(seconds=59)) == 0 and len(gateway.received) == 1
     await n.run("sms", NOON + timedelta(seconds=60))
@@ -173,8 +222,13 @@ async def test_failures_are_retried_with_growing_delays_on_the_clock(pool, gatew
 
 async def test_after_the_last_attempt_a_delivery_fails_is_counted_told_to_the_leaders_and_resent_by_hand(pool, gateway):
     gateway.default = 503
-    n = Notify(pool, SMS_GATEWAY_URL=gateway.url, DELIVERY_MAX_ATTEMPTS="3", DELIVERY_RETRY_BASE_S="10",
-               DELIVERY_RETRY_CAP_S="15")
+    n = Notify(
+        pool,
+        SMS_GATEWAY_URL=gateway.url,
+        DELIVERY_MAX_ATTEMPTS="3",
+        DELIVERY_RETRY_BASE_S="10",
+        DELIVERY_RETRY_CAP_S="15",
+    )
     event = message()
     await n.handle(event)
     t = NOON
@@ -184,7 +238,9 @@ async def test_after_the_last_attempt_a_delivery_fails_is_counted_told_to_the_le
     (row,) = await n.rows()
     assert row["status"] == "failed" and row["attempts"] == 3 and len(gateway.received) == 3
     assert n.count("sms", "failed") == 1 and n.count("sms", "retried") == 2
-    told = await pool.fetch("SELECT recipient_id, title, body FROM console_notifications WHERE kind = 'delivery_failed'")
+    told = await pool.fetch(
+        "SELECT recipient_id, title, body FROM console_notifications WHERE kind = 'delivery_failed'"
+    )
     assert {r["recipient_id"] for r in told} == {"KZ01-LD", "KZ01-ZD"}  # the leadership, not the officer
     assert event.data["tracking_no"] in told[0]["title"] and "3次" in told[0]["body"]
     assert "13800138000" not in told[0]["body"]
@@ -212,7 +268,8 @@ async def test_a_refusal_fails_at_once_and_an_unconfigured_channel_fails_visibly
     await n.run("email", NOON)
     rows = await n.rows()
     assert [(r["channel"], r["status"], r["attempts"]) for r in rows] == [("sms", "failed", 1)] + [
-        ("email", "failed", 1)] * 3
+        ("email", "failed", 1)
+    ] * 3
     assert "HTTP 400" in rows[0]["last_error"] and rows[1]["last_error"] == "email channel not configured"
     kinds = await pool.fetch("SELECT kind, count(*) AS n FROM console_notifications GROUP BY kind ORDER BY kind")
     # each leader: one notice for the refused SMS, and one for the unconfigured channel, not three
@@ -220,34 +277,75 @@ async def test_a_refusal_fails_at_once_and_an_unconfigured_channel_fails_visibly
 
 
 async def test_quiet_hours_hold_citizen_sms_until_morning_unless_the_matter_is_urgent(pool, gateway, smtp):
-    n = Notify(pool, SMS_GATEWAY_URL=gateway.url, QUIET_HOURS="21:00-08:00", NOTIFY_SMTP_HOST="127.0.0.1",
-               NOTIFY_SMTP_PORT=str(smtp.port), NOTIFY_SMTP_SECURITY="none")
+    n = Notify(
+        pool,
+        SMS_GATEWAY_URL=gateway.url,
+        QUIET_HOURS="21:00-08:00",
+        NOTIFY_SMTP_HOST="127.0.0.1",
+        NOTIFY_SMTP_PORT=str(smtp.port),
+        NOTIFY_SMTP_SECURITY="none",
+    )
     night = NOON.replace(hour=22, minute=30)
     morning = (night + timedelta(days=1)).replace(hour=8, minute=0)
     normal, urgent, later_urgent = message(), message(), message()
     mail = message(phone=None, email="b@example.com")
     for e in (normal, urgent, later_urgent, mail):
         await n.handle(e)
-    await n.handle(new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
-        tracking_no=urgent.data["tracking_no"], station="KZ01", type="help", category="public_order",
-        urgency="urgent", needs_mediation=False, confidence=0.9, model_version="rules", reasons=[],
-        submitted_at=NOON),
-        source="/fengqiao/triage", subject=urgent.data["tracking_no"], stationid="KZ01"))
+    await n.handle(
+        new_event(
+            EventTypes.CASE_TRIAGED,
+            CaseTriaged(
+                tracking_no=urgent.data["tracking_no"],
+                station="KZ01",
+                type="help",
+                category="public_order",
+                urgency="urgent",
+                needs_mediation=False,
+                confidence=0.9,
+                model_version="rules",
+                reasons=[],
+                submitted_at=NOON,
+            ),
+            source="/fengqiao/triage",
+            subject=urgent.data["tracking_no"],
+            stationid="KZ01",
+        )
+    )
     await n.run("sms", night)
     await n.run("email", night)
-    sent_to = lambda: [no for no in (normal, urgent, later_urgent) if any(  # noqa: E731
-        no.data["tracking_no"] in r.json()["text"] for r in gateway.received)]
+    sent_to = lambda: [
+        no
+        for no in (normal, urgent, later_urgent)
+        if any(  # noqa: E731
+            no.data["tracking_no"] in r.json()["text"] for r in gateway.received
+        )
+    ]
     assert sent_to() == [urgent] and len(smtp.messages) == 1  # e-mail is not held
     held = {r["tracking_no"]: r for r in await n.rows()}
     assert held[normal.data["tracking_no"]]["status"] == "deferred"
     assert held[normal.data["tracking_no"]]["held_reason"] == "quiet_hours"
     assert held[normal.data["tracking_no"]]["next_attempt_at"] == morning
     # Triage finds the third one urgent after it was held: it goes at once.
-    await n.handle(new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
-        tracking_no=later_urgent.data["tracking_no"], station="KZ01", type="help", category="public_order",
-        urgency="urgent", needs_mediation=False, confidence=0.9, model_version="rules", reasons=[],
-        submitted_at=NOON),
-        source="/fengqiao/triage", subject=later_urgent.data["tracking_no"], stationid="KZ01"))
+    await n.handle(
+        new_event(
+            EventTypes.CASE_TRIAGED,
+            CaseTriaged(
+                tracking_no=later_urgent.data["tracking_no"],
+                station="KZ01",
+                type="help",
+                category="public_order",
+                urgency="urgent",
+                needs_mediation=False,
+                confidence=0.9,
+                model_version="rules",
+                reasons=[],
+                submitted_at=NOON,
+            ),
+            source="/fengqiao/triage",
+            subject=later_urgent.data["tracking_no"],
+            stationid="KZ01",
+        )
+    )
     await n.run("sms", night + timedelta(minutes=1))
     assert sent_to() == [urgent, later_urgent]
     assert await n.run("sms", morning - timedelta(minutes=1)) == 0
@@ -273,8 +371,14 @@ async def test_a_burst_to_one_citizen_is_spread_out_by_the_per_recipient_rate_li
 
 async def test_a_dead_gateway_never_holds_up_another_channel(pool, gateway, smtp):
     gateway.hang = True  # accepts the connection, never answers
-    n = Notify(pool, SMS_GATEWAY_URL=gateway.url, SMS_GATEWAY_TIMEOUT_S="30", NOTIFY_SMTP_HOST="127.0.0.1",
-               NOTIFY_SMTP_PORT=str(smtp.port), NOTIFY_SMTP_SECURITY="none")
+    n = Notify(
+        pool,
+        SMS_GATEWAY_URL=gateway.url,
+        SMS_GATEWAY_TIMEOUT_S="30",
+        NOTIFY_SMTP_HOST="127.0.0.1",
+        NOTIFY_SMTP_PORT=str(smtp.port),
+        NOTIFY_SMTP_SECURITY="none",
+    )
     await n.handle(message())
     rt = SimpleNamespace(pool=pool)
     workers = [asyncio.create_task(channel_worker(n.queue, c)(rt)) for c in ("sms", "email")]
@@ -301,20 +405,44 @@ async def test_webhooks_carry_signed_cloudevents_per_type_and_station_and_retry(
     other = HttpRecorder()
     try:
         subs = {}
-        for name, url, types, stations in (("kz01", kz01.url + "/hook", ["fengqiao.case.assigned"], ["KZ01"]),
-                                           ("kz02", other.url, ["fengqiao.case.*"], ["KZ02"])):
+        for name, url, types, stations in (
+            ("kz01", kz01.url + "/hook", ["fengqiao.case.assigned"], ["KZ01"]),
+            ("kz02", other.url, ["fengqiao.case.*"], ["KZ02"]),
+        ):
             secret = new_webhook_secret()
             sid = f"wh_{name}"
             sealed = n.queue.cipher.seal(secret.encode(), context=f"webhook/{sid}/secret")
-            await pool.execute("INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, "
-                               "secret_enc, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 'tok')",
-                               sid, name, url, types, stations, sealed.kid, sealed.blob)
+            await pool.execute(
+                "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, "
+                "secret_enc, owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, 'tok')",
+                sid,
+                name,
+                url,
+                types,
+                stations,
+                sealed.kid,
+                sealed.blob,
+            )
             subs[name] = secret
         kz01.script = [500]
-        assigned = new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
-            tracking_no="FQWEBHOOK1", station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type="help",
-            category="noise", urgency="normal", needs_mediation=False, reason="on duty", submitted_at=NOON),
-            source="/fengqiao/triage", subject="FQWEBHOOK1", stationid="KZ01")
+        assigned = new_event(
+            EventTypes.CASE_ASSIGNED,
+            CaseAssigned(
+                tracking_no="FQWEBHOOK1",
+                station="KZ01",
+                assignee_id="KZ01-P1",
+                assignee_role="officer",
+                type="help",
+                category="noise",
+                urgency="normal",
+                needs_mediation=False,
+                reason="on duty",
+                submitted_at=NOON,
+            ),
+            source="/fengqiao/triage",
+            subject="FQWEBHOOK1",
+            stationid="KZ01",
+        )
         await n.handle(assigned)
         await n.handle(assigned)  # redelivered
         await n.run("webhook", NOON)
@@ -335,8 +463,13 @@ async def test_webhooks_carry_signed_cloudevents_per_type_and_station_and_retry(
         assert await pool.fetchval("SELECT count(*) FROM console_notifications WHERE kind = 'assigned'") == 1
         # A removed subscription gets nothing more.
         await pool.execute("UPDATE webhook_subscriptions SET active = false WHERE id = 'wh_kz01'")
-        other_event = new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(**{**assigned.data, "tracking_no": "FQWEBHOOK2"}),
-                                source="/fengqiao/triage", subject="FQWEBHOOK2", stationid="KZ01")
+        other_event = new_event(
+            EventTypes.CASE_ASSIGNED,
+            CaseAssigned(**{**assigned.data, "tracking_no": "FQWEBHOOK2"}),
+            source="/fengqiao/triage",
+            subject="FQWEBHOOK2",
+            stationid="KZ01",
+        )
         await n.handle(other_event)
         assert await n.run("webhook", NOON + timedelta(minutes=10)) == 0 and len(kz01.received) == 2
     finally:
@@ -345,15 +478,27 @@ async def test_webhooks_carry_signed_cloudevents_per_type_and_station_and_retry(
 
 async def test_survey_answers_are_counted_and_a_dissatisfied_one_reaches_the_leadership(pool):
     n = Notify(pool)
-    for no, result, reason in (("FQS1", "satisfied", None), ("FQS2", "basically_satisfied", None),
-                               ("FQS3", "dissatisfied", "噪声依旧")):
-        await n.handle(new_event(EventTypes.SURVEY_ANSWERED, SurveyAnswered(
-            tracking_no=no, station="KZ01", result=result, reason=reason, answered_at=NOON),
-            source="/fengqiao/intake", subject=no, stationid="KZ01"))
+    for no, result, reason in (
+        ("FQS1", "satisfied", None),
+        ("FQS2", "basically_satisfied", None),
+        ("FQS3", "dissatisfied", "噪声依旧"),
+    ):
+        await n.handle(
+            new_event(
+                EventTypes.SURVEY_ANSWERED,
+                SurveyAnswered(tracking_no=no, station="KZ01", result=result, reason=reason, answered_at=NOON),
+                source="/fengqiao/intake",
+                subject=no,
+                stationid="KZ01",
+            )
+        )
     sample = lambda r: n.metrics.registry.get_sample_value(  # noqa: E731
-        "fengqiao_survey_responses_total", {"station": "KZ01", "result": r})
+        "fengqiao_survey_responses_total", {"station": "KZ01", "result": r}
+    )
     assert (sample("satisfied"), sample("basically_satisfied"), sample("dissatisfied")) == (1, 1, 1)
-    rows = await pool.fetch("SELECT recipient_id, tracking_no, body FROM console_notifications WHERE kind = 'dissatisfied'")
+    rows = await pool.fetch(
+        "SELECT recipient_id, tracking_no, body FROM console_notifications WHERE kind = 'dissatisfied'"
+    )
     assert {r["recipient_id"] for r in rows} == {"KZ01-LD", "KZ01-ZD"} and {r["tracking_no"] for r in rows} == {"FQS3"}
     assert "噪声依旧" in rows[0]["body"]
     NotifyMetrics.of(n.metrics)  # the same registry carries notify's own series
@@ -361,9 +506,12 @@ async def test_survey_answers_are_counted_and_a_dissatisfied_one_reaches_the_lea
 
 async def test_rows_from_before_the_queue_are_sealed_at_start_and_then_sent(pool, gateway):
     n = Notify(pool, SMS_GATEWAY_URL=gateway.url)
-    await pool.execute("INSERT INTO deliveries (event_source, event_id, recipient, channel, template, tracking_no, "
-                       "station, body) VALUES ('/fengqiao/intake', 'old-1', $1, 'sms', 'acknowledgement', 'FQOLD1', "
-                       "'KZ01', '【矿区派出所】您的反映已受理，编号 FQOLD1')", PHONE)
+    await pool.execute(
+        "INSERT INTO deliveries (event_source, event_id, recipient, channel, template, tracking_no, "
+        "station, body) VALUES ('/fengqiao/intake', 'old-1', $1, 'sms', 'acknowledgement', 'FQOLD1', "
+        "'KZ01', '【矿区派出所】您的反映已受理，编号 FQOLD1')",
+        PHONE,
+    )
     assert await n.run("sms", NOON) == 0  # not sent in the clear state
     assert await n.queue.seal_legacy(pool) == 1
     (row,) = await n.rows()
@@ -377,19 +525,35 @@ async def test_the_officer_learns_whether_a_return_was_approved(pool):
     from fengqiao.events import CaseUpdated
 
     n = Notify(pool)
-    await pool.execute("INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-P2', 'KZ01', '刘洋', 'officer')")
+    await pool.execute(
+        "INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-P2', 'KZ01', '刘洋', 'officer')"
+    )
 
     def reviewed(no, to):
-        return new_event(EventTypes.CASE_REASSIGNED, CaseUpdated(
-            tracking_no=no, station="KZ01", status="assigned", previous_status="returned", assignee_id=to,
-            previous_assignee_id="KZ01-P1", actor_id="KZ01-LD", at=NOON), source="/fengqiao/mediation", subject=no,
-            stationid="KZ01")
+        return new_event(
+            EventTypes.CASE_REASSIGNED,
+            CaseUpdated(
+                tracking_no=no,
+                station="KZ01",
+                status="assigned",
+                previous_status="returned",
+                assignee_id=to,
+                previous_assignee_id="KZ01-P1",
+                actor_id="KZ01-LD",
+                at=NOON,
+            ),
+            source="/fengqiao/mediation",
+            subject=no,
+            stationid="KZ01",
+        )
 
     await n.handle(reviewed("FQRET1", "KZ01-P1"))  # not approved: back to the same officer
     await n.handle(reviewed("FQRET2", "KZ01-P2"))  # approved: a new holder
     rows = await pool.fetch("SELECT recipient_id, kind, tracking_no, title FROM console_notifications ORDER BY id")
     assert [(r["recipient_id"], r["kind"], r["tracking_no"]) for r in rows] == [
-        ("KZ01-P1", "return_rejected", "FQRET1"), ("KZ01-P2", "reassigned", "FQRET2")]
+        ("KZ01-P1", "return_rejected", "FQRET1"),
+        ("KZ01-P2", "reassigned", "FQRET2"),
+    ]
     assert rows[0]["title"] == "退单未通过：FQRET1"
 
 
@@ -399,22 +563,56 @@ async def test_urgent_matters_also_page_the_staff_who_left_a_phone_even_at_night
     n = Notify(pool, SMS_GATEWAY_URL=gateway.url, QUIET_HOURS="21:00-08:00", RECIPIENT_RATE_LIMIT="1 per 10 minutes")
     for staff_id, phone in (("KZ01-LD", "+8613511112222"), ("KZ01-P1", "+8613533334444")):
         sealed = n.queue.cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
-        await pool.execute("INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) "
-                           "VALUES ($1, $2, $3, 'test')", staff_id, sealed.kid, sealed.blob)
+        await pool.execute(
+            "INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) VALUES ($1, $2, $3, 'test')",
+            staff_id,
+            sealed.kid,
+            sealed.blob,
+        )
 
     def assigned(no, urgency):
-        return new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
-            tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type="help",
-            category="public_order", urgency=urgency, needs_mediation=False, reason="on duty", submitted_at=NOON,
-            notify_leader=urgency == "urgent"), source="/fengqiao/triage", subject=no, stationid="KZ01")
+        return new_event(
+            EventTypes.CASE_ASSIGNED,
+            CaseAssigned(
+                tracking_no=no,
+                station="KZ01",
+                assignee_id="KZ01-P1",
+                assignee_role="officer",
+                type="help",
+                category="public_order",
+                urgency=urgency,
+                needs_mediation=False,
+                reason="on duty",
+                submitted_at=NOON,
+                notify_leader=urgency == "urgent",
+            ),
+            source="/fengqiao/triage",
+            subject=no,
+            stationid="KZ01",
+        )
 
     await n.handle(assigned("FQURG1", "urgent"))
     await n.handle(assigned("FQURG2", "urgent"))  # a second one within the rate-limit window still pages
     await n.handle(assigned("FQNORM1", "normal"))  # not urgent: console only
-    await n.handle(new_event(EventTypes.ALERT_RAISED, AlertRaised(
-        alert_id="a1", station="KZ01", kind="cluster", level="red", explanation="同一小区1小时内8件相似反映",
-        members=["FQURG1"], reporters=8, window_hours=1, raised_at=NOON), source="/fengqiao/triage", subject="a1",
-        stationid="KZ01"))
+    await n.handle(
+        new_event(
+            EventTypes.ALERT_RAISED,
+            AlertRaised(
+                alert_id="a1",
+                station="KZ01",
+                kind="cluster",
+                level="red",
+                explanation="同一小区1小时内8件相似反映",
+                members=["FQURG1"],
+                reporters=8,
+                window_hours=1,
+                raised_at=NOON,
+            ),
+            source="/fengqiao/triage",
+            subject="a1",
+            stationid="KZ01",
+        )
+    )
     night = NOON.replace(hour=23)
     await n.run("sms", night)
     pages = [(r.json()["to"], r.json()["text"]) for r in gateway.received]
@@ -428,16 +626,35 @@ async def test_urgent_matters_also_page_the_staff_who_left_a_phone_even_at_night
 async def subscribe(n: Notify, sub_id: str, url: str) -> None:
     """A subscription row as the API stores it (the API's own check is tested in test_notify_api)."""
     sealed = n.queue.cipher.seal(new_webhook_secret().encode(), context=f"webhook/{sub_id}/secret")
-    await n.pool.execute("INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, "
-                         "secret_enc, owner_id) VALUES ($1, 'x', $2, '{fengqiao.case.*}', '{}', $3, $4, 'tok')",
-                         sub_id, url, sealed.kid, sealed.blob)
+    await n.pool.execute(
+        "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, "
+        "secret_enc, owner_id) VALUES ($1, 'x', $2, '{fengqiao.case.*}', '{}', $3, $4, 'tok')",
+        sub_id,
+        url,
+        sealed.kid,
+        sealed.blob,
+    )
 
 
 def assigned_event(no: str):
-    return new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
-        tracking_no=no, station="KZ01", assignee_id="KZ01-P1", assignee_role="officer", type="help",
-        category="noise", urgency="normal", needs_mediation=False, reason="on duty", submitted_at=NOON),
-        source="/fengqiao/triage", subject=no, stationid="KZ01")
+    return new_event(
+        EventTypes.CASE_ASSIGNED,
+        CaseAssigned(
+            tracking_no=no,
+            station="KZ01",
+            assignee_id="KZ01-P1",
+            assignee_role="officer",
+            type="help",
+            category="noise",
+            urgency="normal",
+            needs_mediation=False,
+            reason="on duty",
+            submitted_at=NOON,
+        ),
+        source="/fengqiao/triage",
+        subject=no,
+        stationid="KZ01",
+    )
 
 
 async def test_a_webhook_whose_name_now_leads_inside_is_refused_at_send_time_unless_allowed(pool, gateway):
@@ -472,8 +689,9 @@ async def test_a_webhook_goes_to_the_address_that_was_checked_not_to_a_second_lo
         lookups.append(host)
         return ["127.0.0.1"] if host == "hooks.fengqiao-test.invalid" else []
 
-    n.queue.senders["webhook"].policy = WebhookPolicy(frozenset(), (ipaddress.ip_network("127.0.0.1/32"),),
-                                                      resolver=resolver)
+    n.queue.senders["webhook"].policy = WebhookPolicy(
+        frozenset(), (ipaddress.ip_network("127.0.0.1/32"),), resolver=resolver
+    )
     await subscribe(n, "wh_pinned", f"http://hooks.fengqiao-test.invalid:{port}/pinned")
     await n.handle(assigned_event("FQPINNED1"))
     await n.run("webhook", NOON)

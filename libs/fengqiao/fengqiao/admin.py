@@ -59,5 +59,6 @@ async def create_token(dsn: str, station: str | None, role: str, staff_id: str |
     async with directory_writer(dsn) as writer:
         if station and not await writer.conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
             raise UnknownStation(station)
-        return await writer.issue_token(token_id=f"cli:{secrets.token_hex(6)}", role=role, station=station,
-                                        staff_id=staff_id)
+        return await writer.issue_token(
+            token_id=f"cli:{secrets.token_hex(6)}", role=role, station=station, staff_id=staff_id
+        )

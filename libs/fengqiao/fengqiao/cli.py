@@ -14,8 +14,9 @@ from fengqiao.devrun import STATE_FILE
 from fengqiao.settings import Settings
 
 
-def _installed_services(_ctx: click.Context, _param: click.Parameter,
-                        value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+def _installed_services(
+    _ctx: click.Context, _param: click.Parameter, value: str | tuple[str, ...]
+) -> str | tuple[str, ...]:
     """Checks service names against the registry when the command runs (loading every service's
     entry point at import would slow every `fengqiao` command)."""
     from fengqiao.registry import service_names
@@ -57,8 +58,14 @@ def serve(service: str) -> None:
     settings = Settings()
     settings.require_infrastructure()
     descriptor = registered(service)
-    uvicorn.run(descriptor.create_app(settings), host=settings.bind_host, port=descriptor.port(settings),
-                log_config=None, access_log=False, timeout_graceful_shutdown=int(settings.handler_timeout_s) + 5)
+    uvicorn.run(
+        descriptor.create_app(settings),
+        host=settings.bind_host,
+        port=descriptor.port(settings),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.handler_timeout_s) + 5,
+    )
 
 
 @main.command("migrate")
@@ -89,9 +96,15 @@ def topics_create() -> None:
     _, bootstrap = _connection_from_state(settings)
     if not bootstrap:
         raise click.ClickException("set KAFKA_BOOTSTRAP_SERVERS, or start `fengqiao dev` first")
-    created = asyncio.run(create_topics(bootstrap, Topics.all(), partitions=settings.kafka_topic_partitions,
-                                        replication=settings.kafka_replication_factor,
-                                        compacted=frozenset({Topics.DIRECTORY})))
+    created = asyncio.run(
+        create_topics(
+            bootstrap,
+            Topics.all(),
+            partitions=settings.kafka_topic_partitions,
+            replication=settings.kafka_replication_factor,
+            compacted=frozenset({Topics.DIRECTORY}),
+        )
+    )
     click.echo(f"{len(created)} topic(s) created" + (f": {', '.join(created)}" if created else ""))
 
 
@@ -105,8 +118,11 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--station", help="station code; required for station roles")
-@click.option("--role", required=True, type=click.Choice(
-    ["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]))
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]),
+)
 @click.option("--staff-id", help="the staff member the token belongs to (optional)")
 def token_create(station: str | None, role: str, staff_id: str | None) -> None:
     """Create a token; it is printed once, alone on the last line."""
@@ -122,8 +138,12 @@ def token_create(station: str | None, role: str, staff_id: str | None) -> None:
         value = asyncio.run(create_token(dsn, station, role, staff_id))
     except UnknownStation:
         raise click.ClickException(f"unknown station {station!r}") from None
-    click.echo(f"created a {role} token" + (f" for station {station}" if station else "")
-               + "; services accept it within seconds (directory event). Keep it secret:", err=True)
+    click.echo(
+        f"created a {role} token"
+        + (f" for station {station}" if station else "")
+        + "; services accept it within seconds (directory event). Keep it secret:",
+        err=True,
+    )
     click.echo(value)
 
 
@@ -162,8 +182,11 @@ async def _publish(bootstrap: str, lines: list[str], validate: bool) -> tuple[in
                 except PoisonMessage as exc:
                     problems.append(f"line {number}: {exc}")
                     continue
-            futures.append(await producer.send(Topics.SUBMISSIONS, value=raw, key=key,
-                                               headers=[("content-type", CONTENT_TYPE.encode())]))
+            futures.append(
+                await producer.send(
+                    Topics.SUBMISSIONS, value=raw, key=key, headers=[("content-type", CONTENT_TYPE.encode())]
+                )
+            )
             sent += 1
         await asyncio.gather(*futures)
     finally:

@@ -32,8 +32,9 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
     return None
 
 
-async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10,
-                      application_name: str | None = None) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10, application_name: str | None = None
+) -> asyncpg.Pool:
     """One pool per process, created in the lifespan."""
     _check_schema(schema)
     return await asyncpg.create_pool(

@@ -10,5 +10,12 @@ from __future__ import annotations
 from fengqiao.http import OptionalPrincipal, RateLimitsDep, StaffPrincipal, rate_limited
 from fengqiao.runtime import Runtime, RuntimeDep, get_runtime
 
-__all__ = ["OptionalPrincipal", "RateLimitsDep", "Runtime", "RuntimeDep", "StaffPrincipal", "get_runtime",
-           "rate_limited"]
+__all__ = [
+    "OptionalPrincipal",
+    "RateLimitsDep",
+    "Runtime",
+    "RuntimeDep",
+    "StaffPrincipal",
+    "get_runtime",
+    "rate_limited",
+]

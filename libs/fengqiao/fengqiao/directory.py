@@ -11,11 +11,17 @@ from datetime import date, time
 import asyncpg
 
 from fengqiao.auth import hash_token, new_token
-from fengqiao.outbox import Outbox
 from fengqiao.events import (
-    CloudEvent, EventTypes, RosterPublished, StaffUpserted, StationUpserted, TokenIssued, Topics,
+    CloudEvent,
+    EventTypes,
+    RosterPublished,
+    StaffUpserted,
+    StationUpserted,
+    TokenIssued,
+    Topics,
     new_event,
 )
+from fengqiao.outbox import Outbox
 
 DIRECTORY_SOURCE = "/fengqiao/mediation/directory"
 
@@ -32,7 +38,9 @@ async def upsert_station(conn: asyncpg.Connection, s: StationUpserted) -> None:
     await conn.execute(
         "INSERT INTO stations (code, name, jurisdiction) VALUES ($1, $2, $3) "
         "ON CONFLICT (code) DO UPDATE SET name = $2, jurisdiction = $3, updated_at = now()",
-        s.code, s.name, s.jurisdiction,
+        s.code,
+        s.name,
+        s.jurisdiction,
     )
 
 
@@ -41,7 +49,14 @@ async def upsert_staff(conn: asyncpg.Connection, s: StaffUpserted) -> None:
         "INSERT INTO staff (staff_id, station, name, role, team, badge_no, active, confidential_handler) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (staff_id) DO UPDATE SET station = $2, name = $3, "
         "role = $4, team = $5, badge_no = $6, active = $7, confidential_handler = $8, updated_at = now()",
-        s.staff_id, s.station, s.name, s.role, s.team, s.badge_no, s.active, s.confidential_handler,
+        s.staff_id,
+        s.station,
+        s.name,
+        s.role,
+        s.team,
+        s.badge_no,
+        s.active,
+        s.confidential_handler,
     )
 
 
@@ -49,8 +64,7 @@ async def replace_roster(conn: asyncpg.Connection, r: RosterPublished) -> None:
     day = date.fromisoformat(r.day)
     await conn.execute("DELETE FROM roster WHERE station = $1 AND day = $2", r.station, day)
     await conn.executemany(
-        "INSERT INTO roster (station, day, staff_id, starts, ends) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO roster (station, day, staff_id, starts, ends) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         [(r.station, day, s["staff_id"], _hhmm(s["start"]), _hhmm(s["end"])) for s in r.shifts],
     )
 
@@ -60,7 +74,12 @@ async def upsert_token(conn: asyncpg.Connection, t: TokenIssued) -> None:
         "INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role, revoked) "
         "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO UPDATE SET token_hash = $2, "
         "staff_id = $3, station = $4, role = $5, revoked = $6",
-        t.token_id, t.token_hash, t.staff_id, t.station, t.role, t.revoked,
+        t.token_id,
+        t.token_hash,
+        t.staff_id,
+        t.station,
+        t.role,
+        t.revoked,
     )
 
 
@@ -100,8 +119,9 @@ class DirectoryWriter:
         self.outbox = outbox
 
     def _emit(self, type_: str, payload, key: str, station: str | None) -> None:
-        self.outbox.add(Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station),
-                        key=key)
+        self.outbox.add(
+            Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station), key=key
+        )
 
     async def station(self, s: StationUpserted) -> None:
         await upsert_station(self.conn, s)
@@ -115,8 +135,7 @@ class DirectoryWriter:
         await replace_roster(self.conn, r)
         self._emit(EventTypes.ROSTER_PUBLISHED, r, f"roster:{r.station}:{r.day}", r.station)
 
-    async def issue_token(self, *, token_id: str, role: str, station: str | None,
-                          staff_id: str | None = None) -> str:
+    async def issue_token(self, *, token_id: str, role: str, station: str | None, staff_id: str | None = None) -> str:
         """Create (or rotate) a token; returns the plaintext, which is shown once and never stored."""
         token = new_token()
         t = TokenIssued(token_id=token_id, token_hash=hash_token(token), staff_id=staff_id, station=station, role=role)

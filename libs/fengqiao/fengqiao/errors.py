@@ -44,8 +44,10 @@ def document_errors(schema: dict) -> dict:
     error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(error_schema.pop("$defs"))
     components["ErrorResponse"] = error_schema
-    documented = {"description": "refused: the error code, a message, the field at fault",
-                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+    documented = {
+        "description": "refused: the error code, a message, the field at fault",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
     for path, item in schema.get("paths", {}).items():
         for operation in item.values():
             responses = operation.setdefault("responses", {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import builtins
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,8 +42,17 @@ class Topics:
 
     @classmethod
     def all(cls) -> list[str]:
-        base = [cls.SUBMISSIONS, cls.CASE_EVENTS, cls.TRIAGE_REQUESTS, cls.CITIZEN_MESSAGES, cls.DIRECTORY,
-                cls.SURVEYS, cls.CORRECTIONS, cls.CITIZEN_UPDATES, cls.STAFF_REMINDERS]
+        base = [
+            cls.SUBMISSIONS,
+            cls.CASE_EVENTS,
+            cls.TRIAGE_REQUESTS,
+            cls.CITIZEN_MESSAGES,
+            cls.DIRECTORY,
+            cls.SURVEYS,
+            cls.CORRECTIONS,
+            cls.CITIZEN_UPDATES,
+            cls.STAFF_REMINDERS,
+        ]
         return base + [dlq_topic(t) for t in base]
 
 
@@ -165,7 +174,7 @@ def new_event(
         id=event_id,
         source=source,
         type=type,
-        time=time or datetime.now(timezone.utc),
+        time=time or datetime.now(UTC),
         subject=subject,
         stationid=stationid,
         correlationid=correlationid or event_id,
@@ -180,8 +189,18 @@ def new_event(
 Channel = Literal["hotline", "mailbox", "web", "walk_in", "transfer_110", "transfer_12345", "bureau"]
 RequestType = Literal["complaint", "suggestion", "help", "inquiry", "report", "praise", "other"]
 Category = Literal[
-    "public_order", "neighbor_dispute", "family_dispute", "labor_dispute", "traffic", "fraud",
-    "theft", "noise", "safety_hazard", "police_conduct", "admin_service", "other",
+    "public_order",
+    "neighbor_dispute",
+    "family_dispute",
+    "labor_dispute",
+    "traffic",
+    "fraud",
+    "theft",
+    "noise",
+    "safety_hazard",
+    "police_conduct",
+    "admin_service",
+    "other",
 ]
 Urgency = Literal["urgent", "high", "normal", "low"]
 Role = Literal["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]
@@ -331,8 +350,19 @@ class CaseMerged(_Contract):
     submitted_at: datetime
 
 
-CaseStatus = Literal["assigned", "accepted", "in_progress", "mediating", "resolved", "visited", "closed", "returned",
-                     "reopened", "transferred", "merged"]
+CaseStatus = Literal[
+    "assigned",
+    "accepted",
+    "in_progress",
+    "mediating",
+    "resolved",
+    "visited",
+    "closed",
+    "returned",
+    "reopened",
+    "transferred",
+    "merged",
+]
 
 
 class CaseUpdated(_Contract):
@@ -505,9 +535,22 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.TOKEN_ISSUED: TokenIssued,
     EventTypes.SURVEY_ANSWERED: SurveyAnswered,
     EventTypes.CASE_MERGED: CaseMerged,
-    **{f"fengqiao.case.{name}": CaseUpdated for name in (
-        "accepted", "returned", "reassigned", "escalated", "overdue", "mediation_scheduled", "resolved", "visited",
-        "closed", "reopened", "transferred")},
+    **{
+        f"fengqiao.case.{name}": CaseUpdated
+        for name in (
+            "accepted",
+            "returned",
+            "reassigned",
+            "escalated",
+            "overdue",
+            "mediation_scheduled",
+            "resolved",
+            "visited",
+            "closed",
+            "reopened",
+            "transferred",
+        )
+    },
     EventTypes.CITIZEN_UPDATE: CitizenUpdate,
     EventTypes.STAFF_REMINDER: StaffReminder,
     EventTypes.ALERT_RAISED: AlertRaised,
@@ -515,8 +558,9 @@ CONTRACTS: dict[str, type[BaseModel]] = {
 }
 
 
-DIRECTORY_TYPES = frozenset({EventTypes.STATION_UPSERTED, EventTypes.STAFF_UPSERTED, EventTypes.ROSTER_PUBLISHED,
-                             EventTypes.TOKEN_ISSUED})
+DIRECTORY_TYPES = frozenset(
+    {EventTypes.STATION_UPSERTED, EventTypes.STAFF_UPSERTED, EventTypes.ROSTER_PUBLISHED, EventTypes.TOKEN_ISSUED}
+)
 
 # Which event types each topic may carry (DESIGN 4.8). A consumer handles an event only on the topic its
 # type belongs to: the ingress topic is writable by other bureau systems, so a directory event (a token of

@@ -14,8 +14,9 @@ import asyncio
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import asyncpg
 import structlog
@@ -28,8 +29,16 @@ from fengqiao.metrics import Metrics
 from fengqiao.outbox import Handler, Outbox
 from fengqiao.producer import ProducerHandle
 
-__all__ = ["ConsumerRunner", "Decision", "ProducerHandle", "RunnerConfig", "SimulatedCrash", "backoff_delay",
-           "create_topics", "decide"]
+__all__ = [
+    "ConsumerRunner",
+    "Decision",
+    "ProducerHandle",
+    "RunnerConfig",
+    "SimulatedCrash",
+    "backoff_delay",
+    "create_topics",
+    "decide",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +57,9 @@ DLQ_HEADER_BYTES = 16 * 1024
 # ---------------------------------------------------------------------------------------------
 
 
-async def create_topics(bootstrap: str, topics: list[str], *, partitions: int, replication: int,
-                        compacted: frozenset[str] = frozenset()) -> list[str]:
+async def create_topics(
+    bootstrap: str, topics: list[str], *, partitions: int, replication: int, compacted: frozenset[str] = frozenset()
+) -> list[str]:
     """Create topics explicitly (Tansu does not auto-create). Returns the ones created now."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="fengqiao-admin")
     await admin.start()
@@ -161,8 +171,16 @@ class RunnerConfig:
 
 
 class ConsumerRunner:
-    def __init__(self, *, pool: asyncpg.Pool, bootstrap: str, config: RunnerConfig,
-                 producer: ProducerHandle, metrics: Metrics, client_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        bootstrap: str,
+        config: RunnerConfig,
+        producer: ProducerHandle,
+        metrics: Metrics,
+        client_id: str,
+    ) -> None:
         self.pool = pool
         self.bootstrap = bootstrap
         self.config = config
@@ -328,27 +346,28 @@ class ConsumerRunner:
     async def _apply(self, items: list[_Item]) -> list[str]:
         """One transaction: inbox rows, handlers, outbox. Returns 'ok' / 'duplicate' per item."""
         outcomes: list[str] = []
-        async with self.pool.acquire() as conn:
-            async with conn.transaction():
-                # One round trip for the whole batch's inbox rows; a row not returned is a duplicate.
-                fresh_rows = await conn.fetch(
-                    "INSERT INTO inbox (source, event_id, topic, event_type) "
-                    "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
-                    "ON CONFLICT DO NOTHING RETURNING source, event_id",
-                    [i.event.source for i in items], [i.event.id for i in items],
-                    [i.record.topic for i in items], [i.event.type for i in items],
-                )
-                fresh = {(r["source"], r["event_id"]) for r in fresh_rows}
-                outbox = Outbox(conn)
-                for item in items:
-                    identity = (item.event.source, item.event.id)
-                    if identity not in fresh:  # seen before, or earlier in this very batch
-                        outcomes.append("duplicate")
-                        continue
-                    fresh.discard(identity)
-                    await item.handler(item.event, conn, outbox)
-                    outcomes.append("ok")
-                await outbox.flush()
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One round trip for the whole batch's inbox rows; a row not returned is a duplicate.
+            fresh_rows = await conn.fetch(
+                "INSERT INTO inbox (source, event_id, topic, event_type) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
+                "ON CONFLICT DO NOTHING RETURNING source, event_id",
+                [i.event.source for i in items],
+                [i.event.id for i in items],
+                [i.record.topic for i in items],
+                [i.event.type for i in items],
+            )
+            fresh = {(r["source"], r["event_id"]) for r in fresh_rows}
+            outbox = Outbox(conn)
+            for item in items:
+                identity = (item.event.source, item.event.id)
+                if identity not in fresh:  # seen before, or earlier in this very batch
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(identity)
+                await item.handler(item.event, conn, outbox)
+                outcomes.append("ok")
+            await outbox.flush()
         outbox.run_after_commit()
         return outcomes
 
@@ -365,12 +384,23 @@ class ConsumerRunner:
                     self.last_error = None
                     break
                 except Exception as exc:
-                    decision = decide(exc, attempt=attempt, max_attempts=self.config.retry_attempts,
-                                      dead_letter_after=self.config.dead_letter_after)
+                    decision = decide(
+                        exc,
+                        attempt=attempt,
+                        max_attempts=self.config.retry_attempts,
+                        dead_letter_after=self.config.dead_letter_after,
+                    )
                     self.last_error = type(exc).__name__
-                    log.warning("event_failed", topic=item.record.topic, partition=item.record.partition,
-                                offset=item.record.offset, event_type=item.event.type, error=type(exc).__name__,
-                                action=decision.action, attempt=attempt)
+                    log.warning(
+                        "event_failed",
+                        topic=item.record.topic,
+                        partition=item.record.partition,
+                        offset=item.record.offset,
+                        event_type=item.event.type,
+                        error=type(exc).__name__,
+                        action=decision.action,
+                        attempt=attempt,
+                    )
                     if decision.action == "dead_letter":
                         await self._dead_letter(item, decision.reason, str(exc))
                         break
@@ -388,7 +418,7 @@ class ConsumerRunner:
     async def _sleep(self, seconds: float) -> None:
         try:
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _count(self, items: list[_Item], outcomes: list[str]) -> None:
@@ -411,19 +441,29 @@ class ConsumerRunner:
         if sum(len(k) + len(v or b"") for k, v in original_headers) > DLQ_HEADER_BYTES:
             cut.append(("dlq.truncated.headers", str(len(original_headers)).encode()))
             original_headers = []
-        headers = original_headers + cut + [
-            ("dlq.reason", reason.encode()),
-            ("dlq.error", detail[:1000].encode("utf-8", "replace")),
-            ("dlq.original.topic", record.topic.encode()),
-            ("dlq.original.partition", str(record.partition).encode()),
-            ("dlq.original.offset", str(record.offset).encode()),
-            ("dlq.consumer.group", self.config.group_id.encode()),
-        ]
+        headers = (
+            original_headers
+            + cut
+            + [
+                ("dlq.reason", reason.encode()),
+                ("dlq.error", detail[:1000].encode("utf-8", "replace")),
+                ("dlq.original.topic", record.topic.encode()),
+                ("dlq.original.partition", str(record.partition).encode()),
+                ("dlq.original.offset", str(record.offset).encode()),
+                ("dlq.consumer.group", self.config.group_id.encode()),
+            ]
+        )
         producer = await self.producer.get()
         await producer.send_and_wait(dlq_topic(record.topic), value=value, key=key, headers=headers)
         self.metrics.events_consumed.labels(topic=record.topic, outcome="dead_lettered").inc()
-        log.warning("event_dead_lettered", topic=record.topic, partition=record.partition,
-                    offset=record.offset, reason=reason, detail=detail[:300])
+        log.warning(
+            "event_dead_lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            detail=detail[:300],
+        )
 
     async def _update_lag(self) -> None:
         now = time.monotonic()

@@ -11,10 +11,22 @@ import sys
 
 import structlog
 
-PERSONAL_KEYS = frozenset({
-    "name", "phone", "email", "reporter", "content", "title", "address", "id_number",
-    "access_code", "token", "contact", "body",
-})
+PERSONAL_KEYS = frozenset(
+    {
+        "name",
+        "phone",
+        "email",
+        "reporter",
+        "content",
+        "title",
+        "address",
+        "id_number",
+        "access_code",
+        "token",
+        "contact",
+        "body",
+    }
+)
 _PATTERNS = [
     re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"),  # mainland mobile numbers
     re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)"),  # resident ID numbers
@@ -57,5 +69,8 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stre
     )
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries log through stdlib logging; keep them at WARNING and on stderr.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format=f'{{"service": "{service}", "logger": "%(name)s", "level": "%(levelname)s", "event": "%(message)s"}}')
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format=f'{{"service": "{service}", "logger": "%(name)s", "level": "%(levelname)s", "event": "%(message)s"}}',
+    )

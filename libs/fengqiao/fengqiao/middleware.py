@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 from fastapi import HTTPException
@@ -54,8 +55,9 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.isdigit():
-                await _send_json(send, 400, {"detail": {"error": "bad_content_length",
-                                                        "message": "Content-Length 无效。"}})
+                await _send_json(
+                    send, 400, {"detail": {"error": "bad_content_length", "message": "Content-Length 无效。"}}
+                )
                 return
             if int(declared) > limit:
                 await _send_json(send, 413, _too_large(limit), {"Connection": "close"})
@@ -88,8 +90,9 @@ class RefuseNul:
         if scope["type"] == "http":
             query = scope.get("query_string", b"").lower()
             if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
-                await _send_json(send, 422, {"detail": {"error": "invalid_characters",
-                                                        "message": "请求地址中含有不允许的字符。"}})
+                await _send_json(
+                    send, 422, {"detail": {"error": "invalid_characters", "message": "请求地址中含有不允许的字符。"}}
+                )
                 return
         await self.app(scope, receive, send)
 
@@ -101,8 +104,14 @@ class RequestDeadline:
     nothing half-stored survives, because every write runs in one transaction (whole, if the deadline
     struck during its commit)."""
 
-    def __init__(self, app: ASGIApp, *, seconds: float, overrides: Mapping[str, float] | None = None,
-                 on_timeout: Callable[[Scope], None] | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        seconds: float,
+        overrides: Mapping[str, float] | None = None,
+        on_timeout: Callable[[Scope], None] | None = None,
+    ) -> None:
         self.app = app
         self.seconds = seconds
         # Routes that take large uploads (a scanned slip over a slow station line) get longer.
@@ -124,7 +133,7 @@ class RequestDeadline:
 
         try:
             await asyncio.wait_for(self.app(scope, receive, tracking_send), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             route = getattr(scope.get("route"), "path", "unmatched")
             log.warning("request_deadline_exceeded", route=route, seconds=seconds, answered=started)
             if self.on_timeout is not None:
@@ -132,16 +141,21 @@ class RequestDeadline:
             if not started:
                 # Not "nothing was saved": the deadline may have struck during the commit. A retry with
                 # the same Idempotency-Key (or the same web form) returns the receipt if it was.
-                await _send_json(send, 503, {"detail": {
-                    "error": "unavailable", "message": "系统繁忙，暂时无法确认处理结果，请稍后重试。"}},
-                    {"Retry-After": "5"})
+                await _send_json(
+                    send,
+                    503,
+                    {"detail": {"error": "unavailable", "message": "系统繁忙，暂时无法确认处理结果，请稍后重试。"}},
+                    {"Retry-After": "5"},
+                )
 
 
 # Pages are server-rendered with their own styles (inline <style> blocks) and scripts served by the
 # service itself (no CDN: stations run on closed networks).
-CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                           "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                           "frame-ancestors 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 # FastAPI's interactive API docs load Swagger UI / ReDoc from a CDN; they get the other headers only.
 _DOCS_PATHS = ("/docs", "/redoc")
 
@@ -165,8 +179,12 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers") or [])
                 present = {k.lower() for k, _ in headers}
-                wanted = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"),
-                          (b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]
+                wanted = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"cache-control", b"no-store"),
+                ]
                 if not docs:
                     wanted.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
                 headers += [(k, v) for k, v in wanted if k not in present]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import structlog
@@ -96,10 +96,20 @@ class unit_of_work:
 
 
 class OutboxRelay:
-    def __init__(self, *, pool: asyncpg.Pool, dsn: str, schema: str, producer: ProducerHandle,
-                 metrics: Metrics, batch_size: int = 500, poll_interval_s: float = 1.0,
-                 retention_hours: float = 72.0, inbox_retention_days: float = 30.0,
-                 linger_s: float = 0.005) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        dsn: str,
+        schema: str,
+        producer: ProducerHandle,
+        metrics: Metrics,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention_hours: float = 72.0,
+        inbox_retention_days: float = 30.0,
+        linger_s: float = 0.005,
+    ) -> None:
         self.pool = pool
         self.dsn = dsn
         self.schema = schema
@@ -141,17 +151,21 @@ class OutboxRelay:
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
                         # Let concurrent commits land so one round publishes them together.
                         await asyncio.sleep(self.linger_s)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # broker or database unavailable: keep rows, back off
                     self.last_error = type(exc).__name__
-                    log.warning("outbox_relay_failed", error=type(exc).__name__, detail=str(exc)[:200],
-                                retry_in_s=round(backoff, 2))
+                    log.warning(
+                        "outbox_relay_failed",
+                        error=type(exc).__name__,
+                        detail=str(exc)[:200],
+                        retry_in_s=round(backoff, 2),
+                    )
                     try:
                         await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
                     backoff = min(backoff * 2, 5.0)
         finally:
@@ -176,8 +190,9 @@ class OutboxRelay:
                 key = row["key"].encode() if row["key"] is not None else None
                 futures.append(await producer.send(row["topic"], value=row["value"], key=key, headers=headers))
             await asyncio.gather(*futures)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])",
-                               [r["id"] for r in rows])
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = any($1::bigint[])", [r["id"] for r in rows]
+            )
         self.metrics.outbox_published.inc(len(rows))
         return len(rows)
 
@@ -216,4 +231,3 @@ class OutboxRelay:
             finally:
                 if conn is not None:
                     await conn.close(timeout=2)
-

@@ -43,10 +43,12 @@ class PiiCipher:
         self.active = active
 
     @classmethod
-    def from_setting(cls, value: str | None) -> "PiiCipher":
+    def from_setting(cls, value: str | None) -> PiiCipher:
         if not value:
-            raise PiiKeyError("FENGQIAO_PII_KEYS is not set (format: kid:base64key[,kid:base64key]; "
-                              "`fengqiao dev` creates one for development)")
+            raise PiiKeyError(
+                "FENGQIAO_PII_KEYS is not set (format: kid:base64key[,kid:base64key]; "
+                "`fengqiao dev` creates one for development)"
+            )
         keys: dict[str, bytes] = {}
         order: list[str] = []
         for part in value.split(","):
@@ -91,10 +93,12 @@ class BlindIndex:
         self._key = key
 
     @classmethod
-    def from_setting(cls, value: str | None) -> "BlindIndex":
+    def from_setting(cls, value: str | None) -> BlindIndex:
         if not value:
-            raise PiiKeyError("FENGQIAO_PII_INDEX_KEY is not set (base64 of 32 random bytes; "
-                              "`fengqiao dev` creates one for development)")
+            raise PiiKeyError(
+                "FENGQIAO_PII_INDEX_KEY is not set (base64 of 32 random bytes; "
+                "`fengqiao dev` creates one for development)"
+            )
         try:
             return cls(base64.b64decode(value.strip(), validate=True))
         except ValueError as exc:

@@ -25,8 +25,12 @@ class ProducerHandle:
         async with self._lock:
             if self._producer is None:
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
-                    enable_idempotence=False, linger_ms=2, request_timeout_ms=10_000,
+                    bootstrap_servers=self.bootstrap,
+                    client_id=self.client_id,
+                    acks="all",
+                    enable_idempotence=False,
+                    linger_ms=2,
+                    request_timeout_ms=10_000,
                     max_batch_size=1_048_576,
                 )
                 try:

@@ -8,12 +8,12 @@ migrations, demo seed) works with whatever is installed and never imports a serv
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:

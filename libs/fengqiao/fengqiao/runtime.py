@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Awaitable, Callable
+from typing import Annotated
 
 import asyncpg
 import structlog
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fengqiao.db import create_pool, migrate
 from fengqiao.errors import document_errors, invalid_field
@@ -43,7 +44,7 @@ class ServiceSpec:
     handlers: Callable[[Metrics], dict[str, Handler]]
     routers: list[APIRouter] = field(default_factory=list)
     # Long-running tasks of the service beyond relay and consumer (timers, receivers...).
-    background: list[Callable[["Runtime"], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
     title: str = ""
     # Domain errors raised by routes -> the HTTP error each becomes (answered and counted like
     # any other 4xx), so routes need no try/except around the domain call.
@@ -82,20 +83,36 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics) -> Runtime:
     dsn, bootstrap = settings.require_infrastructure()
     await migrate(dsn, spec.name, spec.migrations_dir)
-    pool = await create_pool(dsn, spec.name, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-                             application_name=f"fengqiao-{spec.name}")
+    pool = await create_pool(
+        dsn,
+        spec.name,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        application_name=f"fengqiao-{spec.name}",
+    )
     producer = ProducerHandle(bootstrap, client_id=f"fengqiao-{spec.name}")
-    relay = OutboxRelay(pool=pool, dsn=dsn, schema=spec.name, producer=producer, metrics=metrics,
-                        batch_size=settings.outbox_batch_size, poll_interval_s=settings.outbox_poll_interval_s,
-                        retention_hours=settings.outbox_retention_hours,
-                        inbox_retention_days=settings.inbox_retention_days)
+    relay = OutboxRelay(
+        pool=pool,
+        dsn=dsn,
+        schema=spec.name,
+        producer=producer,
+        metrics=metrics,
+        batch_size=settings.outbox_batch_size,
+        poll_interval_s=settings.outbox_poll_interval_s,
+        retention_hours=settings.outbox_retention_hours,
+        inbox_retention_days=settings.inbox_retention_days,
+    )
     runner = None
     if spec.topics:
         runner = ConsumerRunner(
-            pool=pool, bootstrap=bootstrap, producer=producer, metrics=metrics,
+            pool=pool,
+            bootstrap=bootstrap,
+            producer=producer,
+            metrics=metrics,
             client_id=f"fengqiao-{spec.name}",
             config=RunnerConfig(
-                group_id=f"fengqiao-{spec.name}", topics=spec.topics,
+                group_id=f"fengqiao-{spec.name}",
+                topics=spec.topics,
                 handlers=bind_handlers(spec.topics, spec.handlers(metrics)),
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 max_poll_records=settings.kafka_max_poll_records,
@@ -105,8 +122,9 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
                 dead_letter_after=settings.handler_error_dead_letter_after,
             ),
         )
-    rt = Runtime(spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay,
-                 runner=runner)
+    rt = Runtime(
+        spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay, runner=runner
+    )
     rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"))
     if runner is not None:
         rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}-consumer"))
@@ -188,14 +206,21 @@ class RequestLatency:
         finally:
             route = scope.get("route")
             self.metrics.http_request_seconds.labels(
-                scope["method"], getattr(route, "path", "unmatched"), str(status),
+                scope["method"],
+                getattr(route, "path", "unmatched"),
+                str(status),
             ).observe(time.perf_counter() - started)
 
 
-_FRAMEWORK_ERRORS = {400: ("invalid_body", "请求体无法解析。"), 401: ("unauthorized", "需要登录或令牌。"),
-                     403: ("forbidden", "无权进行此操作。"), 404: ("not_found", "未找到。"),
-                     405: ("method_not_allowed", "不支持该请求方法。"), 413: ("body_too_large", "请求体过大。"),
-                     415: ("unsupported_media_type", "不支持该内容类型。")}
+_FRAMEWORK_ERRORS = {
+    400: ("invalid_body", "请求体无法解析。"),
+    401: ("unauthorized", "需要登录或令牌。"),
+    403: ("forbidden", "无权进行此操作。"),
+    404: ("not_found", "未找到。"),
+    405: ("method_not_allowed", "不支持该请求方法。"),
+    413: ("body_too_large", "请求体过大。"),
+    415: ("unsupported_media_type", "不支持该内容类型。"),
+}
 
 
 def framework_error(exc: StarletteHTTPException) -> dict:
@@ -250,8 +275,13 @@ def _answer_unavailable_database(app: FastAPI) -> None:
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         """The database is unreachable: say so at once; nothing was stored, the client may retry."""
         log.warning("request_failed_unavailable", route=_route_path(request.scope), error=type(exc).__name__)
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"detail": {
-            "error": "unavailable", "message": "系统暂时无法处理，请稍后重试。您的请求没有被保存。"}})
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": "5"},
+            content={
+                "detail": {"error": "unavailable", "message": "系统暂时无法处理，请稍后重试。您的请求没有被保存。"}
+            },
+        )
 
 
 def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> None:
@@ -271,8 +301,10 @@ def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metric
         return await http_exception_handler(request, exc)
 
     for error_type, to_http in spec.http_errors.items():
+
         async def domain_error(request: Request, exc: Exception, to_http=to_http):
             return await http_error(request, to_http(exc))
+
         app.add_exception_handler(error_type, domain_error)
 
     @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
@@ -281,8 +313,10 @@ def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metric
         """Text PostgreSQL cannot store (a NUL in a JSON string or a form field): the client's input, not
         our fault; the transaction was rolled back."""
         count_rejection(request, "invalid_characters")
-        return JSONResponse(status_code=422, content={"detail": {
-            "error": "invalid_characters", "message": "输入中含有不允许的字符（如 NUL）。"}})
+        return JSONResponse(
+            status_code=422,
+            content={"detail": {"error": "invalid_characters", "message": "输入中含有不允许的字符（如 NUL）。"}},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -294,9 +328,12 @@ def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metric
 
 def _add_middleware(app: FastAPI, spec: ServiceSpec, settings: Settings, metrics: Metrics) -> None:
     # Outermost last: security headers on every answer (413 and 503 included), latency of every answer.
-    app.add_middleware(RequestDeadline, seconds=settings.request_timeout_s, overrides=spec.slow_routes,
-                       on_timeout=lambda scope: metrics.rejections.labels(
-                           _route_path(scope), "deadline_exceeded").inc())
+    app.add_middleware(
+        RequestDeadline,
+        seconds=settings.request_timeout_s,
+        overrides=spec.slow_routes,
+        on_timeout=lambda scope: metrics.rejections.labels(_route_path(scope), "deadline_exceeded").inc(),
+    )
     app.add_middleware(RefuseNul)
     app.add_middleware(BodyLimit, default=settings.max_request_bytes, overrides=spec.body_limits)
     app.add_middleware(RequestLatency, metrics=metrics)
@@ -311,8 +348,9 @@ def _add_platform_routes(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> N
     @app.get("/readyz", include_in_schema=False)
     async def readyz(rt: RuntimeDep) -> JSONResponse:
         ok, checks = await readiness(rt)
-        return JSONResponse({"status": "ready" if ok else "not_ready", "checks": checks},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "not_ready", "checks": checks}, status_code=200 if ok else 503
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

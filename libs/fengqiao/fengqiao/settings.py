@@ -79,8 +79,11 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
 
     def model_post_init(self, _context: object) -> None:
-        self._ports = {key[: -len("_PORT")].lower(): int(value) for key, value in os.environ.items()
-                       if key.upper().endswith("_PORT") and value.strip().isdigit()}
+        self._ports = {
+            key[: -len("_PORT")].lower(): int(value)
+            for key, value in os.environ.items()
+            if key.upper().endswith("_PORT") and value.strip().isdigit()
+        }
 
     def require_infrastructure(self) -> tuple[str, str]:
         if not self.database_url or not self.kafka_bootstrap_servers:

@@ -18,14 +18,17 @@ def test_a_signed_link_verifies_until_it_expires():
         verify(KEY, "survey", token, now=1_000_000 + 3601)
 
 
-@pytest.mark.parametrize("tamper", [
-    lambda t: t.replace("FQ23456789", "FQ98765432"),
-    lambda t: t.rsplit(".", 2)[0] + ".9999999999." + t.rsplit(".", 1)[1],
-    lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
-    lambda t: "garbage",
-    lambda t: t[:-2] + "签名",  # a non-ASCII signature answered 500 (review, low)
-    lambda t: "FQ签.1.签",
-])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t.replace("FQ23456789", "FQ98765432"),
+        lambda t: t.rsplit(".", 2)[0] + ".9999999999." + t.rsplit(".", 1)[1],
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: "garbage",
+        lambda t: t[:-2] + "签名",  # a non-ASCII signature answered 500 (review, low)
+        lambda t: "FQ签.1.签",
+    ],
+)
 def test_tampered_links_are_refused(tamper):
     token = sign(KEY, "survey", "FQ23456789", valid_for_s=3600)
     with pytest.raises(LinkInvalid):

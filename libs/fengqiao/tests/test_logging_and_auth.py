@@ -29,8 +29,13 @@ def log_lines():
 
 
 def test_personal_keys_are_dropped_from_log_lines(log_lines):
-    structlog.get_logger("t").info("submission_accepted", tracking_no="FQ23456789", phone="13800138000",
-                                   content="张三打人", detail="call 13912345678")
+    structlog.get_logger("t").info(
+        "submission_accepted",
+        tracking_no="FQ23456789",
+        phone="13800138000",
+        content="张三打人",
+        detail="call 13912345678",
+    )
     line = log_lines()[-1]
     assert line["tracking_no"] == "FQ23456789"
     assert line["phone"] == "[redacted]" and line["content"] == "[redacted]"

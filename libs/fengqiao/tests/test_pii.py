@@ -38,10 +38,15 @@ def test_bad_key_settings_are_refused_clearly(setting):
         PiiCipher.from_setting(setting)
 
 
-@pytest.mark.parametrize("raw, e164", [
-    ("13800138000", "+8613800138000"), ("138 0013 8000", "+8613800138000"), ("+86 138-0013-8000", "+8613800138000"),
-    ("010 6552 9988", "+861065529988"),
-])
+@pytest.mark.parametrize(
+    "raw, e164",
+    [
+        ("13800138000", "+8613800138000"),
+        ("138 0013 8000", "+8613800138000"),
+        ("+86 138-0013-8000", "+8613800138000"),
+        ("010 6552 9988", "+861065529988"),
+    ],
+)
 def test_phones_are_normalised_to_e164(raw, e164):
     assert normalise_phone(raw) == e164
 

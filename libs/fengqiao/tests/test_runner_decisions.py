@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 import pytest
 
@@ -16,10 +14,16 @@ def test_poison_is_dead_lettered_at_once():
     assert d.action == "dead_letter" and d.reason == "bad_json"
 
 
-@pytest.mark.parametrize("exc", [
-    ConnectionRefusedError(), asyncio.TimeoutError(), asyncpg.CannotConnectNowError("starting"),
-    asyncpg.exceptions.ConnectionDoesNotExistError("gone"), asyncpg.SerializationError("retry"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionRefusedError(),
+        TimeoutError(),
+        asyncpg.CannotConnectNowError("starting"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("gone"),
+        asyncpg.SerializationError("retry"),
+    ],
+)
 def test_infrastructure_failures_are_retried_then_sought_back_never_dead_lettered(exc):
     actions = [decide(exc, attempt=a, max_attempts=5, dead_letter_after=3).action for a in range(1, 6)]
     assert actions == ["retry"] * 4 + ["seek_back"]
@@ -42,6 +46,10 @@ def test_backoff_grows_and_is_capped():
 def test_data_postgresql_refuses_is_dead_lettered_at_once_not_retried():
     """A NUL or an out-of-range value never succeeds: retrying it three times with backoff let a
     hostile publisher slow a consumer to about 1.5 records a second (review of the hardening)."""
-    d = decide(asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding UTF8: 0x00"),
-               attempt=1, max_attempts=5, dead_letter_after=3)
+    d = decide(
+        asyncpg.CharacterNotInRepertoireError("invalid byte sequence for encoding UTF8: 0x00"),
+        attempt=1,
+        max_attempts=5,
+        dead_letter_after=3,
+    )
     assert d.action == "dead_letter" and d.reason == "invalid_data:CharacterNotInRepertoireError"

@@ -7,7 +7,7 @@ holder, or a script spread over many addresses, try all 10^8 codes of one item."
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -42,11 +42,12 @@ async def code_opens(conn: asyncpg.Connection, index: BlindIndex, row: asyncpg.R
         return False
     locked_until = await db.access_locked_until(conn, tracking_no)
     if locked_until is not None:
-        raise AccessLocked(max(1, int((locked_until - datetime.now(timezone.utc)).total_seconds())))
+        raise AccessLocked(max(1, int((locked_until - datetime.now(UTC)).total_seconds())))
     if access_code_matches(index, tracking_no, code, row["access_code_hash"]):
         return True
-    locked_until = await db.record_access_miss(conn, tracking_no, max_misses=MAX_MISSES, window_s=MISS_WINDOW_S,
-                                               lock_s=LOCK_S)
+    locked_until = await db.record_access_miss(
+        conn, tracking_no, max_misses=MAX_MISSES, window_s=MISS_WINDOW_S, lock_s=LOCK_S
+    )
     if locked_until is not None:
         await db.lock_access(conn, tracking_no, locked_until)
         log.warning("access_code_locked", station=row["station"], minutes=LOCK_S // 60)

@@ -16,11 +16,15 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.pii import Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
-from intake.domain import (
-    CHANNELS_NEEDING_TOKEN, STATUS_LABELS, may_open_confidential, may_see_reporter, normalise_tracking_no,
-)
 from intake.access import AccessLocked, code_opens
 from intake.deps import CipherDep, IndexDep
+from intake.domain import (
+    CHANNELS_NEEDING_TOKEN,
+    STATUS_LABELS,
+    may_open_confidential,
+    may_see_reporter,
+    normalise_tracking_no,
+)
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -52,9 +56,14 @@ async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes
 
 
 @router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])
-async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
-                          index: IndexDep,
-                          idempotency_key: Annotated[str | None, Header(max_length=200)] = None) -> JSONResponse:
+async def submit_feedback(
+    request: Request,
+    rt: RuntimeDep,
+    principal: OptionalPrincipal,
+    cipher: CipherDep,
+    index: IndexDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
     data, raw = await _feedback_body(request, rt)
     if data.channel in CHANNELS_NEEDING_TOKEN and principal is None:
         raise api_error(401, "token_required", f"渠道 {data.channel} 需要工作人员或系统令牌。", field="channel")
@@ -70,27 +79,42 @@ async def submit_feedback(request: Request, rt: RuntimeDep, principal: OptionalP
             previous = await db.lookup_idempotent(conn, scope, idempotency_key)
             if previous is not None:
                 if previous["request_hash"] != request_hash:
-                    raise api_error(422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。",
-                                 field="Idempotency-Key")
-                return JSONResponse(open_receipt(cipher, scope, idempotency_key, json.loads(previous["response"])),
-                                    status_code=202)
+                    raise api_error(
+                        422, "idempotency_key_reused", "该 Idempotency-Key 已用于不同的请求。", field="Idempotency-Key"
+                    )
+                return JSONResponse(
+                    open_receipt(cipher, scope, idempotency_key, json.loads(previous["response"])), status_code=202
+                )
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
-                                               publish_refs=principal is not None and principal.role == "integration")
+            accepted = await accept_submission(
+                conn,
+                outbox,
+                data,
+                cipher=cipher,
+                index=index,
+                publish_refs=principal is not None and principal.role == "integration",
+            )
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
         if idempotency_key:
-            await db.store_idempotent(conn, scope, idempotency_key, request_hash,
-                                      seal_receipt(cipher, scope, idempotency_key, body))
+            await db.store_idempotent(
+                conn, scope, idempotency_key, request_hash, seal_receipt(cipher, scope, idempotency_key, body)
+            )
     rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
     return JSONResponse(body, status_code=202)
 
 
 @router.get("/feedback/{tracking_no}", dependencies=[rate_limited("track")])
-async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, principal: OptionalPrincipal,
-                       cipher: CipherDep, index: IndexDep,
-                       x_access_code: Annotated[str | None, Header(max_length=64)] = None) -> dict:
+async def get_feedback(
+    request: Request,
+    tracking_no: str,
+    rt: RuntimeDep,
+    principal: OptionalPrincipal,
+    cipher: CipherDep,
+    index: IndexDep,
+    x_access_code: Annotated[str | None, Header(max_length=64)] = None,
+) -> dict:
     not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
     tracking_no = normalise_tracking_no(tracking_no)
     if len(tracking_no) > 32:
@@ -100,8 +124,13 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
         if row is None:
             raise not_found
         staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
-        if staff_view and row["confidential"] and not may_open_confidential(
-                principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])):
+        if (
+            staff_view
+            and row["confidential"]
+            and not may_open_confidential(
+                principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])
+            )
+        ):
             staff_view = False  # and without the access code: not found, as in mediation and triage
         if not staff_view:
             if principal is not None:  # a token is no licence to guess codes: counted like anyone's
@@ -109,8 +138,12 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
             try:
                 opened = await code_opens(conn, index, row, x_access_code)
             except AccessLocked as exc:
-                locked = api_error(429, "locked", f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
-                                                  "分钟后再试，或致电派出所查询。")
+                locked = api_error(
+                    429,
+                    "locked",
+                    f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
+                    "分钟后再试，或致电派出所查询。",
+                )
                 locked.headers = {"Retry-After": str(exc.retry_after_s)}
                 raise locked from None
             if not opened:
@@ -121,8 +154,7 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
         if staff_view and row["reporter_enc"] is not None and may_see_reporter(principal.role, row["confidential"]):
             reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
             reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
-            await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id,
-                                              principal.role)
+            await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id, principal.role)
     return {
         "tracking_no": row["tracking_no"],
         "status": row["status"],
@@ -135,7 +167,5 @@ async def get_feedback(request: Request, tracking_no: str, rt: RuntimeDep, princ
         # Staff only, and for a confidential tip-off (举报) the station's leadership only; every
         # disclosure is logged.
         "reporter": reporter,
-        "timeline": [
-            {"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline
-        ],
+        "timeline": [{"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline],
     }

@@ -6,9 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from fastapi import FastAPI
-
 import structlog
+from fastapi import FastAPI
 
 from fengqiao import links
 from fengqiao.events import Topics
@@ -21,13 +20,13 @@ from fengqiao.settings import Settings
 from intake import db
 from intake.api import MAX_BODY_BYTES, router
 from intake.events_api import router as events_router
-from intake.hotline import router as hotline_router
-from intake.mailbox import MAX_SCAN_BASE64, router as mailbox_router
-from intake.mailbox import smtp_receiver
-from intake.open311 import router as open311_router
-from intake.web import router as web_router
 from intake.handlers import make_handlers
+from intake.hotline import router as hotline_router
+from intake.mailbox import MAX_SCAN_BASE64, smtp_receiver
+from intake.mailbox import router as mailbox_router
+from intake.open311 import router as open311_router
 from intake.submissions import seal_personal_data
+from intake.web import router as web_router
 
 log = structlog.get_logger(__name__)
 
@@ -61,8 +60,9 @@ def seal_legacy_rows(cipher: PiiCipher):
                         reporter = json.loads(row["reporter"]) if row["reporter"] else {}
                         identity = {k: reporter.get(k, "") for k in ("name", "phone", "email")}
                         location = json.loads(row["location"]) if row["location"] else {}
-                        kid, reporter_enc, location_enc = seal_personal_data(cipher, row["tracking_no"], identity,
-                                                                             location)
+                        kid, reporter_enc, location_enc = seal_personal_data(
+                            cipher, row["tracking_no"], identity, location
+                        )
                         await db.seal_submission(conn, row["tracking_no"], kid, reporter_enc, location_enc)
             except Exception as exc:
                 log.warning("legacy_sealing_failed", error=type(exc).__name__)
@@ -93,9 +93,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         handlers=make_handlers(cipher, index),
         routers=[router, events_router, hotline_router, mailbox_router, open311_router, web_router],
         background=[initialise_station_series, seal_legacy_rows(cipher), smtp_receiver(cipher, index)],
-        body_limits={"/api/v1/feedback": MAX_BODY_BYTES, "/api/v1/events": MAX_BODY_BYTES,
-                     "/api/v1/hotline/calls": MAX_BODY_BYTES,
-                     "/api/v1/mailbox/items": MAX_SCAN_BASE64 + MAX_BODY_BYTES},  # a scanned slip
+        body_limits={
+            "/api/v1/feedback": MAX_BODY_BYTES,
+            "/api/v1/events": MAX_BODY_BYTES,
+            "/api/v1/hotline/calls": MAX_BODY_BYTES,
+            "/api/v1/mailbox/items": MAX_SCAN_BASE64 + MAX_BODY_BYTES,
+        },  # a scanned slip
         slow_routes={"/api/v1/mailbox/items": 60.0},  # ...uploaded over a slow station line
     )
     app = build_app(spec, settings)
@@ -104,7 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.link_key = link_key
     app.state.rate_limits = RateLimits(
         {"submit": settings.rate_limit_submit, "track": settings.rate_limit_track},
-        trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()))
+        trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()),
+    )
     return app
 
 
@@ -118,6 +122,6 @@ SERVICE = ServiceDescriptor(
     dev_hints=(
         "  API docs   {url}/docs",
         "Try:  curl -s -X POST {url}/api/v1/feedback -H 'content-type: application/json' "
-        "-d '{\"station\":\"KZ01\",\"content\":\"楼上邻居每天深夜噪音扰民，协商无果\"}'",
+        '-d \'{"station":"KZ01","content":"楼上邻居每天深夜噪音扰民，协商无果"}\'',
     ),
 )

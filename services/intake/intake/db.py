@@ -12,11 +12,27 @@ async def station_exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM stations WHERE code = $1", code))
 
 
-async def insert_submission(conn: asyncpg.Connection, *, tracking_no: str, station: str, channel: str,
-                            title: str | None, content: str, pii_kid: str, reporter_enc: bytes, location_enc: bytes,
-                            anonymous: bool, confidential: bool, external_ref: str | None,
-                            ingress_source: str | None, ingress_id: str | None, access_code_hash: str,
-                            submitted_at: datetime, occurred_at: datetime | None, received_note: str) -> bool:
+async def insert_submission(
+    conn: asyncpg.Connection,
+    *,
+    tracking_no: str,
+    station: str,
+    channel: str,
+    title: str | None,
+    content: str,
+    pii_kid: str,
+    reporter_enc: bytes,
+    location_enc: bytes,
+    anonymous: bool,
+    confidential: bool,
+    external_ref: str | None,
+    ingress_source: str | None,
+    ingress_id: str | None,
+    access_code_hash: str,
+    submitted_at: datetime,
+    occurred_at: datetime | None,
+    received_note: str,
+) -> bool:
     """Store a submission with its first timeline entry in one round trip. False when the tracking
     number is taken or (ingress_source, ingress_id) was accepted before."""
     row = await conn.fetchval(
@@ -27,8 +43,23 @@ async def insert_submission(conn: asyncpg.Connection, *, tracking_no: str, stati
         "ON CONFLICT DO NOTHING RETURNING tracking_no, submitted_at) "
         "INSERT INTO timeline (tracking_no, at, status, note) SELECT tracking_no, submitted_at, 'received', $17 FROM s "
         "RETURNING true",
-        tracking_no, station, channel, title, content, pii_kid, reporter_enc, location_enc, anonymous, confidential,
-        external_ref, ingress_source, ingress_id, access_code_hash, submitted_at, occurred_at, received_note,
+        tracking_no,
+        station,
+        channel,
+        title,
+        content,
+        pii_kid,
+        reporter_enc,
+        location_enc,
+        anonymous,
+        confidential,
+        external_ref,
+        ingress_source,
+        ingress_id,
+        access_code_hash,
+        submitted_at,
+        occurred_at,
+        received_note,
     )
     return bool(row)
 
@@ -37,23 +68,33 @@ async def unsealed_submissions(conn: asyncpg.Connection, limit: int) -> list[asy
     """Rows written before personal data was encrypted (migration 0003)."""
     return await conn.fetch(
         "SELECT tracking_no, reporter, location FROM submissions WHERE reporter IS NOT NULL OR location IS NOT NULL "
-        "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)
+        "LIMIT $1 FOR UPDATE SKIP LOCKED",
+        limit,
+    )
 
 
-async def seal_submission(conn: asyncpg.Connection, tracking_no: str, pii_kid: str, reporter_enc: bytes,
-                          location_enc: bytes) -> None:
+async def seal_submission(
+    conn: asyncpg.Connection, tracking_no: str, pii_kid: str, reporter_enc: bytes, location_enc: bytes
+) -> None:
     await conn.execute(
         "UPDATE submissions SET pii_kid = $2, reporter_enc = $3, location_enc = $4, reporter = NULL, location = NULL "
-        "WHERE tracking_no = $1", tracking_no, pii_kid, reporter_enc, location_enc)
+        "WHERE tracking_no = $1",
+        tracking_no,
+        pii_kid,
+        reporter_enc,
+        location_enc,
+    )
 
 
 async def find_by_ingress(conn: asyncpg.Connection, source: str, event_id: str) -> str | None:
     return await conn.fetchval(
-        "SELECT tracking_no FROM submissions WHERE ingress_source = $1 AND ingress_id = $2", source, event_id)
+        "SELECT tracking_no FROM submissions WHERE ingress_source = $1 AND ingress_id = $2", source, event_id
+    )
 
 
-async def record_progress(conn: asyncpg.Connection, tracking_no: str, status: str, at: datetime, note: str | None,
-                          event_id: str, **fields) -> None:
+async def record_progress(
+    conn: asyncpg.Connection, tracking_no: str, status: str, at: datetime, note: str | None, event_id: str, **fields
+) -> None:
     """Set the status (and what became known) and append the timeline entry, in one statement."""
     allowed = {"type", "category", "urgency", "assignee_id", "station"}
     sets = ["status = $2", "updated_at = now()"]
@@ -76,19 +117,24 @@ async def add_timeline_note(conn: asyncpg.Connection, tracking_no: str, at: date
     await conn.execute(
         "INSERT INTO timeline (tracking_no, at, status, note, event_id) SELECT tracking_no, $2, status, $3, $4 "
         "FROM submissions WHERE tracking_no = $1 ON CONFLICT (tracking_no, event_id) DO NOTHING",
-        tracking_no, at, note, event_id)
+        tracking_no,
+        at,
+        note,
+        event_id,
+    )
 
 
 async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "
         "access_code_hash, submitted_at, pii_kid, reporter_enc, anonymous, confidential "
-        "FROM submissions WHERE tracking_no = $1", tracking_no)
+        "FROM submissions WHERE tracking_no = $1",
+        tracking_no,
+    )
 
 
 async def get_timeline(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT at, status, note FROM timeline WHERE tracking_no = $1 ORDER BY at, id", tracking_no)
+    return await conn.fetch("SELECT at, status, note FROM timeline WHERE tracking_no = $1 ORDER BY at, id", tracking_no)
 
 
 async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str | None:
@@ -97,22 +143,34 @@ async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str | None:
 
 async def lookup_idempotent(conn: asyncpg.Connection, scope: str, key: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key
+    )
 
 
 async def store_idempotent(conn: asyncpg.Connection, scope: str, key: str, request_hash: str, response: dict) -> bool:
-    return bool(await conn.fetchval(
-        "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb) "
-        "ON CONFLICT DO NOTHING RETURNING true", scope, key, request_hash, json.dumps(response)))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO idempotency_keys (scope, key, request_hash, response) VALUES ($1, $2, $3, $4::jsonb) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            scope,
+            key,
+            request_hash,
+            json.dumps(response),
+        )
+    )
 
 
 async def hotline_call(conn: asyncpg.Connection, call_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT c.tracking_no, s.station FROM hotline_calls c "
-                               "JOIN submissions s USING (tracking_no) WHERE c.call_id = $1", call_id)
+    return await conn.fetchrow(
+        "SELECT c.tracking_no, s.station FROM hotline_calls c "
+        "JOIN submissions s USING (tracking_no) WHERE c.call_id = $1",
+        call_id,
+    )
 
 
-async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, station: str, *,
-                             include_confidential: bool, limit: int = 20) -> list[str]:
+async def earlier_calls_from(
+    conn: asyncpg.Connection, caller_index: str, station: str, *, include_confidential: bool, limit: int = 20
+) -> list[str]:
     """Earlier calls from the same number to the same station (another station's items are not ours to
     show), confidential tip-offs only for those who may open them: anyone could otherwise type a
     suspect's number into a "call" and learn whether, and when, that number reported."""
@@ -120,30 +178,68 @@ async def earlier_calls_from(conn: asyncpg.Connection, caller_index: str, statio
         "SELECT c.tracking_no FROM hotline_calls c JOIN submissions s USING (tracking_no) "
         "WHERE c.caller_index = $1 AND s.station = $2 AND ($3 OR NOT s.confidential) "
         "ORDER BY c.started_at DESC LIMIT $4",
-        caller_index, station, include_confidential, limit)
+        caller_index,
+        station,
+        include_confidential,
+        limit,
+    )
     return [r["tracking_no"] for r in rows]
 
 
-async def record_hotline_call(conn: asyncpg.Connection, *, call_id: str, tracking_no: str, caller_index: str | None,
-                              line: str | None, operator: str | None, started_at: datetime,
-                              ended_at: datetime | None, recording_url: str | None) -> None:
+async def record_hotline_call(
+    conn: asyncpg.Connection,
+    *,
+    call_id: str,
+    tracking_no: str,
+    caller_index: str | None,
+    line: str | None,
+    operator: str | None,
+    started_at: datetime,
+    ended_at: datetime | None,
+    recording_url: str | None,
+) -> None:
     await conn.execute(
         "INSERT INTO hotline_calls (call_id, tracking_no, caller_index, line, operator, started_at, ended_at, "
         "recording_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        call_id, tracking_no, caller_index, line, operator, started_at, ended_at, recording_url)
+        call_id,
+        tracking_no,
+        caller_index,
+        line,
+        operator,
+        started_at,
+        ended_at,
+        recording_url,
+    )
 
 
 async def link_submissions(conn: asyncpg.Connection, tracking_no: str, related: list[str], reason: str) -> None:
     await conn.executemany(
         "INSERT INTO submission_links (tracking_no, related_tracking_no, reason) VALUES ($1, $2, $3) "
-        "ON CONFLICT DO NOTHING", [(tracking_no, other, reason) for other in related])
+        "ON CONFLICT DO NOTHING",
+        [(tracking_no, other, reason) for other in related],
+    )
 
 
-async def record_mailbox_item(conn: asyncpg.Connection, *, tracking_no: str, kind: str, opened_at: datetime,
-                              opened_by: str, entered_by: str | None, scan_url: str | None) -> None:
+async def record_mailbox_item(
+    conn: asyncpg.Connection,
+    *,
+    tracking_no: str,
+    kind: str,
+    opened_at: datetime,
+    opened_by: str,
+    entered_by: str | None,
+    scan_url: str | None,
+) -> None:
     await conn.execute(
         "INSERT INTO mailbox_items (tracking_no, kind, opened_at, opened_by, entered_by, scan_url) "
-        "VALUES ($1, $2, $3, $4, $5, $6)", tracking_no, kind, opened_at, opened_by, entered_by, scan_url)
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        tracking_no,
+        kind,
+        opened_at,
+        opened_by,
+        entered_by,
+        scan_url,
+    )
 
 
 async def stations(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -155,16 +251,23 @@ async def station_for_address(conn: asyncpg.Connection, address: str) -> str | N
     return await conn.fetchval(
         "SELECT s.code FROM stations s, unnest(s.jurisdiction) AS j(name) "
         "WHERE length(j.name) > 0 AND strpos($1, j.name) > 0 ORDER BY length(j.name) DESC, s.code LIMIT 1",
-        address)
+        address,
+    )
 
 
 async def station_name(conn: asyncpg.Connection, code: str) -> str:
     return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code) or code
 
 
-async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str] | None,
-                           categories: list[str] | None, *, hidden_categories: list[str] | None = None,
-                           limit: int = 50) -> list[asyncpg.Record]:
+async def open311_requests(
+    conn: asyncpg.Connection,
+    station: str,
+    ids: list[str] | None,
+    categories: list[str] | None,
+    *,
+    hidden_categories: list[str] | None = None,
+    limit: int = 50,
+) -> list[asyncpg.Record]:
     """Non-personal fields of a station's submissions, newest first (Open311 reads). With
     `hidden_categories` (anonymous reads), confidential items (tip-offs whose reporter asked for
     protection) and those categories are left out altogether, and a listing (no `ids`) leaves out
@@ -178,42 +281,68 @@ async def open311_requests(conn: asyncpg.Connection, station: str, ids: list[str
         "AND ($5::text[] IS NULL OR (NOT confidential AND NOT coalesce(category = any($5::text[]), false) "
         "     AND ($2::text[] IS NOT NULL OR category IS NOT NULL))) "
         "AND submitted_at > now() - interval '90 days' ORDER BY submitted_at DESC LIMIT $4",
-        station, ids, categories, limit, hidden_categories)
+        station,
+        ids,
+        categories,
+        limit,
+        hidden_categories,
+    )
 
 
-async def log_personal_data_access(conn: asyncpg.Connection, tracking_no: str, token_id: str, staff_id: str | None,
-                                   role: str) -> None:
+async def log_personal_data_access(
+    conn: asyncpg.Connection, tracking_no: str, token_id: str, staff_id: str | None, role: str
+) -> None:
     await conn.execute(
         "INSERT INTO personal_data_access (tracking_no, token_id, staff_id, role) VALUES ($1, $2, $3, $4)",
-        tracking_no, token_id, staff_id, role)
+        tracking_no,
+        token_id,
+        staff_id,
+        role,
+    )
 
 
 async def record_survey_answer(conn: asyncpg.Connection, tracking_no: str, result: str, reason: str | None) -> bool:
     """False if this item was already answered (the first answer stands)."""
-    return bool(await conn.fetchval(
-        "INSERT INTO survey_answers (tracking_no, result, reason) VALUES ($1, $2, $3) "
-        "ON CONFLICT (tracking_no) DO NOTHING RETURNING true", tracking_no, result, reason))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO survey_answers (tracking_no, result, reason) VALUES ($1, $2, $3) "
+            "ON CONFLICT (tracking_no) DO NOTHING RETURNING true",
+            tracking_no,
+            result,
+            reason,
+        )
+    )
 
 
-async def store_scan(conn: asyncpg.Connection, tracking_no: str, content_type: str, pii_kid: str, image_enc: bytes) -> None:
+async def store_scan(
+    conn: asyncpg.Connection, tracking_no: str, content_type: str, pii_kid: str, image_enc: bytes
+) -> None:
     await conn.execute(
         "INSERT INTO mailbox_scans (tracking_no, content_type, pii_kid, image_enc) VALUES ($1, $2, $3, $4)",
-        tracking_no, content_type, pii_kid, image_enc)
+        tracking_no,
+        content_type,
+        pii_kid,
+        image_enc,
+    )
 
 
 async def scan(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT m.content_type, m.pii_kid, m.image_enc, s.station, s.confidential FROM mailbox_scans m "
-        "JOIN submissions s USING (tracking_no) WHERE m.tracking_no = $1", tracking_no)
+        "JOIN submissions s USING (tracking_no) WHERE m.tracking_no = $1",
+        tracking_no,
+    )
 
 
 async def access_locked_until(conn: asyncpg.Connection, tracking_no: str) -> datetime | None:
     return await conn.fetchval(
-        "SELECT locked_until FROM access_code_misses WHERE tracking_no = $1 AND locked_until > now()", tracking_no)
+        "SELECT locked_until FROM access_code_misses WHERE tracking_no = $1 AND locked_until > now()", tracking_no
+    )
 
 
-async def record_access_miss(conn: asyncpg.Connection, tracking_no: str, *, max_misses: int, window_s: float,
-                             lock_s: float) -> datetime | None:
+async def record_access_miss(
+    conn: asyncpg.Connection, tracking_no: str, *, max_misses: int, window_s: float, lock_s: float
+) -> datetime | None:
     """Count a wrong access code; the count restarts after `window_s`, and reaching `max_misses`
     locks the number for `lock_s`. Returns the end of the lock, if locked now."""
     return await conn.fetchval(
@@ -223,23 +352,32 @@ async def record_access_miss(conn: asyncpg.Connection, tracking_no: str, *, max_
         " window_started = CASE WHEN m.window_started < now() - make_interval(secs => $2) "
         "                  THEN now() ELSE m.window_started END "
         "RETURNING CASE WHEN misses >= $3 THEN now() + make_interval(secs => $4) END",
-        tracking_no, window_s, max_misses, lock_s)
+        tracking_no,
+        window_s,
+        max_misses,
+        lock_s,
+    )
 
 
 async def lock_access(conn: asyncpg.Connection, tracking_no: str, until: datetime) -> None:
-    await conn.execute("UPDATE access_code_misses SET locked_until = $2, misses = 0, window_started = now() "
-                       "WHERE tracking_no = $1", tracking_no, until)
+    await conn.execute(
+        "UPDATE access_code_misses SET locked_until = $2, misses = 0, window_started = now() WHERE tracking_no = $1",
+        tracking_no,
+        until,
+    )
 
 
 async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str | None, station: str) -> bool:
     if staff_id is None:
         return False
-    return bool(await conn.fetchval(
-        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station))
+    return bool(
+        await conn.fetchval(
+            "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station
+        )
+    )
 
 
 async def staff_of_station(conn: asyncpg.Connection, staff_id: str, station: str) -> bool:
     """Whether the directory's read table (kept from directory events) lists this staff member at
     this station."""
-    return bool(await conn.fetchval("SELECT true FROM staff WHERE staff_id = $1 AND station = $2",
-                                    staff_id, station))
+    return bool(await conn.fetchval("SELECT true FROM staff WHERE staff_id = $1 AND station = $2", staff_id, station))

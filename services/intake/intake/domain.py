@@ -83,9 +83,15 @@ TIMELINE_NOTES = {
 
 # Public lifecycle events that change what the citizen sees (status, note). The result summary
 # and requests for information come on the internal citizen-updates topic.
-CITIZEN_VISIBLE = {"accepted": "accepted", "mediation_scheduled": "mediating", "visited": "visited",
-                   "closed": "closed", "reopened": "reopened", "transferred": "transferred",
-                   "reassigned": "assigned"}
+CITIZEN_VISIBLE = {
+    "accepted": "accepted",
+    "mediation_scheduled": "mediating",
+    "visited": "visited",
+    "closed": "closed",
+    "reopened": "reopened",
+    "transferred": "transferred",
+    "reassigned": "assigned",
+}
 
 CHANNELS_NEEDING_TOKEN = frozenset({"hotline", "mailbox", "walk_in", "transfer_110", "transfer_12345", "bureau"})
 

@@ -38,14 +38,18 @@ def _decode(content_type: str, headers, raw: bytes) -> CloudEvent:
             raise PoisonMessage("bad_json", str(exc)[:200]) from exc
         doc["datacontenttype"] = "application/json"
         return parse_event(json.dumps(doc).encode())
-    raise api_error(415, "unsupported_media_type",
-                    f"请使用 CloudEvents 结构化模式（Content-Type: {STRUCTURED}）或二进制模式（ce-* 请求头）。",
-                    field="Content-Type")
+    raise api_error(
+        415,
+        "unsupported_media_type",
+        f"请使用 CloudEvents 结构化模式（Content-Type: {STRUCTURED}）或二进制模式（ce-* 请求头）。",
+        field="Content-Type",
+    )
 
 
 @router.post("/events", status_code=202)
-async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: OptionalPrincipal,
-                             cipher: CipherDep, index: IndexDep) -> JSONResponse:
+async def receive_cloudevent(
+    request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep, index: IndexDep
+) -> JSONResponse:
     if principal is None:
         raise api_error(401, "token_required", "需要系统对接令牌。")
     if principal.role != "integration":
@@ -54,8 +58,9 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
     try:
         event = _decode(request.headers.get("content-type", ""), request.headers, raw)
     except PoisonMessage as exc:
-        raise api_error(400 if exc.reason == "bad_json" else 422, exc.reason, exc.detail or exc.reason,
-                        field=_field_of(exc))
+        raise api_error(
+            400 if exc.reason == "bad_json" else 422, exc.reason, exc.detail or exc.reason, field=_field_of(exc)
+        )
     if event.type != EventTypes.FEEDBACK_SUBMITTED:
         raise api_error(422, "unsupported_type", f"只接受 {EventTypes.FEEDBACK_SUBMITTED} 类型的事件。", field="type")
     try:
@@ -65,18 +70,27 @@ async def receive_cloudevent(request: Request, rt: RuntimeDep, principal: Option
 
     async with unit_of_work(rt.pool) as (conn, outbox):
         try:
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
-                                              ingress_source=event.source,
-                                               ingress_id=event.id, correlation_id=event.correlationid,
-                                               publish_refs=True)
+            accepted = await accept_submission(
+                conn,
+                outbox,
+                data,
+                cipher=cipher,
+                index=index,
+                ingress_source=event.source,
+                ingress_id=event.id,
+                correlation_id=event.correlationid,
+                publish_refs=True,
+            )
         except AlreadyAccepted:
             existing = await db.find_by_ingress(conn, event.source, event.id)
             return JSONResponse({"tracking_no": existing, "status": "duplicate"}, status_code=200)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="data.station")
     rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
-    return JSONResponse({"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
-                         "status": "received"}, status_code=202)
+    return JSONResponse(
+        {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"},
+        status_code=202,
+    )
 
 
 @router.get("/schemas/fengqiao.feedback.submitted.json")
@@ -94,5 +108,3 @@ async def envelope_schema() -> dict:
     schema = CloudEvent.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
-

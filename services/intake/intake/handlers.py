@@ -9,8 +9,19 @@ import asyncpg
 from fengqiao.constants import INTAKE_SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
-    CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CitizenMessageRequested, CitizenUpdate, CloudEvent, EventTypes,
-    FeedbackSubmitted, PoisonMessage, StationUpserted, Topics, new_event,
+    CaseAssigned,
+    CaseMerged,
+    CaseTriaged,
+    CaseUpdated,
+    CitizenMessageRequested,
+    CitizenUpdate,
+    CloudEvent,
+    EventTypes,
+    FeedbackSubmitted,
+    PoisonMessage,
+    StationUpserted,
+    Topics,
+    new_event,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
@@ -20,13 +31,29 @@ from intake.domain import CITIZEN_VISIBLE, TIMELINE_NOTES
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 
-async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                                metrics: Metrics, cipher: PiiCipher, index: BlindIndex) -> None:
+async def on_feedback_submitted(
+    event: CloudEvent,
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    *,
+    metrics: Metrics,
+    cipher: PiiCipher,
+    index: BlindIndex,
+) -> None:
     """Another bureau system published feedback on the ingress topic."""
     data = event.payload(FeedbackSubmitted)
     try:
-        await accept_submission(conn, outbox, data, cipher=cipher, index=index, ingress_source=event.source,
-                                ingress_id=event.id, correlation_id=event.correlationid, publish_refs=True)
+        await accept_submission(
+            conn,
+            outbox,
+            data,
+            cipher=cipher,
+            index=index,
+            ingress_source=event.source,
+            ingress_id=event.id,
+            correlation_id=event.correlationid,
+            publish_refs=True,
+        )
     except AlreadyAccepted:
         return  # e.g. through POST /api/v1/events first: (source, id) is the identity
     except UnknownStation as exc:
@@ -36,14 +63,30 @@ async def on_feedback_submitted(event: CloudEvent, conn: asyncpg.Connection, out
 
 async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     data = event.payload(CaseTriaged)
-    await db.record_progress(conn, data.tracking_no, "triaged", event.time, TIMELINE_NOTES["triaged"], event.id,
-                             type=data.type, category=data.category, urgency=data.urgency)
+    await db.record_progress(
+        conn,
+        data.tracking_no,
+        "triaged",
+        event.time,
+        TIMELINE_NOTES["triaged"],
+        event.id,
+        type=data.type,
+        category=data.category,
+        urgency=data.urgency,
+    )
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     data = event.payload(CaseAssigned)
-    await db.record_progress(conn, data.tracking_no, "assigned", event.time, TIMELINE_NOTES["assigned"], event.id,
-                             assignee_id=data.assignee_id)
+    await db.record_progress(
+        conn,
+        data.tracking_no,
+        "assigned",
+        event.time,
+        TIMELINE_NOTES["assigned"],
+        event.id,
+        assignee_id=data.assignee_id,
+    )
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -60,12 +103,10 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     fields = {"assignee_id": data.assignee_id} if step in ("reassigned", "transferred") else {}
     if step == "transferred":
         fields["station"] = data.station
-    await db.record_progress(conn, data.tracking_no, status, event.time, TIMELINE_NOTES[status], event.id,
-                             **fields)
+    await db.record_progress(conn, data.tracking_no, status, event.time, TIMELINE_NOTES[status], event.id, **fields)
 
 
-async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                            cipher: PiiCipher) -> None:
+async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher) -> None:
     """The result (办结) or a request for more information: on the tracking page, and sent on the
     channel the citizen gave (never for anonymous reporters without a contact)."""
     data = event.payload(CitizenUpdate)
@@ -84,11 +125,23 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
         return
     reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{data.tracking_no}/reporter")
     if reporter.get("phone") or reporter.get("email"):
-        outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
-            tracking_no=data.tracking_no, station=row["station"], template=template,
-            phone=reporter.get("phone") or None, email=reporter.get("email") or None,
-            params={"text": data.text},
-        ), source=INTAKE_SOURCE, subject=data.tracking_no, stationid=row["station"]))
+        outbox.add(
+            Topics.CITIZEN_MESSAGES,
+            new_event(
+                EventTypes.CITIZEN_MESSAGE_REQUESTED,
+                CitizenMessageRequested(
+                    tracking_no=data.tracking_no,
+                    station=row["station"],
+                    template=template,
+                    phone=reporter.get("phone") or None,
+                    email=reporter.get("email") or None,
+                    params={"text": data.text},
+                ),
+                source=INTAKE_SOURCE,
+                subject=data.tracking_no,
+                stationid=row["station"],
+            ),
+        )
 
 
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:

@@ -46,15 +46,16 @@ class HotlineCall(BaseModel):
         return normalise_phone(value) if value.strip() else ""
 
     @model_validator(mode="after")
-    def _ordered(self) -> "HotlineCall":
+    def _ordered(self) -> HotlineCall:
         if self.ended_at is not None and self.ended_at < self.started_at:
             raise ValueError("ended_at is before started_at")
         return self
 
 
 @router.post("/calls", status_code=202)
-async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep,
-                      index: IndexDep) -> JSONResponse:
+async def record_call(
+    request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep, index: IndexDep
+) -> JSONResponse:
     """Record a hotline call as a submission. The same `call_id` again returns the same tracking
     number and creates nothing; earlier calls from the same number are linked."""
     if principal is None:
@@ -76,27 +77,59 @@ async def record_call(request: Request, rt: RuntimeDep, principal: OptionalPrinc
                 raise api_error(409, "call_id_taken", "该通话编号已被其他派出所登记。", field="call_id")
             return JSONResponse({"tracking_no": existing["tracking_no"], "status": "duplicate"}, status_code=200)
         data = FeedbackSubmitted(
-            station=call.station, channel="hotline", content=call.summary, occurred_at=call.started_at,
-            external_ref=call.call_id, location=Location(address=call.address),
-            reporter=Reporter(name=call.caller_name, phone=call.caller_number, anonymous=call.anonymous,
-                              confidential=call.confidential),
+            station=call.station,
+            channel="hotline",
+            content=call.summary,
+            occurred_at=call.started_at,
+            external_ref=call.call_id,
+            location=Location(address=call.address),
+            reporter=Reporter(
+                name=call.caller_name,
+                phone=call.caller_number,
+                anonymous=call.anonymous,
+                confidential=call.confidential,
+            ),
         )
         try:
             # The call-centre system matches its call id; a staff member typing a call in is no such system.
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index,
-                                               publish_refs=principal.role == "integration")
+            accepted = await accept_submission(
+                conn, outbox, data, cipher=cipher, index=index, publish_refs=principal.role == "integration"
+            )
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
-        earlier = await db.earlier_calls_from(
-            conn, caller_index, call.station, include_confidential=principal.is_staff and may_open_confidential(
-                principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)),
-        ) if caller_index else []
+        earlier = (
+            await db.earlier_calls_from(
+                conn,
+                caller_index,
+                call.station,
+                include_confidential=principal.is_staff
+                and may_open_confidential(
+                    principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)
+                ),
+            )
+            if caller_index
+            else []
+        )
         await db.record_hotline_call(
-            conn, call_id=call.call_id, tracking_no=accepted.tracking_no, caller_index=caller_index, line=call.line,
-            operator=call.operator, started_at=call.started_at, ended_at=call.ended_at,
-            recording_url=str(call.recording_url) if call.recording_url else None)
+            conn,
+            call_id=call.call_id,
+            tracking_no=accepted.tracking_no,
+            caller_index=caller_index,
+            line=call.line,
+            operator=call.operator,
+            started_at=call.started_at,
+            ended_at=call.ended_at,
+            recording_url=str(call.recording_url) if call.recording_url else None,
+        )
         if earlier:
             await db.link_submissions(conn, accepted.tracking_no, earlier, "same_caller")
     rt.metrics.feedback_received.labels(station=accepted.station, channel="hotline").inc()
-    return JSONResponse({"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
-                         "status": "received", "earlier_calls": earlier}, status_code=202)
+    return JSONResponse(
+        {
+            "tracking_no": accepted.tracking_no,
+            "access_code": accepted.access_code,
+            "status": "received",
+            "earlier_calls": earlier,
+        },
+        status_code=202,
+    )

@@ -55,14 +55,26 @@ class MailboxSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    max_stations: int = Field(default=1, ge=1, alias="MAILBOX_MAX_STATIONS",
-                              description="station mailboxes one message may reach (one submission each)")
-    max_recipients: int = Field(default=10, ge=1, alias="MAILBOX_MAX_RECIPIENTS",
-                                description="RCPT commands per message, refused ones included")
-    sender_rate_limit: str = Field(default="5/hour;20/day", alias="MAILBOX_SENDER_RATE_LIMIT",
-                                   description="messages per sender address (in memory, per replica)")
-    parse_timeout_s: float = Field(default=5.0, gt=0, alias="MAILBOX_PARSE_TIMEOUT_S",
-                                   description="time one message may take to parse before it is refused")
+    max_stations: int = Field(
+        default=1,
+        ge=1,
+        alias="MAILBOX_MAX_STATIONS",
+        description="station mailboxes one message may reach (one submission each)",
+    )
+    max_recipients: int = Field(
+        default=10, ge=1, alias="MAILBOX_MAX_RECIPIENTS", description="RCPT commands per message, refused ones included"
+    )
+    sender_rate_limit: str = Field(
+        default="5/hour;20/day",
+        alias="MAILBOX_SENDER_RATE_LIMIT",
+        description="messages per sender address (in memory, per replica)",
+    )
+    parse_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        alias="MAILBOX_PARSE_TIMEOUT_S",
+        description="time one message may take to parse before it is refused",
+    )
 
 
 def station_of(address: str) -> str:
@@ -117,8 +129,14 @@ def sender_key(sender: str | None, peer: str) -> str:
 class MailboxHandler:
     """aiosmtpd handler: accept mail for known stations only, store it as a submission."""
 
-    def __init__(self, rt: Runtime, cipher: PiiCipher, index: BlindIndex, settings: MailboxSettings | None = None,
-                 reader: MailReader | None = None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        cipher: PiiCipher,
+        index: BlindIndex,
+        settings: MailboxSettings | None = None,
+        reader: MailReader | None = None,
+    ) -> None:
         self.index = index
         self.rt = rt
         self.cipher = cipher
@@ -146,8 +164,9 @@ class MailboxHandler:
         if station not in stations and len(stations) >= self.settings.max_stations:
             # One message, one submission (and one acknowledgement): the station it reaches
             # transfers it if another station should handle it.
-            return self._refuse("too_many_stations",
-                                "550 5.5.3 one station mailbox per message; the station forwards it if needed")
+            return self._refuse(
+                "too_many_stations", "550 5.5.3 one station mailbox per message; the station forwards it if needed"
+            )
         if station not in stations:
             async with self.rt.pool.acquire() as conn:
                 known = await db.station_exists(conn, station)
@@ -163,8 +182,10 @@ class MailboxHandler:
         except MailUnreadable as exc:
             if exc.reason == "busy":
                 return self._refuse("smtp_busy", "451 4.3.2 too busy, try again later")
-            return self._refuse(f"unreadable_{exc.reason}", f"554 5.6.0 message cannot be read: {exc.reason}; "
-                                                           "please send a shorter plain-text message")
+            return self._refuse(
+                f"unreadable_{exc.reason}",
+                f"554 5.6.0 message cannot be read: {exc.reason}; please send a shorter plain-text message",
+            )
         except Exception as exc:  # a parser bug must not become a retry loop of the sender's server
             log.warning("smtp_parse_failed", error=type(exc).__name__)
             return self._refuse("unreadable", "554 5.6.0 message cannot be read")
@@ -182,13 +203,25 @@ class MailboxHandler:
         try:
             stations = sorted({station_of(a) for a in envelope.rcpt_tos})[: self.settings.max_stations]
             for station in stations:
-                data = FeedbackSubmitted(station=station, channel="mailbox", title=subject, content=content,
-                                         reporter=Reporter(email=sender or ""))
+                data = FeedbackSubmitted(
+                    station=station,
+                    channel="mailbox",
+                    title=subject,
+                    content=content,
+                    reporter=Reporter(email=sender or ""),
+                )
                 key = ingress_key(self.index, mail["message_id"], raw, station)
                 async with unit_of_work(self.rt.pool) as (conn, outbox):
                     try:
-                        receipt = await accept_submission(conn, outbox, data, cipher=self.cipher, index=self.index,
-                                                          ingress_source=SMTP_SOURCE, ingress_id=key)
+                        receipt = await accept_submission(
+                            conn,
+                            outbox,
+                            data,
+                            cipher=self.cipher,
+                            index=self.index,
+                            ingress_source=SMTP_SOURCE,
+                            ingress_id=key,
+                        )
                     except AlreadyAccepted:
                         continue
                 self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
@@ -209,9 +242,16 @@ def smtp_receiver(cipher: PiiCipher, index: BlindIndex):
         handler = MailboxHandler(rt, cipher, index)
         await handler.reader.start()
         server = await loop.create_server(
-            lambda: SMTP(handler, data_size_limit=MAX_MESSAGE_BYTES, enable_SMTPUTF8=True, hostname="fengqiao",
-                         ident="Fengqiao intake"),
-            host=rt.settings.bind_host, port=rt.settings.smtp_port)
+            lambda: SMTP(
+                handler,
+                data_size_limit=MAX_MESSAGE_BYTES,
+                enable_SMTPUTF8=True,
+                hostname="fengqiao",
+                ident="Fengqiao intake",
+            ),
+            host=rt.settings.bind_host,
+            port=rt.settings.smtp_port,
+        )
         log.info("smtp_receiver_listening", port=rt.settings.smtp_port)
         try:
             await asyncio.Event().wait()
@@ -242,8 +282,9 @@ class MailboxItem(BaseModel):
     opened_at: datetime
     opened_by: str = Field(min_length=1, max_length=64, description="staff id of who opened the box")
     scan_url: str | None = Field(default=None, max_length=500, description="where the scanned image is kept")
-    scan_image_base64: str | None = Field(default=None, max_length=MAX_SCAN_BASE64,
-                                          description="the scanned slip or letter: PNG, JPEG or PDF, base64")
+    scan_image_base64: str | None = Field(
+        default=None, max_length=MAX_SCAN_BASE64, description="the scanned slip or letter: PNG, JPEG or PDF, base64"
+    )
     reporter: Reporter = Field(default_factory=Reporter)
 
     @field_validator("scan_url")
@@ -277,47 +318,76 @@ def scan_type(image: bytes) -> str:
 
 
 @router.post("/items", status_code=202)
-async def enter_item(item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal,
-                     cipher: CipherDep, index: IndexDep) -> JSONResponse:
+async def enter_item(
+    item: MailboxItem, rt: RuntimeDep, staff: StaffPrincipal, cipher: CipherDep, index: IndexDep
+) -> JSONResponse:
     if not staff.can_see_station(item.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
-    data = FeedbackSubmitted(station=item.station, channel="mailbox", content=item.content, title=item.title,
-                             occurred_at=item.opened_at, reporter=item.reporter,
-                             external_ref=f"{item.kind}:{item.opened_by}:{item.opened_at.isoformat()}")
+    data = FeedbackSubmitted(
+        station=item.station,
+        channel="mailbox",
+        content=item.content,
+        title=item.title,
+        occurred_at=item.opened_at,
+        reporter=item.reporter,
+        external_ref=f"{item.kind}:{item.opened_by}:{item.opened_at.isoformat()}",
+    )
     async with unit_of_work(rt.pool) as (conn, outbox):
         if not await db.staff_of_station(conn, item.opened_by, item.station):
-            raise api_error(422, "unknown_staff", f"{item.station} 没有工号为 {item.opened_by} 的工作人员。",
-                            field="opened_by")
+            raise api_error(
+                422, "unknown_staff", f"{item.station} 没有工号为 {item.opened_by} 的工作人员。", field="opened_by"
+            )
         try:
             receipt = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{item.station}", field="station")
-        await db.record_mailbox_item(conn, tracking_no=receipt.tracking_no, kind=item.kind, opened_at=item.opened_at,
-                                     opened_by=item.opened_by, entered_by=staff.staff_id, scan_url=item.scan_url)
+        await db.record_mailbox_item(
+            conn,
+            tracking_no=receipt.tracking_no,
+            kind=item.kind,
+            opened_at=item.opened_at,
+            opened_by=item.opened_by,
+            entered_by=staff.staff_id,
+            scan_url=item.scan_url,
+        )
         if item.scan_image_base64:
             image = _decode_scan(item.scan_image_base64)
             sealed = cipher.seal(image, context=f"{receipt.tracking_no}/scan")
             await db.store_scan(conn, receipt.tracking_no, scan_type(image), sealed.kid, sealed.blob)
     rt.metrics.feedback_received.labels(station=item.station, channel="mailbox").inc()
-    return JSONResponse({"tracking_no": receipt.tracking_no, "access_code": receipt.access_code,
-                         "status": "received"}, status_code=202)
+    return JSONResponse(
+        {"tracking_no": receipt.tracking_no, "access_code": receipt.access_code, "status": "received"}, status_code=202
+    )
 
 
 @router.get("/items/{tracking_no}/scan")
-async def get_scan(tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")], rt: RuntimeDep,
-                  staff: StaffPrincipal, cipher: CipherDep) -> Response:
+async def get_scan(
+    tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")],
+    rt: RuntimeDep,
+    staff: StaffPrincipal,
+    cipher: CipherDep,
+) -> Response:
     """The scanned image, for staff of the item's station; every viewing is logged."""
     async with rt.pool.acquire() as conn:
         row = await db.scan(conn, tracking_no[:32])
-        if row is None or not staff.can_see_station(row["station"]) or \
-                not may_see_reporter(staff.role, row["confidential"]):
+        if (
+            row is None
+            or not staff.can_see_station(row["station"])
+            or not may_see_reporter(staff.role, row["confidential"])
+        ):
             raise api_error(404, "not_found", "没有该扫描件。")
         image = cipher.open(Sealed(row["pii_kid"], row["image_enc"]), context=f"{tracking_no}/scan")
         await db.log_personal_data_access(conn, tracking_no, staff.token_id, staff.staff_id, staff.role)
     # nosniff and a sandbox: a file that passed the magic-number check but is also HTML (a polyglot)
     # must not run as a page of intake's origin; attachment keeps PDFs out of the page context.
     extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}.get(row["content_type"], "bin")
-    return Response(image, media_type=row["content_type"], headers={
-        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Content-Disposition": f'attachment; filename="scan-{tracking_no[:32]}.{extension}"'})
+    return Response(
+        image,
+        media_type=row["content_type"],
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Disposition": f'attachment; filename="scan-{tracking_no[:32]}.{extension}"',
+        },
+    )

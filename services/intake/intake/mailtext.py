@@ -41,8 +41,27 @@ MAX_FROM_RAW = 1000
 MAX_MESSAGE_ID_RAW = 16 * 1024
 
 _SKIPPED = {"script", "style", "template", "noscript", "head", "title"}
-_BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "table", "ul",
-          "ol", "section", "article", "hr"}
+_BLOCK = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "table",
+    "ul",
+    "ol",
+    "section",
+    "article",
+    "hr",
+}
 # `<` followed by anything but `<` or `>`, then an optional `>`: a match can never fail once it has
 # started, so there is no backtracking and the substitution is linear (unlike `<[^>]+>`).
 _TAG_TAIL = re.compile(r"<[^<>]*>?")
@@ -153,8 +172,7 @@ def _decode_header_value(raw: str, limit: int) -> str:
         return "".join(parts)
 
 
-_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030",
-                    "euc-cn": "gb18030"}
+_CHARSET_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "gb18030", "euc-cn": "gb18030"}
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
@@ -233,7 +251,8 @@ class MailReader:
         if self._pool is None:
             # spawn, not fork: the service process has threads (fork would copy held locks)
             self._pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
         return self._pool
 
     async def start(self) -> None:
@@ -263,19 +282,19 @@ class MailReader:
         precheck(raw)  # cheap, and spares the worker what it would refuse anyway
         try:
             await asyncio.wait_for(self._turn.acquire(), self.queue_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise MailUnreadable("busy") from None
         try:
             try:
                 await self.start()  # after a replaced worker: its successor starts outside the limit
-            except (asyncio.TimeoutError, concurrent.futures.process.BrokenProcessPool):
+            except (TimeoutError, concurrent.futures.process.BrokenProcessPool):
                 self._replace_worker()
                 raise MailUnreadable("busy") from None
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(self._executor(), read_mail, raw)
             try:
                 return await asyncio.wait_for(future, self.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._replace_worker()
                 raise MailUnreadable("too_complex") from None
             except concurrent.futures.process.BrokenProcessPool:

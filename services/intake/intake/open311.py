@@ -9,7 +9,7 @@ complaints about officers at all (security review finding 4)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from xml.etree import ElementTree
 
@@ -37,10 +37,17 @@ CLOSED = {"closed", "merged", "transferred"}
 # Categories an anonymous reader never sees listed: who complained about which officer is nobody's business.
 HIDDEN_FROM_ANONYMOUS = ["police_conduct"]
 SERVICE_DESCRIPTIONS = {
-    "public_order": "打架斗殴、赌博、寻衅滋事等治安问题", "neighbor_dispute": "邻里之间的矛盾纠纷",
-    "family_dispute": "婚姻家庭矛盾纠纷", "labor_dispute": "拖欠工资等劳资纠纷", "traffic": "交通秩序、违停、事故",
-    "fraud": "电信网络诈骗", "theft": "盗窃、财物丢失", "noise": "噪声扰民", "safety_hazard": "消防、燃气、危房等安全隐患",
-    "police_conduct": "对民警作风纪律的意见和投诉", "admin_service": "身份证、户口、居住证等证件办事",
+    "public_order": "打架斗殴、赌博、寻衅滋事等治安问题",
+    "neighbor_dispute": "邻里之间的矛盾纠纷",
+    "family_dispute": "婚姻家庭矛盾纠纷",
+    "labor_dispute": "拖欠工资等劳资纠纷",
+    "traffic": "交通秩序、违停、事故",
+    "fraud": "电信网络诈骗",
+    "theft": "盗窃、财物丢失",
+    "noise": "噪声扰民",
+    "safety_hazard": "消防、燃气、危房等安全隐患",
+    "police_conduct": "对民警作风纪律的意见和投诉",
+    "admin_service": "身份证、户口、居住证等证件办事",
     "other": "其他意见、建议、求助",
 }
 
@@ -95,13 +102,22 @@ async def _station(conn, jurisdiction_id: str | None) -> str:
 
 
 def _services() -> list[dict]:
-    return [{"service_code": code, "service_name": label, "description": SERVICE_DESCRIPTIONS[code],
-             "metadata": False, "type": "realtime", "keywords": "", "group": "派出所"}
-            for code, label in CATEGORY_LABELS.items()]
+    return [
+        {
+            "service_code": code,
+            "service_name": label,
+            "description": SERVICE_DESCRIPTIONS[code],
+            "metadata": False,
+            "type": "realtime",
+            "keywords": "",
+            "group": "派出所",
+        }
+        for code, label in CATEGORY_LABELS.items()
+    ]
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def _request_view(row: Any, station_name: str) -> dict:
@@ -128,8 +144,9 @@ async def services(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: Jurisdict
 
 
 @router.get("/services/{service_code}.{fmt}")
-async def service_definition(rt: RuntimeDep, service_code: str, fmt: str = FORMAT,
-                             jurisdiction_id: Jurisdiction = None) -> Response:
+async def service_definition(
+    rt: RuntimeDep, service_code: str, fmt: str = FORMAT, jurisdiction_id: Jurisdiction = None
+) -> Response:
     try:
         async with rt.pool.acquire() as conn:
             await _station(conn, jurisdiction_id)
@@ -141,8 +158,9 @@ async def service_definition(rt: RuntimeDep, service_code: str, fmt: str = FORMA
 
 
 @router.post("/requests.{fmt}")
-async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep,
-                         fmt: str = FORMAT) -> Response:
+async def create_request(
+    request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep, fmt: str = FORMAT
+) -> Response:
     form = await request.form(max_files=0, max_fields=50)
     field = {k: str(v).strip() for k, v in form.items()}
     try:
@@ -158,12 +176,18 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, in
             lat = float(field["lat"]) if field.get("lat") else None
             lon = float(field["long"]) if field.get("long") else None
             data = FeedbackSubmitted(
-                station=station, channel="web", title=CATEGORY_LABELS[service_code],
+                station=station,
+                channel="web",
+                title=CATEGORY_LABELS[service_code],
                 content=field.get("description", ""),
                 location=Location(address=field.get("address_string", ""), lat=lat, lon=lon),
-                reporter=Reporter(name=" ".join(filter(None, [field.get("last_name"), field.get("first_name")])),
-                                  phone=field.get("phone", ""), email=field.get("email", "")),
-                external_ref=f"open311:{field['device_id']}" if field.get("device_id") else None)
+                reporter=Reporter(
+                    name=" ".join(filter(None, [field.get("last_name"), field.get("first_name")])),
+                    phone=field.get("phone", ""),
+                    email=field.get("email", ""),
+                ),
+                external_ref=f"open311:{field['device_id']}" if field.get("device_id") else None,
+            )
         except (ValidationError, ValueError) as exc:
             where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ("lat/long",)
             raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}")
@@ -172,10 +196,18 @@ async def create_request(request: Request, rt: RuntimeDep, cipher: CipherDep, in
     except Open311Error as exc:
         return _error(fmt, exc)
     rt.metrics.feedback_received.labels(station=station, channel="web").inc()
-    return _respond(fmt, "service_requests", "request", [{
-        "service_request_id": accepted.tracking_no,
-        "service_notice": "您的反映已受理，我们会尽快处理。",
-        "account_id": None}])
+    return _respond(
+        fmt,
+        "service_requests",
+        "request",
+        [
+            {
+                "service_request_id": accepted.tracking_no,
+                "service_notice": "您的反映已受理，我们会尽快处理。",
+                "account_id": None,
+            }
+        ],
+    )
 
 
 async def _hidden_categories(conn, api_key: str | None) -> list[str] | None:
@@ -190,17 +222,27 @@ async def _hidden_categories(conn, api_key: str | None) -> list[str] | None:
 
 
 @router.get("/requests.{fmt}", dependencies=[rate_limited("track")])
-async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: Jurisdiction = None,
-                        service_request_id: str | None = None, service_code: str | None = None,
-                        status: str | None = None, api_key: str | None = None) -> Response:
+async def list_requests(
+    rt: RuntimeDep,
+    fmt: str = FORMAT,
+    jurisdiction_id: Jurisdiction = None,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    status: str | None = None,
+    api_key: str | None = None,
+) -> Response:
     try:
         async with rt.pool.acquire() as conn:
             station = await _station(conn, jurisdiction_id)
             hidden = await _hidden_categories(conn, api_key)
             ids = [normalise_tracking_no(x)[:32] for x in (service_request_id or "").split(",") if x.strip()][:50]
-            rows = await db.open311_requests(conn, station, ids or None,
-                                             service_code.split(",")[:20] if service_code else None,
-                                             hidden_categories=hidden)
+            rows = await db.open311_requests(
+                conn,
+                station,
+                ids or None,
+                service_code.split(",")[:20] if service_code else None,
+                hidden_categories=hidden,
+            )
             station_name = await db.station_name(conn, station)
     except Open311Error as exc:
         return _error(fmt, exc)
@@ -211,14 +253,20 @@ async def list_requests(rt: RuntimeDep, fmt: str = FORMAT, jurisdiction_id: Juri
 
 
 @router.get("/requests/{service_request_id}.{fmt}", dependencies=[rate_limited("track")])
-async def get_request(rt: RuntimeDep, service_request_id: str, fmt: str = FORMAT,
-                      jurisdiction_id: Jurisdiction = None, api_key: str | None = None) -> Response:
+async def get_request(
+    rt: RuntimeDep,
+    service_request_id: str,
+    fmt: str = FORMAT,
+    jurisdiction_id: Jurisdiction = None,
+    api_key: str | None = None,
+) -> Response:
     try:
         async with rt.pool.acquire() as conn:
             station = await _station(conn, jurisdiction_id)
             hidden = await _hidden_categories(conn, api_key)
-            rows = await db.open311_requests(conn, station, [normalise_tracking_no(service_request_id)[:32]], None,
-                                             hidden_categories=hidden)
+            rows = await db.open311_requests(
+                conn, station, [normalise_tracking_no(service_request_id)[:32]], None, hidden_categories=hidden
+            )
             if not rows:
                 raise Open311Error(404, "no such service request")
             station_name = await db.station_name(conn, station)

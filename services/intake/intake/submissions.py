@@ -7,20 +7,25 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 
 from fengqiao.constants import INTAKE_SOURCE as SOURCE
 from fengqiao.events import (
-    CaseReceived, CitizenMessageRequested, EventTypes, FeedbackSubmitted, Reporter, Topics, TriageRequested,
+    CaseReceived,
+    CitizenMessageRequested,
+    EventTypes,
+    FeedbackSubmitted,
+    Reporter,
+    Topics,
+    TriageRequested,
     new_event,
 )
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
-
 
 
 class UnknownStation(Exception):
@@ -60,17 +65,25 @@ def seal_personal_data(cipher: PiiCipher, tracking_no: str, reporter: dict, loca
     return sealed_reporter.kid, sealed_reporter.blob, sealed_location.blob
 
 
-async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: FeedbackSubmitted, *, cipher: PiiCipher,
-                            index: BlindIndex,
-                            ingress_source: str | None = None, ingress_id: str | None = None,
-                            correlation_id: str | None = None, publish_refs: bool = False) -> Accepted:
+async def accept_submission(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    data: FeedbackSubmitted,
+    *,
+    cipher: PiiCipher,
+    index: BlindIndex,
+    ingress_source: str | None = None,
+    ingress_id: str | None = None,
+    correlation_id: str | None = None,
+    publish_refs: bool = False,
+) -> Accepted:
     """`publish_refs`: the public `received` event carries the external reference and the ingress
     source and id, so the bureau system that sent the item can match it (DESIGN 4.4). Only for
     items another system sent: a citizen's free-text external_ref, an e-mail Message-ID or an
     Open311 device id says something about the person and stays inside (review finding 7)."""
     if not await db.station_exists(conn, data.station):
         raise UnknownStation(data.station)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     access_code = new_access_code()
     identity = data.reporter.model_dump(include={"name", "phone", "email"})
     location = data.location.model_dump(exclude_none=True)
@@ -78,12 +91,24 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
         tracking_no = new_tracking_no()
         kid, reporter_enc, location_enc = seal_personal_data(cipher, tracking_no, identity, location)
         if await db.insert_submission(
-            conn, tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
-            content=data.content, pii_kid=kid, reporter_enc=reporter_enc, location_enc=location_enc,
-            anonymous=data.reporter.anonymous, confidential=data.reporter.confidential,
-            external_ref=data.external_ref, ingress_source=ingress_source, ingress_id=ingress_id,
-            access_code_hash=hash_access_code(index, tracking_no, access_code), submitted_at=now,
-            occurred_at=data.occurred_at, received_note=TIMELINE_NOTES["received"],
+            conn,
+            tracking_no=tracking_no,
+            station=data.station,
+            channel=data.channel,
+            title=data.title,
+            content=data.content,
+            pii_kid=kid,
+            reporter_enc=reporter_enc,
+            location_enc=location_enc,
+            anonymous=data.reporter.anonymous,
+            confidential=data.reporter.confidential,
+            external_ref=data.external_ref,
+            ingress_source=ingress_source,
+            ingress_id=ingress_id,
+            access_code_hash=hash_access_code(index, tracking_no, access_code),
+            submitted_at=now,
+            occurred_at=data.occurred_at,
+            received_note=TIMELINE_NOTES["received"],
         ):
             break
         if ingress_source and await db.find_by_ingress(conn, ingress_source, ingress_id):
@@ -92,24 +117,61 @@ async def accept_submission(conn: asyncpg.Connection, outbox: Outbox, data: Feed
 
     has_contact = bool(data.reporter.phone or data.reporter.email)
     common = dict(source=SOURCE, subject=tracking_no, stationid=data.station, correlationid=correlation_id)
-    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_RECEIVED, CaseReceived(
-        tracking_no=tracking_no, station=data.station, channel=data.channel, submitted_at=now,
-        external_ref=data.external_ref if publish_refs else None,
-        ingress_source=ingress_source if publish_refs else None, ingress_id=ingress_id if publish_refs else None,
-        anonymous=data.reporter.anonymous, has_contact=has_contact,
-    ), **common))
-    outbox.add(Topics.TRIAGE_REQUESTS, new_event(EventTypes.TRIAGE_REQUESTED, TriageRequested(
-        tracking_no=tracking_no, station=data.station, channel=data.channel, title=data.title,
-        content=data.content, submitted_at=now, confidential=data.reporter.confidential,
-        anonymous=data.reporter.anonymous, reporter_key=reporter_key(index, data.reporter),
-        address=data.location.address or None, lat=data.location.lat, lon=data.location.lon,
-    ), **common))
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_RECEIVED,
+            CaseReceived(
+                tracking_no=tracking_no,
+                station=data.station,
+                channel=data.channel,
+                submitted_at=now,
+                external_ref=data.external_ref if publish_refs else None,
+                ingress_source=ingress_source if publish_refs else None,
+                ingress_id=ingress_id if publish_refs else None,
+                anonymous=data.reporter.anonymous,
+                has_contact=has_contact,
+            ),
+            **common,
+        ),
+    )
+    outbox.add(
+        Topics.TRIAGE_REQUESTS,
+        new_event(
+            EventTypes.TRIAGE_REQUESTED,
+            TriageRequested(
+                tracking_no=tracking_no,
+                station=data.station,
+                channel=data.channel,
+                title=data.title,
+                content=data.content,
+                submitted_at=now,
+                confidential=data.reporter.confidential,
+                anonymous=data.reporter.anonymous,
+                reporter_key=reporter_key(index, data.reporter),
+                address=data.location.address or None,
+                lat=data.location.lat,
+                lon=data.location.lon,
+            ),
+            **common,
+        ),
+    )
     if has_contact:
-        outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, CitizenMessageRequested(
-            tracking_no=tracking_no, station=data.station, template="acknowledgement",
-            phone=data.reporter.phone or None, email=data.reporter.email or None,
-            params={"access_code": access_code},
-        ), **common))
+        outbox.add(
+            Topics.CITIZEN_MESSAGES,
+            new_event(
+                EventTypes.CITIZEN_MESSAGE_REQUESTED,
+                CitizenMessageRequested(
+                    tracking_no=tracking_no,
+                    station=data.station,
+                    template="acknowledgement",
+                    phone=data.reporter.phone or None,
+                    email=data.reporter.email or None,
+                    params={"access_code": access_code},
+                ),
+                **common,
+            ),
+        )
     return Accepted(tracking_no=tracking_no, access_code=access_code, station=data.station, channel=data.channel)
 
 
@@ -122,5 +184,6 @@ def seal_receipt(cipher: PiiCipher, scope: str, key: str, receipt: dict) -> dict
 def open_receipt(cipher: PiiCipher, scope: str, key: str, stored: dict) -> dict:
     if "sealed" not in stored:  # kept before receipts were sealed
         return stored
-    return cipher.open_json(Sealed(stored["sealed"], base64.b64decode(stored["blob"])),
-                            context=f"idempotency/{scope}/{key}")
+    return cipher.open_json(
+        Sealed(stored["sealed"], base64.b64decode(stored["blob"])), context=f"idempotency/{scope}/{key}"
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -22,8 +22,8 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
-from intake.deps import CipherDep, IndexDep, LinkKeyDep
 from intake.access import AccessLocked, code_opens
+from intake.deps import CipherDep, IndexDep, LinkKeyDep
 from intake.domain import STATUS_LABELS, normalise_tracking_no
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
@@ -49,8 +49,15 @@ def _render(request: Request, name: str, status: int = 200, **context) -> HTMLRe
 async def _form_page(request: Request, rt, *, values: dict, errors: dict, status: int = 200) -> HTMLResponse:
     async with rt.pool.acquire() as conn:
         stations = await db.stations(conn)
-    return _render(request, "form.html", status, stations=stations, values=values, errors=errors,
-                   form_token=values.get("form_token") or secrets.token_hex(16))
+    return _render(
+        request,
+        "form.html",
+        status,
+        stations=stations,
+        values=values,
+        errors=errors,
+        form_token=values.get("form_token") or secrets.token_hex(16),
+    )
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -61,24 +68,35 @@ async def feedback_form(request: Request, rt: RuntimeDep) -> HTMLResponse:
 @router.post("/", response_class=HTMLResponse, dependencies=[rate_limited("submit")])
 async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=20)
-    values = {k: str(form.get(k, "")).strip() for k in
-              ("form_token", "station", "title", "content", "address", "name", "phone", "email")}
+    values = {
+        k: str(form.get(k, "")).strip()
+        for k in ("form_token", "station", "title", "content", "address", "name", "phone", "email")
+    }
     values["anonymous"] = form.get("anonymous") == "1"
     values["confidential"] = form.get("confidential") == "1"
     errors: dict[str, str] = {}
 
     async with rt.pool.acquire() as conn:
-        station = values["station"] or (await db.station_for_address(conn, values["address"])
-                                        if values["address"] else None)
+        station = values["station"] or (
+            await db.station_for_address(conn, values["address"]) if values["address"] else None
+        )
     if not station:
         errors["station"] = FIELD_MESSAGES["station"]
     try:
         data = FeedbackSubmitted(
-            station=station or "?", channel="web", content=values["content"], title=values["title"] or None,
+            station=station or "?",
+            channel="web",
+            content=values["content"],
+            title=values["title"] or None,
             location={"address": values["address"]},
-            reporter={"name": "" if values["anonymous"] else values["name"], "phone": values["phone"],
-                      "email": values["email"], "anonymous": values["anonymous"],
-                      "confidential": values["confidential"]})
+            reporter={
+                "name": "" if values["anonymous"] else values["name"],
+                "phone": values["phone"],
+                "email": values["email"],
+                "anonymous": values["anonymous"],
+                "confidential": values["confidential"],
+            },
+        )
     except ValidationError as exc:
         for err in exc.errors():
             field = str(err["loc"][-1]) if err["loc"] else "content"
@@ -97,15 +115,24 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index
             try:
                 accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
             except UnknownStation:
-                return await _form_page(request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]},
-                                        status=422)
-            receipt = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code,
-                       "station": accepted.station}
+                return await _form_page(
+                    request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]}, status=422
+                )
+            receipt = {
+                "tracking_no": accepted.tracking_no,
+                "access_code": accepted.access_code,
+                "station": accepted.station,
+            }
             await db.store_idempotent(conn, "web-form", token, digest, seal_receipt(cipher, "web-form", token, receipt))
             outbox.after_commit(rt.metrics.feedback_received.labels(station=accepted.station, channel="web").inc)
         station_name = await db.station_name(conn, receipt["station"])
-    return _render(request, "submitted.html", tracking_no=receipt["tracking_no"],
-                   access_code=receipt["access_code"], station_name=station_name)
+    return _render(
+        request,
+        "submitted.html",
+        tracking_no=receipt["tracking_no"],
+        access_code=receipt["access_code"],
+        station_name=station_name,
+    )
 
 
 @router.get("/track", response_class=HTMLResponse)
@@ -123,18 +150,30 @@ async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLRespon
         try:
             opened = row is not None and await code_opens(conn, index, row, code)
         except AccessLocked as exc:
-            return _render(request, "track.html", 429, tracking_no=tracking_no,
-                           error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。")
+            return _render(
+                request,
+                "track.html",
+                429,
+                tracking_no=tracking_no,
+                error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。",
+            )
         if not opened:
             return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
         timeline = await db.get_timeline(conn, tracking_no)
         station_name = await db.station_name(conn, row["station"])
     item = {
-        "tracking_no": tracking_no, "station_name": station_name,
+        "tracking_no": tracking_no,
+        "station_name": station_name,
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
         "category_label": CATEGORY_LABELS.get(row["category"]) if row["category"] else None,
-        "timeline": [{"label": STATUS_LABELS.get(t["status"], t["status"]), "note": t["note"],
-                      "at": t["at"].astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M")} for t in timeline],
+        "timeline": [
+            {
+                "label": STATUS_LABELS.get(t["status"], t["status"]),
+                "note": t["note"],
+                "at": t["at"].astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M"),
+            }
+            for t in timeline
+        ],
     }
     return _render(request, "track.html", item=item, tracking_no=tracking_no)
 
@@ -170,20 +209,44 @@ async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) 
     result = str(form.get("result", ""))
     reason = str(form.get("reason", "")).strip()[:1000] or None
     if result not in SURVEY_RESULTS:
-        return _render(request, "survey.html", 422, token=token, tracking_no=tracking_no,
-                       field_error="请选择满意、基本满意或不满意。")
+        return _render(
+            request,
+            "survey.html",
+            422,
+            token=token,
+            tracking_no=tracking_no,
+            field_error="请选择满意、基本满意或不满意。",
+        )
     if result == "dissatisfied" and not reason:
-        return _render(request, "survey.html", 422, token=token, tracking_no=tracking_no,
-                       field_error="请告诉我们不满意的原因，我们会重新办理。")
+        return _render(
+            request,
+            "survey.html",
+            422,
+            token=token,
+            tracking_no=tracking_no,
+            field_error="请告诉我们不满意的原因，我们会重新办理。",
+        )
     async with unit_of_work(rt.pool) as (conn, outbox):
         row = await db.get_submission(conn, tracking_no)
         if row is None:
             return _render(request, "survey.html", 400, error="评价链接无效，请检查短信或邮件中的链接是否完整。")
         if await db.record_survey_answer(conn, tracking_no, result, reason):
-            outbox.add(Topics.SURVEYS, new_event(EventTypes.SURVEY_ANSWERED, SurveyAnswered(
-                tracking_no=tracking_no, station=row["station"], result=result, reason=reason,
-                answered_at=datetime.now(timezone.utc)), source=INTAKE_SOURCE, subject=tracking_no,
-                stationid=row["station"]))
+            outbox.add(
+                Topics.SURVEYS,
+                new_event(
+                    EventTypes.SURVEY_ANSWERED,
+                    SurveyAnswered(
+                        tracking_no=tracking_no,
+                        station=row["station"],
+                        result=result,
+                        reason=reason,
+                        answered_at=datetime.now(UTC),
+                    ),
+                    source=INTAKE_SOURCE,
+                    subject=tracking_no,
+                    stationid=row["station"],
+                ),
+            )
             done = "感谢您的评价！" + ("我们会重新办理，所领导会与您联系。" if result == "dissatisfied" else "")
         else:
             done = "已收到您的评价，感谢您的支持。"

@@ -7,7 +7,12 @@ import os
 
 from fengqiao.pii import BlindIndex
 from intake.domain import (
-    TRACKING_ALPHABET, access_code_matches, hash_access_code, new_access_code, new_tracking_no, normalise_tracking_no,
+    TRACKING_ALPHABET,
+    access_code_matches,
+    hash_access_code,
+    new_access_code,
+    new_tracking_no,
+    normalise_tracking_no,
 )
 
 INDEX = BlindIndex(os.urandom(32))

@@ -13,16 +13,19 @@ from intake import mailtext
 from intake.mailtext import MailReader, MailUnreadable, clean_text, html_to_text, one_line, read_mail
 
 
-def raw_mail(headers: str, body: bytes, content_type: str = "text/plain; charset=utf-8",
-             encoding: str = "8bit") -> bytes:
-    head = (headers + f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n")
+def raw_mail(
+    headers: str, body: bytes, content_type: str = "text/plain; charset=utf-8", encoding: str = "8bit"
+) -> bytes:
+    head = headers + f"Content-Type: {content_type}\r\nContent-Transfer-Encoding: {encoding}\r\n\r\n"
     return head.encode() + body
 
 
 def test_html_text_keeps_words_decodes_entities_and_drops_script_and_style():
-    markup = ("<html><head><title>t</title><style>p {color: red}</style></head><body>"
-              "<p>矿山路&nbsp;工地 &lt;每晚&gt; &amp; <b>十二<i>点</i></b></p>"
-              "<script>alert('x')</script><div>还在施工&#x3002;</div></body></html>")
+    markup = (
+        "<html><head><title>t</title><style>p {color: red}</style></head><body>"
+        "<p>矿山路&nbsp;工地 &lt;每晚&gt; &amp; <b>十二<i>点</i></b></p>"
+        "<script>alert('x')</script><div>还在施工&#x3002;</div></body></html>"
+    )
     text = clean_text(html_to_text(markup))
     assert "矿山路 工地 <每晚> & 十二点" in text
     assert "还在施工。" in text
@@ -58,14 +61,19 @@ def test_a_crlf_in_an_encoded_subject_does_not_survive():
 
 def test_gbk_and_gb2312_bodies_and_subjects_are_decoded():
     body = "东门路灯坏了，晚上很黑。镕".encode("gbk")  # 镕 is in GBK but not in GB2312
-    raw = raw_mail("Subject: =?gb2312?b?" + base64.b64encode("路灯".encode("gb2312")).decode() + "?=\r\n",
-                   body, content_type="text/plain; charset=gb2312")
+    raw = raw_mail(
+        "Subject: =?gb2312?b?" + base64.b64encode("路灯".encode("gb2312")).decode() + "?=\r\n",
+        body,
+        content_type="text/plain; charset=gb2312",
+    )
     mail = read_mail(raw)
     assert mail["subject"] == "路灯" and mail["text"] == "东门路灯坏了，晚上很黑。镕"
 
 
 def test_an_unknown_charset_falls_back_instead_of_failing():
-    raw = raw_mail("Subject: =?x-nonsense?q?abc?=\r\n", "路灯坏了".encode(), content_type="text/plain; charset=x-nonsense")
+    raw = raw_mail(
+        "Subject: =?x-nonsense?q?abc?=\r\n", "路灯坏了".encode(), content_type="text/plain; charset=x-nonsense"
+    )
     mail = read_mail(raw)
     assert mail["text"] == "路灯坏了" and mail["subject"] == "abc"
 

@@ -3,7 +3,7 @@ corrections, the audit trail and the station rates. The case commands are in com
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -20,8 +20,14 @@ from mediation.unit import audit, staff_unit
 router = APIRouter(prefix="/api/v1", tags=["cases"])
 
 # The HTTP status of a refused command (Rejected.code); anything else is a 422.
-_STATUS_FOR_CODE = {"not_found": 404, "forbidden": 403, "not_your_case": 403, "illegal_transition": 409,
-                    "same_handler": 409, "illegal_extension": 409}
+_STATUS_FOR_CODE = {
+    "not_found": 404,
+    "forbidden": 403,
+    "not_your_case": 403,
+    "illegal_transition": 409,
+    "same_handler": 409,
+    "illegal_extension": 409,
+}
 LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
 
 
@@ -49,9 +55,17 @@ async def list_cases(rt: RuntimeDep, principal: StaffPrincipal, limit: int = 100
     station = None if principal.sees_all_stations else principal.station
     async with staff_unit(rt.pool, principal) as (conn, _):
         rows = await db.cases.list_cases(conn, station, min(max(limit, 1), 500))
-    return {"cases": [
-        {**dict(r), "submitted_at": r["submitted_at"].isoformat(), "assigned_at": r["assigned_at"].isoformat(),
-         "accept_due_at": r["accept_due_at"].isoformat()} for r in rows]}
+    return {
+        "cases": [
+            {
+                **dict(r),
+                "submitted_at": r["submitted_at"].isoformat(),
+                "assigned_at": r["assigned_at"].isoformat(),
+                "accept_due_at": r["accept_due_at"].isoformat(),
+            }
+            for r in rows
+        ]
+    }
 
 
 @router.get("/cases/{tracking_no}")
@@ -73,20 +87,36 @@ async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrin
 
 
 @router.post("/cases/{tracking_no}/clocks/{clock}/extend")
-async def extend_clock(tracking_no: TrackingNo, clock: Literal["accept", "resolve", "visit"], body: ExtendIn,
-                       rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def extend_clock(
+    tracking_no: TrackingNo,
+    clock: Literal["accept", "resolve", "visit"],
+    body: ExtendIn,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     """Leader-approved extension with a reason; the original deadline stays on the clock."""
     async with staff_unit(rt.pool, principal) as (conn, _):
-        await cases.extend(conn, tracking_no=tracking_no, actor=actor, clock=clock, due_at=body.due_at,
-                     reason=body.reason, now=datetime.now(timezone.utc))
+        await cases.extend(
+            conn,
+            tracking_no=tracking_no,
+            actor=actor,
+            clock=clock,
+            due_at=body.due_at,
+            reason=body.reason,
+            now=datetime.now(UTC),
+        )
         await audit(conn, principal, "extend_clock", tracking_no, principal.station, f"{clock} -> {body.due_at}")
     return {"tracking_no": tracking_no, "clock": clock, "due_at": body.due_at.isoformat()}
 
 
 @router.get("/audit")
-async def audit_trail(rt: RuntimeDep, principal: StaffPrincipal,
-                      tracking_no: Annotated[str | None, Query(max_length=64, pattern=TRACKING_NO_PATTERN)] = None,
-                      limit: int = 200) -> dict:
+async def audit_trail(
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    tracking_no: Annotated[str | None, Query(max_length=64, pattern=TRACKING_NO_PATTERN)] = None,
+    limit: int = 200,
+) -> dict:
     """Who viewed and who changed what (leadership of the station, bureau and admin)."""
     if principal.role not in LEADERSHIP_AND_BUREAU:
         raise api_error(403, "forbidden", "只有所领导和分局可以查看审计记录。")
@@ -104,24 +134,33 @@ async def station_rates(station: str, rt: RuntimeDep, principal: StaffPrincipal,
     if not 1 <= days <= 366:
         raise api_error(422, "invalid_field", "days 须在 1 到 366 之间。", field="days")
     async with staff_unit(rt.pool, principal) as (conn, _):
-        rows = await db.clocks.station_rates(conn, datetime.now(timezone.utc), days)
+        rows = await db.clocks.station_rates(conn, datetime.now(UTC), days)
     row = next((r for r in rows if r["station"] == station), None)
-    rates = {k: (round(float(row[k]), 4) if row is not None and row[k] is not None else None)
-             for k in ("response", "resolution", "on_time", "satisfaction")}
+    rates = {
+        k: (round(float(row[k]), 4) if row is not None and row[k] is not None else None)
+        for k in ("response", "resolution", "on_time", "satisfaction")
+    }
     return {"station": station, "days": days, **rates}
 
 
 @router.put("/cases/{tracking_no}/classification")
-async def correct_classification(tracking_no: TrackingNo, body: ClassificationIn, rt: RuntimeDep,
-                                 principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def correct_classification(
+    tracking_no: TrackingNo, body: ClassificationIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     """Correct triage's classification (holder or leadership). The case takes the new labels, and
     triage keeps the correction as a labelled example for `fengqiao triage train`."""
     changes = body.model_dump(exclude_none=True, exclude={"reason"})
     if not changes:
         raise api_error(422, "invalid_field", "请至少更正类型、类别或紧急程度之一。", field="category")
     async with staff_unit(rt.pool, principal) as (conn, outbox):
-        station = await cases.correct_classification(conn, outbox, tracking_no=tracking_no, actor=actor,
-                                                     changes=changes, reason=body.reason,
-                                                     now=datetime.now(timezone.utc))
+        station = await cases.correct_classification(
+            conn,
+            outbox,
+            tracking_no=tracking_no,
+            actor=actor,
+            changes=changes,
+            reason=body.reason,
+            now=datetime.now(UTC),
+        )
         await audit(conn, principal, "correct_classification", tracking_no, station, str(changes))
     return {"tracking_no": tracking_no, **changes}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -11,20 +11,20 @@ from fastapi import FastAPI
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
+from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
-from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
 from mediation import db
 from mediation.api import refused, router
 from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
-from mediation.rectification import unaddressed
-from mediation.rectification_api import router as rectification_router
-from mediation.records_api import router as records_router
 from mediation.handlers import handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
+from mediation.records_api import router as records_router
+from mediation.rectification import unaddressed
+from mediation.rectification_api import router as rectification_router
 from mediation.seed import seed_demo
 from mediation.timers import fire_due
 
@@ -40,7 +40,7 @@ async def refresh_open_case_gauge(rt: Runtime) -> None:
     seen: set[tuple[str, str]] = set()
     while True:
         try:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             async with rt.pool.acquire() as conn:
                 rows = await db.cases.open_counts(conn)
                 for m in await db.rectification.counts(conn, now):
@@ -78,14 +78,17 @@ async def run_clocks(rt: Runtime) -> None:
             while True:
                 async with unit_of_work(rt.pool) as (conn, outbox):
                     cal = await calendar(conn)
-                    breaches = await fire_due(conn, outbox, datetime.now(timezone.utc), cal)
+                    breaches = await fire_due(conn, outbox, datetime.now(UTC), cal)
                 for station, clock in breaches:
                     rt.metrics.sla_breaches.labels(station=station, clock=clock).inc()
-                missing = sorted(set(cal.missing_years(datetime.now(timezone.utc).date())) | cal.fallback_years)
+                missing = sorted(set(cal.missing_years(datetime.now(UTC).date())) | cal.fallback_years)
                 calendar_gauge.set(len(missing))
                 if missing and missing != warned:
-                    log.warning("calendar_year_not_loaded", years=missing,
-                                hint="fengqiao calendar load FILE (the State Council's holiday notice)")
+                    log.warning(
+                        "calendar_year_not_loaded",
+                        years=missing,
+                        hint="fengqiao calendar load FILE (the State Council's holiday notice)",
+                    )
                 warned = missing
                 if not breaches:
                     break

@@ -120,8 +120,7 @@ def accept_deadline(assigned_at: datetime, duty: DutyHours | None = None, urgent
     return Deadline("accept", due, due - timedelta(minutes=15), f"签收时限：在岗时间1小时内（值班时间 {hours}）")
 
 
-def resolve_deadline(cal: WorkCalendar, start: datetime, type_: str, urgency: str,
-                     needs_mediation: bool) -> Deadline:
+def resolve_deadline(cal: WorkCalendar, start: datetime, type_: str, urgency: str, needs_mediation: bool) -> Deadline:
     if urgency == "urgent":
         due, note = start + URGENT_RESOLVE, "紧急事项：2小时内办结"
     elif urgency == "high":

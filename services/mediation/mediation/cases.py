@@ -8,11 +8,19 @@ from typing import Any
 
 import asyncpg
 
-from fengqiao.events import (CaseAssigned, CaseMerged, CaseUpdated, CitizenUpdate, EventTypes, Topics, TriageCorrected,
-                             new_event)
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
-from fengqiao.taxonomy import DISPUTE_CATEGORIES
+from fengqiao.events import (
+    CaseAssigned,
+    CaseMerged,
+    CaseUpdated,
+    CitizenUpdate,
+    EventTypes,
+    Topics,
+    TriageCorrected,
+    new_event,
+)
 from fengqiao.outbox import Outbox
+from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from mediation import db
 from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
 from mediation.commands import CaseCommand, RequestInfo
@@ -27,8 +35,15 @@ async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
 
 
 def _case(row: asyncpg.Record) -> Case:
-    return Case(row["tracking_no"], row["station"], row["status"], row["assignee_id"], row["needs_mediation"],
-                row["returned_by"], row["handled_by"])
+    return Case(
+        row["tracking_no"],
+        row["station"],
+        row["status"],
+        row["assignee_id"],
+        row["needs_mediation"],
+        row["returned_by"],
+        row["handled_by"],
+    )
 
 
 async def duty_hours(conn: asyncpg.Connection, station: str) -> DutyHours | None:
@@ -41,11 +56,21 @@ async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: dateti
     resolution clocks. A redelivered assignment changes nothing."""
     created = await db.cases.insert_case(conn, assigned, assigned_at=at, accept_due_at=accept_deadline(at).due_at)
     if created:
-        await db.cases.add_history(conn, assigned.tracking_no, at=at, status="assigned", actor="triage",
-                                   reason=assigned.reason)
-        await start_clocks(conn, {"tracking_no": assigned.tracking_no, "station": assigned.station,
-                                  "type": assigned.type, "urgency": assigned.urgency,
-                                  "needs_mediation": assigned.needs_mediation}, at, await calendar(conn))
+        await db.cases.add_history(
+            conn, assigned.tracking_no, at=at, status="assigned", actor="triage", reason=assigned.reason
+        )
+        await start_clocks(
+            conn,
+            {
+                "tracking_no": assigned.tracking_no,
+                "station": assigned.station,
+                "type": assigned.type,
+                "urgency": assigned.urgency,
+                "needs_mediation": assigned.needs_mediation,
+            },
+            at,
+            await calendar(conn),
+        )
 
 
 async def start_clocks(conn: asyncpg.Connection, row: Any, at: datetime, cal: WorkCalendar) -> None:
@@ -56,8 +81,9 @@ async def start_clocks(conn: asyncpg.Connection, row: Any, at: datetime, cal: Wo
     await db.clocks.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
 
 
-async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor,
-                  command: CaseCommand, now: datetime) -> tuple[Transition, asyncpg.Record]:
+async def perform(
+    conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor, command: CaseCommand, now: datetime
+) -> tuple[Transition, asyncpg.Record]:
     """Carry out `command`; returns the transition and the case as it was. Rejected if illegal."""
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
@@ -77,18 +103,39 @@ async def perform(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str,
         changes.update(transferred_from=case.station, flagged=True)
     elif t.event == "escalated":
         changes["escalated"] = True
-    await db.cases.update_case_state(conn, tracking_no, status=t.status, assignee_id=assignee, station=station,
-                                     changes=changes, at=now)
-    await db.cases.add_history(conn, tracking_no, at=now, status=t.status, actor=actor.staff_id, reason=t.note,
-                               event=t.event, assignee_id=assignee)
+    await db.cases.update_case_state(
+        conn, tracking_no, status=t.status, assignee_id=assignee, station=station, changes=changes, at=now
+    )
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=now,
+        status=t.status,
+        actor=actor.staff_id,
+        reason=t.note,
+        event=t.event,
+        assignee_id=assignee,
+    )
     await _move_clocks(conn, row, t, station, now)
     _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
     if t.event == "merged":
         await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
     if t.event == "resolved" or isinstance(command, RequestInfo):
-        outbox.add(Topics.CITIZEN_UPDATES, new_event(EventTypes.CITIZEN_UPDATE, CitizenUpdate(
-            tracking_no=tracking_no, station=station, kind="resolved" if t.event == "resolved" else "info_requested",
-            text=t.note), source=SOURCE, subject=tracking_no, stationid=station))
+        outbox.add(
+            Topics.CITIZEN_UPDATES,
+            new_event(
+                EventTypes.CITIZEN_UPDATE,
+                CitizenUpdate(
+                    tracking_no=tracking_no,
+                    station=station,
+                    kind="resolved" if t.event == "resolved" else "info_requested",
+                    text=t.note,
+                ),
+                source=SOURCE,
+                subject=tracking_no,
+                stationid=station,
+            ),
+        )
     return t, row
 
 
@@ -117,8 +164,9 @@ async def _hand_over(conn: asyncpg.Connection, station: str) -> str | None:
     return await db.cases.station_leader(conn, station)
 
 
-async def _move_clocks(conn: asyncpg.Connection, row: asyncpg.Record, t: Transition, station: str,
-                       now: datetime) -> None:
+async def _move_clocks(
+    conn: asyncpg.Connection, row: asyncpg.Record, t: Transition, station: str, now: datetime
+) -> None:
     """Stop and (re)start the case's clocks as the transition requires."""
     no = row["tracking_no"]
     if t.event == "accepted":
@@ -142,29 +190,70 @@ async def _move_clocks(conn: asyncpg.Connection, row: asyncpg.Record, t: Transit
 
 
 def _merged(row: asyncpg.Record, t: Transition, actor: Actor, station: str) -> CaseMerged:
-    return CaseMerged(tracking_no=row["tracking_no"], station=station, merged_into=t.changes["into"], similarity=1.0,
-                      reason=f"manual:{actor.staff_id}", submitted_at=row["submitted_at"])
+    return CaseMerged(
+        tracking_no=row["tracking_no"],
+        station=station,
+        merged_into=t.changes["into"],
+        similarity=1.0,
+        reason=f"manual:{actor.staff_id}",
+        submitted_at=row["submitted_at"],
+    )
 
 
-def _emit(outbox: Outbox, row: asyncpg.Record, t: Transition, actor: Actor, *, station: str, assignee: str | None,
-          now: datetime) -> None:
+def _emit(
+    outbox: Outbox,
+    row: asyncpg.Record,
+    t: Transition,
+    actor: Actor,
+    *,
+    station: str,
+    assignee: str | None,
+    now: datetime,
+) -> None:
     """The public case event of the transition (none for a note)."""
     no = row["tracking_no"]
     if t.event == "merged":
-        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, _merged(row, t, actor, station),
-                                                 source=SOURCE, subject=no, stationid=station))
+        outbox.add(
+            Topics.CASE_EVENTS,
+            new_event(
+                EventTypes.CASE_MERGED, _merged(row, t, actor, station), source=SOURCE, subject=no, stationid=station
+            ),
+        )
     elif t.event:
-        outbox.add(Topics.CASE_EVENTS, new_event(f"fengqiao.case.{t.event}", CaseUpdated(
-            tracking_no=no, station=station, status=t.status, previous_status=row["status"],
-            assignee_id=assignee, previous_assignee_id=row["assignee_id"], actor_id=actor.staff_id, at=now,
-            level="leader" if t.event == "escalated" else None,
-            from_station=row["station"] if t.event == "transferred" else None,
-            result=t.changes.get("visit_result") if t.event == "visited" else None,
-        ), source=SOURCE, subject=no, stationid=station))
+        outbox.add(
+            Topics.CASE_EVENTS,
+            new_event(
+                f"fengqiao.case.{t.event}",
+                CaseUpdated(
+                    tracking_no=no,
+                    station=station,
+                    status=t.status,
+                    previous_status=row["status"],
+                    assignee_id=assignee,
+                    previous_assignee_id=row["assignee_id"],
+                    actor_id=actor.staff_id,
+                    at=now,
+                    level="leader" if t.event == "escalated" else None,
+                    from_station=row["station"] if t.event == "transferred" else None,
+                    result=t.changes.get("visit_result") if t.event == "visited" else None,
+                ),
+                source=SOURCE,
+                subject=no,
+                stationid=station,
+            ),
+        )
 
 
-async def extend(conn: asyncpg.Connection, *, tracking_no: str, actor: Actor, clock: str, due_at: datetime,
-                 reason: str, now: datetime) -> None:
+async def extend(
+    conn: asyncpg.Connection,
+    *,
+    tracking_no: str,
+    actor: Actor,
+    clock: str,
+    due_at: datetime,
+    reason: str,
+    now: datetime,
+) -> None:
     """Extensions only by leader approval, with a reason; the original deadline stays visible."""
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None or (actor.role not in ("bureau", "admin") and actor.station != row["station"]):
@@ -176,12 +265,26 @@ async def extend(conn: asyncpg.Connection, *, tracking_no: str, actor: Actor, cl
     remind = due_at - (due_at - now) / 4
     if not await db.clocks.extend_clock(conn, tracking_no, clock, due_at, remind, actor.staff_id, reason):
         raise Rejected("illegal_extension", "该时限已结束，或新的期限不晚于原期限。")
-    await db.cases.add_history(conn, tracking_no, at=now, status=row["status"], actor=actor.staff_id,
-                               reason=f"延期（{clock}）至 {due_at.isoformat()}：{reason}")
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=now,
+        status=row["status"],
+        actor=actor.staff_id,
+        reason=f"延期（{clock}）至 {due_at.isoformat()}：{reason}",
+    )
 
 
-async def correct_classification(conn: asyncpg.Connection, outbox: Outbox, *, tracking_no: str, actor: Actor,
-                                 changes: dict[str, Any], reason: str, now: datetime) -> str:
+async def correct_classification(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    *,
+    tracking_no: str,
+    actor: Actor,
+    changes: dict[str, Any],
+    reason: str,
+    now: datetime,
+) -> str:
     """Triage's labels corrected by the holder or leadership: the case takes them, and triage gets
     the correction as a labelled example. Returns the case's station."""
     row = await db.cases.case_for_update(conn, tracking_no)
@@ -192,9 +295,24 @@ async def correct_classification(conn: asyncpg.Connection, outbox: Outbox, *, tr
     needs_mediation = changes["category"] in MEDIATED_CATEGORIES if "category" in changes else None
     await db.cases.correct_classification(conn, tracking_no, changes, needs_mediation)
     labels = "，".join(f"{k}={v}" for k, v in changes.items())
-    await db.cases.add_history(conn, tracking_no, at=now, status=row["status"], actor=actor.staff_id,
-                               reason=f"更正分类：{labels}（{reason}）")
-    outbox.add(Topics.CORRECTIONS, new_event(EventTypes.TRIAGE_CORRECTED, TriageCorrected(
-        tracking_no=tracking_no, station=row["station"], corrected_by=actor.staff_id, reason=reason,
-        corrected_at=now, **changes), source=SOURCE, subject=tracking_no, stationid=row["station"]))
+    await db.cases.add_history(
+        conn, tracking_no, at=now, status=row["status"], actor=actor.staff_id, reason=f"更正分类：{labels}（{reason}）"
+    )
+    outbox.add(
+        Topics.CORRECTIONS,
+        new_event(
+            EventTypes.TRIAGE_CORRECTED,
+            TriageCorrected(
+                tracking_no=tracking_no,
+                station=row["station"],
+                corrected_by=actor.staff_id,
+                reason=reason,
+                corrected_at=now,
+                **changes,
+            ),
+            source=SOURCE,
+            subject=tracking_no,
+            stationid=row["station"],
+        ),
+    )
     return row["station"]

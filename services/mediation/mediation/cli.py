@@ -14,8 +14,9 @@ def parse_schedule(text: str) -> list[tuple[date, bool, str]]:
     """Lines `YYYY-MM-DD,holiday|workday,name` (a header line and # comments allowed): the
     exceptions of a year; days not listed follow Monday–Friday."""
     rows = []
-    for n, fields in enumerate(csv.reader(line for line in text.splitlines() if line.strip()
-                                          and not line.lstrip().startswith("#")), start=1):
+    for n, fields in enumerate(
+        csv.reader(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")), start=1
+    ):
         if n == 1 and fields and fields[0].strip().lower() == "date":
             continue
         if len(fields) < 2:

@@ -136,8 +136,20 @@ class Survey(CaseCommand):
 
 # The one list of the staff's commands: the routes and the body of `POST .../commands` come from it.
 StaffCommand = Annotated[
-    Accept | Note | RequestInfo | StartMediation | Resolve | Return | ReviewReturn | Reassign | Transfer | Escalate
-    | Visit | Close | Reopen | Merge,
+    Accept
+    | Note
+    | RequestInfo
+    | StartMediation
+    | Resolve
+    | Return
+    | ReviewReturn
+    | Reassign
+    | Transfer
+    | Escalate
+    | Visit
+    | Close
+    | Reopen
+    | Merge,
     Field(discriminator="command"),
 ]
 STAFF_COMMANDS: tuple[type[CaseCommand], ...] = get_args(get_args(StaffCommand)[0])

@@ -5,8 +5,8 @@ fields), and `POST /api/v1/cases/{no}/commands` taking any of them (discriminate
 No `from __future__ import annotations` here: the generated routes' body annotations must be the
 command classes themselves, which FastAPI reads from each function."""
 
-from datetime import datetime, timezone
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -34,22 +34,33 @@ class CommandOut(BaseModel):
     event: str | None
 
 
-async def carry_out(rt: Runtime, principal: Principal, actor: Actor, tracking_no: str,
-                    command: CaseCommand) -> CommandOut:
+async def carry_out(
+    rt: Runtime, principal: Principal, actor: Actor, tracking_no: str, command: CaseCommand
+) -> CommandOut:
     """One command in the staff member's transaction, audited; Rejected (its HTTP error) if illegal."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command, now=now)
         await audit(conn, principal, name_of(command), tracking_no, before["station"], t.event)
     if t.event in MEASURED_STAGES:
         rt.metrics.stage_seconds.labels(stage=t.event).observe((now - before["submitted_at"]).total_seconds())
-    return CommandOut(tracking_no=tracking_no, status=t.status, status_label=STATUS_LABELS[t.status],
-                      assignee_id=t.assignee_id if t.event != "transferred" else None, event=t.event)
+    return CommandOut(
+        tracking_no=tracking_no,
+        status=t.status,
+        status_label=STATUS_LABELS[t.status],
+        assignee_id=t.assignee_id if t.event != "transferred" else None,
+        event=t.event,
+    )
 
 
 def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, CommandOut]]:
-    async def route(tracking_no: TrackingNo, body: command, rt: RuntimeDep,  # type: ignore[valid-type]
-                    principal: StaffPrincipal, actor: CurrentActor) -> CommandOut:
+    async def route(
+        tracking_no: TrackingNo,
+        body: command,
+        rt: RuntimeDep,  # type: ignore[valid-type]
+        principal: StaffPrincipal,
+        actor: CurrentActor,
+    ) -> CommandOut:
         return await carry_out(rt, principal, actor, tracking_no, body)
 
     route.__name__ = f"{name_of(command)}_case"
@@ -58,13 +69,19 @@ def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, 
 
 
 for _command in STAFF_COMMANDS:
-    router.add_api_route(f"/cases/{{tracking_no}}/{name_of(_command)}", _route_for(_command), methods=["POST"],
-                         response_model=CommandOut, summary=f"{name_of(_command)}: {_command.__doc__}")
+    router.add_api_route(
+        f"/cases/{{tracking_no}}/{name_of(_command)}",
+        _route_for(_command),
+        methods=["POST"],
+        response_model=CommandOut,
+        summary=f"{name_of(_command)}: {_command.__doc__}",
+    )
 
 
 @router.post("/cases/{tracking_no}/commands")
-async def run_command(tracking_no: TrackingNo, body: StaffCommand, rt: RuntimeDep, principal: StaffPrincipal,
-                      actor: CurrentActor) -> CommandOut:
+async def run_command(
+    tracking_no: TrackingNo, body: StaffCommand, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> CommandOut:
     """Any command, named by its `command` field (the console's forms post here)."""
     return await carry_out(rt, principal, actor, tracking_no, body)
 

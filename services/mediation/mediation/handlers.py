@@ -33,8 +33,14 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
     if row is None:
         return
     try:
-        await perform(conn, outbox, tracking_no=data.tracking_no, actor=Actor(SURVEY_ACTOR, "citizen", row["station"]),
-                      command=Survey(result=data.result, reason=data.reason or ""), now=event.time)
+        await perform(
+            conn,
+            outbox,
+            tracking_no=data.tracking_no,
+            actor=Actor(SURVEY_ACTOR, "citizen", row["station"]),
+            command=Survey(result=data.result, reason=data.reason or ""),
+            now=event.time,
+        )
     except Rejected:
         return  # e.g. answered twice, or the case is still open: the answer stays in intake
 
@@ -42,5 +48,8 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
 def handlers(metrics: Metrics) -> dict:
     """The HANDLERS table. No handler needs more than its connection and outbox today; one that
     does gets it bound here, once, as a keyword argument (functools.partial)."""
-    return {EventTypes.CASE_ASSIGNED: on_case_assigned, EventTypes.CASE_MERGED: on_case_merged,
-            EventTypes.SURVEY_ANSWERED: on_survey_answered}
+    return {
+        EventTypes.CASE_ASSIGNED: on_case_assigned,
+        EventTypes.CASE_MERGED: on_case_merged,
+        EventTypes.SURVEY_ANSWERED: on_survey_answered,
+    }

@@ -7,20 +7,45 @@ awaiting the leader's review); transferred (now another station's); merged (a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from mediation.commands import (Accept, CaseCommand, Close, Escalate, Merge, Note, Reassign, Reopen, RequestInfo,
-                                Resolve, Return, ReviewReturn, StartMediation, Survey, Transfer, Visit, name_of)
+from mediation.commands import (
+    Accept,
+    CaseCommand,
+    Close,
+    Escalate,
+    Merge,
+    Note,
+    Reassign,
+    Reopen,
+    RequestInfo,
+    Resolve,
+    Return,
+    ReviewReturn,
+    StartMediation,
+    Survey,
+    Transfer,
+    Visit,
+    name_of,
+)
 
 OPEN = frozenset({"assigned", "accepted", "in_progress", "mediating", "returned", "reopened"})
 WORKING = frozenset({"accepted", "in_progress", "mediating"})
 LEADERSHIP = frozenset({"leader", "instructor"})
 STATUS_LABELS = {
-    "assigned": "已分派", "accepted": "已签收", "in_progress": "办理中", "mediating": "调解中",
-    "resolved": "已办结", "visited": "已回访", "closed": "已结案", "returned": "退单待审",
-    "reopened": "重新办理", "transferred": "已移交", "merged": "已并单",
+    "assigned": "已分派",
+    "accepted": "已签收",
+    "in_progress": "办理中",
+    "mediating": "调解中",
+    "resolved": "已办结",
+    "visited": "已回访",
+    "closed": "已结案",
+    "returned": "退单待审",
+    "reopened": "重新办理",
+    "transferred": "已移交",
+    "merged": "已并单",
 }
 
 
@@ -194,9 +219,21 @@ def _reopen(case: Case, actor: Actor, cmd: Reopen) -> Transition:
 
 # Command type -> its rule (as cosmicpython's COMMAND_HANDLERS). Each takes exactly its own command.
 DECIDERS: dict[type[CaseCommand], Callable[[Case, Actor, Any], Transition]] = {
-    Accept: _accept, Note: _note, RequestInfo: _request_info, StartMediation: _start_mediation, Resolve: _resolve,
-    Return: _return, ReviewReturn: _review_return, Reassign: _reassign, Transfer: _transfer, Escalate: _escalate,
-    Visit: _visit, Survey: _survey, Merge: _merge, Close: _close, Reopen: _reopen,
+    Accept: _accept,
+    Note: _note,
+    RequestInfo: _request_info,
+    StartMediation: _start_mediation,
+    Resolve: _resolve,
+    Return: _return,
+    ReviewReturn: _review_return,
+    Reassign: _reassign,
+    Transfer: _transfer,
+    Escalate: _escalate,
+    Visit: _visit,
+    Survey: _survey,
+    Merge: _merge,
+    Close: _close,
+    Reopen: _reopen,
 }
 
 

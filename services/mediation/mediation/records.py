@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from fengqiao.events import CaseUpdated, EventTypes, Topics, new_event
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
+from fengqiao.events import CaseUpdated, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed, normalise_phone
 from mediation import db
@@ -46,13 +46,15 @@ async def record(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record:
     return row
 
 
-async def open_record(conn: asyncpg.Connection, outbox: Outbox, actor: Actor, tracking_no: str, mediator_id: str,
-                      now: datetime) -> str:
+async def open_record(
+    conn: asyncpg.Connection, outbox: Outbox, actor: Actor, tracking_no: str, mediator_id: str, now: datetime
+) -> str:
     """Open the mediation record; the case moves to `mediating` if it is not already. Returns the station."""
     case = await _case(conn, actor, tracking_no)
     if case["status"] in ("accepted", "in_progress"):
-        await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=StartMediation(text="建立调解记录"),
-                      now=now)
+        await perform(
+            conn, outbox, tracking_no=tracking_no, actor=actor, command=StartMediation(text="建立调解记录"), now=now
+        )
     elif case["status"] != "mediating":
         raise Rejected("illegal_transition", "签收后才能建立调解记录。")
     mediator = await db.cases.staff_station(conn, mediator_id)
@@ -62,37 +64,87 @@ async def open_record(conn: asyncpg.Connection, outbox: Outbox, actor: Actor, tr
     return case["station"]
 
 
-async def add_party(conn: asyncpg.Connection, cipher: PiiCipher, index: BlindIndex, actor: Actor, tracking_no: str, *,
-                    role: str, name: str, phone: str, id_no: str, address: str) -> tuple[str, int, list[str]]:
+async def add_party(
+    conn: asyncpg.Connection,
+    cipher: PiiCipher,
+    index: BlindIndex,
+    actor: Actor,
+    tracking_no: str,
+    *,
+    role: str,
+    name: str,
+    phone: str,
+    id_no: str,
+    address: str,
+) -> tuple[str, int, list[str]]:
     """Returns the station, the party id and the earlier cases the same person was party to."""
     case = await _case(conn, actor, tracking_no)
     await record(conn, tracking_no)
     keys = party_keys(index, phone, id_no)
     party_id = await db.records.next_party_id(conn)
-    sealed = cipher.seal_json({"name": name, "phone": phone, "id_no": id_no, "address": address},
-                              context=f"{tracking_no}/party/{party_id}")
+    sealed = cipher.seal_json(
+        {"name": name, "phone": phone, "id_no": id_no, "address": address}, context=f"{tracking_no}/party/{party_id}"
+    )
     await db.records.insert_party(conn, party_id, tracking_no, role, sealed.kid, sealed.blob, keys)
     return case["station"], party_id, await db.records.earlier_cases(conn, keys, tracking_no)
 
 
-async def schedule_session(conn: asyncpg.Connection, outbox: Outbox, actor: Actor, tracking_no: str, *,
-                           scheduled_at: datetime, place: str, attendees: list[str], now: datetime) -> tuple[str, int]:
+async def schedule_session(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    actor: Actor,
+    tracking_no: str,
+    *,
+    scheduled_at: datetime,
+    place: str,
+    attendees: list[str],
+    now: datetime,
+) -> tuple[str, int]:
     """Returns the station and the session id; the case's history and `mediation_scheduled` say when and where."""
     case = await _case(conn, actor, tracking_no)
     await record(conn, tracking_no)
     session_id = await db.records.insert_session(conn, tracking_no, scheduled_at, place, attendees)
-    await db.cases.add_history(conn, tracking_no, at=now, status=case["status"], actor=actor.staff_id,
-                               reason=f"调解安排：{scheduled_at.isoformat()} {place}", event="mediation_scheduled",
-                               assignee_id=case["assignee_id"])
-    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MEDIATION_SCHEDULED, CaseUpdated(
-        tracking_no=tracking_no, station=case["station"], status=case["status"], assignee_id=case["assignee_id"],
-        actor_id=actor.staff_id, at=now, due_at=scheduled_at,
-    ), source=SOURCE, subject=tracking_no, stationid=case["station"]))
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=now,
+        status=case["status"],
+        actor=actor.staff_id,
+        reason=f"调解安排：{scheduled_at.isoformat()} {place}",
+        event="mediation_scheduled",
+        assignee_id=case["assignee_id"],
+    )
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_MEDIATION_SCHEDULED,
+            CaseUpdated(
+                tracking_no=tracking_no,
+                station=case["station"],
+                status=case["status"],
+                assignee_id=case["assignee_id"],
+                actor_id=actor.staff_id,
+                at=now,
+                due_at=scheduled_at,
+            ),
+            source=SOURCE,
+            subject=tracking_no,
+            stationid=case["station"],
+        ),
+    )
     return case["station"], session_id
 
 
-async def record_minutes(conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor, tracking_no: str,
-                         session_id: int, *, minutes: str, held_at: datetime) -> str:
+async def record_minutes(
+    conn: asyncpg.Connection,
+    cipher: PiiCipher,
+    actor: Actor,
+    tracking_no: str,
+    session_id: int,
+    *,
+    minutes: str,
+    held_at: datetime,
+) -> str:
     case = await _case(conn, actor, tracking_no)
     sealed = cipher.seal(minutes.encode(), context=f"{tracking_no}/session/{session_id}")
     if not await db.records.record_minutes(conn, tracking_no, session_id, sealed.kid, sealed.blob, held_at):
@@ -100,9 +152,16 @@ async def record_minutes(conn: asyncpg.Connection, cipher: PiiCipher, actor: Act
     return case["station"]
 
 
-async def record_agreement(conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor, tracking_no: str,
-                           agreement: dict[str, Any], *, signed_at: datetime,
-                           performance_checks: list[datetime]) -> str:
+async def record_agreement(
+    conn: asyncpg.Connection,
+    cipher: PiiCipher,
+    actor: Actor,
+    tracking_no: str,
+    agreement: dict[str, Any],
+    *,
+    signed_at: datetime,
+    performance_checks: list[datetime],
+) -> str:
     """The agreement (人民调解协议书) and its follow-up: performance checks on the dates given,
     and a reminder of the 30-day window for applying for court confirmation (司法确认)."""
     case = await _case(conn, actor, tracking_no)
@@ -121,8 +180,9 @@ async def record_agreement(conn: asyncpg.Connection, cipher: PiiCipher, actor: A
     return case["station"]
 
 
-async def set_outcome(conn: asyncpg.Connection, actor: Actor, tracking_no: str, outcome: str, referral: str | None,
-                      now: datetime) -> str:
+async def set_outcome(
+    conn: asyncpg.Connection, actor: Actor, tracking_no: str, outcome: str, referral: str | None, now: datetime
+) -> str:
     case = await _case(conn, actor, tracking_no)
     if outcome == "agreement":
         raise Rejected("use_agreement", "达成协议请录入调解协议。")
@@ -133,16 +193,18 @@ async def set_outcome(conn: asyncpg.Connection, actor: Actor, tracking_no: str, 
     return case["station"]
 
 
-async def complete_followup(conn: asyncpg.Connection, actor: Actor, tracking_no: str, followup_id: int, result: str,
-                            now: datetime) -> str:
+async def complete_followup(
+    conn: asyncpg.Connection, actor: Actor, tracking_no: str, followup_id: int, result: str, now: datetime
+) -> str:
     case = await _case(conn, actor, tracking_no)
     if not await db.records.complete_followup(conn, tracking_no, followup_id, result, now):
         raise Rejected("not_found", "未找到待办的回访履行事项。")
     return case["station"]
 
 
-async def view(conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor,
-               tracking_no: str) -> tuple[str, dict[str, Any]]:
+async def view(
+    conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor, tracking_no: str
+) -> tuple[str, dict[str, Any]]:
     """The case's station, and the whole record with its personal data opened (the caller audits the view)."""
     case = await _case(conn, actor, tracking_no)
     m = await record(conn, tracking_no)
@@ -153,26 +215,52 @@ async def view(conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor,
         parties.append({"party_id": p["party_id"], "role": p["role"], **data, "earlier_cases": earlier})
     sessions = []
     for s in await db.records.sessions(conn, tracking_no):
-        minutes = cipher.open(Sealed(s["pii_kid"], s["minutes"]), context=f"{tracking_no}/session/{s['session_id']}") \
-            if s["minutes"] is not None else None
-        sessions.append({"session_id": s["session_id"], "scheduled_at": s["scheduled_at"], "place": s["place"],
-                         "attendees": list(s["attendees"]), "held_at": s["held_at"],
-                         "minutes": minutes.decode() if minutes else None})
+        minutes = (
+            cipher.open(Sealed(s["pii_kid"], s["minutes"]), context=f"{tracking_no}/session/{s['session_id']}")
+            if s["minutes"] is not None
+            else None
+        )
+        sessions.append(
+            {
+                "session_id": s["session_id"],
+                "scheduled_at": s["scheduled_at"],
+                "place": s["place"],
+                "attendees": list(s["attendees"]),
+                "held_at": s["held_at"],
+                "minutes": minutes.decode() if minutes else None,
+            }
+        )
     a = await db.records.get_agreement(conn, tracking_no)
     agreement = None
     if a is not None:
-        agreement = {**cipher.open_json(Sealed(a["pii_kid"], a["sealed"]), context=f"{tracking_no}/agreement"),
-                     "signed_at": a["signed_at"], "recorded_by": a["recorded_by"]}
+        agreement = {
+            **cipher.open_json(Sealed(a["pii_kid"], a["sealed"]), context=f"{tracking_no}/agreement"),
+            "signed_at": a["signed_at"],
+            "recorded_by": a["recorded_by"],
+        }
     followups = [dict(f) for f in await db.records.followups(conn, tracking_no)]
-    return case["station"], {"tracking_no": tracking_no, "station": m["station"], "mediator_id": m["mediator_id"],
-            "opened_at": m["opened_at"], "outcome": m["outcome"], "referral": m["referral"],
-            "outcome_at": m["outcome_at"], "parties": parties, "sessions": sessions, "agreement": agreement,
-            "followups": followups}
+    return case["station"], {
+        "tracking_no": tracking_no,
+        "station": m["station"],
+        "mediator_id": m["mediator_id"],
+        "opened_at": m["opened_at"],
+        "outcome": m["outcome"],
+        "referral": m["referral"],
+        "outcome_at": m["outcome_at"],
+        "parties": parties,
+        "sessions": sessions,
+        "agreement": agreement,
+        "followups": followups,
+    }
 
 
-async def printable_agreement(conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor,
-                              tracking_no: str) -> tuple[str, dict[str, Any]]:
+async def printable_agreement(
+    conn: asyncpg.Connection, cipher: PiiCipher, actor: Actor, tracking_no: str
+) -> tuple[str, dict[str, Any]]:
     """What the printed agreement shows: the record, the station's and the mediator's names."""
     station, data = await view(conn, cipher, actor, tracking_no)
-    return station, {**data, "station_name": await db.cases.station_name(conn, station),
-                     "mediator_name": await db.cases.staff_name(conn, data["mediator_id"])}
+    return station, {
+        **data,
+        "station_name": await db.cases.station_name(conn, station),
+        "mediator_name": await db.cases.staff_name(conn, data["mediator_id"]),
+    }

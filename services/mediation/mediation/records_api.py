@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,12 +88,13 @@ def _json(value: Any) -> Any:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @router.post("", status_code=201)
-async def open_mediation(tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal,
-                         actor: CurrentActor) -> dict:
+async def open_mediation(
+    tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     """Open the mediation record (the case moves to `mediating` if it is not already)."""
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         station = await records.open_record(conn, outbox, actor, tracking_no, body.mediator_id, _now())
@@ -102,53 +103,108 @@ async def open_mediation(tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, 
 
 
 @router.post("/parties", status_code=201)
-async def add_party(tracking_no: TrackingNo, body: PartyIn, cipher: CipherDep, index: BlindIndexDep, rt: RuntimeDep,
-                    principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def add_party(
+    tracking_no: TrackingNo,
+    body: PartyIn,
+    cipher: CipherDep,
+    index: BlindIndexDep,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         station, party_id, earlier = await records.add_party(
-            conn, cipher, index, actor, tracking_no, role=body.role, name=body.name, phone=body.phone,
-            id_no=body.id_no, address=body.address)
+            conn,
+            cipher,
+            index,
+            actor,
+            tracking_no,
+            role=body.role,
+            name=body.name,
+            phone=body.phone,
+            id_no=body.id_no,
+            address=body.address,
+        )
         await audit(conn, principal, "add_party", tracking_no, station, f"party {party_id}")
     return {"party_id": party_id, "earlier_cases": earlier}
 
 
 @router.post("/sessions", status_code=201)
-async def schedule_session(tracking_no: TrackingNo, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal,
-                           actor: CurrentActor) -> dict:
+async def schedule_session(
+    tracking_no: TrackingNo, body: SessionIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         station, session_id = await records.schedule_session(
-            conn, outbox, actor, tracking_no, scheduled_at=body.scheduled_at, place=body.place,
-            attendees=body.attendees, now=_now())
+            conn,
+            outbox,
+            actor,
+            tracking_no,
+            scheduled_at=body.scheduled_at,
+            place=body.place,
+            attendees=body.attendees,
+            now=_now(),
+        )
         await audit(conn, principal, "schedule_session", tracking_no, station, f"session {session_id}")
     return {"session_id": session_id}
 
 
 @router.post("/sessions/{session_id}/minutes")
-async def record_minutes(tracking_no: TrackingNo, session_id: RowId, body: MinutesIn, cipher: CipherDep,
-                         rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def record_minutes(
+    tracking_no: TrackingNo,
+    session_id: RowId,
+    body: MinutesIn,
+    cipher: CipherDep,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        station = await records.record_minutes(conn, cipher, actor, tracking_no, session_id, minutes=body.minutes,
-                                               held_at=body.held_at)
+        station = await records.record_minutes(
+            conn, cipher, actor, tracking_no, session_id, minutes=body.minutes, held_at=body.held_at
+        )
         await audit(conn, principal, "record_minutes", tracking_no, station, f"session {session_id}")
     return {"session_id": session_id, "held_at": body.held_at.isoformat()}
 
 
 @router.put("/agreement")
-async def record_agreement(tracking_no: TrackingNo, body: AgreementIn, cipher: CipherDep, outcomes: OutcomesDep,
-                           rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def record_agreement(
+    tracking_no: TrackingNo,
+    body: AgreementIn,
+    cipher: CipherDep,
+    outcomes: OutcomesDep,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     agreement = body.model_dump(mode="json", exclude={"signed_at", "performance_checks"})
     async with staff_unit(rt.pool, principal) as (conn, _):
-        station = await records.record_agreement(conn, cipher, actor, tracking_no, agreement,
-                                                 signed_at=body.signed_at, performance_checks=body.performance_checks)
+        station = await records.record_agreement(
+            conn,
+            cipher,
+            actor,
+            tracking_no,
+            agreement,
+            signed_at=body.signed_at,
+            performance_checks=body.performance_checks,
+        )
         await audit(conn, principal, "record_agreement", tracking_no, station)
     outcomes.labels(station=station, outcome="agreement").inc()
-    return {"tracking_no": tracking_no, "outcome": "agreement",
-            "print_url": f"/api/v1/cases/{tracking_no}/mediation/agreement.html"}
+    return {
+        "tracking_no": tracking_no,
+        "outcome": "agreement",
+        "print_url": f"/api/v1/cases/{tracking_no}/mediation/agreement.html",
+    }
 
 
 @router.post("/outcome")
-async def set_outcome(tracking_no: TrackingNo, body: OutcomeIn, outcomes: OutcomesDep, rt: RuntimeDep,
-                      principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def set_outcome(
+    tracking_no: TrackingNo,
+    body: OutcomeIn,
+    outcomes: OutcomesDep,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         station = await records.set_outcome(conn, actor, tracking_no, body.outcome, body.referral, _now())
         await audit(conn, principal, "mediation_outcome", tracking_no, station, body.outcome)
@@ -157,8 +213,14 @@ async def set_outcome(tracking_no: TrackingNo, body: OutcomeIn, outcomes: Outcom
 
 
 @router.post("/followups/{followup_id}")
-async def complete_followup(tracking_no: TrackingNo, followup_id: RowId, body: FollowupIn, rt: RuntimeDep,
-                            principal: StaffPrincipal, actor: CurrentActor) -> dict:
+async def complete_followup(
+    tracking_no: TrackingNo,
+    followup_id: RowId,
+    body: FollowupIn,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         station = await records.complete_followup(conn, actor, tracking_no, followup_id, body.result, _now())
         await audit(conn, principal, "followup_done", tracking_no, station, f"followup {followup_id}")
@@ -166,8 +228,9 @@ async def complete_followup(tracking_no: TrackingNo, followup_id: RowId, body: F
 
 
 @router.get("")
-async def get_mediation(tracking_no: TrackingNo, cipher: CipherDep, rt: RuntimeDep, principal: StaffPrincipal,
-                        actor: CurrentActor) -> dict:
+async def get_mediation(
+    tracking_no: TrackingNo, cipher: CipherDep, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     """The whole record, personal data opened for this staff member (the view is audited)."""
     async with staff_unit(rt.pool, principal) as (conn, _):
         station, data = await records.view(conn, cipher, actor, tracking_no)
@@ -176,8 +239,14 @@ async def get_mediation(tracking_no: TrackingNo, cipher: CipherDep, rt: RuntimeD
 
 
 @router.get("/agreement.html", response_class=HTMLResponse)
-async def print_agreement(tracking_no: TrackingNo, request: Request, cipher: CipherDep, rt: RuntimeDep,
-                          principal: StaffPrincipal, actor: CurrentActor) -> HTMLResponse:
+async def print_agreement(
+    tracking_no: TrackingNo,
+    request: Request,
+    cipher: CipherDep,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+) -> HTMLResponse:
     """The agreement as a clean page to print and sign (A4, 人民调解协议书)."""
     async with staff_unit(rt.pool, principal) as (conn, _):
         station, data = await records.printable_agreement(conn, cipher, actor, tracking_no)
@@ -185,9 +254,17 @@ async def print_agreement(tracking_no: TrackingNo, request: Request, cipher: Cip
     if data["agreement"] is None:
         raise api_error(404, "no_agreement", "该调解尚未达成协议。")
     parties = {p["party_id"]: p for p in data["parties"]}
-    return templates.TemplateResponse(request, "agreement.html", {
-        "no": tracking_no, "station": data["station_name"], "mediator": data["mediator_name"],
-        "a": data["agreement"], "parties": data["parties"],
-        "signers": [(parties[s["party_id"]], s["signed_at"][:10]) for s in data["agreement"]["signatures"]],
-        "role_labels": ROLE_LABELS, "signed_on": data["agreement"]["signed_at"].date().isoformat(),
-    })
+    return templates.TemplateResponse(
+        request,
+        "agreement.html",
+        {
+            "no": tracking_no,
+            "station": data["station_name"],
+            "mediator": data["mediator_name"],
+            "a": data["agreement"],
+            "parties": data["parties"],
+            "signers": [(parties[s["party_id"]], s["signed_at"][:10]) for s in data["agreement"]["signatures"]],
+            "role_labels": ROLE_LABELS,
+            "signed_on": data["agreement"]["signed_at"].date().isoformat(),
+        },
+    )

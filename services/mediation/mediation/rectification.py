@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from fengqiao.events import CitizenUpdate, EventTypes, Topics, new_event
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
+from fengqiao.events import CitizenUpdate, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
 from mediation import db
 from mediation.lifecycle import Actor, Rejected
@@ -23,16 +23,34 @@ def _need(condition: bool, code: str, message: str) -> None:
         raise Rejected(code, message)
 
 
-async def create(conn: asyncpg.Connection, actor: Actor, *, title: str, description: str, owner_id: str,
-                 due_at: datetime, tracking_nos: list[str], now: datetime) -> int:
+async def create(
+    conn: asyncpg.Connection,
+    actor: Actor,
+    *,
+    title: str,
+    description: str,
+    owner_id: str,
+    due_at: datetime,
+    tracking_nos: list[str],
+    now: datetime,
+) -> int:
     _need(actor.leads, "forbidden", "只有所领导可以建立整改措施。")
     owner = await db.cases.staff_station(conn, owner_id)
-    _need(owner is not None and owner["active"] and owner["station"] == actor.station, "invalid_owner",
-          "责任人须为本所在岗人员。")
+    _need(
+        owner is not None and owner["active"] and owner["station"] == actor.station,
+        "invalid_owner",
+        "责任人须为本所在岗人员。",
+    )
     _need(due_at > now, "invalid_due", "整改期限须晚于现在。")
-    measure_id = await db.rectification.insert_measure(conn, station=actor.station, title=title,
-                                                       description=description, owner_id=owner_id, due_at=due_at,
-                                                       created_by=actor.staff_id)
+    measure_id = await db.rectification.insert_measure(
+        conn,
+        station=actor.station,
+        title=title,
+        description=description,
+        owner_id=owner_id,
+        due_at=due_at,
+        created_by=actor.staff_id,
+    )
     await link(conn, actor, measure_id, tracking_nos)
     return measure_id
 
@@ -68,8 +86,9 @@ async def complete(conn: asyncpg.Connection, actor: Actor, measure_id: int, evid
     await db.rectification.mark_done(conn, measure_id, actor.staff_id, now, evidence)
 
 
-async def verify(conn: asyncpg.Connection, outbox: Outbox, actor: Actor, measure_id: int, note: str,
-                 now: datetime) -> list[str]:
+async def verify(
+    conn: asyncpg.Connection, outbox: Outbox, actor: Actor, measure_id: int, note: str, now: datetime
+) -> list[str]:
     """Verified by leadership other than the owner and the one who completed it; the citizens who
     raised the items are told. Returns the items' tracking numbers."""
     m = await _measure(conn, measure_id)
@@ -79,14 +98,24 @@ async def verify(conn: asyncpg.Connection, outbox: Outbox, actor: Actor, measure
     await db.rectification.mark_verified(conn, measure_id, actor.staff_id, now, note)
     items = await db.rectification.items(conn, measure_id)
     for no in items:
-        outbox.add(Topics.CITIZEN_UPDATES, new_event(EventTypes.CITIZEN_UPDATE, CitizenUpdate(
-            tracking_no=no, station=m["station"], kind="rectified", text=f"{m['title']}：{m['evidence']}"),
-            source=SOURCE, subject=no, stationid=m["station"]))
+        outbox.add(
+            Topics.CITIZEN_UPDATES,
+            new_event(
+                EventTypes.CITIZEN_UPDATE,
+                CitizenUpdate(
+                    tracking_no=no, station=m["station"], kind="rectified", text=f"{m['title']}：{m['evidence']}"
+                ),
+                source=SOURCE,
+                subject=no,
+                stationid=m["station"],
+            ),
+        )
     return items
 
 
-async def unaddressed(conn: asyncpg.Connection, station: str | None, now: datetime,
-                      after: timedelta = UNADDRESSED_AFTER) -> list[asyncpg.Record]:
+async def unaddressed(
+    conn: asyncpg.Connection, station: str | None, now: datetime, after: timedelta = UNADDRESSED_AFTER
+) -> list[asyncpg.Record]:
     """Items that need a measure and have none after `after`: nothing sits in a drawer."""
     return await db.rectification.unaddressed(conn, station, now, after)
 
@@ -96,5 +125,8 @@ async def measure(conn: asyncpg.Connection, measure_id: int) -> dict[str, Any]:
     row = await db.rectification.get_measure(conn, measure_id)
     if row is None:
         raise Rejected("not_found", "未找到该整改措施。")
-    return {**dict(row), "tracking_nos": sorted(await db.rectification.items(conn, measure_id)),
-            "progress": [dict(n) for n in await db.rectification.progress(conn, measure_id)]}
+    return {
+        **dict(row),
+        "tracking_nos": sorted(await db.rectification.items(conn, measure_id)),
+        "progress": [dict(n) for n in await db.rectification.progress(conn, measure_id)],
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -45,7 +45,7 @@ class EvidenceIn(_In):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _row(r: Any) -> dict:
@@ -53,35 +53,44 @@ def _row(r: Any) -> dict:
 
 
 @router.post("", status_code=201)
-async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal,
-                         actor: CurrentActor) -> dict:
+async def create_measure(body: MeasureIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
-        measure_id = await rectification.create(conn, actor, title=body.title, description=body.description,
-                                                owner_id=body.owner_id, due_at=body.due_at,
-                                                tracking_nos=body.tracking_nos, now=_now())
+        measure_id = await rectification.create(
+            conn,
+            actor,
+            title=body.title,
+            description=body.description,
+            owner_id=body.owner_id,
+            due_at=body.due_at,
+            tracking_nos=body.tracking_nos,
+            now=_now(),
+        )
         await audit(conn, principal, "create_rectification", None, actor.station, f"measure {measure_id}")
     return {"measure_id": measure_id, "status": "open"}
 
 
 @router.post("/{measure_id}/items")
-async def link_items(measure_id: RowId, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal,
-                     actor: CurrentActor) -> dict:
+async def link_items(
+    measure_id: RowId, body: ItemsIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.link(conn, actor, measure_id, body.tracking_nos)
     return {"measure_id": measure_id, "linked": body.tracking_nos}
 
 
 @router.post("/{measure_id}/progress")
-async def add_progress(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal,
-                       actor: CurrentActor) -> dict:
+async def add_progress(
+    measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.progress(conn, actor, measure_id, body.note, _now())
     return {"measure_id": measure_id}
 
 
 @router.post("/{measure_id}/complete")
-async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal,
-                   actor: CurrentActor) -> dict:
+async def complete(
+    measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, _):
         await rectification.complete(conn, actor, measure_id, body.evidence, _now())
         await audit(conn, principal, "complete_rectification", None, actor.station, f"measure {measure_id}")
@@ -89,8 +98,9 @@ async def complete(measure_id: RowId, body: EvidenceIn, rt: RuntimeDep, principa
 
 
 @router.post("/{measure_id}/verify")
-async def verify(measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal,
-                 actor: CurrentActor) -> dict:
+async def verify(
+    measure_id: RowId, body: NoteIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
     async with staff_unit(rt.pool, principal) as (conn, outbox):
         told = await rectification.verify(conn, outbox, actor, measure_id, body.note, _now())
         await audit(conn, principal, "verify_rectification", None, actor.station, f"measure {measure_id}")

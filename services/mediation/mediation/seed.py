@@ -9,17 +9,39 @@ from fengqiao.directory import DirectoryWriter
 from fengqiao.events import RosterPublished, StaffUpserted, StationUpserted
 
 STATIONS = [
-    ("KZ01", "矿区派出所", ["矿区", "矿山路", "矿工新村", "煤矿"],
-     {"LD": "王建国", "IN": "李红梅", "P1": "张伟", "P2": "刘洋", "P3": "陈静", "P4": "杨帆", "MD": "赵秀兰"}),
-    ("KZ02", "新村派出所", ["新村", "新华街", "幸福小区", "新村市场"],
-     {"LD": "孙立军", "IN": "周敏", "P1": "吴磊", "P2": "郑浩", "P3": "冯雪", "P4": "何平", "MD": "马玉珍"}),
+    (
+        "KZ01",
+        "矿区派出所",
+        ["矿区", "矿山路", "矿工新村", "煤矿"],
+        {"LD": "王建国", "IN": "李红梅", "P1": "张伟", "P2": "刘洋", "P3": "陈静", "P4": "杨帆", "MD": "赵秀兰"},
+    ),
+    (
+        "KZ02",
+        "新村派出所",
+        ["新村", "新华街", "幸福小区", "新村市场"],
+        {"LD": "孙立军", "IN": "周敏", "P1": "吴磊", "P2": "郑浩", "P3": "冯雪", "P4": "何平", "MD": "马玉珍"},
+    ),
 ]
-ROLES = {"LD": "leader", "IN": "instructor", "P1": "officer", "P2": "officer", "P3": "officer", "P4": "officer",
-         "MD": "mediator"}
+ROLES = {
+    "LD": "leader",
+    "IN": "instructor",
+    "P1": "officer",
+    "P2": "officer",
+    "P3": "officer",
+    "P4": "officer",
+    "MD": "mediator",
+}
 TEAMS = {"P1": "community", "P2": "community", "P3": "patrol", "P4": "patrol", "MD": "mediation"}
 # Day team and night team cover the whole day, so a demo item always finds someone on duty.
-SHIFTS = {"P1": ("08:00", "20:00"), "P2": ("08:00", "20:00"), "P3": ("20:00", "08:00"), "P4": ("20:00", "08:00"),
-          "MD": ("08:30", "17:30"), "LD": ("08:30", "17:30"), "IN": ("08:30", "17:30")}
+SHIFTS = {
+    "P1": ("08:00", "20:00"),
+    "P2": ("08:00", "20:00"),
+    "P3": ("20:00", "08:00"),
+    "P4": ("20:00", "08:00"),
+    "MD": ("08:30", "17:30"),
+    "LD": ("08:30", "17:30"),
+    "IN": ("08:30", "17:30"),
+}
 BUREAU = ("BUREAU-01", "黄志强")
 # Approved by the leader to handle confidential tip-offs (举报): leadership and one officer.
 CONFIDENTIAL_HANDLERS = frozenset({"LD", "IN", "P1"})
@@ -33,26 +55,56 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
         await writer.station(StationUpserted(code=code, name=name, jurisdiction=jurisdiction))
         for suffix, person in people.items():
             staff_id = f"{code}-{suffix}"
-            await writer.staff(StaffUpserted(
-                staff_id=staff_id, station=code, name=person, role=ROLES[suffix], team=TEAMS.get(suffix),
-                badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
-                confidential_handler=suffix in CONFIDENTIAL_HANDLERS))
+            await writer.staff(
+                StaffUpserted(
+                    staff_id=staff_id,
+                    station=code,
+                    name=person,
+                    role=ROLES[suffix],
+                    team=TEAMS.get(suffix),
+                    badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
+                    confidential_handler=suffix in CONFIDENTIAL_HANDLERS,
+                )
+            )
         for offset in (-1, 0, 1):
             day = today + timedelta(days=offset)
-            await writer.roster(RosterPublished(station=code, day=day.isoformat(), shifts=[
-                {"staff_id": f"{code}-{s}", "start": start, "end": end} for s, (start, end) in SHIFTS.items()]))
+            await writer.roster(
+                RosterPublished(
+                    station=code,
+                    day=day.isoformat(),
+                    shifts=[
+                        {"staff_id": f"{code}-{s}", "start": start, "end": end} for s, (start, end) in SHIFTS.items()
+                    ],
+                )
+            )
         for suffix, person in people.items():
             staff_id = f"{code}-{suffix}"
-            token = await writer.issue_token(token_id=f"demo:{staff_id}", role=ROLES[suffix], station=code,
-                                             staff_id=staff_id)
-            credentials.append({"staff_id": staff_id, "name": person, "role": ROLES[suffix], "station": code,
-                                "token": token})
+            token = await writer.issue_token(
+                token_id=f"demo:{staff_id}", role=ROLES[suffix], station=code, staff_id=staff_id
+            )
+            credentials.append(
+                {"staff_id": staff_id, "name": person, "role": ROLES[suffix], "station": code, "token": token}
+            )
     bureau_id, bureau_name = BUREAU
     await writer.staff(StaffUpserted(staff_id=bureau_id, station=None, name=bureau_name, role="bureau"))
-    credentials.append({"staff_id": bureau_id, "name": bureau_name, "role": "bureau", "station": None,
-                        "token": await writer.issue_token(token_id=f"demo:{bureau_id}", role="bureau", station=None,
-                                                          staff_id=bureau_id)})
-    credentials.append({"staff_id": None, "name": "demo integration (bureau systems)", "role": "integration",
-                        "station": None, "token": await writer.issue_token(token_id="demo:integration",
-                                                                           role="integration", station=None)})
+    credentials.append(
+        {
+            "staff_id": bureau_id,
+            "name": bureau_name,
+            "role": "bureau",
+            "station": None,
+            "token": await writer.issue_token(
+                token_id=f"demo:{bureau_id}", role="bureau", station=None, staff_id=bureau_id
+            ),
+        }
+    )
+    credentials.append(
+        {
+            "staff_id": None,
+            "name": "demo integration (bureau systems)",
+            "role": "integration",
+            "station": None,
+            "token": await writer.issue_token(token_id="demo:integration", role="integration", station=None),
+        }
+    )
     return credentials

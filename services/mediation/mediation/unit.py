@@ -27,7 +27,8 @@ class staff_unit(unit_of_work):
         try:
             p = self.principal
             confidential = p.role in SEES_CONFIDENTIAL or (
-                p.staff_id is not None and await db.cases.is_confidential_handler(conn, p.staff_id, p.station))
+                p.staff_id is not None and await db.cases.is_confidential_handler(conn, p.staff_id, p.station)
+            )
             await db.cases.enter_staff_scope(conn, self.station, confidential)
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
@@ -35,8 +36,21 @@ class staff_unit(unit_of_work):
         return conn, outbox
 
 
-async def audit(conn: asyncpg.Connection, principal: Principal, action: str, tracking_no: str | None,
-                station: str | None, detail: str | None = None) -> None:
+async def audit(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    action: str,
+    tracking_no: str | None,
+    station: str | None,
+    detail: str | None = None,
+) -> None:
     """Who viewed or changed what: every case view and change is written to the audit log."""
-    await db.cases.insert_audit(conn, staff_id=principal.staff_id or principal.token_id, role=principal.role,
-                                station=station, action=action, tracking_no=tracking_no, detail=detail)
+    await db.cases.insert_audit(
+        conn,
+        staff_id=principal.staff_id or principal.token_id,
+        role=principal.role,
+        station=station,
+        action=action,
+        tracking_no=tracking_no,
+        detail=detail,
+    )

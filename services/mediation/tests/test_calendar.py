@@ -3,9 +3,16 @@ nobody loaded."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-from mediation.calendar import STATION_TZ, WorkCalendar, accept_deadline, resolve_deadline, supervision_at, visit_deadline
+from mediation.calendar import (
+    STATION_TZ,
+    WorkCalendar,
+    accept_deadline,
+    resolve_deadline,
+    supervision_at,
+    visit_deadline,
+)
 
 
 def local(*args) -> datetime:
@@ -54,7 +61,7 @@ def test_deadlines_by_type_and_urgency():
     assert resolve_deadline(cal, start, "help", "normal", True).due_at == start + timedelta(days=30)
     assert visit_deadline(cal, start).due_at == local(2026, 11, 30, 10)
     assert supervision_at(cal, start) == local(2026, 12, 4, 10)
-    d = accept_deadline(start.astimezone(timezone.utc))
+    d = accept_deadline(start.astimezone(UTC))
     assert d.remind_at < d.due_at
 
 

@@ -7,8 +7,23 @@ from typing import Literal
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from mediation.commands import (STAFF_COMMANDS, Accept, CaseCommand, Close, Merge, Note, Reassign, RequestInfo, Resolve,
-                                Return, ReviewReturn, StaffCommand, Survey, Transfer, Visit)
+from mediation.commands import (
+    STAFF_COMMANDS,
+    Accept,
+    CaseCommand,
+    Close,
+    Merge,
+    Note,
+    Reassign,
+    RequestInfo,
+    Resolve,
+    Return,
+    ReviewReturn,
+    StaffCommand,
+    Survey,
+    Transfer,
+    Visit,
+)
 from mediation.lifecycle import DECIDERS, Actor, Case, Rejected, decide
 
 OFFICER = Actor("KZ01-P1", "officer", "KZ01")
@@ -34,14 +49,17 @@ def test_the_happy_path():
     assert (t.status, t.event) == ("closed", "closed")
 
 
-@pytest.mark.parametrize("status, command, code", [
-    ("resolved", Accept(), "illegal_transition"),
-    ("assigned", Resolve(summary="x"), "illegal_transition"),
-    ("in_progress", Resolve(summary="  "), "missing_summary"),
-    ("assigned", Return(reason=""), "missing_reason"),
-    ("closed", Reassign(assignee_id="KZ01-P2"), "illegal_transition"),
-    ("in_progress", Close(), "illegal_transition"),
-])
+@pytest.mark.parametrize(
+    "status, command, code",
+    [
+        ("resolved", Accept(), "illegal_transition"),
+        ("assigned", Resolve(summary="x"), "illegal_transition"),
+        ("in_progress", Resolve(summary="  "), "missing_summary"),
+        ("assigned", Return(reason=""), "missing_reason"),
+        ("closed", Reassign(assignee_id="KZ01-P2"), "illegal_transition"),
+        ("in_progress", Close(), "illegal_transition"),
+    ],
+)
 def test_illegal_commands_are_rejected_with_a_reason(status, command, code):
     with pytest.raises(Rejected) as exc:
         decide(case(status), LEADER if isinstance(command, (Reassign, Close)) else OFFICER, command)

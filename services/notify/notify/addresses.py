@@ -23,8 +23,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # IPv6 ranges that lead to an IPv4 address, which is what a packet would really reach.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 # Never a public destination: IPv4-compatible (deprecated), local-use NAT64, site-local.
-_NEVER_PUBLIC_V6 = (ipaddress.IPv6Network("::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"),
-                    ipaddress.IPv6Network("fec0::/10"))
+_NEVER_PUBLIC_V6 = (
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("fec0::/10"),
+)
 
 RESOLVE_TIMEOUT_S = 5.0
 
@@ -61,8 +64,7 @@ def is_public(ip: IPAddress) -> bool:
         return is_public(inner)
     if isinstance(ip, ipaddress.IPv6Address) and any(ip in n for n in _NEVER_PUBLIC_V6):
         return False
-    if (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved
-            or ip.is_unspecified):
+    if ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
         return False
     return ip.is_global
 
@@ -70,6 +72,7 @@ def is_public(ip: IPAddress) -> bool:
 @dataclass(frozen=True)
 class Target:
     """A URL whose host was resolved and checked: connect to `address`, speak to `host`."""
+
     scheme: str
     host: str
     port: int
@@ -77,8 +80,7 @@ class Target:
 
 
 class WebhookPolicy:
-    def __init__(self, hosts: frozenset[str] = frozenset(), networks: tuple[Network, ...] = (),
-                 resolver=None) -> None:
+    def __init__(self, hosts: frozenset[str] = frozenset(), networks: tuple[Network, ...] = (), resolver=None) -> None:
         self.hosts = hosts
         self.networks = networks
         self._resolver = resolver  # for tests only: async (host, port) -> list of address strings
@@ -109,7 +111,8 @@ class WebhookPolicy:
             return await self._resolver(host, port)
         loop = asyncio.get_running_loop()
         infos = await asyncio.wait_for(
-            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), RESOLVE_TIMEOUT_S)
+            loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), RESOLVE_TIMEOUT_S
+        )
         return [info[4][0] for info in infos]
 
     async def check(self, url: str) -> Target:
@@ -132,7 +135,7 @@ class WebhookPolicy:
         else:
             try:
                 found = await self._lookup(host, port)
-            except (OSError, UnicodeError, asyncio.TimeoutError):
+            except (TimeoutError, OSError, UnicodeError):
                 raise AddressRefused("unresolvable_host") from None
             # Scoped IPv6 results (fe80::1%eth0) lose the scope: they are link-local either way.
             addresses = list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in found))

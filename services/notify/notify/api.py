@@ -29,12 +29,15 @@ StaffId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00-\x1
 
 
 @router.get("/inbox")
-async def my_inbox(rt: RuntimeDep, principal: StaffPrincipal, unread: bool = False,
-                   limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict:
+async def my_inbox(
+    rt: RuntimeDep, principal: StaffPrincipal, unread: bool = False, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> dict:
     async with rt.pool.acquire() as conn:
         rows, unread_count = await db.inbox(conn, principal.staff_id, unread_only=unread, limit=limit)
-    return {"unread": unread_count, "notifications": [
-        {**dict(r), "created_at": iso(r["created_at"]), "read_at": iso(r["read_at"])} for r in rows]}
+    return {
+        "unread": unread_count,
+        "notifications": [{**dict(r), "created_at": iso(r["created_at"]), "read_at": iso(r["read_at"])} for r in rows],
+    }
 
 
 class MarkRead(BaseModel):
@@ -51,10 +54,12 @@ async def mark_read(body: MarkRead, rt: RuntimeDep, principal: StaffPrincipal) -
 
 # -- failed deliveries: shown to the station's leadership, resent or dismissed by hand -------------
 
+
 async def leadership(principal: StaffPrincipal) -> Principal:
     # A station role without a station leads nothing: it must never fall through to "every station".
     if principal.role not in ("leader", "instructor", "bureau", "admin") or not (
-            principal.sees_all_stations or principal.station):
+        principal.sees_all_stations or principal.station
+    ):
         raise api_error(403, "forbidden", "只有所领导可以处理发送失败的消息。")
     return principal
 
@@ -78,8 +83,16 @@ def mask(channel: str, address: str) -> str:
 
 # What a webhook delivery may say about its failure (notify.channels.WebhookSender). Anything else,
 # e.g. a row written before the codes, could tell which internal port answered: it is not shown.
-WEBHOOK_ERRORS = frozenset({"webhook_unreachable", "webhook_rejected", "webhook_address_not_allowed",
-                            "webhook_unresolvable_host", "webhook send timed out", "subscription removed"})
+WEBHOOK_ERRORS = frozenset(
+    {
+        "webhook_unreachable",
+        "webhook_rejected",
+        "webhook_address_not_allowed",
+        "webhook_unresolvable_host",
+        "webhook send timed out",
+        "subscription removed",
+    }
+)
 
 
 def shown_error(channel: str, error: str | None) -> str | None:
@@ -90,29 +103,46 @@ def shown_error(channel: str, error: str | None) -> str | None:
 
 def _delivery(cipher: PiiCipher, row) -> dict:
     payload = cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]), context=payload_context(row))
-    return {"id": row["id"], "channel": row["channel"], "audience": row["audience"], "template": row["template"],
-            "tracking_no": row["tracking_no"], "station": row["station"], "status": row["status"],
-            "recipient": mask(row["channel"], payload["to"]), "attempts": row["attempts"],
-            "last_error": shown_error(row["channel"], row["last_error"]), "created_at": iso(row["created_at"]),
-            "sent_at": iso(row["sent_at"]),
-            "failed_at": iso(row["failed_at"]), "next_attempt_at": iso(row["next_attempt_at"]),
-            "held_reason": row["held_reason"], "resends": row["resends"]}
+    return {
+        "id": row["id"],
+        "channel": row["channel"],
+        "audience": row["audience"],
+        "template": row["template"],
+        "tracking_no": row["tracking_no"],
+        "station": row["station"],
+        "status": row["status"],
+        "recipient": mask(row["channel"], payload["to"]),
+        "attempts": row["attempts"],
+        "last_error": shown_error(row["channel"], row["last_error"]),
+        "created_at": iso(row["created_at"]),
+        "sent_at": iso(row["sent_at"]),
+        "failed_at": iso(row["failed_at"]),
+        "next_attempt_at": iso(row["next_attempt_at"]),
+        "held_reason": row["held_reason"],
+        "resends": row["resends"],
+    }
 
 
 @router.get("/deliveries")
-async def list_deliveries(rt: RuntimeDep, principal: Leadership, cipher: CipherDep,
-                          status: Literal["failed", "deferred", "pending", "sent", "dismissed"] = "failed",
-                          limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+async def list_deliveries(
+    rt: RuntimeDep,
+    principal: Leadership,
+    cipher: CipherDep,
+    status: Literal["failed", "deferred", "pending", "sent", "dismissed"] = "failed",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict:
     async with rt.pool.acquire() as conn:
-        rows = await db.deliveries(conn, all_stations=principal.sees_all_stations, station=principal.station,
-                                   status=status, limit=limit)
+        rows = await db.deliveries(
+            conn, all_stations=principal.sees_all_stations, station=principal.station, status=status, limit=limit
+        )
     return {"deliveries": [_delivery(cipher, r) for r in rows]}
 
 
 async def _own_delivery(conn, delivery_id: int, principal: Principal):
     row = await db.delivery(conn, delivery_id)
-    if row is None or not (principal.sees_all_stations
-                           or (principal.station is not None and row["station"] == principal.station)):
+    if row is None or not (
+        principal.sees_all_stations or (principal.station is not None and row["station"] == principal.station)
+    ):
         raise api_error(404, "not_found", "没有这条消息。")
     return row
 
@@ -144,15 +174,20 @@ async def dismiss(delivery_id: DeliveryId, rt: RuntimeDep, principal: Leadership
 
 # -- template previews -------------------------------------------------------------------------------
 
+
 @router.get("/templates")
 async def template_names(principal: Leadership, templates: TemplatesDep) -> dict:
     return {"templates": templates.names()}
 
 
 @router.get("/templates/preview")
-async def preview(rt: RuntimeDep, principal: Leadership, templates: TemplatesDep,
-                  name: Annotated[str, Query(max_length=100)],
-                  station: Annotated[str | None, Query(max_length=32)] = None) -> dict:
+async def preview(
+    rt: RuntimeDep,
+    principal: Leadership,
+    templates: TemplatesDep,
+    name: Annotated[str, Query(max_length=100)],
+    station: Annotated[str | None, Query(max_length=32)] = None,
+) -> dict:
     """A template rendered with sample values for a station the caller may see (their own by
     default), or for the deployment (bureau and admin, without `station`)."""
     if name not in templates.names():
@@ -174,6 +209,7 @@ async def preview(rt: RuntimeDep, principal: Leadership, templates: TemplatesDep
 
 # -- staff phones for urgent pages (SMS besides the console) --------------------------------------
 
+
 class Contact(BaseModel):
     phone: str = Field(min_length=3, max_length=40)
 
@@ -181,14 +217,17 @@ class Contact(BaseModel):
 async def _may_manage(conn, principal: Principal, staff_id: str) -> None:
     station = await db.staff_station(conn, staff_id)
     own = principal.staff_id is not None and principal.staff_id == staff_id
-    leads = principal.role in ("leader", "instructor") and principal.station is not None and station == principal.station
+    leads = (
+        principal.role in ("leader", "instructor") and principal.station is not None and station == principal.station
+    )
     if station is None or not (own or leads or principal.role == "admin"):
         raise api_error(404, "not_found", "没有这名工作人员。")
 
 
 @router.put("/staff/{staff_id}/contact")
-async def set_contact(staff_id: StaffId, body: Contact, rt: RuntimeDep, principal: StaffPrincipal,
-                      cipher: CipherDep) -> dict:
+async def set_contact(
+    staff_id: StaffId, body: Contact, rt: RuntimeDep, principal: StaffPrincipal, cipher: CipherDep
+) -> dict:
     """The phone urgent matters are also sent to by SMS: by the person themself, their station's
     leadership, or an admin."""
     try:
@@ -198,8 +237,13 @@ async def set_contact(staff_id: StaffId, body: Contact, rt: RuntimeDep, principa
     sealed = cipher.seal(phone.encode(), context=f"staff/{staff_id}/phone")
     async with rt.pool.acquire() as conn:
         await _may_manage(conn, principal, staff_id)
-        await db.set_staff_phone(conn, staff_id, phone_kid=sealed.kid, phone_enc=sealed.blob,
-                                 updated_by=principal.staff_id or principal.token_id)
+        await db.set_staff_phone(
+            conn,
+            staff_id,
+            phone_kid=sealed.kid,
+            phone_enc=sealed.blob,
+            updated_by=principal.staff_id or principal.token_id,
+        )
     return {"staff_id": staff_id, "phone": mask("sms", phone)}
 
 

@@ -30,15 +30,21 @@ IDLE_POLL_S = 1.0
 
 
 def rules_from(ns: NotifySettings) -> Rules:
-    return Rules(backoff=Backoff(base_s=ns.retry_base_s, cap_s=ns.retry_cap_s, max_attempts=ns.max_attempts),
-                 quiet=QuietHours.parse(ns.quiet_hours), limits=rate_limits(ns.recipient_rate_limit),
-                 batch=ns.delivery_batch, concurrency=ns.delivery_concurrency)
+    return Rules(
+        backoff=Backoff(base_s=ns.retry_base_s, cap_s=ns.retry_cap_s, max_attempts=ns.max_attempts),
+        quiet=QuietHours.parse(ns.quiet_hours),
+        limits=rate_limits(ns.recipient_rate_limit),
+        batch=ns.delivery_batch,
+        concurrency=ns.delivery_concurrency,
+    )
 
 
 def senders_from(ns: NotifySettings) -> dict:
-    return {"sms": SmsGateway(ns) if ns.sms_gateway_url else None,
-            "email": Mailer(ns) if ns.smtp_host else None,
-            "webhook": WebhookSender(ns)}
+    return {
+        "sms": SmsGateway(ns) if ns.sms_gateway_url else None,
+        "email": Mailer(ns) if ns.smtp_host else None,
+        "webhook": WebhookSender(ns),
+    }
 
 
 def channel_worker(queue: DeliveryQueue, channel: str):
@@ -56,8 +62,9 @@ def channel_worker(queue: DeliveryQueue, channel: str):
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=IDLE_POLL_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
+
     run.__name__ = f"deliver_{channel}"
     return run
 
@@ -78,6 +85,7 @@ def housekeeping(queue: DeliveryQueue):
             except Exception as exc:
                 log.warning("delivery_gauges_failed", error=type(exc).__name__)
             await asyncio.sleep(5)
+
     return run
 
 
@@ -96,11 +104,19 @@ def create_app(settings: Settings | None = None, notify_settings: NotifySettings
         raise SystemExit(f"notify: {exc}") from exc
     for channel, sender in senders.items():
         if sender is None:
-            log.warning("channel_not_configured", channel=channel,
-                        hint="its deliveries fail at once and wait for a manual resend; see docs/operations.md")
+            log.warning(
+                "channel_not_configured",
+                channel=channel,
+                hint="its deliveries fail at once and wait for a manual resend; see docs/operations.md",
+            )
     queue = DeliveryQueue(cipher=cipher, index=index, rules=rules, templates=templates, senders=senders)
-    deps = Deps(templates=templates, queue=queue, link_key=link_key, public_base_url=settings.public_base_url,
-                survey_link_valid_s=int(timedelta(days=ns.survey_link_valid_days).total_seconds()))
+    deps = Deps(
+        templates=templates,
+        queue=queue,
+        link_key=link_key,
+        public_base_url=settings.public_base_url,
+        survey_link_valid_s=int(timedelta(days=ns.survey_link_valid_days).total_seconds()),
+    )
     spec = ServiceSpec(
         name="notify",
         title="枫桥 Fengqiao notify",

@@ -44,9 +44,9 @@ class PermanentFailure(Exception):
 class Outgoing:
     delivery_id: int
     channel: str
-    recipient: str          # phone (E.164), e-mail address, or webhook URL
+    recipient: str  # phone (E.164), e-mail address, or webhook URL
     subject: str | None
-    body: str               # SMS / e-mail text, or the webhook's JSON body
+    body: str  # SMS / e-mail text, or the webhook's JSON body
     html: str | None = None
     secret: str | None = None  # webhook signing secret ("whsec_" + base64)
     event_id: str | None = None
@@ -86,8 +86,9 @@ class SmsGateway:
         body = self.request_body(message)
         try:
             if self.format == "form":
-                response = await self.client.post(self.url, data={k: str(v) for k, v in body.items()},
-                                                  headers=self.headers)
+                response = await self.client.post(
+                    self.url, data={k: str(v) for k, v in body.items()}, headers=self.headers
+                )
             else:
                 response = await self.client.post(self.url, json=body, headers=self.headers)
         except httpx.TransportError as exc:
@@ -135,10 +136,15 @@ class Mailer:
         mail = self.message(message, datetime.now().astimezone())
         try:
             await aiosmtplib.send(
-                mail, hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_s,
+                mail,
+                hostname=s.smtp_host,
+                port=s.smtp_port,
+                timeout=s.smtp_timeout_s,
                 username=s.smtp_username or None,
                 password=(s.smtp_password.get_secret_value() or None) if s.smtp_password else None,
-                use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False)
+                use_tls=s.smtp_security == "tls",
+                start_tls=True if s.smtp_security == "starttls" else False,
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             if all(400 <= c < 500 for c in codes):
@@ -157,6 +163,7 @@ class Mailer:
 
 def new_webhook_secret() -> str:
     import secrets
+
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
@@ -170,8 +177,9 @@ def sign_webhook(secret: str, msg_id: str, timestamp: int, body: str) -> str:
 class WebhookSender:
     channel = "webhook"
 
-    def __init__(self, settings: NotifySettings, client: httpx.AsyncClient | None = None,
-                 policy: WebhookPolicy | None = None) -> None:
+    def __init__(
+        self, settings: NotifySettings, client: httpx.AsyncClient | None = None, policy: WebhookPolicy | None = None
+    ) -> None:
         self.policy = policy or WebhookPolicy.from_setting(settings.webhook_allowed_hosts)
         # Redirects are not followed: a public URL could otherwise send us to an internal one.
         self.client = client or httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False)
@@ -179,9 +187,12 @@ class WebhookSender:
     def headers(self, message: Outgoing, now: datetime) -> dict[str, str]:
         timestamp = int(now.timestamp())  # the receiver rejects stale ones: replay protection
         msg_id = message.event_id or f"fq-{message.delivery_id}"
-        return {"content-type": "application/cloudevents+json; charset=utf-8", "webhook-id": msg_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign_webhook(message.secret or "", msg_id, timestamp, message.body)}
+        return {
+            "content-type": "application/cloudevents+json; charset=utf-8",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign_webhook(message.secret or "", msg_id, timestamp, message.body),
+        }
 
     async def send(self, message: Outgoing) -> None:
         """The errors say only a reason code (webhook_unreachable, webhook_rejected, ...): whoever
@@ -201,9 +212,13 @@ class WebhookSender:
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
         try:
             # Streamed and never read: a receiver's answer, however large, costs nothing.
-            async with self.client.stream("POST", url.copy_with(host=str(target.address)),
-                                          content=message.body.encode(), headers=headers,
-                                          extensions=extensions) as response:
+            async with self.client.stream(
+                "POST",
+                url.copy_with(host=str(target.address)),
+                content=message.body.encode(),
+                headers=headers,
+                extensions=extensions,
+            ) as response:
                 status = response.status_code
         except httpx.TransportError as exc:
             log.warning("webhook_unreachable", delivery_id=message.delivery_id, error=type(exc).__name__)

@@ -7,13 +7,32 @@ from datetime import datetime
 import asyncpg
 
 
-async def add_console_notification(conn: asyncpg.Connection, *, event_source: str, event_id: str, recipient_id: str,
-                                   station: str | None, kind: str, tracking_no: str | None, title: str,
-                                   body: str) -> bool:
-    return bool(await conn.fetchval(
-        "INSERT INTO console_notifications (event_source, event_id, recipient_id, station, kind, tracking_no, "
-        "title, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
-        event_source, event_id, recipient_id, station, kind, tracking_no, title, body))
+async def add_console_notification(
+    conn: asyncpg.Connection,
+    *,
+    event_source: str,
+    event_id: str,
+    recipient_id: str,
+    station: str | None,
+    kind: str,
+    tracking_no: str | None,
+    title: str,
+    body: str,
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO console_notifications (event_source, event_id, recipient_id, station, kind, tracking_no, "
+            "title, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
+            event_source,
+            event_id,
+            recipient_id,
+            station,
+            kind,
+            tracking_no,
+            title,
+            body,
+        )
+    )
 
 
 async def station_name(conn: asyncpg.Connection, code: str) -> str:
@@ -28,7 +47,9 @@ async def known_station_name(conn: asyncpg.Connection, code: str) -> str | None:
 async def station_leaders(conn: asyncpg.Connection, station: str) -> list[str]:
     rows = await conn.fetch(
         "SELECT staff_id FROM staff WHERE station = $1 AND role IN ('leader', 'instructor') AND active "
-        "ORDER BY role DESC, staff_id", station)
+        "ORDER BY role DESC, staff_id",
+        station,
+    )
     return [r["staff_id"] for r in rows]
 
 
@@ -41,14 +62,19 @@ async def bureau_supervisors(conn: asyncpg.Connection) -> list[str]:
     return [r["staff_id"] for r in rows]
 
 
-async def inbox(conn: asyncpg.Connection, recipient_id: str, *, unread_only: bool = False,
-                limit: int = 50) -> tuple[list[asyncpg.Record], int]:
+async def inbox(
+    conn: asyncpg.Connection, recipient_id: str, *, unread_only: bool = False, limit: int = 50
+) -> tuple[list[asyncpg.Record], int]:
     rows = await conn.fetch(
         "SELECT id, kind, tracking_no, title, body, created_at, read_at FROM console_notifications "
         "WHERE recipient_id = $1 AND (NOT $2 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT $3",
-        recipient_id, unread_only, limit)
+        recipient_id,
+        unread_only,
+        limit,
+    )
     unread = await conn.fetchval(
-        "SELECT count(*) FROM console_notifications WHERE recipient_id = $1 AND read_at IS NULL", recipient_id)
+        "SELECT count(*) FROM console_notifications WHERE recipient_id = $1 AND read_at IS NULL", recipient_id
+    )
     return rows, unread
 
 
@@ -56,21 +82,32 @@ async def mark_read(conn: asyncpg.Connection, recipient_id: str, ids: list[int] 
     """Mark the given notifications (or all, if None) of this recipient read; how many changed."""
     result = await conn.execute(
         "UPDATE console_notifications SET read_at = now() WHERE recipient_id = $1 AND read_at IS NULL "
-        "AND ($2::bigint[] IS NULL OR id = ANY($2))", recipient_id, ids)
+        "AND ($2::bigint[] IS NULL OR id = ANY($2))",
+        recipient_id,
+        ids,
+    )
     return int(result.rsplit(" ", 1)[1])
 
 
-DELIVERY_COLUMNS = ("id, channel, audience, template, tracking_no, station, status, attempts, last_error, "
-                    "created_at, sent_at, failed_at, next_attempt_at, held_reason, resends, resent_by, "
-                    "payload_kid, payload_enc, event_source, event_id, recipient_key")
+DELIVERY_COLUMNS = (
+    "id, channel, audience, template, tracking_no, station, status, attempts, last_error, "
+    "created_at, sent_at, failed_at, next_attempt_at, held_reason, resends, resent_by, "
+    "payload_kid, payload_enc, event_source, event_id, recipient_key"
+)
 
 
-async def deliveries(conn: asyncpg.Connection, *, all_stations: bool, station: str | None, status: str,
-                     limit: int = 100) -> list:
+async def deliveries(
+    conn: asyncpg.Connection, *, all_stations: bool, station: str | None, status: str, limit: int = 100
+) -> list:
     """Every station's only when asked for by name: a missing station means none, never all."""
     return await conn.fetch(
         f"SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE status = $1 AND ($2 OR station = $3::text) "
-        "ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT $4", status, all_stations, station, limit)
+        "ORDER BY coalesce(failed_at, created_at) DESC, id DESC LIMIT $4",
+        status,
+        all_stations,
+        station,
+        limit,
+    )
 
 
 async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record | None:
@@ -79,22 +116,34 @@ async def delivery(conn: asyncpg.Connection, delivery_id: int) -> asyncpg.Record
 
 async def resend(conn: asyncpg.Connection, delivery_id: int, staff_id: str) -> bool:
     """A failed delivery goes again, with a fresh set of attempts (decided by a person)."""
-    return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), failed_at = NULL, "
-        "held_reason = NULL, resends = resends + 1, resent_by = $2 WHERE id = $1 AND status = 'failed' RETURNING true",
-        delivery_id, staff_id))
+    return bool(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), failed_at = NULL, "
+            "held_reason = NULL, resends = resends + 1, resent_by = $2 WHERE id = $1 AND status = 'failed' RETURNING true",
+            delivery_id,
+            staff_id,
+        )
+    )
 
 
 async def dismiss(conn: asyncpg.Connection, delivery_id: int, staff_id: str) -> bool:
     """The citizen was told another way: the failure needs no resend."""
-    return bool(await conn.fetchval(
-        "UPDATE deliveries SET status = 'dismissed', resent_by = $2 WHERE id = $1 AND status = 'failed' "
-        "RETURNING true", delivery_id, staff_id))
+    return bool(
+        await conn.fetchval(
+            "UPDATE deliveries SET status = 'dismissed', resent_by = $2 WHERE id = $1 AND status = 'failed' "
+            "RETURNING true",
+            delivery_id,
+            staff_id,
+        )
+    )
 
 
 async def staff_phones(conn: asyncpg.Connection, staff_ids: list[str]) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT c.staff_id, c.phone_kid, c.phone_enc, s.station FROM staff_contacts c "
-                            "JOIN staff s USING (staff_id) WHERE c.staff_id = ANY($1) AND s.active", staff_ids)
+    return await conn.fetch(
+        "SELECT c.staff_id, c.phone_kid, c.phone_enc, s.station FROM staff_contacts c "
+        "JOIN staff s USING (staff_id) WHERE c.staff_id = ANY($1) AND s.active",
+        staff_ids,
+    )
 
 
 async def staff_station(conn: asyncpg.Connection, staff_id: str) -> str | None:
@@ -102,13 +151,18 @@ async def staff_station(conn: asyncpg.Connection, staff_id: str) -> str | None:
     return await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
 
 
-async def set_staff_phone(conn: asyncpg.Connection, staff_id: str, *, phone_kid: str, phone_enc: bytes,
-                          updated_by: str | None) -> None:
+async def set_staff_phone(
+    conn: asyncpg.Connection, staff_id: str, *, phone_kid: str, phone_enc: bytes, updated_by: str | None
+) -> None:
     await conn.execute(
         "INSERT INTO staff_contacts (staff_id, phone_kid, phone_enc, updated_by) VALUES ($1, $2, $3, $4) "
         "ON CONFLICT (staff_id) DO UPDATE SET phone_kid = excluded.phone_kid, phone_enc = excluded.phone_enc, "
         "updated_by = excluded.updated_by, updated_at = now()",
-        staff_id, phone_kid, phone_enc, updated_by)
+        staff_id,
+        phone_kid,
+        phone_enc,
+        updated_by,
+    )
 
 
 async def remove_staff_phone(conn: asyncpg.Connection, staff_id: str) -> None:
@@ -121,17 +175,26 @@ async def station_codes(conn: asyncpg.Connection) -> set[str]:
 
 # -- case urgency (citizen SMS of urgent cases skip quiet hours) -------------------------------------
 
+
 async def remember_urgency(conn: asyncpg.Connection, tracking_no: str, urgency: str) -> None:
-    await conn.execute("INSERT INTO case_urgency (tracking_no, urgency) VALUES ($1, $2) "
-                       "ON CONFLICT (tracking_no) DO UPDATE SET urgency = excluded.urgency", tracking_no, urgency)
+    await conn.execute(
+        "INSERT INTO case_urgency (tracking_no, urgency) VALUES ($1, $2) "
+        "ON CONFLICT (tracking_no) DO UPDATE SET urgency = excluded.urgency",
+        tracking_no,
+        urgency,
+    )
 
 
 async def release_quiet_holds(conn: asyncpg.Connection, tracking_no: str) -> None:
-    await conn.execute("UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL WHERE tracking_no = $1 "
-                       "AND status = 'deferred' AND held_reason = 'quiet_hours'", tracking_no)
+    await conn.execute(
+        "UPDATE deliveries SET next_attempt_at = now(), held_reason = NULL WHERE tracking_no = $1 "
+        "AND status = 'deferred' AND held_reason = 'quiet_hours'",
+        tracking_no,
+    )
 
 
 # -- webhook subscriptions ---------------------------------------------------------------------------
+
 
 async def active_subscriptions(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch("SELECT id, url, event_types, stations FROM webhook_subscriptions WHERE active")
@@ -139,44 +202,99 @@ async def active_subscriptions(conn: asyncpg.Connection) -> list[asyncpg.Record]
 
 async def subscription_secret(conn: asyncpg.Connection, sub_id: str) -> asyncpg.Record | None:
     """The sealed signing secret of an active subscription, None once it is removed."""
-    return await conn.fetchrow("SELECT id, secret_kid, secret_enc FROM webhook_subscriptions "
-                               "WHERE id = $1 AND active", sub_id)
+    return await conn.fetchrow(
+        "SELECT id, secret_kid, secret_enc FROM webhook_subscriptions WHERE id = $1 AND active", sub_id
+    )
 
 
-async def add_subscription(conn: asyncpg.Connection, *, sub_id: str, name: str, url: str, event_types: list[str],
-                           stations: list[str], secret_kid: str, secret_enc: bytes,
-                           owner_id: str | None) -> asyncpg.Record:
+async def add_subscription(
+    conn: asyncpg.Connection,
+    *,
+    sub_id: str,
+    name: str,
+    url: str,
+    event_types: list[str],
+    stations: list[str],
+    secret_kid: str,
+    secret_enc: bytes,
+    owner_id: str | None,
+) -> asyncpg.Record:
     return await conn.fetchrow(
         "INSERT INTO webhook_subscriptions (id, name, url, event_types, stations, secret_kid, secret_enc, "
-        "owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *", sub_id, name, url,
-        event_types, stations, secret_kid, secret_enc, owner_id)
+        "owner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING *",
+        sub_id,
+        name,
+        url,
+        event_types,
+        stations,
+        secret_kid,
+        secret_enc,
+        owner_id,
+    )
 
 
 async def subscriptions(conn: asyncpg.Connection, owner_id: str | None, *, every_owner: bool) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM webhook_subscriptions WHERE active AND (owner_id = $1 OR $2) "
-                            "ORDER BY created_at", owner_id, every_owner)
+    return await conn.fetch(
+        "SELECT * FROM webhook_subscriptions WHERE active AND (owner_id = $1 OR $2) ORDER BY created_at",
+        owner_id,
+        every_owner,
+    )
 
 
-async def deactivate_subscription(conn: asyncpg.Connection, sub_id: str, owner_id: str | None, *,
-                                  any_owner: bool) -> bool:
-    return bool(await conn.fetchval(
-        "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
-        "RETURNING true", sub_id, owner_id, any_owner))
+async def deactivate_subscription(
+    conn: asyncpg.Connection, sub_id: str, owner_id: str | None, *, any_owner: bool
+) -> bool:
+    return bool(
+        await conn.fetchval(
+            "UPDATE webhook_subscriptions SET active = false WHERE id = $1 AND active AND (owner_id = $2 OR $3) "
+            "RETURNING true",
+            sub_id,
+            owner_id,
+            any_owner,
+        )
+    )
 
 
 # -- the delivery queue (notify.deliveries) ------------------------------------------------------------
 
-async def add_delivery(conn: asyncpg.Connection, *, event_source: str, event_id: str, recipient_key: str,
-                       channel: str, audience: str, template: str, tracking_no: str | None, station: str | None,
-                       payload_kid: str, payload_enc: bytes, urgent: bool, not_before: datetime | None) -> bool:
+
+async def add_delivery(
+    conn: asyncpg.Connection,
+    *,
+    event_source: str,
+    event_id: str,
+    recipient_key: str,
+    channel: str,
+    audience: str,
+    template: str,
+    tracking_no: str | None,
+    station: str | None,
+    payload_kid: str,
+    payload_enc: bytes,
+    urgent: bool,
+    not_before: datetime | None,
+) -> bool:
     """Queued once per (event, recipient, channel): False when a redelivered event adds nothing."""
-    return bool(await conn.fetchval(
-        "INSERT INTO deliveries (event_source, event_id, recipient_key, channel, audience, template, tracking_no, "
-        "station, payload_kid, payload_enc, urgent, next_attempt_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())) "
-        "ON CONFLICT (event_source, event_id, recipient_key, channel) DO NOTHING RETURNING true",
-        event_source, event_id, recipient_key, channel, audience, template, tracking_no, station,
-        payload_kid, payload_enc, urgent, not_before))
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO deliveries (event_source, event_id, recipient_key, channel, audience, template, tracking_no, "
+            "station, payload_kid, payload_enc, urgent, next_attempt_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($12, now())) "
+            "ON CONFLICT (event_source, event_id, recipient_key, channel) DO NOTHING RETURNING true",
+            event_source,
+            event_id,
+            recipient_key,
+            channel,
+            audience,
+            template,
+            tracking_no,
+            station,
+            payload_kid,
+            payload_enc,
+            urgent,
+            not_before,
+        )
+    )
 
 
 async def claim_due(conn: asyncpg.Connection, channel: str, now: datetime, limit: int) -> list[asyncpg.Record]:
@@ -188,74 +306,118 @@ async def claim_due(conn: asyncpg.Connection, channel: str, now: datetime, limit
         "AND ((d.status IN ('pending', 'deferred') AND d.next_attempt_at <= $2) "
         "OR (d.status = 'sending' AND d.lease_until < $2)) "
         "ORDER BY d.urgent DESC, d.next_attempt_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED",
-        channel, now, limit)
+        channel,
+        now,
+        limit,
+    )
 
 
 async def defer(conn: asyncpg.Connection, holds: list[tuple[int, str, datetime]]) -> None:
     """(id, held_reason, next_attempt_at) rows held back by quiet hours or rate limits."""
     await conn.executemany(
         "UPDATE deliveries SET status = 'deferred', held_reason = $2, next_attempt_at = $3, "
-        "lease_until = NULL WHERE id = $1", holds)
+        "lease_until = NULL WHERE id = $1",
+        holds,
+    )
 
 
 async def lease(conn: asyncpg.Connection, sending: list[tuple[int, datetime]]) -> None:
     """(id, lease_until) rows about to be sent: one more attempt each."""
     await conn.executemany(
         "UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = $2, "
-        "held_reason = NULL WHERE id = $1", sending)
+        "held_reason = NULL WHERE id = $1",
+        sending,
+    )
 
 
-async def sent_since(conn: asyncpg.Connection, channel: str, recipient_keys: list[str],
-                     since: datetime) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT recipient_key, sent_at FROM deliveries WHERE channel = $1 "
-                            "AND recipient_key = ANY($2) AND sent_at > $3", channel, recipient_keys, since)
+async def sent_since(
+    conn: asyncpg.Connection, channel: str, recipient_keys: list[str], since: datetime
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT recipient_key, sent_at FROM deliveries WHERE channel = $1 AND recipient_key = ANY($2) AND sent_at > $3",
+        channel,
+        recipient_keys,
+        since,
+    )
 
 
 async def mark_sent(conn: asyncpg.Connection, sent: list[tuple[int, int, datetime]]) -> None:
     """(id, attempts, sent_at): only rows still leased to this attempt."""
     await conn.executemany(
         "UPDATE deliveries SET status = 'sent', sent_at = $3, lease_until = NULL, last_error = NULL "
-        "WHERE id = $1 AND status = 'sending' AND attempts = $2", sent)
+        "WHERE id = $1 AND status = 'sending' AND attempts = $2",
+        sent,
+    )
 
 
 async def retry_later(conn: asyncpg.Connection, delivery_id: int, attempts: int, at: datetime, error: str) -> None:
     await conn.execute(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL, "
-        "last_error = $4 WHERE id = $1 AND status = 'sending' AND attempts = $2", delivery_id, attempts, at, error)
+        "last_error = $4 WHERE id = $1 AND status = 'sending' AND attempts = $2",
+        delivery_id,
+        attempts,
+        at,
+        error,
+    )
 
 
 async def mark_cancelled(conn: asyncpg.Connection, delivery_id: int, attempts: int, error: str) -> None:
-    await conn.execute("UPDATE deliveries SET status = 'cancelled', lease_until = NULL, last_error = $3 "
-                       "WHERE id = $1 AND status = 'sending' AND attempts = $2", delivery_id, attempts, error)
+    await conn.execute(
+        "UPDATE deliveries SET status = 'cancelled', lease_until = NULL, last_error = $3 "
+        "WHERE id = $1 AND status = 'sending' AND attempts = $2",
+        delivery_id,
+        attempts,
+        error,
+    )
 
 
-async def mark_failed(conn: asyncpg.Connection, delivery_id: int, attempts: int, failed_at: datetime,
-                      error: str) -> bool:
+async def mark_failed(
+    conn: asyncpg.Connection, delivery_id: int, attempts: int, failed_at: datetime, error: str
+) -> bool:
     """True if this attempt still held the row (so the failure is told once)."""
     done = await conn.execute(
         "UPDATE deliveries SET status = 'failed', failed_at = $3, lease_until = NULL, last_error = $4 "
-        "WHERE id = $1 AND status = 'sending' AND attempts = $2", delivery_id, attempts, failed_at, error)
+        "WHERE id = $1 AND status = 'sending' AND attempts = $2",
+        delivery_id,
+        attempts,
+        failed_at,
+        error,
+    )
     return done.endswith(" 1")
 
 
 async def unsealed_deliveries(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Rows from before the queue sealed the address and text."""
-    return await conn.fetch("SELECT id, event_source, event_id, channel, recipient, body FROM deliveries "
-                            "WHERE recipient IS NOT NULL")
+    return await conn.fetch(
+        "SELECT id, event_source, event_id, channel, recipient, body FROM deliveries WHERE recipient IS NOT NULL"
+    )
 
 
-async def seal_delivery(conn: asyncpg.Connection, row: asyncpg.Record, *, recipient_key: str, payload_kid: str,
-                        payload_enc: bytes) -> int:
+async def seal_delivery(
+    conn: asyncpg.Connection, row: asyncpg.Record, *, recipient_key: str, payload_kid: str, payload_enc: bytes
+) -> int:
     """1 if sealed; 0 if a sealed twin of the row exists already (the unique key would clash)."""
-    return await conn.fetchval(
-        "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, "
-        "recipient = NULL, body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
-        "o.event_source = $5 AND o.event_id = $6 AND o.channel = $7 AND o.recipient_key = $2) "
-        "RETURNING 1", row["id"], recipient_key, payload_kid, payload_enc, row["event_source"], row["event_id"],
-        row["channel"]) or 0
+    return (
+        await conn.fetchval(
+            "UPDATE deliveries SET recipient_key = $2, payload_kid = $3, payload_enc = $4, "
+            "recipient = NULL, body = NULL WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM deliveries o WHERE "
+            "o.event_source = $5 AND o.event_id = $6 AND o.channel = $7 AND o.recipient_key = $2) "
+            "RETURNING 1",
+            row["id"],
+            recipient_key,
+            payload_kid,
+            payload_enc,
+            row["event_source"],
+            row["event_id"],
+            row["channel"],
+        )
+        or 0
+    )
 
 
 async def queue_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """(channel, status, n) of the rows not yet done, for the queue gauges."""
-    return await conn.fetch("SELECT channel, status, count(*) AS n FROM deliveries "
-                            "WHERE status IN ('pending', 'deferred', 'sending', 'failed') GROUP BY 1, 2")
+    return await conn.fetch(
+        "SELECT channel, status, count(*) AS n FROM deliveries "
+        "WHERE status IN ('pending', 'deferred', 'sending', 'failed') GROUP BY 1, 2"
+    )

@@ -21,13 +21,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
-from datetime import datetime, timedelta, timezone
 
 import asyncpg
 import structlog
 
-from fengqiao.constants import NOTIFY_SOURCE as SOURCE, STATION_TZ
+from fengqiao.constants import NOTIFY_SOURCE as SOURCE
+from fengqiao.constants import STATION_TZ
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from notify import db
@@ -60,8 +61,15 @@ def payload_context(row) -> str:
 
 
 class DeliveryQueue:
-    def __init__(self, *, cipher: PiiCipher, index: BlindIndex, rules: Rules, templates: Templates,
-                 senders: dict[str, object | None]) -> None:
+    def __init__(
+        self,
+        *,
+        cipher: PiiCipher,
+        index: BlindIndex,
+        rules: Rules,
+        templates: Templates,
+        senders: dict[str, object | None],
+    ) -> None:
         self.cipher, self.index, self.rules, self.templates = cipher, index, rules, templates
         self.senders = senders  # channel -> adapter, or None when the channel is not configured
         self.metrics: NotifyMetrics | None = None
@@ -71,22 +79,52 @@ class DeliveryQueue:
         self.metrics = metrics
 
     def recipient_key(self, channel: str, address: str) -> str:
-        return self.index.of(address.strip().lower() if channel == "email" else address.strip(),
-                             purpose=f"notify/{channel}")
+        return self.index.of(
+            address.strip().lower() if channel == "email" else address.strip(), purpose=f"notify/{channel}"
+        )
 
     # -- enqueue (inside a consumer transaction) ---------------------------------------------------
 
-    async def enqueue(self, conn: asyncpg.Connection, outbox: Outbox, *, event_source: str, event_id: str, channel: str,
-                      audience: str, recipient_key: str, address: str, body: str, subject: str | None = None,
-                      template: str, tracking_no: str | None, station: str | None, station_name: str = "",
-                      urgent: bool = False, now: datetime | None = None) -> bool:
+    async def enqueue(
+        self,
+        conn: asyncpg.Connection,
+        outbox: Outbox,
+        *,
+        event_source: str,
+        event_id: str,
+        channel: str,
+        audience: str,
+        recipient_key: str,
+        address: str,
+        body: str,
+        subject: str | None = None,
+        template: str,
+        tracking_no: str | None,
+        station: str | None,
+        station_name: str = "",
+        urgent: bool = False,
+        now: datetime | None = None,
+    ) -> bool:
         row = dict(event_source=event_source, event_id=event_id, channel=channel, recipient_key=recipient_key)
-        sealed = self.cipher.seal_json({"to": address, "subject": subject, "body": body, "station_name": station_name},
-                                       context=payload_context(row))
+        sealed = self.cipher.seal_json(
+            {"to": address, "subject": subject, "body": body, "station_name": station_name},
+            context=payload_context(row),
+        )
         created = await db.add_delivery(
-            conn, event_source=event_source, event_id=event_id, recipient_key=recipient_key, channel=channel,
-            audience=audience, template=template, tracking_no=tracking_no, station=station, payload_kid=sealed.kid,
-            payload_enc=sealed.blob, urgent=urgent, not_before=now)
+            conn,
+            event_source=event_source,
+            event_id=event_id,
+            recipient_key=recipient_key,
+            channel=channel,
+            audience=audience,
+            template=template,
+            tracking_no=tracking_no,
+            station=station,
+            payload_kid=sealed.kid,
+            payload_enc=sealed.blob,
+            urgent=urgent,
+            not_before=now,
+        )
         if created:
             if self.metrics:
                 outbox.after_commit(self.metrics.notifications.labels(channel=channel, outcome="queued").inc)
@@ -126,8 +164,9 @@ class DeliveryQueue:
 
             started = time.monotonic()
             results = await asyncio.gather(*(one(r) for r in to_send))
-            await self._record_sent(pool, [r for r, e in zip(to_send, results) if e is None], now,
-                                    time.monotonic() - started)
+            await self._record_sent(
+                pool, [r for r, e in zip(to_send, results) if e is None], now, time.monotonic() - started
+            )
             for row, error in zip(to_send, results):
                 if error is not None:
                     await self._record(pool, row, error, now)
@@ -163,8 +202,9 @@ class DeliveryQueue:
         if sender is None:
             return PermanentFailure(f"{row['channel']} channel not configured")
         try:
-            payload = self.cipher.open_json(Sealed(row["payload_kid"], row["payload_enc"]),
-                                            context=payload_context(row))
+            payload = self.cipher.open_json(
+                Sealed(row["payload_kid"], row["payload_enc"]), context=payload_context(row)
+            )
             message = await self._outgoing(pool, row, payload)
             if message is None:
                 return Cancelled("subscription removed")
@@ -172,7 +212,7 @@ class DeliveryQueue:
             return None
         except (TemporaryFailure, PermanentFailure) as exc:
             return exc
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return TemporaryFailure(f"{row['channel']} send timed out")
         except Exception as exc:  # a bug or an unforeseen library error: retried, named, never the text
             log.exception("delivery_send_error", channel=row["channel"], delivery_id=row["id"])
@@ -182,18 +222,30 @@ class DeliveryQueue:
         html = secret = None
         if row["channel"] == "email":
             html = self.templates.render(
-                "email.html", station=row["station"], station_name=payload.get("station_name") or "",
-                subject=payload.get("subject") or "", body=payload["body"])
+                "email.html",
+                station=row["station"],
+                station_name=payload.get("station_name") or "",
+                subject=payload.get("subject") or "",
+                body=payload["body"],
+            )
         if row["channel"] == "webhook":
             async with pool.acquire() as conn:
                 sub = await db.subscription_secret(conn, row["recipient_key"])
             if sub is None:
                 return None
-            secret = self.cipher.open(Sealed(sub["secret_kid"], sub["secret_enc"]),
-                                      context=f"webhook/{sub['id']}/secret").decode()
-        return Outgoing(delivery_id=row["id"], channel=row["channel"], recipient=payload["to"],
-                        subject=payload.get("subject"), body=payload["body"], html=html, secret=secret,
-                        event_id=row["event_id"])
+            secret = self.cipher.open(
+                Sealed(sub["secret_kid"], sub["secret_enc"]), context=f"webhook/{sub['id']}/secret"
+            ).decode()
+        return Outgoing(
+            delivery_id=row["id"],
+            channel=row["channel"],
+            recipient=payload["to"],
+            subject=payload.get("subject"),
+            body=payload["body"],
+            html=html,
+            secret=secret,
+            event_id=row["event_id"],
+        )
 
     async def _record_sent(self, pool: asyncpg.Pool, rows, now: datetime, send_s: float) -> None:
         """`now` is the worker's clock at the claim (sent_at); `send_s` how long the sends took."""
@@ -206,25 +258,29 @@ class DeliveryQueue:
             self.metrics.notifications.labels(channel=channel, outcome="sent").inc(len(rows))
             for r in rows:
                 self.metrics.latency.labels(channel=channel).observe(
-                    max(0.0, (now - r["created_at"]).total_seconds()) + send_s)
+                    max(0.0, (now - r["created_at"]).total_seconds()) + send_s
+                )
 
     async def _record(self, pool: asyncpg.Pool, row, error: Exception, now: datetime) -> None:
         channel, attempts = row["channel"], row["attempts"] + 1
         async with pool.acquire() as conn, conn.transaction():
             if isinstance(error, TemporaryFailure) and not self.rules.backoff.exhausted(attempts):
-                await db.retry_later(conn, row["id"], attempts, now + self.rules.backoff.delay(attempts),
-                                     str(error)[:200])
+                await db.retry_later(
+                    conn, row["id"], attempts, now + self.rules.backoff.delay(attempts), str(error)[:200]
+                )
                 outcome = "retried"
-                log.warning("delivery_retry", channel=channel, delivery_id=row["id"], attempts=attempts,
-                            error=str(error)[:200])
+                log.warning(
+                    "delivery_retry", channel=channel, delivery_id=row["id"], attempts=attempts, error=str(error)[:200]
+                )
             elif isinstance(error, Cancelled):
                 await db.mark_cancelled(conn, row["id"], attempts, str(error))
                 outcome = "cancelled"
             else:
                 done = await db.mark_failed(conn, row["id"], attempts, now, str(error)[:200])
                 outcome = "failed"
-                log.warning("delivery_failed", channel=channel, delivery_id=row["id"], attempts=attempts,
-                            error=str(error)[:200])
+                log.warning(
+                    "delivery_failed", channel=channel, delivery_id=row["id"], attempts=attempts, error=str(error)[:200]
+                )
                 if done and row["audience"] == "citizen" and row["station"]:
                     await self._tell_leaders(conn, row, attempts, str(error)[:200])
         if self.metrics:
@@ -234,18 +290,30 @@ class DeliveryQueue:
         """One notice per failed delivery; but while a channel is not configured at all, one notice
         per channel and day (the list of failed deliveries has every one)."""
         station_name = await db.station_name(conn, row["station"])
-        params = dict(tracking_no=row["tracking_no"] or "", audience_label=AUDIENCE_LABELS[row["audience"]],
-                      channel_label=CHANNEL_LABELS[row["channel"]], attempts=str(attempts), error=error)
+        params = dict(
+            tracking_no=row["tracking_no"] or "",
+            audience_label=AUDIENCE_LABELS[row["audience"]],
+            channel_label=CHANNEL_LABELS[row["channel"]],
+            attempts=str(attempts),
+            error=error,
+        )
         kind, key, tracking_no = "delivery_failed", f"{row['id']}/failed/{row['resends']}", row["tracking_no"]
         if self.senders.get(row["channel"]) is None:
-            day = datetime.now(timezone.utc).astimezone(STATION_TZ).date().isoformat()
+            day = datetime.now(UTC).astimezone(STATION_TZ).date().isoformat()
             kind, key, tracking_no = "channel_not_configured", f"not-configured/{row['channel']}/{day}", None
         render = partial(self.templates.render, station=row["station"], station_name=station_name, **params)
         for leader in await db.station_leaders(conn, row["station"]):
             await db.add_console_notification(
-                conn, event_source=f"{SOURCE}/deliveries", event_id=key, recipient_id=leader, station=row["station"],
-                kind=kind, tracking_no=tracking_no, title=render(f"console/{kind}.title.txt"),
-                body=render(f"console/{kind}.body.txt"))
+                conn,
+                event_source=f"{SOURCE}/deliveries",
+                event_id=key,
+                recipient_id=leader,
+                station=row["station"],
+                kind=kind,
+                tracking_no=tracking_no,
+                title=render(f"console/{kind}.title.txt"),
+                body=render(f"console/{kind}.body.txt"),
+            )
 
     # -- housekeeping -----------------------------------------------------------------------------
 
@@ -257,11 +325,13 @@ class DeliveryQueue:
             for row in rows:
                 key = self.recipient_key(row["channel"], row["recipient"])
                 ctx = dict(row) | {"recipient_key": key}
-                s = self.cipher.seal_json({"to": row["recipient"], "subject": None, "body": row["body"]},
-                                          context=payload_context(ctx))
+                s = self.cipher.seal_json(
+                    {"to": row["recipient"], "subject": None, "body": row["body"]}, context=payload_context(ctx)
+                )
                 async with conn.transaction():
-                    sealed += await db.seal_delivery(conn, row, recipient_key=key, payload_kid=s.kid,
-                                                     payload_enc=s.blob)
+                    sealed += await db.seal_delivery(
+                        conn, row, recipient_key=key, payload_kid=s.kid, payload_enc=s.blob
+                    )
         return sealed
 
     async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
@@ -274,4 +344,4 @@ class DeliveryQueue:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

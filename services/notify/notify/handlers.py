@@ -13,7 +13,7 @@ on top of the consumer's inbox.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import partial
 
 import asyncpg
@@ -22,8 +22,16 @@ from fengqiao import links
 from fengqiao.constants import STATION_TZ
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
-    CONTRACTS, AlertRaised, CaseAssigned, CaseTriaged, CaseUpdated, CitizenMessageRequested, CloudEvent, EventTypes,
-    StaffReminder, SurveyAnswered,
+    CONTRACTS,
+    AlertRaised,
+    CaseAssigned,
+    CaseTriaged,
+    CaseUpdated,
+    CitizenMessageRequested,
+    CloudEvent,
+    EventTypes,
+    StaffReminder,
+    SurveyAnswered,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
@@ -35,8 +43,13 @@ from notify.metrics import NotifyMetrics
 from notify.templates import Templates
 from notify.webhooks import fan_out
 
-CLOCK_LABELS = {"accept": "签收", "resolve": "办结", "visit": "回访", "performance_check": "调解协议履行回访",
-                "confirmation_window": "司法确认申请期"}
+CLOCK_LABELS = {
+    "accept": "签收",
+    "resolve": "办结",
+    "visit": "回访",
+    "performance_check": "调解协议履行回访",
+    "confirmation_window": "司法确认申请期",
+}
 ALERT_KIND_LABELS = {"cluster": "群体性事件苗头", "trend": "类案上升趋势", "repeat_dispute": "矛盾纠纷反复"}
 ALERT_LEVEL_LABELS = {"yellow": "黄色", "orange": "橙色", "red": "红色"}
 SURVEY_PURPOSE = "survey"  # intake's survey page verifies links of this purpose
@@ -56,8 +69,16 @@ def _local(value) -> str:
     return value.astimezone(STATION_TZ).strftime("%m月%d日 %H:%M") if value else ""
 
 
-async def _console(deps: Deps, conn, outbox: Outbox, event: CloudEvent, targets: list[tuple[str, str]],
-                   station: str, tracking_no: str | None, params: dict) -> None:
+async def _console(
+    deps: Deps,
+    conn,
+    outbox: Outbox,
+    event: CloudEvent,
+    targets: list[tuple[str, str]],
+    station: str,
+    tracking_no: str | None,
+    params: dict,
+) -> None:
     """Console notifications: (recipient, kind) pairs, each recipient once (the first kind wins)."""
     station_name = params.pop("station_name", None) or await db.station_name(conn, station)
     created, seen = 0, set()
@@ -65,38 +86,77 @@ async def _console(deps: Deps, conn, outbox: Outbox, event: CloudEvent, targets:
         if not recipient or recipient in seen:
             continue
         seen.add(recipient)
-        render = partial(deps.templates.render, station=station, station_name=station_name,
-                         **{"tracking_no": tracking_no or "", **params})
+        render = partial(
+            deps.templates.render,
+            station=station,
+            station_name=station_name,
+            **{"tracking_no": tracking_no or "", **params},
+        )
         created += await db.add_console_notification(
-            conn, event_source=event.source, event_id=event.id, recipient_id=recipient, station=station, kind=kind,
-            tracking_no=tracking_no, title=render(f"console/{kind}.title.txt"), body=render(f"console/{kind}.body.txt"))
+            conn,
+            event_source=event.source,
+            event_id=event.id,
+            recipient_id=recipient,
+            station=station,
+            kind=kind,
+            tracking_no=tracking_no,
+            title=render(f"console/{kind}.title.txt"),
+            body=render(f"console/{kind}.body.txt"),
+        )
     if created and deps.metrics:
-        outbox.after_commit(lambda: deps.metrics.notifications.labels(channel="console", outcome="delivered")
-                            .inc(created))
+        outbox.after_commit(
+            lambda: deps.metrics.notifications.labels(channel="console", outcome="delivered").inc(created)
+        )
 
 
-async def _page(deps: Deps, conn, outbox: Outbox, event: CloudEvent, staff_ids: list[str], station: str,
-                template: str, tracking_no: str | None, params: dict) -> None:
+async def _page(
+    deps: Deps,
+    conn,
+    outbox: Outbox,
+    event: CloudEvent,
+    staff_ids: list[str],
+    station: str,
+    template: str,
+    tracking_no: str | None,
+    params: dict,
+) -> None:
     """Urgent matters also by SMS to the staff among `staff_ids` who left a phone for it: not held
     by quiet hours or rate limits."""
     station_name = await db.station_name(conn, station)
     for row in await db.staff_phones(conn, list(dict.fromkeys(s for s in staff_ids if s))):
-        phone = deps.queue.cipher.open(Sealed(row["phone_kid"], row["phone_enc"]),
-                                       context=f"staff/{row['staff_id']}/phone").decode()
-        body = deps.templates.render(f"staff/{template}.txt", station=station, station_name=station_name,
-                                     **{"tracking_no": tracking_no or "", **params})
+        phone = deps.queue.cipher.open(
+            Sealed(row["phone_kid"], row["phone_enc"]), context=f"staff/{row['staff_id']}/phone"
+        ).decode()
+        body = deps.templates.render(
+            f"staff/{template}.txt",
+            station=station,
+            station_name=station_name,
+            **{"tracking_no": tracking_no or "", **params},
+        )
         await deps.queue.enqueue(
-            conn, outbox, event_source=event.source, event_id=event.id, channel="sms", audience="staff",
-            recipient_key=deps.queue.recipient_key("sms", phone), address=phone, body=body,
-            template=f"staff/{template}", tracking_no=tracking_no, station=station, station_name=station_name,
-            urgent=True)
+            conn,
+            outbox,
+            event_source=event.source,
+            event_id=event.id,
+            channel="sms",
+            audience="staff",
+            recipient_key=deps.queue.recipient_key("sms", phone),
+            address=phone,
+            body=body,
+            template=f"staff/{template}",
+            tracking_no=tracking_no,
+            station=station,
+            station_name=station_name,
+            urgent=True,
+        )
 
 
 async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     data = event.payload(CaseAssigned)
     await _remember_urgency(conn, data.tracking_no, data.urgency)
-    params = dict(category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency],
-                  assignee_name="")
+    params = dict(
+        category_label=CATEGORY_LABELS[data.category], urgency_label=URGENCY_LABELS[data.urgency], assignee_name=""
+    )
     if data.assignee_id and (data.notify_leader or data.urgency == "urgent"):
         params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
     if data.assignee_id and not data.flagged:
@@ -105,13 +165,15 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
             targets += [(r, "urgent") for r in await db.station_leaders(conn, data.station)]
     else:  # nobody on duty, or flagged: the leadership assigns by hand
         targets = [(r, "unassigned") for r in await db.station_leaders(conn, data.station)] + [
-            (data.assignee_id, "unassigned")]
+            (data.assignee_id, "unassigned")
+        ]
     await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
     if data.urgency == "urgent":  # the officer on duty and the leadership, wherever they are
-        await _page(deps, conn, outbox, event, [r for r, _ in targets], data.station, "urgent", data.tracking_no,
-                    params)
+        await _page(
+            deps, conn, outbox, event, [r for r, _ in targets], data.station, "urgent", data.tracking_no, params
+        )
     if deps.metrics:
-        elapsed = (datetime.now(timezone.utc) - data.submitted_at).total_seconds()
+        elapsed = (datetime.now(UTC) - data.submitted_at).total_seconds()
         outbox.after_commit(lambda: deps.metrics.stage_seconds.labels(stage="notified").observe(elapsed))
 
 
@@ -127,28 +189,51 @@ async def _remember_urgency(conn, tracking_no: str, urgency: str) -> None:
         await db.release_quiet_holds(conn, tracking_no)
 
 
-async def on_citizen_message_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                                       deps: Deps) -> None:
+async def on_citizen_message_requested(
+    event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps
+) -> None:
     """The message goes on the channel the citizen gave: SMS if a phone, else e-mail."""
     data = event.payload(CitizenMessageRequested)
     channel, address = ("sms", data.phone) if data.phone else ("email", data.email)
     if not address:
         return
     base = deps.public_base_url.rstrip("/")
-    params = dict(tracking_no=data.tracking_no, access_code=data.params.get("access_code", ""),
-                  text=data.params.get("text", ""), track_url=f"{base}/track?no={data.tracking_no}", survey_url="")
+    params = dict(
+        tracking_no=data.tracking_no,
+        access_code=data.params.get("access_code", ""),
+        text=data.params.get("text", ""),
+        track_url=f"{base}/track?no={data.tracking_no}",
+        survey_url="",
+    )
     if data.template == "result":
-        token = links.sign(deps.link_key, SURVEY_PURPOSE, data.tracking_no, valid_for_s=deps.survey_link_valid_s,
-                           now=event.time.timestamp())
+        token = links.sign(
+            deps.link_key,
+            SURVEY_PURPOSE,
+            data.tracking_no,
+            valid_for_s=deps.survey_link_valid_s,
+            now=event.time.timestamp(),
+        )
         params["survey_url"] = f"{base}/survey?t={token}"
     station_name = await db.station_name(conn, data.station)
     render = partial(deps.templates.render, station=data.station, station_name=station_name, **params)
     body = render(f"citizen/{data.template}.txt")
     subject = render(f"citizen/{data.template}.subject.txt") if channel == "email" else None
     await deps.queue.enqueue(
-        conn, outbox, event_source=event.source, event_id=event.id, channel=channel, audience="citizen",
-        recipient_key=deps.queue.recipient_key(channel, address), address=address, body=body, subject=subject,
-        template=data.template, tracking_no=data.tracking_no, station=data.station, station_name=station_name)
+        conn,
+        outbox,
+        event_source=event.source,
+        event_id=event.id,
+        channel=channel,
+        audience="citizen",
+        recipient_key=deps.queue.recipient_key(channel, address),
+        address=address,
+        body=body,
+        subject=subject,
+        template=data.template,
+        tracking_no=data.tracking_no,
+        station=data.station,
+        station_name=station_name,
+    )
 
 
 async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
@@ -162,8 +247,9 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     the bureau supervisors for supervision (督办)."""
     data = event.payload(CaseUpdated)
     step = event.type.rsplit(".", 1)[1]
-    params = dict(tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"),
-                  due=_local(data.due_at))
+    params = dict(
+        tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"), due=_local(data.due_at)
+    )
     if step == "reassigned" and data.previous_status == "returned" and data.assignee_id == data.previous_assignee_id:
         recipients, kind = [data.assignee_id], "return_rejected"  # the leader did not approve the return
     elif step in ("reassigned", "transferred"):
@@ -187,10 +273,22 @@ async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     recipients = await db.station_leaders(conn, data.station)
     if data.level == "red":
         recipients += await db.bureau_supervisors(conn)
-    params = dict(explanation=data.explanation, count=str(len(data.members)),
-                  level_label=ALERT_LEVEL_LABELS[data.level], kind_label=ALERT_KIND_LABELS[data.kind])
-    await _console(deps, conn, outbox, event, [(r, "alert") for r in recipients], data.station,
-                   data.members[-1] if data.members else None, params)
+    params = dict(
+        explanation=data.explanation,
+        count=str(len(data.members)),
+        level_label=ALERT_LEVEL_LABELS[data.level],
+        kind_label=ALERT_KIND_LABELS[data.kind],
+    )
+    await _console(
+        deps,
+        conn,
+        outbox,
+        event,
+        [(r, "alert") for r in recipients],
+        data.station,
+        data.members[-1] if data.members else None,
+        params,
+    )
     if data.level == "red":
         await _page(deps, conn, outbox, event, recipients, data.station, "alert", None, params)
 
@@ -202,14 +300,23 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
         outbox.after_commit(deps.metrics.survey_responses.labels(station=data.station, result=data.result).inc)
     if data.result == "dissatisfied":
         params = dict(tracking_no=data.tracking_no, reason=data.reason or "未填写")
-        await _console(deps, conn, outbox, event, [(r, "dissatisfied") for r in await db.station_leaders(
-            conn, data.station)], data.station, data.tracking_no, params)
+        await _console(
+            deps,
+            conn,
+            outbox,
+            event,
+            [(r, "dissatisfied") for r in await db.station_leaders(conn, data.station)],
+            data.station,
+            data.tracking_no,
+            params,
+        )
 
 
 def _both(first, second):
     async def handler(event, conn, outbox):
         await first(event, conn, outbox)
         await second(event, conn, outbox)
+
     return handler
 
 
@@ -218,9 +325,11 @@ PUBLIC_TYPES = [t for t in CONTRACTS if t.startswith("fengqiao.case.") or t == E
 
 def make_handlers(deps: Deps):
     """The HANDLERS table of the process: its metrics bound once, into a copy of the frozen `deps`."""
+
     def handlers(metrics: Metrics) -> dict:
         deps.queue.bind(NotifyMetrics.of(metrics))
         return handlers_table(replace(deps, metrics=metrics))
+
     return handlers
 
 
@@ -230,9 +339,16 @@ def handlers_table(deps: Deps) -> dict:
         EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
         EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
         EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
-        **{t: partial(on_case_updated, deps=deps) for t in (
-            EventTypes.CASE_REASSIGNED, EventTypes.CASE_TRANSFERRED, EventTypes.CASE_ESCALATED,
-            EventTypes.CASE_RETURNED, EventTypes.CASE_REOPENED)},
+        **{
+            t: partial(on_case_updated, deps=deps)
+            for t in (
+                EventTypes.CASE_REASSIGNED,
+                EventTypes.CASE_TRANSFERRED,
+                EventTypes.CASE_ESCALATED,
+                EventTypes.CASE_RETURNED,
+                EventTypes.CASE_REOPENED,
+            )
+        },
         EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
         EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
         **READ_MODEL_HANDLERS,

@@ -18,13 +18,24 @@ class NotifyMetrics(ServiceMetrics):
         self.notifications = metrics.notifications
         self.latency = Histogram(
             "fengqiao_notification_delivery_seconds",
-            "From the event to the message accepted by its gateway (SMS, e-mail, webhook), holds and retries "
-            "included.", ["channel"], buckets=_LATENCY_BUCKETS, registry=r)
-        self.queue = Gauge("fengqiao_notification_queue", "Deliveries not yet sent: pending (due or waiting for a "
-                           "retry), deferred (quiet hours, rate limit), sending.", ["channel", "state"], registry=r)
-        self.failed = Gauge("fengqiao_notifications_failed_unresent",
-                            "Deliveries that failed after the last retry and wait for a manual resend.",
-                            ["channel"], registry=r)
+            "From the event to the message accepted by its gateway (SMS, e-mail, webhook), holds and retries included.",
+            ["channel"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue = Gauge(
+            "fengqiao_notification_queue",
+            "Deliveries not yet sent: pending (due or waiting for a "
+            "retry), deferred (quiet hours, rate limit), sending.",
+            ["channel", "state"],
+            registry=r,
+        )
+        self.failed = Gauge(
+            "fengqiao_notifications_failed_unresent",
+            "Deliveries that failed after the last retry and wait for a manual resend.",
+            ["channel"],
+            registry=r,
+        )
         for channel in CHANNELS:
             for outcome in OUTCOMES:
                 self.notifications.labels(channel=channel, outcome=outcome)

@@ -40,8 +40,8 @@ class QuietHours:
     tz: tzinfo = STATION_TZ
 
     @classmethod
-    def parse(cls, text: str, tz: tzinfo = STATION_TZ) -> "QuietHours | None":
-        """"21:00-08:00"; empty or "off" means no quiet hours."""
+    def parse(cls, text: str, tz: tzinfo = STATION_TZ) -> QuietHours | None:
+        """ "21:00-08:00"; empty or "off" means no quiet hours."""
         text = (text or "").strip()
         if text.lower() in ("", "off", "none"):
             return None
@@ -80,8 +80,9 @@ def rate_limits(text: str) -> list[tuple[int, timedelta]]:
     return [(item.amount, timedelta(seconds=item.get_expiry())) for item in limits.parse_many(text)]
 
 
-def rate_limited_until(recent_sent: list[datetime], now: datetime,
-                       windows: list[tuple[int, timedelta]]) -> datetime | None:
+def rate_limited_until(
+    recent_sent: list[datetime], now: datetime, windows: list[tuple[int, timedelta]]
+) -> datetime | None:
     """`recent_sent`: when earlier messages to this recipient on this channel went (any order).
     None if one more may go now, else the earliest time it may."""
     until = None

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import (
-    BaseLoader, ChoiceLoader, DictLoader, Environment, StrictUndefined, TemplateError, TemplateNotFound,
+    BaseLoader,
+    ChoiceLoader,
+    DictLoader,
+    Environment,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
     select_autoescape,
 )
 
@@ -56,14 +62,15 @@ BUILTIN: dict[str, str] = {
     "citizen/rectified.subject.txt": "您提出的意见已整改（编号 {{ tracking_no }}）",
     # The HTML part of every citizen e-mail; `body` is the text above (autoescaped here).
     "email.html": (
-        "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>{{ subject }}</title></head>"
-        "<body style=\"font-family:sans-serif;line-height:1.6\"><p>{{ body }}</p>"
-        "<p style=\"color:#666\">{{ signature }} · 咨询电话 {{ hotline }}<br>此邮件由系统发送，请勿直接回复。</p>"
+        '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{{ subject }}</title></head>'
+        '<body style="font-family:sans-serif;line-height:1.6"><p>{{ body }}</p>'
+        '<p style="color:#666">{{ signature }} · 咨询电话 {{ hotline }}<br>此邮件由系统发送，请勿直接回复。</p>'
         "</body></html>"
     ),
     # -- to staff by SMS, urgent matters only (besides the console) -------------------------------------
     "staff/urgent.txt": (
-        _SIGN + "紧急警情 {{ tracking_no }}：{{ category_label }}，已分派给{{ assignee_name or '所领导' }}，请立即关注。"
+        _SIGN
+        + "紧急警情 {{ tracking_no }}：{{ category_label }}，已分派给{{ assignee_name or '所领导' }}，请立即关注。"
     ),
     "staff/alert.txt": _SIGN + "{{ level_label }}预警（{{ kind_label }}）：{{ explanation }}，请登录系统处置。",
     # -- to staff, in the console inbox ------------------------------------------------------------
@@ -111,13 +118,28 @@ BUILTIN: dict[str, str] = {
 
 # Values for previews and for the start-up check of every template.
 SAMPLE = dict(
-    tracking_no="FQ7K3M9QXA", access_code="482913", station_name="矿区派出所",
+    tracking_no="FQ7K3M9QXA",
+    access_code="482913",
+    station_name="矿区派出所",
     track_url="https://fengqiao.example/track?no=FQ7K3M9QXA",
     survey_url="https://fengqiao.example/survey?t=FQ7K3M9QXA.1790000000.abc",
-    text="经调解，双方已就噪声问题达成一致，物业已加装隔音设施。", subject="示例主题", body="示例正文",
-    category_label="邻里纠纷", urgency_label="一般", assignee_name="张伟", clock_label="办结", due="11月30日 17:00",
-    reason="问题没有解决", level_label="橙色", kind_label="群体性事件苗头", explanation="同一小区3天内5件相似反映",
-    count="5", audience_label="群众", channel_label="短信", attempts="8", error="短信网关无响应",
+    text="经调解，双方已就噪声问题达成一致，物业已加装隔音设施。",
+    subject="示例主题",
+    body="示例正文",
+    category_label="邻里纠纷",
+    urgency_label="一般",
+    assignee_name="张伟",
+    clock_label="办结",
+    due="11月30日 17:00",
+    reason="问题没有解决",
+    level_label="橙色",
+    kind_label="群体性事件苗头",
+    explanation="同一小区3天内5件相似反映",
+    count="5",
+    audience_label="群众",
+    channel_label="短信",
+    attempts="8",
+    error="短信网关无响应",
 )
 
 CHANNEL_LABELS = {"sms": "短信", "email": "电子邮件", "webhook": "订阅推送"}
@@ -193,15 +215,20 @@ class Templates:
                 loaders.append(FolderLoader(self.dir))
             loaders.append(DictLoader(BUILTIN))
             env = self._envs[key] = Environment(
-                loader=ChoiceLoader(loaders), undefined=StrictUndefined, keep_trailing_newline=False,
-                autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False))
+                loader=ChoiceLoader(loaders),
+                undefined=StrictUndefined,
+                keep_trailing_newline=False,
+                autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False, default=False),
+            )
         return env
 
     def profile(self, station: str | None, station_name: str) -> Profile:
         """Signature and hotline: the station's, else the deployment's, else the station name and 110."""
         own = (self._profiles.get("stations") or {}).get(station or "", {})
-        return Profile(signature=own.get("signature") or self._profiles.get("signature") or station_name,
-                       hotline=own.get("hotline") or self._profiles.get("hotline") or "110")
+        return Profile(
+            signature=own.get("signature") or self._profiles.get("signature") or station_name,
+            hotline=own.get("hotline") or self._profiles.get("hotline") or "110",
+        )
 
     def render(self, name: str, *, station: str | None, station_name: str, **params) -> str:
         profile = self.profile(station, station_name)

@@ -26,9 +26,12 @@ from notify.deps import QueueDep, WebhookPolicyDep
 
 async def matching_subscriptions(conn: asyncpg.Connection, event_type: str, station: str | None) -> list:
     rows = await db.active_subscriptions(conn)
-    return [r for r in rows
-            if any(fnmatchcase(event_type, pattern) for pattern in r["event_types"])
-            and (not r["stations"] or station in r["stations"])]
+    return [
+        r
+        for r in rows
+        if any(fnmatchcase(event_type, pattern) for pattern in r["event_types"])
+        and (not r["stations"] or station in r["stations"])
+    ]
 
 
 async def fan_out(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, queue: DeliveryQueue) -> None:
@@ -37,9 +40,20 @@ async def fan_out(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *
     body = None
     for sub in await matching_subscriptions(conn, event.type, station):
         body = body or event.to_json().decode()
-        await queue.enqueue(conn, outbox, event_source=event.source, event_id=event.id, channel="webhook",
-                            audience="subscriber", recipient_key=sub["id"], address=sub["url"], body=body,
-                            template="cloudevent", tracking_no=event.subject, station=station)
+        await queue.enqueue(
+            conn,
+            outbox,
+            event_source=event.source,
+            event_id=event.id,
+            channel="webhook",
+            audience="subscriber",
+            recipient_key=sub["id"],
+            address=sub["url"],
+            body=body,
+            template="cloudevent",
+            tracking_no=event.subject,
+            station=station,
+        )
 
 
 # -- management API (other bureau systems with an integration token; bureau and admin staff) --------
@@ -62,7 +76,8 @@ class NewSubscription(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     url: Annotated[AnyHttpUrl, UrlConstraints(max_length=2000)]
     event_types: list[Annotated[str, Field(pattern=r"^fengqiao\.[a-z_.]*\*?$", max_length=100)]] = Field(
-        min_length=1, max_length=50)
+        min_length=1, max_length=50
+    )
     stations: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=200)
 
 
@@ -74,13 +89,21 @@ _REFUSED = {
 
 
 def _public(row) -> dict:
-    return {"id": row["id"], "name": row["name"], "url": row["url"], "event_types": list(row["event_types"]),
-            "stations": list(row["stations"]), "active": row["active"], "created_at": row["created_at"].isoformat()}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "url": row["url"],
+        "event_types": list(row["event_types"]),
+        "stations": list(row["stations"]),
+        "active": row["active"],
+        "created_at": row["created_at"].isoformat(),
+    }
 
 
 @router.post("", status_code=201)
-async def subscribe(body: NewSubscription, rt: RuntimeDep, principal: Subscriber, queue: QueueDep,
-                    policy: WebhookPolicyDep) -> dict:
+async def subscribe(
+    body: NewSubscription, rt: RuntimeDep, principal: Subscriber, queue: QueueDep, policy: WebhookPolicyDep
+) -> dict:
     """Create a subscription. The signing secret is returned once, here."""
     try:  # checked again at every send: DNS may change after this
         await policy.check(str(body.url))
@@ -94,8 +117,16 @@ async def subscribe(body: NewSubscription, rt: RuntimeDep, principal: Subscriber
         if unknown:
             raise api_error(422, "unknown_station", f"未知的派出所：{', '.join(unknown)}", field="stations")
         row = await db.add_subscription(
-            conn, sub_id=sub_id, name=body.name, url=str(body.url), event_types=body.event_types,
-            stations=body.stations, secret_kid=sealed.kid, secret_enc=sealed.blob, owner_id=principal.token_id)
+            conn,
+            sub_id=sub_id,
+            name=body.name,
+            url=str(body.url),
+            event_types=body.event_types,
+            stations=body.stations,
+            secret_kid=sealed.kid,
+            secret_enc=sealed.blob,
+            owner_id=principal.token_id,
+        )
     return {**_public(row), "secret": secret}
 
 
@@ -107,11 +138,11 @@ async def list_subscriptions(rt: RuntimeDep, principal: Subscriber) -> dict:
 
 
 @router.delete("/{sub_id}", status_code=204)
-async def unsubscribe(sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")], rt: RuntimeDep,
-                      principal: Subscriber) -> None:
+async def unsubscribe(
+    sub_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9_-]+$")], rt: RuntimeDep, principal: Subscriber
+) -> None:
     """Deactivate; deliveries not yet sent to it are dropped when their turn comes."""
     async with rt.pool.acquire() as conn:
-        done = await db.deactivate_subscription(conn, sub_id, principal.token_id,
-                                                any_owner=principal.role == "admin")
+        done = await db.deactivate_subscription(conn, sub_id, principal.token_id, any_owner=principal.role == "admin")
     if not done:
         raise api_error(404, "not_found", "没有这个订阅。")

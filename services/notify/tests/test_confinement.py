@@ -17,7 +17,9 @@ from notify.templates import BUILTIN, TemplateConfigError, Templates
 def folder(tmp_path):
     root = tmp_path / "templates"
     (root / "stations" / "KZ02" / "citizen").mkdir(parents=True)
-    (root / "stations" / "KZ02" / "citizen" / "result.txt").write_text("KZ02 的结果 {{ tracking_no }}", encoding="utf-8")
+    (root / "stations" / "KZ02" / "citizen" / "result.txt").write_text(
+        "KZ02 的结果 {{ tracking_no }}", encoding="utf-8"
+    )
     (tmp_path / "secret.env").write_text("do-not-leak", encoding="utf-8")
     return root
 
@@ -25,8 +27,13 @@ def folder(tmp_path):
 def test_no_station_or_name_leads_out_of_the_template_folder(folder):
     t = Templates(folder)
     secret = folder.parent / "secret.env"
-    for station, name in (("/", str(secret).lstrip("/")), ("../..", "secret.env"), ("KZ02", "../../../secret.env"),
-                          (None, "profile.toml"), ("KZ02/../..", "secret.env")):
+    for station, name in (
+        ("/", str(secret).lstrip("/")),
+        ("../..", "secret.env"),
+        ("KZ02", "../../../secret.env"),
+        (None, "profile.toml"),
+        ("KZ02/../..", "secret.env"),
+    ):
         with pytest.raises(TemplateNotFound):
             t.preview(name, station)
 
@@ -43,8 +50,9 @@ def test_overrides_still_apply_and_the_cache_holds_only_the_station_folders(fold
     assert t.preview("citizen/result.txt", "KZ02").startswith("KZ02 的结果")
     assert t.preview("citizen/result.txt", "KZ01") == Templates().preview("citizen/result.txt", "KZ01")
     for i in range(200):  # any string an event or a request may carry as a station
-        t.render("citizen/result.txt", station=f"S{i}/../x", station_name="某所", tracking_no="FQ1", text="",
-                 survey_url="")
+        t.render(
+            "citizen/result.txt", station=f"S{i}/../x", station_name="某所", tracking_no="FQ1", text="", survey_url=""
+        )
     assert set(t._envs) <= {None, "KZ02"}
 
 
@@ -60,12 +68,36 @@ def test_only_built_in_names_render():
     assert "citizen/result.txt" in BUILTIN
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
-    "255.255.255.255", "240.0.0.1", "::1", "::", "fe80::1", "fc00::1", "fd12::1", "fec0::1", "ff02::1",
-    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254", "2002:7f00:1::1", "64:ff9b::a00:1", "::127.0.0.1",
-    "2001:db8::1", "198.18.0.1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "224.0.0.1",
+        "255.255.255.255",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fe80::1",
+        "fc00::1",
+        "fd12::1",
+        "fec0::1",
+        "ff02::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1",
+        "::ffff:169.254.169.254",
+        "2002:7f00:1::1",
+        "64:ff9b::a00:1",
+        "::127.0.0.1",
+        "2001:db8::1",
+        "198.18.0.1",
+    ],
+)
 def test_internal_and_special_addresses_are_not_public(address):
     assert not is_public(ipaddress.ip_address(address))
     assert not WebhookPolicy.from_setting("").address_allowed(ipaddress.ip_address(address))
@@ -90,8 +122,11 @@ def test_the_allow_list_names_hosts_and_networks_and_nothing_more():
 
 
 def test_names_are_resolved_and_every_address_must_be_allowed():
-    answers = {"mixed.example": ["93.184.216.34", "10.0.0.5"], "public.example": ["93.184.216.34"],
-               "hooks.bureau.internal": ["10.9.9.9"]}
+    answers = {
+        "mixed.example": ["93.184.216.34", "10.0.0.5"],
+        "public.example": ["93.184.216.34"],
+        "hooks.bureau.internal": ["10.9.9.9"],
+    }
 
     async def resolver(host, port):
         if host not in answers:

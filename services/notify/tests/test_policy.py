@@ -26,14 +26,17 @@ def test_backoff_doubles_up_to_the_cap_and_stops_after_the_last_attempt():
     assert all(90 <= jittered.delay(1, rand).total_seconds() <= 110 for _ in range(100))
 
 
-@pytest.mark.parametrize("at, release", [
-    (local(2026, 11, 29, 20, 59), None),
-    (local(2026, 11, 29, 21, 0), local(2026, 11, 30, 8, 0)),
-    (local(2026, 11, 29, 23, 30), local(2026, 11, 30, 8, 0)),
-    (local(2026, 11, 30, 0, 10), local(2026, 11, 30, 8, 0)),
-    (local(2026, 11, 30, 7, 59), local(2026, 11, 30, 8, 0)),
-    (local(2026, 11, 30, 8, 0), None),
-])
+@pytest.mark.parametrize(
+    "at, release",
+    [
+        (local(2026, 11, 29, 20, 59), None),
+        (local(2026, 11, 29, 21, 0), local(2026, 11, 30, 8, 0)),
+        (local(2026, 11, 29, 23, 30), local(2026, 11, 30, 8, 0)),
+        (local(2026, 11, 30, 0, 10), local(2026, 11, 30, 8, 0)),
+        (local(2026, 11, 30, 7, 59), local(2026, 11, 30, 8, 0)),
+        (local(2026, 11, 30, 8, 0), None),
+    ],
+)
 def test_quiet_hours_over_midnight_release_at_their_end(at, release):
     quiet = QuietHours.parse("21:00-08:00")
     assert quiet.release_at(at) == release
@@ -72,20 +75,29 @@ def test_every_template_renders_for_the_deployment_and_each_station():
 def test_station_overrides_win_over_the_deployment_which_wins_over_the_builtins(tmp_path):
     (tmp_path / "profile.toml").write_text(
         'signature = "某市公安局"\nhotline = "0000-1111111"\n[stations.KZ01]\nsignature = "矿区派出所"\n'
-        'hotline = "0000-2222222"\n', encoding="utf-8")
+        'hotline = "0000-2222222"\n',
+        encoding="utf-8",
+    )
     (tmp_path / "citizen").mkdir()
     (tmp_path / "citizen" / "rectified.txt").write_text("【{{ signature }}】整改：{{ text }}", encoding="utf-8")
     (tmp_path / "stations" / "KZ02" / "citizen").mkdir(parents=True)
     (tmp_path / "stations" / "KZ02" / "citizen" / "rectified.txt").write_text(
-        "【{{ signature }}】新村所已整改：{{ text }} 电话{{ hotline }}", encoding="utf-8")
+        "【{{ signature }}】新村所已整改：{{ text }} 电话{{ hotline }}", encoding="utf-8"
+    )
     t = Templates(tmp_path)
     t.check(["KZ01", "KZ02"])
     kw = dict(tracking_no="FQ1", text="已加装路灯")
-    assert t.render("citizen/rectified.txt", station="KZ01", station_name="矿区派出所", **kw) == "【矿区派出所】整改：已加装路灯"
-    assert t.render("citizen/rectified.txt", station="KZ02", station_name="新村派出所", **kw) == \
-        "【某市公安局】新村所已整改：已加装路灯 电话0000-1111111"
-    assert "0000-2222222" in t.render("citizen/more_info.txt", station="KZ01", station_name="矿区派出所",
-                                      track_url="u", **kw)
+    assert (
+        t.render("citizen/rectified.txt", station="KZ01", station_name="矿区派出所", **kw)
+        == "【矿区派出所】整改：已加装路灯"
+    )
+    assert (
+        t.render("citizen/rectified.txt", station="KZ02", station_name="新村派出所", **kw)
+        == "【某市公安局】新村所已整改：已加装路灯 电话0000-1111111"
+    )
+    assert "0000-2222222" in t.render(
+        "citizen/more_info.txt", station="KZ01", station_name="矿区派出所", track_url="u", **kw
+    )
 
 
 def test_a_broken_override_stops_the_service_with_its_name(tmp_path):
@@ -100,11 +112,18 @@ def test_a_broken_override_stops_the_service_with_its_name(tmp_path):
 
 def test_email_html_escapes_what_people_typed_and_text_templates_do_not():
     t = Templates()
-    html = t.render("email.html", station="KZ01", station_name="矿区派出所", subject="主题",
-                    body="<script>alert(1)</script> & 噪声")
+    html = t.render(
+        "email.html", station="KZ01", station_name="矿区派出所", subject="主题", body="<script>alert(1)</script> & 噪声"
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html and "&amp; 噪声" in html
-    sms = t.render("citizen/more_info.txt", station="KZ01", station_name="矿区派出所", tracking_no="FQ1",
-                   text="A & B <门牌号>", track_url="u")
+    sms = t.render(
+        "citizen/more_info.txt",
+        station="KZ01",
+        station_name="矿区派出所",
+        tracking_no="FQ1",
+        text="A & B <门牌号>",
+        track_url="u",
+    )
     assert "A & B <门牌号>" in sms  # an SMS is not HTML
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from triage import alerts
 from triage.duplicates import Item, bands, find_primary, signature, similarity
 from triage.text import shingles
 
-NOW = datetime(2026, 11, 29, 10, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 29, 10, tzinfo=UTC)
 TEXT = "幸福小区3号楼楼下的烧烤店每天半夜喝酒划拳吵闹，已经持续一个多月了，严重影响休息，希望派出所管一管。"
 
 

@@ -18,30 +18,42 @@ def model() -> TextModel:
     return TextModel().fit(seed_examples())
 
 
-@pytest.mark.parametrize("text", [
-    "楼下有人持刀威胁路人", "工地上几十个工人聚集讨薪，堵路了", "我老公又在家暴我，救命", "邻居说要跳楼",
-    "幸福小区有人在楼道里吵架，快打起来了", "闻到很浓的煤气味", "一百多个业主围在售楼处",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "楼下有人持刀威胁路人",
+        "工地上几十个工人聚集讨薪，堵路了",
+        "我老公又在家暴我，救命",
+        "邻居说要跳楼",
+        "幸福小区有人在楼道里吵架，快打起来了",
+        "闻到很浓的煤气味",
+        "一百多个业主围在售楼处",
+    ],
+)
 def test_urgent_safety_signals_win_with_or_without_the_model(text, model):
     assert classify(None, text, station="KZ01", rules=RULES).urgency == "urgent"
     c = classify(None, text, station="KZ01", rules=RULES, model=model, model_version="m1")
     assert c.urgency == "urgent" and any(r.startswith("rule:urgency=urgent") for r in c.reasons)
 
 
-@pytest.mark.parametrize("text, category, mediation", [
-    ("楼上邻居每天深夜拖家具，协商无果", "neighbor_dispute", True),
-    ("老板拖欠工资三个月不给", "labor_dispute", True),
-    ("接到冒充客服电话被骗转账两万", "fraud", False),
-    ("投诉值班民警态度恶劣，推诿不办", "police_conduct", False),
-    ("请问办理居住证需要什么材料", "admin_service", False),
-    ("广场舞音响太吵了，每天晚上十点还在跳", "noise", False),
-])
+@pytest.mark.parametrize(
+    "text, category, mediation",
+    [
+        ("楼上邻居每天深夜拖家具，协商无果", "neighbor_dispute", True),
+        ("老板拖欠工资三个月不给", "labor_dispute", True),
+        ("接到冒充客服电话被骗转账两万", "fraud", False),
+        ("投诉值班民警态度恶劣，推诿不办", "police_conduct", False),
+        ("请问办理居住证需要什么材料", "admin_service", False),
+        ("广场舞音响太吵了，每天晚上十点还在跳", "noise", False),
+    ],
+)
 def test_categories_with_the_model_and_reasons(text, category, mediation, model):
     c = classify(None, text, station="KZ01", rules=RULES, model=model, model_version="m1")
     assert (c.category, c.needs_mediation) == (category, mediation)
     assert c.model_version == "m1" and 0 < c.confidence <= 1
-    assert any(r.startswith(f"rule:category={category}") or r.startswith(f"model:category={category}")
-               for r in c.reasons), c.reasons
+    assert any(
+        r.startswith(f"rule:category={category}") or r.startswith(f"model:category={category}") for r in c.reasons
+    ), c.reasons
 
 
 def test_model_alone_generalises_beyond_keywords(model):
@@ -55,6 +67,7 @@ def test_model_alone_generalises_beyond_keywords(model):
 def test_types(model):
     def type_of(text):
         return classify(None, text, station="KZ01", rules=RULES, model=model).type
+
     assert type_of("感谢张警官帮我找回电动车") == "praise"
     assert type_of("我要举报小区里有人聚众赌博") == "report"
     assert type_of("请问户口迁移多久能办好") == "inquiry"
@@ -62,8 +75,12 @@ def test_types(model):
 
 
 def test_station_rules_apply_to_their_station_only():
-    rules = RuleSet().with_rules([Rule("category", "safety_hazard", "尾矿库", station="KZ01", rule_id="7"),
-                                  Rule("urgency", "urgent", r"溃坝|渗漏", is_regex=True, station="KZ01", rule_id="8")])
+    rules = RuleSet().with_rules(
+        [
+            Rule("category", "safety_hazard", "尾矿库", station="KZ01", rule_id="7"),
+            Rule("urgency", "urgent", r"溃坝|渗漏", is_regex=True, station="KZ01", rule_id="8"),
+        ]
+    )
     here = classify(None, "尾矿库有渗漏", station="KZ01", rules=rules)
     there = classify(None, "尾矿库有渗漏", station="KZ02", rules=rules)
     assert (here.category, here.urgency) == ("safety_hazard", "urgent")
@@ -97,8 +114,13 @@ def test_model_round_trip_checks_the_deployment_signature(model):
     assert loaded.predict(["电动车被偷了"])[0]["category"].label == model.predict(["电动车被偷了"])[0]["category"].label
     # A row someone wrote into the table: its own SHA-256 beside it proves nothing, it is not unpickled.
     evil = pickle.dumps(Boom())
-    for signature in (None, "", hashlib.sha256(evil).hexdigest(), signer.sign("v2", evil),
-                      ModelSigner(b"x" * 32).sign("v1", evil)):
+    for signature in (
+        None,
+        "",
+        hashlib.sha256(evil).hexdigest(),
+        signer.sign("v2", evil),
+        ModelSigner(b"x" * 32).sign("v1", evil),
+    ):
         with pytest.raises(ModelRejected):
             TextModel.loads(evil, version="v1", signature=signature, signer=signer)
     with pytest.raises(ModelRejected):  # a signed artifact does not stand in for another version
@@ -156,8 +178,12 @@ def test_public_reasons_drop_the_models_top_features(model):
 
 
 def test_public_rule_reasons_carry_the_rule_id_and_label_never_the_matched_words():
-    rules = RuleSet().with_rules([Rule("category", "safety_hazard", "尾矿库", station="KZ01", rule_id="7"),
-                                  Rule("urgency", "urgent", r"溃(坝|堤)", is_regex=True, station="KZ01", rule_id="8")])
+    rules = RuleSet().with_rules(
+        [
+            Rule("category", "safety_hazard", "尾矿库", station="KZ01", rule_id="7"),
+            Rule("urgency", "urgent", r"溃(坝|堤)", is_regex=True, station="KZ01", rule_id="8"),
+        ]
+    )
     c = classify(None, "有人说要跳楼，尾矿库要溃坝了", station="KZ01", rules=rules)
     assert "rule:urgency=urgent:跳楼(self_harm#1)" in c.reasons  # staff see the word
     public = public_reasons(c.reasons)
@@ -167,9 +193,15 @@ def test_public_rule_reasons_carry_the_rule_id_and_label_never_the_matched_words
 
 
 def test_unknown_reason_shapes_stay_off_the_public_stream():
-    assert public_reasons(["rule:category=fraud:转账", "model:category=fraud:p=0.6x", "free text 跳楼",
-                           "rule:urgency=urgent:a(b)(#3)", "model:type=help:p=0.61:帮忙"]) == [
-        "rule:urgency=urgent:#3", "model:type=help:p=0.61"]
+    assert public_reasons(
+        [
+            "rule:category=fraud:转账",
+            "model:category=fraud:p=0.6x",
+            "free text 跳楼",
+            "rule:urgency=urgent:a(b)(#3)",
+            "model:type=help:p=0.61:帮忙",
+        ]
+    ) == ["rule:urgency=urgent:#3", "model:type=help:p=0.61"]
 
 
 def test_every_default_rule_has_a_unique_public_id_and_compiles_with_re2():
@@ -181,6 +213,7 @@ def test_every_default_rule_has_a_unique_public_id_and_compiles_with_re2():
 
 def test_a_catastrophic_pattern_runs_in_linear_time():
     import time
+
     rule = Rule("urgency", "urgent", "(a|aa)+$", is_regex=True, rule_id="9")
     started = time.perf_counter()
     assert not rule.matches("a" * 40 + "!")  # Python's re backtracks ~fib(40) steps here: minutes

@@ -61,18 +61,31 @@ def _label(category: str) -> str:
     return CATEGORY_LABELS.get(category, category)
 
 
-def cluster(category: str, place_key: str, place_label: str, members: list[str], reporters: int,
-            t: Thresholds) -> Draft | None:
+def cluster(
+    category: str, place_key: str, place_label: str, members: list[str], reporters: int, t: Thresholds
+) -> Draft | None:
     level = t.level(reporters)
     if level is None:
         return None
+
     def explain(place: str) -> str:
-        return (f"{t.window_hours}小时内{reporters}名不同群众反映{place}的{_label(category)}问题，"
-                f"达到{LEVEL_LABELS[level]}预警阈值（{getattr(t, level)}人），请关注是否可能引发群体性事件。")
+        return (
+            f"{t.window_hours}小时内{reporters}名不同群众反映{place}的{_label(category)}问题，"
+            f"达到{LEVEL_LABELS[level]}预警阈值（{getattr(t, level)}人），请关注是否可能引发群体性事件。"
+        )
 
     # The place label is the citizens' own address text: staff see it, the public stream does not.
-    return Draft("cluster", f"{category}|{place_key}", level, category, members[-MAX_MEMBERS:], reporters,
-                 t.window_hours, explain(place_label), explain("同一地点"))
+    return Draft(
+        "cluster",
+        f"{category}|{place_key}",
+        level,
+        category,
+        members[-MAX_MEMBERS:],
+        reporters,
+        t.window_hours,
+        explain(place_label),
+        explain("同一地点"),
+    )
 
 
 def trend(category: str, last_day: int, daily_mean: float, members: list[str], t: Thresholds) -> Draft | None:
@@ -82,9 +95,17 @@ def trend(category: str, last_day: int, daily_mean: float, members: list[str], t
     level = t.level(ratio)
     if level is None:
         return None
-    return Draft("trend", category, level, category, members[-MAX_MEMBERS:], len(members), 24,
-                 f"近24小时{_label(category)}类反映{last_day}件，为前7日日均（{daily_mean:.1f}件）的{ratio:.1f}倍，"
-                 f"呈上升趋势（{LEVEL_LABELS[level]}）。")
+    return Draft(
+        "trend",
+        category,
+        level,
+        category,
+        members[-MAX_MEMBERS:],
+        len(members),
+        24,
+        f"近24小时{_label(category)}类反映{last_day}件，为前7日日均（{daily_mean:.1f}件）的{ratio:.1f}倍，"
+        f"呈上升趋势（{LEVEL_LABELS[level]}）。",
+    )
 
 
 def repeat_dispute(reporter_key: str, members: list[str], categories: list[str], t: Thresholds) -> Draft | None:
@@ -92,8 +113,14 @@ def repeat_dispute(reporter_key: str, members: list[str], categories: list[str],
     if level is None:
         return None
     kinds = "、".join(sorted({_label(c) for c in categories}))
-    return Draft("repeat_dispute", reporter_key, level, categories[-1] if categories else None,
-                 members[-MAX_MEMBERS:], 1,
-                 t.window_hours,
-                 f"同一当事人{t.window_hours // 24}天内第{len(members)}次反映纠纷（{kinds}），矛盾反复，"
-                 f"存在激化为刑事案件的风险（{LEVEL_LABELS[level]}），建议提前介入调解。")
+    return Draft(
+        "repeat_dispute",
+        reporter_key,
+        level,
+        categories[-1] if categories else None,
+        members[-MAX_MEMBERS:],
+        1,
+        t.window_hours,
+        f"同一当事人{t.window_hours // 24}天内第{len(members)}次反映纠纷（{kinds}），矛盾反复，"
+        f"存在激化为刑事案件的风险（{LEVEL_LABELS[level]}），建议提前介入调解。",
+    )

@@ -67,32 +67,58 @@ async def get_decision(tracking_no: TrackingNo, rt: RuntimeDep, principal: Staff
     Another station's item, or a confidential one the caller may not see: 404."""
     async with rt.pool.acquire() as conn:
         row = await db.decision(conn, tracking_no)
-        if row is None or not principal.can_see_station(row["station"]) or (
-                row["confidential"] and not await _may_see_confidential(conn, principal, row["station"])):
+        if (
+            row is None
+            or not principal.can_see_station(row["station"])
+            or (row["confidential"] and not await _may_see_confidential(conn, principal, row["station"]))
+        ):
             raise api_error(404, "not_found", "未找到该事项的分类记录。")
         assignment = await db.assignment(conn, tracking_no)
     confidences = row["confidences"]
     return {
-        "tracking_no": row["tracking_no"], "station": row["station"], "type": row["type"],
-        "category": row["category"], "urgency": row["urgency"], "needs_mediation": row["needs_mediation"],
+        "tracking_no": row["tracking_no"],
+        "station": row["station"],
+        "type": row["type"],
+        "category": row["category"],
+        "urgency": row["urgency"],
+        "needs_mediation": row["needs_mediation"],
         "confidence": row["confidence"],
         "confidences": json.loads(confidences) if isinstance(confidences, str) else confidences,
-        "sentiment": row["sentiment"], "model_version": row["model_version"], "reasons": row["reasons"],
-        "merged_into": row["merged_into"], "merge_reason": row["merge_reason"], "confidential": row["confidential"],
-        "corrected": row["corrected"], "decided_at": iso(row["decided_at"]),
-        "assignment": None if assignment is None else {
-            **dict(assignment), "assigned_at": iso(assignment["assigned_at"])},
+        "sentiment": row["sentiment"],
+        "model_version": row["model_version"],
+        "reasons": row["reasons"],
+        "merged_into": row["merged_into"],
+        "merge_reason": row["merge_reason"],
+        "confidential": row["confidential"],
+        "corrected": row["corrected"],
+        "decided_at": iso(row["decided_at"]),
+        "assignment": None
+        if assignment is None
+        else {**dict(assignment), "assigned_at": iso(assignment["assigned_at"])},
     }
 
 
 @router.get("/alerts")
-async def list_alerts(rt: RuntimeDep, principal: StaffPrincipal, station: StationCode = None,
-                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict:
+async def list_alerts(
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    station: StationCode = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict:
     scope = _station_scope(principal, station)
     async with rt.pool.acquire() as conn:
         rows = await db.alerts(conn, scope, limit)
-    return {"alerts": [{**dict(r), "raised_at": iso(r["raised_at"]), "updated_at": iso(r["updated_at"]),
-                        "expires_at": iso(r["expires_at"])} for r in rows]}
+    return {
+        "alerts": [
+            {
+                **dict(r),
+                "raised_at": iso(r["raised_at"]),
+                "updated_at": iso(r["updated_at"]),
+                "expires_at": iso(r["expires_at"]),
+            }
+            for r in rows
+        ]
+    }
 
 
 class RuleIn(BaseModel):
@@ -102,12 +128,16 @@ class RuleIn(BaseModel):
     field: Literal["type", "category", "urgency", "needs_mediation"]
     is_regex: bool = False
     value: str = Field(min_length=1, max_length=40)
-    pattern: str = Field(min_length=1, max_length=MAX_PATTERN_LENGTH,
-                         description="a keyword, or with is_regex an RE2 regular expression (no backreferences "
-                                     "or lookarounds: rules run in linear time)")
+    pattern: str = Field(
+        min_length=1,
+        max_length=MAX_PATTERN_LENGTH,
+        description="a keyword, or with is_regex an RE2 regular expression (no backreferences "
+        "or lookarounds: rules run in linear time)",
+    )
     weight: float = Field(default=1.0, gt=0, le=10)
-    station: str | None = Field(default=None, min_length=1, max_length=32,
-                                description="omit for every station (admin only)")
+    station: str | None = Field(
+        default=None, min_length=1, max_length=32, description="omit for every station (admin only)"
+    )
 
     @field_validator("value")
     @classmethod
@@ -152,15 +182,24 @@ async def add_rule(body: RuleIn, rt: RuntimeDep, principal: StaffPrincipal, engi
     rule = Rule(body.field, body.value, body.pattern, body.is_regex, body.weight, station)
     async with rt.pool.acquire() as conn, conn.transaction():
         if not await db.rule_slot_free(conn, station, MAX_RULES_PER_STATION):
-            raise api_error(409, "too_many_rules",
-                            f"规则数量已达上限（{MAX_RULES_PER_STATION}条），请先删除不再需要的规则。")
+            raise api_error(
+                409, "too_many_rules", f"规则数量已达上限（{MAX_RULES_PER_STATION}条），请先删除不再需要的规则。"
+            )
         if body.is_regex and regex_cost([*await db.active_regex_patterns(conn, station), body.pattern]) > REGEX_BUDGET:
-            raise api_error(409, "rules_too_costly", "本所的正则规则总体过于复杂，请先删除或简化已有的正则规则。",
-                            field="pattern")
+            raise api_error(
+                409, "rules_too_costly", "本所的正则规则总体过于复杂，请先删除或简化已有的正则规则。", field="pattern"
+            )
         rule_id = await db.add_rule(conn, rule, principal.staff_id or principal.token_id)
     engine.loaded_at = 0.0  # this replica applies it to the next item
-    return {"rule_id": rule_id, "station": station, "field": body.field, "value": body.value,
-            "pattern": body.pattern, "is_regex": body.is_regex, "weight": body.weight}
+    return {
+        "rule_id": rule_id,
+        "station": station,
+        "field": body.field,
+        "value": body.value,
+        "pattern": body.pattern,
+        "is_regex": body.is_regex,
+        "weight": body.weight,
+    }
 
 
 @router.delete("/rules/{rule_id}", status_code=204)

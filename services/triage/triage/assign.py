@@ -81,16 +81,23 @@ def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: 
     conflict = item.category == "police_conduct" or item.type == "complaint"
     pool = [x for x in candidates if not (conflict and x.staff_id in named)]
     excluded = f"excluded_named:{len(named & {x.staff_id for x in candidates})}" if conflict and named else ""
-    leaders = sorted((x for x in pool if x.role in LEADERSHIP),
-                     key=lambda x: (x.role != "instructor", x.open_items, x.staff_id))
+    leaders = sorted(
+        (x for x in pool if x.role in LEADERSHIP), key=lambda x: (x.role != "instructor", x.open_items, x.staff_id)
+    )
     station_leader = next((x for x in candidates if x.role == "leader"), None)
 
     if item.category == "police_conduct":
         if leaders:
             pick = leaders[0]
             return Assignment(pick.staff_id, pick.role, None, _why("police_conduct_to_leadership", pick, excluded))
-        return Assignment(None, None, None, "rule:police_conduct_all_leadership_named;bureau_review" if named
-                          else "rule:police_conduct_no_leadership", flagged=True, notify_leader=not named)
+        return Assignment(
+            None,
+            None,
+            None,
+            "rule:police_conduct_all_leadership_named;bureau_review" if named else "rule:police_conduct_no_leadership",
+            flagged=True,
+            notify_leader=not named,
+        )
 
     if item.confidential:
         pool = [x for x in pool if x.confidential_handler or x.role in LEADERSHIP]
@@ -98,8 +105,9 @@ def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: 
     on_duty = [x for x in pool if x.on_duty and x.role in HANDLERS]
     if item.urgency == "urgent" and on_duty:
         pick = _least_loaded([x for x in on_duty if x.role == "officer"] or on_duty)
-        return Assignment(pick.staff_id, pick.role, pick.team, _why("urgent_on_duty_now", pick, excluded),
-                          notify_leader=True)
+        return Assignment(
+            pick.staff_id, pick.role, pick.team, _why("urgent_on_duty_now", pick, excluded), notify_leader=True
+        )
 
     team = team_for_category.get(item.category)
     if team:
@@ -117,7 +125,12 @@ def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: 
     if queue is None and station_leader is not None and station_leader.staff_id not in named:
         queue = station_leader
     if queue is not None:
-        return Assignment(queue.staff_id, queue.role, None,
-                          "rule:no_one_on_duty;leader_queue" + (";confidential" if item.confidential else ""),
-                          flagged=True, notify_leader=True)
+        return Assignment(
+            queue.staff_id,
+            queue.role,
+            None,
+            "rule:no_one_on_duty;leader_queue" + (";confidential" if item.confidential else ""),
+            flagged=True,
+            notify_leader=True,
+        )
     return Assignment(None, None, None, "rule:no_staff", flagged=True, notify_leader=True)

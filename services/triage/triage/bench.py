@@ -29,12 +29,27 @@ class Task:
 
 
 TASKS = (
-    Task("teddycup_details", ("teddycup2020/details_train.tsv",), "teddycup2020/details_test.tsv", "label",
-         "Teddy Cup 2020 message details, 7 first-level classes"),
-    Task("msgabench_type", ("msgabench/messages_train.tsv",), "msgabench/messages_test.tsv", "type",
-         "MSGABench government messages, type (咨询/建言/投诉求助)"),
-    Task("teddycup_titles", ("teddycup2020/titles_train.tsv", "teddycup2020/titles_dev.tsv"),
-         "teddycup2020/titles_test.tsv", "label", "Teddy Cup 2020 message titles, 7 classes (extra)"),
+    Task(
+        "teddycup_details",
+        ("teddycup2020/details_train.tsv",),
+        "teddycup2020/details_test.tsv",
+        "label",
+        "Teddy Cup 2020 message details, 7 first-level classes",
+    ),
+    Task(
+        "msgabench_type",
+        ("msgabench/messages_train.tsv",),
+        "msgabench/messages_test.tsv",
+        "type",
+        "MSGABench government messages, type (咨询/建言/投诉求助)",
+    ),
+    Task(
+        "teddycup_titles",
+        ("teddycup2020/titles_train.tsv", "teddycup2020/titles_dev.tsv"),
+        "teddycup2020/titles_test.tsv",
+        "label",
+        "Teddy Cup 2020 message titles, 7 classes (extra)",
+    ),
 )
 
 
@@ -61,8 +76,12 @@ def run_task(data: Path, task: Task) -> dict:
     assert single == predicted, "the compiled path must agree with sklearn"
     s = score(test_labels, predicted)
     return {
-        "task": task.name, "note": task.note, "train_examples": len(texts), "test_examples": len(test_texts),
-        **s.as_dict(), "target_macro_f1": TARGETS.get(task.name),
+        "task": task.name,
+        "note": task.note,
+        "train_examples": len(texts),
+        "test_examples": len(test_texts),
+        **s.as_dict(),
+        "target_macro_f1": TARGETS.get(task.name),
         "train_seconds": round(train_seconds, 2),
         "batch_messages_per_second": round(len(test_texts) / batch_seconds),
         "single_messages_per_second": round(len(test_texts) / single_seconds),
@@ -73,20 +92,25 @@ def run_task(data: Path, task: Task) -> dict:
 def run(data: Path, only: tuple[str, ...] = ()) -> list[dict]:
     missing = [str(data / t.test) for t in TASKS if not (data / t.test).exists()]
     if missing:
-        raise FileNotFoundError(f"benchmark data not found: {', '.join(missing)} "
-                                "(pass --data pointing at the shared data folder)")
+        raise FileNotFoundError(
+            f"benchmark data not found: {', '.join(missing)} (pass --data pointing at the shared data folder)"
+        )
     return [run_task(data, t) for t in TASKS if not only or t.name in only]
 
 
 def render(results: list[dict]) -> str:
-    lines = ["| task | train / test | macro-F1 (target) | accuracy | batch msg/s | one-by-one msg/s | train s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | train / test | macro-F1 (target) | accuracy | batch msg/s | one-by-one msg/s | train s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         target = r["target_macro_f1"]
         verdict = "" if target is None else (f" ({target:.2f} {'met' if r['macro_f1'] >= target else 'NOT met'})")
-        lines.append(f"| {r['task']} | {r['train_examples']} / {r['test_examples']} | {r['macro_f1']:.3f}{verdict} | "
-                     f"{r['accuracy']:.3f} | {r['batch_messages_per_second']:,} | "
-                     f"{r['single_messages_per_second']:,} | {r['train_seconds']} |")
+        lines.append(
+            f"| {r['task']} | {r['train_examples']} / {r['test_examples']} | {r['macro_f1']:.3f}{verdict} | "
+            f"{r['accuracy']:.3f} | {r['batch_messages_per_second']:,} | "
+            f"{r['single_messages_per_second']:,} | {r['train_seconds']} |"
+        )
     lines.append("")
     for r in results:
         per_class = ", ".join(f"{k} {v:.3f}" for k, v in sorted(r["per_class"].items()))

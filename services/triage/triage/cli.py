@@ -14,8 +14,14 @@ def triage() -> None:
 
 
 @triage.command()
-@click.option("--data", "data", envvar="FENGQIAO_BENCH_DATA", default="../shared/data", show_default=True,
-              help="folder holding teddycup2020/ and msgabench/")
+@click.option(
+    "--data",
+    "data",
+    envvar="FENGQIAO_BENCH_DATA",
+    default="../shared/data",
+    show_default=True,
+    help="folder holding teddycup2020/ and msgabench/",
+)
 @click.option("--json", "out", help="also write the results to this JSON file")
 @click.option("--only", multiple=True, help="run only this task (repeatable)")
 def bench(data: str, out: str | None, only: tuple[str, ...]) -> None:
@@ -68,17 +74,22 @@ def train(activate: bool, by: str) -> None:
 
     signer = _signer()
     report = asyncio.run(_with_conn(lambda conn: run(conn, activate=activate, by=by, signer=signer)))
-    click.echo(f"new version {report['version']} (seed {report['examples']['seed']}, "
-               f"corrections {report['examples']['corrections']}, {report['train_seconds']} s)")
+    click.echo(
+        f"new version {report['version']} (seed {report['examples']['seed']}, "
+        f"corrections {report['examples']['corrections']}, {report['train_seconds']} s)"
+    )
     click.echo("cross-validated macro-F1   active -> new")
     for head, s in report["scores"].items():
         before, after = s["before"], s["after"]
         delta = f"{after - before:+.3f}" if before is not None and after is not None else ""
-        click.echo(f"  {head:<9} {before if before is not None else '-':>8} -> {after if after is not None else '-'}"
-                   f"  {delta}")
+        click.echo(
+            f"  {head:<9} {before if before is not None else '-':>8} -> {after if after is not None else '-'}  {delta}"
+        )
     if report["active_model_on_corrections"]:
-        click.echo("active model agreed with the corrections: " + ", ".join(
-            f"{h} {v}" for h, v in report["active_model_on_corrections"].items()))
+        click.echo(
+            "active model agreed with the corrections: "
+            + ", ".join(f"{h} {v}" for h, v in report["active_model_on_corrections"].items())
+        )
     if report["activated"]:
         click.echo(f"activated {report['version']} (was {report['active_before']}); services load it within 10 s")
     else:

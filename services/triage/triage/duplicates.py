@@ -50,7 +50,7 @@ def bands(sig: list[int]) -> list[tuple[int, int]]:
     """(band, bucket) pairs; the bucket is a signed 64-bit hash of the band's rows."""
     out = []
     for b in range(BANDS):
-        rows = sig[b * ROWS:(b + 1) * ROWS]
+        rows = sig[b * ROWS : (b + 1) * ROWS]
         digest = hashlib.blake2b(struct.pack(f"<{ROWS}Q", *rows), digest_size=8).digest()
         out.append((b, struct.unpack("<q", digest)[0]))
     return out

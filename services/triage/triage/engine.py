@@ -23,11 +23,46 @@ RULE_BOOST = 0.6
 URGENCY_ORDER = ("low", "normal", "high", "urgent")
 DISPUTES = frozenset(DISPUTE_CATEGORIES)
 TYPES = ("complaint", "suggestion", "help", "inquiry", "report", "praise", "other")
-CATEGORIES = ("public_order", "neighbor_dispute", "family_dispute", "labor_dispute", "traffic", "fraud", "theft",
-              "noise", "safety_hazard", "police_conduct", "admin_service", "other")
+CATEGORIES = (
+    "public_order",
+    "neighbor_dispute",
+    "family_dispute",
+    "labor_dispute",
+    "traffic",
+    "fraud",
+    "theft",
+    "noise",
+    "safety_hazard",
+    "police_conduct",
+    "admin_service",
+    "other",
+)
 
-_NEGATIVE = ("愤怒", "气愤", "不满", "投诉", "恶劣", "太差", "非常差", "骂", "威胁", "害怕", "失望", "无奈", "忍无可忍",
-             "过分", "欺负", "没人管", "不作为", "推诿", "救命", "绝望", "受不了", "睡不着", "严重影响")
+_NEGATIVE = (
+    "愤怒",
+    "气愤",
+    "不满",
+    "投诉",
+    "恶劣",
+    "太差",
+    "非常差",
+    "骂",
+    "威胁",
+    "害怕",
+    "失望",
+    "无奈",
+    "忍无可忍",
+    "过分",
+    "欺负",
+    "没人管",
+    "不作为",
+    "推诿",
+    "救命",
+    "绝望",
+    "受不了",
+    "睡不着",
+    "严重影响",
+)
 _POSITIVE = ("感谢", "谢谢", "表扬", "满意", "辛苦", "点赞", "锦旗", "耐心", "及时", "热情", "负责")
 
 
@@ -80,9 +115,10 @@ def sentiment(text: str) -> float:
     return round((pos - neg) / (pos + neg + 1), 2)
 
 
-def _combine(head: str, labels: tuple[str, ...], prediction: Prediction | None, hits: list[Hit],
-             default: str, reasons: list[str]) -> tuple[str, float]:
-    scores = {label: 0.0 for label in labels}
+def _combine(
+    head: str, labels: tuple[str, ...], prediction: Prediction | None, hits: list[Hit], default: str, reasons: list[str]
+) -> tuple[str, float]:
+    scores = dict.fromkeys(labels, 0.0)
     if prediction is not None:
         for label, p in prediction.scores.items():
             if label in scores:
@@ -101,8 +137,15 @@ def _combine(head: str, labels: tuple[str, ...], prediction: Prediction | None, 
     return best, round(scores[best] / total, 3)
 
 
-def classify(title: str | None, content: str, *, station: str | None, rules: RuleSet,
-             model: TextModel | None = None, model_version: str = RULES_ONLY) -> Classification:
+def classify(
+    title: str | None,
+    content: str,
+    *,
+    station: str | None,
+    rules: RuleSet,
+    model: TextModel | None = None,
+    model_version: str = RULES_ONLY,
+) -> Classification:
     text = normalise(f"{title or ''} {content}")
     hits = rules.hits(text, station)
     predicted = model.predict([text], explain=3)[0] if model is not None else {}
@@ -120,9 +163,15 @@ def classify(title: str | None, content: str, *, station: str | None, rules: Rul
     reasons.extend(h.reason for h in mediation_hits)
     needs_mediation = category in DISPUTES or bool(mediation_hits)
     return Classification(
-        type=type_, category=category, urgency=urgency, needs_mediation=needs_mediation, confidence=cat_conf,
+        type=type_,
+        category=category,
+        urgency=urgency,
+        needs_mediation=needs_mediation,
+        confidence=cat_conf,
         confidences={"type": type_conf, "category": cat_conf, "urgency": urg_conf},
-        sentiment=sentiment(text), reasons=reasons, model_version=model_version,
+        sentiment=sentiment(text),
+        reasons=reasons,
+        model_version=model_version,
     )
 
 

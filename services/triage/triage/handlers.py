@@ -4,22 +4,34 @@ release open work when a case is resolved or closed."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
 
-from fengqiao.constants import STATION_TZ, TRIAGE_SOURCE as SOURCE
+from fengqiao.constants import STATION_TZ
+from fengqiao.constants import TRIAGE_SOURCE as SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
-    AlertRaised, CaseAssigned, CaseMerged, CaseTriaged, CaseUpdated, CloudEvent, EventTypes, Topics,
-    TriageCorrected, TriageRequested, new_event,
+    AlertRaised,
+    CaseAssigned,
+    CaseMerged,
+    CaseTriaged,
+    CaseUpdated,
+    CloudEvent,
+    EventTypes,
+    Topics,
+    TriageCorrected,
+    TriageRequested,
+    new_event,
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from triage import alerts, db
-from triage.assign import Assignment, Item as AssignItem, choose_assignee
-from triage.duplicates import Item as DupItem, Merge, find_primary, signature
+from triage.assign import Assignment, choose_assignee
+from triage.assign import Item as AssignItem
+from triage.duplicates import Item as DupItem
+from triage.duplicates import Merge, find_primary, signature
 from triage.engine import DISPUTES, Classification, classify, public_reasons
 from triage.metrics import TriageMetrics
 from triage.state import EngineState
@@ -37,8 +49,9 @@ def public_merge_reason(reason: str) -> str:
 DUPLICATE_WINDOW = timedelta(days=7)
 
 
-async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *,
-                              metrics: Metrics, state: EngineState) -> None:
+async def on_triage_requested(
+    event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics, state: EngineState
+) -> None:
     """Classify the item and warn early; then merge it into the open case it repeats, or assign it."""
     data = event.payload(TriageRequested)
     await db.use_custom_plans(conn)
@@ -46,19 +59,35 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
     text = normalise(f"{data.title or ''} {data.content}")
     c, classify_seconds = _classify(data, engine)
     place = place_key(data.address, data.lat, data.lon)
-    await db.record_decision(conn, data.tracking_no, data.station, c, data.submitted_at,
-                             text_masked=mask_personal_data(text), reporter_key=data.reporter_key, place_key=place,
-                             confidential=data.confidential)
+    await db.record_decision(
+        conn,
+        data.tracking_no,
+        data.station,
+        c,
+        data.submitted_at,
+        text_masked=mask_personal_data(text),
+        reporter_key=data.reporter_key,
+        place_key=place,
+        confidential=data.confidential,
+    )
     common = dict(source=SOURCE, subject=data.tracking_no, stationid=data.station, correlationid=event.correlationid)
     _publish_triaged(outbox, data, c, common)
     raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
     grams = shingles(text)
-    item = DupItem(data.tracking_no, signature(text, grams), c.category, data.reporter_key, place,
-                   data.submitted_at, len(grams))
+    item = DupItem(
+        data.tracking_no, signature(text, grams), c.category, data.reporter_key, place, data.submitted_at, len(grams)
+    )
     merge = await _repeat_of(conn, data, c, item)
-    now = datetime.now(timezone.utc)
-    observe = partial(_observe, metrics, data, c, classify_seconds=classify_seconds,
-                      elapsed=(now - data.submitted_at).total_seconds(), raised=raised)
+    now = datetime.now(UTC)
+    observe = partial(
+        _observe,
+        metrics,
+        data,
+        c,
+        classify_seconds=classify_seconds,
+        elapsed=(now - data.submitted_at).total_seconds(),
+        raised=raised,
+    )
     if merge is not None:
         await _merge(conn, outbox, data, merge, common)
         outbox.after_commit(partial(observe, merge_reason=merge.reason))
@@ -72,62 +101,130 @@ async def on_triage_requested(event: CloudEvent, conn: asyncpg.Connection, outbo
 def _classify(data: TriageRequested, engine: EngineState) -> tuple[Classification, float]:
     """The classification and the seconds it took."""
     started = time.perf_counter()
-    c = classify(data.title, data.content, station=data.station, rules=engine.rules, model=engine.model,
-                 model_version=engine.version)
+    c = classify(
+        data.title,
+        data.content,
+        station=data.station,
+        rules=engine.rules,
+        model=engine.model,
+        model_version=engine.version,
+    )
     return c, time.perf_counter() - started
 
 
 def _publish_triaged(outbox: Outbox, data: TriageRequested, c: Classification, common: dict) -> None:
-    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_TRIAGED, CaseTriaged(
-        tracking_no=data.tracking_no, station=data.station, type=c.type, category=c.category, urgency=c.urgency,
-        needs_mediation=c.needs_mediation, confidence=c.confidence, model_version=c.model_version,
-        reasons=public_reasons(c.reasons), submitted_at=data.submitted_at, sentiment=c.sentiment,
-        confidences=c.confidences,
-    ), **common))
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_TRIAGED,
+            CaseTriaged(
+                tracking_no=data.tracking_no,
+                station=data.station,
+                type=c.type,
+                category=c.category,
+                urgency=c.urgency,
+                needs_mediation=c.needs_mediation,
+                confidence=c.confidence,
+                model_version=c.model_version,
+                reasons=public_reasons(c.reasons),
+                submitted_at=data.submitted_at,
+                sentiment=c.sentiment,
+                confidences=c.confidences,
+            ),
+            **common,
+        ),
+    )
 
 
-async def _repeat_of(conn: asyncpg.Connection, data: TriageRequested, c: Classification,
-                     item: DupItem) -> Merge | None:
+async def _repeat_of(conn: asyncpg.Connection, data: TriageRequested, c: Classification, item: DupItem) -> Merge | None:
     """The open case this item repeats, if any. An urgent report is always looked at on its own; a
     confidential tip-off too, and it is never the case others are merged into: a merge would route it
     past its approved handlers, or hand its result to another reporter."""
     if c.urgency == "urgent" or data.confidential:
         return None
-    return find_primary(item, await db.duplicate_candidates(conn, data.station, item,
-                                                             data.submitted_at - DUPLICATE_WINDOW))
+    return find_primary(
+        item, await db.duplicate_candidates(conn, data.station, item, data.submitted_at - DUPLICATE_WINDOW)
+    )
 
 
-async def _merge(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, merge: Merge,
-                 common: dict) -> None:
+async def _merge(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, merge: Merge, common: dict) -> None:
     await db.record_merge(conn, data.tracking_no, merge.into, f"rule:duplicate:{merge.reason}")
-    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_MERGED, CaseMerged(
-        tracking_no=data.tracking_no, station=data.station, merged_into=merge.into,
-        similarity=merge.similarity, reason=public_merge_reason(merge.reason), submitted_at=data.submitted_at,
-    ), **common))
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_MERGED,
+            CaseMerged(
+                tracking_no=data.tracking_no,
+                station=data.station,
+                merged_into=merge.into,
+                similarity=merge.similarity,
+                reason=public_merge_reason(merge.reason),
+                submitted_at=data.submitted_at,
+            ),
+            **common,
+        ),
+    )
 
 
-async def _assign(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, c: Classification, text: str,
-                  engine: EngineState, now: datetime, common: dict) -> Assignment:
+async def _assign(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    data: TriageRequested,
+    c: Classification,
+    text: str,
+    engine: EngineState,
+    now: datetime,
+    common: dict,
+) -> Assignment:
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
-    a = choose_assignee(AssignItem(c.type, c.category, c.urgency, text, data.confidential), candidates,
-                        engine.team_for_category(data.station))
+    a = choose_assignee(
+        AssignItem(c.type, c.category, c.urgency, text, data.confidential),
+        candidates,
+        engine.team_for_category(data.station),
+    )
     await db.record_assignment(conn, data.tracking_no, data.station, a)
-    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_ASSIGNED, CaseAssigned(
-        tracking_no=data.tracking_no, station=data.station, assignee_id=a.assignee_id,
-        assignee_role=a.assignee_role, team=a.team, type=c.type, category=c.category, urgency=c.urgency,
-        needs_mediation=c.needs_mediation, reason=a.reason, flagged=a.flagged, submitted_at=data.submitted_at,
-        notify_leader=a.notify_leader, confidential=data.confidential,
-    ), **common))
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_ASSIGNED,
+            CaseAssigned(
+                tracking_no=data.tracking_no,
+                station=data.station,
+                assignee_id=a.assignee_id,
+                assignee_role=a.assignee_role,
+                team=a.team,
+                type=c.type,
+                category=c.category,
+                urgency=c.urgency,
+                needs_mediation=c.needs_mediation,
+                reason=a.reason,
+                flagged=a.flagged,
+                submitted_at=data.submitted_at,
+                notify_leader=a.notify_leader,
+                confidential=data.confidential,
+            ),
+            **common,
+        ),
+    )
     return a
 
 
-def _observe(metrics: Metrics, data: TriageRequested, c: Classification, *, classify_seconds: float,
-             elapsed: float, raised: list[str], merge_reason: str | None = None,
-             assignment_rule: str | None = None) -> None:
+def _observe(
+    metrics: Metrics,
+    data: TriageRequested,
+    c: Classification,
+    *,
+    classify_seconds: float,
+    elapsed: float,
+    raised: list[str],
+    merge_reason: str | None = None,
+    assignment_rule: str | None = None,
+) -> None:
     """After the commit: the decision, the merge or the assignment, the stage timings, new alerts."""
     tm = TriageMetrics.of(metrics)
-    tm.observe_decision(dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency),
-                        classify_seconds)
+    tm.observe_decision(
+        dict(station=data.station, type=c.type, category=c.category, urgency=c.urgency), classify_seconds
+    )
     if merge_reason is not None:
         tm.merges.labels(station=data.station, reason=merge_reason).inc()
     if assignment_rule is not None:
@@ -139,15 +236,23 @@ def _observe(metrics: Metrics, data: TriageRequested, c: Classification, *, clas
         metrics.alerts_raised.labels(station=data.station, kind=kind).inc()
 
 
-async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, c: Classification,
-                         place: str | None, engine: EngineState, correlation_id: str | None) -> list[str]:
+async def _early_warning(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    data: TriageRequested,
+    c: Classification,
+    place: str | None,
+    engine: EngineState,
+    correlation_id: str | None,
+) -> list[str]:
     """Evaluate the three alert kinds for this item; emit each alert that is new or rose a level."""
     now = data.submitted_at
     drafts: list[alerts.Draft] = []
     t = engine.threshold(data.station, c.category, "cluster")
     if t and place and c.category != "other":
-        members, reporters = await db.cluster_members(conn, data.station, c.category, place,
-                                                      now - timedelta(hours=t.window_hours), now)
+        members, reporters = await db.cluster_members(
+            conn, data.station, c.category, place, now - timedelta(hours=t.window_hours), now
+        )
         label = "该地点（约500米范围）" if place.startswith("grid:") else place.removeprefix("addr:")
         if d := alerts.cluster(c.category, place, label, members, reporters, t):
             drafts.append(d)
@@ -158,8 +263,9 @@ async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageR
             drafts.append(d)
     t = engine.threshold(data.station, c.category, "repeat_dispute")
     if t and data.reporter_key and c.category in DISPUTES:
-        members, categories = await db.repeat_members(conn, data.station, data.reporter_key,
-                                                      now - timedelta(hours=t.window_hours), now)
+        members, categories = await db.repeat_members(
+            conn, data.station, data.reporter_key, now - timedelta(hours=t.window_hours), now
+        )
         if d := alerts.repeat_dispute(data.reporter_key, members, categories, t):
             drafts.append(d)
     raised = []
@@ -168,11 +274,29 @@ async def _early_warning(conn: asyncpg.Connection, outbox: Outbox, data: TriageR
         if not is_raised:
             continue
         raised.append(d.kind)
-        outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.ALERT_RAISED, AlertRaised(
-            alert_id=alert_id, station=data.station, kind=d.kind, level=d.level, category=d.category,
-            members=d.members, reporters=d.reporters, window_hours=d.window_hours, explanation=d.public,
-            raised_at=now,
-        ), source=SOURCE, subject=alert_id, stationid=data.station, correlationid=correlation_id), key=alert_id)
+        outbox.add(
+            Topics.CASE_EVENTS,
+            new_event(
+                EventTypes.ALERT_RAISED,
+                AlertRaised(
+                    alert_id=alert_id,
+                    station=data.station,
+                    kind=d.kind,
+                    level=d.level,
+                    category=d.category,
+                    members=d.members,
+                    reporters=d.reporters,
+                    window_hours=d.window_hours,
+                    explanation=d.public,
+                    raised_at=now,
+                ),
+                source=SOURCE,
+                subject=alert_id,
+                stationid=data.station,
+                correlationid=correlation_id,
+            ),
+            key=alert_id,
+        )
     return raised
 
 
@@ -183,9 +307,15 @@ async def on_triage_corrected(event: CloudEvent, conn: asyncpg.Connection, outbo
     if row is None or not row["text_masked"]:
         return  # never classified here (or before texts were kept): nothing to learn from
     await db.store_correction(
-        conn, tracking_no=data.tracking_no, station=data.station, text=row["text_masked"],
-        type_=data.type or row["type"], category=data.category or row["category"],
-        urgency=data.urgency or row["urgency"], corrected_by=data.corrected_by, reason=data.reason,
+        conn,
+        tracking_no=data.tracking_no,
+        station=data.station,
+        text=row["text_masked"],
+        type_=data.type or row["type"],
+        category=data.category or row["category"],
+        urgency=data.urgency or row["urgency"],
+        corrected_by=data.corrected_by,
+        reason=data.reason,
         corrected_at=data.corrected_at,
     )
 
@@ -223,4 +353,5 @@ def make_handlers(state: EngineState):
             EventTypes.CASE_TRANSFERRED: on_case_moved,
             **READ_MODEL_HANDLERS,
         }
+
     return handlers

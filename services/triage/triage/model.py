@@ -12,9 +12,9 @@ import csv
 import io
 import pickle
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,7 +81,7 @@ class TextModel:
 
     # -- training ------------------------------------------------------------------------------
 
-    def fit(self, examples: Sequence[Example], heads: Sequence[str] = HEADS) -> "TextModel":
+    def fit(self, examples: Sequence[Example], heads: Sequence[str] = HEADS) -> TextModel:
         x = self._fit_features([e.text for e in examples])
         for head in heads:
             rows = [i for i, e in enumerate(examples) if e.labels.get(head)]
@@ -116,12 +116,16 @@ class TextModel:
                         name = fast.names[indices[j]].replace("\x1f", "")
                         if name.strip() and name not in top:
                             top.append(name)
-                result[head] = Prediction(label=classes[k], probability=float(probs[k]),
-                                          scores=dict(zip(classes, map(float, probs))), top_features=top)
+                result[head] = Prediction(
+                    label=classes[k],
+                    probability=float(probs[k]),
+                    scores=dict(zip(classes, map(float, probs))),
+                    top_features=top,
+                )
             out.append(result)
         return out
 
-    def _compiled(self) -> "_Compiled":
+    def _compiled(self) -> _Compiled:
         fast = self.__dict__.get("_fast")
         if fast is None:
             fast = self.__dict__["_fast"] = _Compiled(self)
@@ -143,13 +147,13 @@ class TextModel:
         return buf.getvalue()
 
     @staticmethod
-    def loads(blob: bytes, *, version: str, signature: str | None, signer: "ModelSigner | None") -> "TextModel":
+    def loads(blob: bytes, *, version: str, signature: str | None, signer: ModelSigner | None) -> TextModel:
         """Only artifacts signed with the deployment's key are unpickled: the signature is checked
         on the bytes before `pickle` sees them (triage/signing.py). ModelRejected otherwise."""
         if signer is None:
             raise ModelRejected("no_signing_key")
         signer.verify(version, blob, signature)
-        model = pickle.loads(blob)  # noqa: S301 - signed with the deployment's key, verified above
+        model = pickle.loads(blob)
         if not isinstance(model, TextModel):
             raise ModelRejected("not_a_text_model")
         return model
@@ -235,20 +239,32 @@ class Scores:
     support: int
 
     def as_dict(self) -> dict:
-        return {"macro_f1": round(self.macro_f1, 4), "accuracy": round(self.accuracy, 4),
-                "per_class": {k: round(v, 4) for k, v in self.per_class.items()}, "support": self.support}
+        return {
+            "macro_f1": round(self.macro_f1, 4),
+            "accuracy": round(self.accuracy, 4),
+            "per_class": {k: round(v, 4) for k, v in self.per_class.items()},
+            "support": self.support,
+        }
 
 
 def score(y_true: Sequence[str], y_pred: Sequence[str]) -> Scores:
     report = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
-    per_class = {k: v["f1-score"] for k, v in report.items() if isinstance(v, dict) and k not in
-                 ("macro avg", "weighted avg", "accuracy")}
-    return Scores(f1_score(y_true, y_pred, average="macro", zero_division=0), accuracy_score(y_true, y_pred),
-                  per_class, len(y_true))
+    per_class = {
+        k: v["f1-score"]
+        for k, v in report.items()
+        if isinstance(v, dict) and k not in ("macro avg", "weighted avg", "accuracy")
+    }
+    return Scores(
+        f1_score(y_true, y_pred, average="macro", zero_division=0),
+        accuracy_score(y_true, y_pred),
+        per_class,
+        len(y_true),
+    )
 
 
-def cross_validate(examples: Sequence[Example], head: str, *, folds: int = 5, seed: int = 0,
-                   make=TextModel) -> Scores | None:
+def cross_validate(
+    examples: Sequence[Example], head: str, *, folds: int = 5, seed: int = 0, make=TextModel
+) -> Scores | None:
     """Out-of-fold predictions of `head` over `examples` (classes with fewer members than folds
     are scored but cannot be stratified perfectly). None when there is too little data."""
     rows = [e for e in examples if e.labels.get(head)]

@@ -53,8 +53,10 @@ def compile_pattern(pattern: str):
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise InvalidPattern(f"not a regular expression RE2 can run in linear time: {detail.split(':')[0]}") from None
     if compiled.programsize > MAX_PROGRAM_SIZE:
-        raise InvalidPattern(f"too costly for a rule (program size {compiled.programsize}, at most "
-                             f"{MAX_PROGRAM_SIZE}): use fewer or smaller repetitions")
+        raise InvalidPattern(
+            f"too costly for a rule (program size {compiled.programsize}, at most "
+            f"{MAX_PROGRAM_SIZE}): use fewer or smaller repetitions"
+        )
     return compiled
 
 
@@ -85,7 +87,7 @@ class Rule:
     def _regex(self):
         return compile_pattern(self.pattern)
 
-    def check(self) -> "Rule":
+    def check(self) -> Rule:
         """Compile now (raises InvalidPattern), so a bad stored rule is refused at load, not per item."""
         if self.is_regex:
             self._regex  # noqa: B018 - compiles and caches
@@ -130,37 +132,189 @@ DEFAULT_RULES: tuple[Rule, ...] = tuple(
     # Urgent safety signals: violence, weapons, threats, self-harm, crowds, wage-arrears protests.
     # Grouped so that a public reason says what kind of signal it was without the word itself.
     _kw("urgency", "urgent", "持刀", "拿刀", "菜刀", "枪", group="weapon")
-    + _kw("urgency", "urgent", "砍人", "杀人", "捅人", "打人", "打架", "打起来", "斗殴", "动手", "流血", "家暴",
-          group="violence")
+    + _kw(
+        "urgency",
+        "urgent",
+        "砍人",
+        "杀人",
+        "捅人",
+        "打人",
+        "打架",
+        "打起来",
+        "斗殴",
+        "动手",
+        "流血",
+        "家暴",
+        group="violence",
+    )
     + _kw("urgency", "urgent", "威胁", "扬言", "绑架", group="threat")
     + _kw("urgency", "urgent", "跳楼", "自杀", "轻生", "不想活", "想不开", group="self_harm")
     + _kw("urgency", "urgent", "聚集", "围堵", "堵路", "堵门", "讨薪", "爬塔吊", group="crowd")
     + _kw("urgency", "urgent", "着火", "起火", "爆炸", "燃气泄漏", "煤气味", group="fire_gas")
     + _kw("urgency", "urgent", "救命", "肇事逃逸", "跟陌生人走", group="danger")
-    + [Rule("urgency", "urgent", r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)", is_regex=True,
-            label="crowd_size#1")]
-    + _kw("urgency", "high", "诈骗", "被骗", "骗了", "盗窃", "被偷", "失窃", "撬", "抢", "醉驾", "酒驾", "事故",
-          "受伤", "走失", "没回家", "联系不上", "推搡", "吸毒", "拖欠工资", "欠薪", "倒塌")
-    + _kw("category", "police_conduct", "民警态度", "警察态度", "态度恶劣", "态度非常差", "不作为", "推诿", "乱罚款",
-          "吃拿卡要", "警号", "偏袒", "好处费", "没有出示证件", weight=1.5)
-    + _kw("category", "fraud", "诈骗", "被骗", "刷单", "转账", "冒充客服", "冒充公检法", "安全账户", "网贷", "杀猪盘",
-          "投资理财", "博彩")
-    + _kw("category", "family_dispute", "家暴", "家庭暴力", "离婚", "婚姻", "夫妻", "丈夫", "妻子", "前夫", "前妻",
-          "赡养", "抚养费", "婆媳", "分家产")
-    + _kw("category", "labor_dispute", "欠薪", "讨薪", "拖欠工资", "工资", "劳务费", "包工头", "农民工", "工伤",
-          "劳动仲裁", "辞退")
-    + _kw("category", "neighbor_dispute", "邻居", "楼上", "楼下", "隔壁", "漏水", "宅基地", "围墙", "房东", "租客",
-          "业主")
+    + [
+        Rule(
+            "urgency",
+            "urgent",
+            r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)",
+            is_regex=True,
+            label="crowd_size#1",
+        )
+    ]
+    + _kw(
+        "urgency",
+        "high",
+        "诈骗",
+        "被骗",
+        "骗了",
+        "盗窃",
+        "被偷",
+        "失窃",
+        "撬",
+        "抢",
+        "醉驾",
+        "酒驾",
+        "事故",
+        "受伤",
+        "走失",
+        "没回家",
+        "联系不上",
+        "推搡",
+        "吸毒",
+        "拖欠工资",
+        "欠薪",
+        "倒塌",
+    )
+    + _kw(
+        "category",
+        "police_conduct",
+        "民警态度",
+        "警察态度",
+        "态度恶劣",
+        "态度非常差",
+        "不作为",
+        "推诿",
+        "乱罚款",
+        "吃拿卡要",
+        "警号",
+        "偏袒",
+        "好处费",
+        "没有出示证件",
+        weight=1.5,
+    )
+    + _kw(
+        "category",
+        "fraud",
+        "诈骗",
+        "被骗",
+        "刷单",
+        "转账",
+        "冒充客服",
+        "冒充公检法",
+        "安全账户",
+        "网贷",
+        "杀猪盘",
+        "投资理财",
+        "博彩",
+    )
+    + _kw(
+        "category",
+        "family_dispute",
+        "家暴",
+        "家庭暴力",
+        "离婚",
+        "婚姻",
+        "夫妻",
+        "丈夫",
+        "妻子",
+        "前夫",
+        "前妻",
+        "赡养",
+        "抚养费",
+        "婆媳",
+        "分家产",
+    )
+    + _kw(
+        "category",
+        "labor_dispute",
+        "欠薪",
+        "讨薪",
+        "拖欠工资",
+        "工资",
+        "劳务费",
+        "包工头",
+        "农民工",
+        "工伤",
+        "劳动仲裁",
+        "辞退",
+    )
+    + _kw(
+        "category", "neighbor_dispute", "邻居", "楼上", "楼下", "隔壁", "漏水", "宅基地", "围墙", "房东", "租客", "业主"
+    )
     + _kw("category", "noise", "噪音", "噪声", "吵闹", "太吵", "扰民", "广场舞", "装修声", "电钻", "音响", "睡不着")
     + _kw("category", "theft", "盗窃", "被偷", "失窃", "小偷", "偷走", "扒窃", "入室", "被撬")
-    + _kw("category", "traffic", "交通", "车祸", "事故", "违停", "违章停车", "乱停", "酒驾", "醉驾", "红绿灯", "拥堵",
-          "超速", "追尾", "肇事")
-    + _kw("category", "safety_hazard", "隐患", "消防", "煤气", "燃气", "电线", "危房", "井盖", "着火", "起火",
-          "烟花爆竹", "倒塌")
-    + _kw("category", "admin_service", "身份证", "户口", "户籍", "居住证", "证件", "办证", "迁户", "签注", "通行证",
-          "无犯罪记录", "驾驶证")
-    + _kw("category", "public_order", "打架", "斗殴", "寻衅", "赌博", "吸毒", "卖淫", "持刀", "醉酒闹事", "闹事",
-          "聚集", "收保护费")
+    + _kw(
+        "category",
+        "traffic",
+        "交通",
+        "车祸",
+        "事故",
+        "违停",
+        "违章停车",
+        "乱停",
+        "酒驾",
+        "醉驾",
+        "红绿灯",
+        "拥堵",
+        "超速",
+        "追尾",
+        "肇事",
+    )
+    + _kw(
+        "category",
+        "safety_hazard",
+        "隐患",
+        "消防",
+        "煤气",
+        "燃气",
+        "电线",
+        "危房",
+        "井盖",
+        "着火",
+        "起火",
+        "烟花爆竹",
+        "倒塌",
+    )
+    + _kw(
+        "category",
+        "admin_service",
+        "身份证",
+        "户口",
+        "户籍",
+        "居住证",
+        "证件",
+        "办证",
+        "迁户",
+        "签注",
+        "通行证",
+        "无犯罪记录",
+        "驾驶证",
+    )
+    + _kw(
+        "category",
+        "public_order",
+        "打架",
+        "斗殴",
+        "寻衅",
+        "赌博",
+        "吸毒",
+        "卖淫",
+        "持刀",
+        "醉酒闹事",
+        "闹事",
+        "聚集",
+        "收保护费",
+    )
     + _kw("type", "praise", "表扬", "感谢", "锦旗", "点赞", "辛苦了", "谢谢", weight=1.5)
     + _kw("type", "report", "举报", "检举", "揭发")
     + _kw("type", "complaint", "投诉", "不满", "态度恶劣", "不作为", "推诿")
@@ -176,7 +330,7 @@ class RuleSet:
     def __init__(self, rules: list[Rule] | tuple[Rule, ...] = DEFAULT_RULES) -> None:
         self.rules = tuple(rules)
 
-    def with_rules(self, extra: list[Rule]) -> "RuleSet":
+    def with_rules(self, extra: list[Rule]) -> RuleSet:
         return RuleSet(DEFAULT_RULES + tuple(extra))
 
     def hits(self, text: str, station: str | None) -> list[Hit]:

@@ -31,7 +31,7 @@ class ModelSigner:
         self._key = hmac.new(deployment_key, _LABEL, hashlib.sha256).digest()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ModelSigner | None":
+    def from_settings(cls, settings: Settings) -> ModelSigner | None:
         """None when FENGQIAO_PII_INDEX_KEY is not set (triage then classifies by rules only)."""
         secret = settings.pii_index_key.get_secret_value().strip() if settings.pii_index_key else ""
         if not secret:

@@ -36,15 +36,16 @@ class EngineState:
         self._skipped_rules: set[str] = set()  # rule ids RE2 refused (logged once each)
         self._warned_no_key = False
 
-    async def current(self, conn: asyncpg.Connection) -> "EngineState":
+    async def current(self, conn: asyncpg.Connection) -> EngineState:
         if time.monotonic() - self.loaded_at > self.refresh_s:
             await self.refresh(conn)
         return self
 
     async def refresh(self, conn: asyncpg.Connection) -> None:
         if self.signer is None and not self._warned_no_key:
-            log.error("model_signing_key_missing",
-                      detail="FENGQIAO_PII_INDEX_KEY is not set: classifying by rules only")
+            log.error(
+                "model_signing_key_missing", detail="FENGQIAO_PII_INDEX_KEY is not set: classifying by rules only"
+            )
             self._warned_no_key = True
         version = await ensure_active_model(conn, self.signer)
         if version is not None and version != self.version:

@@ -63,7 +63,6 @@ def words(text: str) -> list[str]:
     return [w for w in _segmenter().cut(text) if not match(w)]
 
 
-
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
@@ -72,10 +71,12 @@ def shingles(text: str, k: int = 3) -> set[str]:
     compact = _NOT_WORD.sub("", normalise(text))
     if len(compact) <= k:
         return {compact} if compact else set()
-    return {compact[i:i + k] for i in range(len(compact) - k + 1)}
+    return {compact[i : i + k] for i in range(len(compact) - k + 1)}
 
 
-_PLACE_SUFFIX = re.compile(r"^(.{2,20}?(?:小区|社区|新村|花园|家园|公寓|大厦|广场|市场|工地|工业园|园区|开发区|项目部|工厂|厂|公司|车站|学校|医院|公园|村|路|街|巷|道|镇|矿))")
+_PLACE_SUFFIX = re.compile(
+    r"^(.{2,20}?(?:小区|社区|新村|花园|家园|公寓|大厦|广场|市场|工地|工业园|园区|开发区|项目部|工厂|厂|公司|车站|学校|医院|公园|村|路|街|巷|道|镇|矿))"
+)
 
 
 def place_key(address: str | None, lat: float | None = None, lon: float | None = None) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 
 import asyncpg
@@ -70,8 +70,9 @@ async def ensure_active_model(conn: asyncpg.Connection, signer: ModelSigner | No
     if version == seed:
         await db.replace_artifact(conn, seed, artifact, sha, signature)
         return seed
-    await db.save_model(conn, seed, artifact, sha, signature, {"seed": len(examples), "corrections": 0},
-                        evaluate(examples))
+    await db.save_model(
+        conn, seed, artifact, sha, signature, {"seed": len(examples), "corrections": 0}, evaluate(examples)
+    )
     await db.activate_model(conn, seed, "system:seed")
     return seed
 
@@ -88,7 +89,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
     model, artifact, sha = build(examples)
     candidate_scores = evaluate(examples)
     seconds = round(time.perf_counter() - started, 2)
-    version = f"{MODEL_FAMILY}-{datetime.now(timezone.utc):%Y%m%d%H%M%S}-{sha[:8]}"
+    version = f"{MODEL_FAMILY}-{datetime.now(UTC):%Y%m%d%H%M%S}-{sha[:8]}"
 
     active = await db.active_model_version(conn)
     active_scores: dict = {}
@@ -105,19 +106,39 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
         if old is not None:
             predictions = old.predict([e.text for e in corrected])
             for head in HEADS:
-                labelled = [(p[head].label, e.labels[head]) for p, e in zip(predictions, corrected)
-                            if head in e.labels and head in p]
+                labelled = [
+                    (p[head].label, e.labels[head])
+                    for p, e in zip(predictions, corrected)
+                    if head in e.labels and head in p
+                ]
                 if labelled:
                     agreement[head] = f"{sum(a == b for a, b in labelled)}/{len(labelled)}"
-    await db.save_model(conn, version, artifact, sha, signer.sign(version, artifact),
-                        {"seed": len(seed), "corrections": len(corrected)}, candidate_scores)
+    await db.save_model(
+        conn,
+        version,
+        artifact,
+        sha,
+        signer.sign(version, artifact),
+        {"seed": len(seed), "corrections": len(corrected)},
+        candidate_scores,
+    )
     if activate:
         await db.activate_model(conn, version, by)
-    return {"version": version, "active_before": active, "activated": activate, "train_seconds": seconds,
-            "examples": {"seed": len(seed), "corrections": len(corrected)},
-            "scores": {head: {"before": active_scores.get(head, {}).get("macro_f1"),
-                              "after": candidate_scores.get(head, {}).get("macro_f1")} for head in HEADS},
-            "active_model_on_corrections": agreement}
+    return {
+        "version": version,
+        "active_before": active,
+        "activated": activate,
+        "train_seconds": seconds,
+        "examples": {"seed": len(seed), "corrections": len(corrected)},
+        "scores": {
+            head: {
+                "before": active_scores.get(head, {}).get("macro_f1"),
+                "after": candidate_scores.get(head, {}).get("macro_f1"),
+            }
+            for head in HEADS
+        },
+        "active_model_on_corrections": agreement,
+    }
 
 
 async def activate(conn: asyncpg.Connection, version: str, by: str, signer: ModelSigner) -> bool:

@@ -11,33 +11,69 @@ import asyncpg
 from fengqiao.events import CaseAssigned, CaseMerged
 
 
-async def insert_case(conn: asyncpg.Connection, a: CaseAssigned, *, assigned_at: datetime,
-                      accept_due_at: datetime) -> bool:
+async def insert_case(
+    conn: asyncpg.Connection, a: CaseAssigned, *, assigned_at: datetime, accept_due_at: datetime
+) -> bool:
     """A new case as triage assigned it; False if it existed (a redelivered event)."""
     created = await conn.fetchval(
         "INSERT INTO cases (tracking_no, station, status, type, category, urgency, needs_mediation, "
         "assignee_id, team, flagged, assignment_reason, submitted_at, assigned_at, accept_due_at, confidential) "
         "VALUES ($1, $2, 'assigned', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (tracking_no) DO NOTHING RETURNING true",
-        a.tracking_no, a.station, a.type, a.category, a.urgency, a.needs_mediation, a.assignee_id, a.team,
-        a.flagged, a.reason, a.submitted_at, assigned_at, accept_due_at, a.confidential,
+        a.tracking_no,
+        a.station,
+        a.type,
+        a.category,
+        a.urgency,
+        a.needs_mediation,
+        a.assignee_id,
+        a.team,
+        a.flagged,
+        a.reason,
+        a.submitted_at,
+        assigned_at,
+        accept_due_at,
+        a.confidential,
     )
     return bool(created)
 
 
-async def add_history(conn: asyncpg.Connection, tracking_no: str, *, at: datetime, status: str, actor: str,
-                      reason: str | None, event: str | None = None, assignee_id: str | None = None) -> None:
+async def add_history(
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    *,
+    at: datetime,
+    status: str,
+    actor: str,
+    reason: str | None,
+    event: str | None = None,
+    assignee_id: str | None = None,
+) -> None:
     """One step of the case's timeline (append-only: who, when, why)."""
     await conn.execute(
         "INSERT INTO case_history (tracking_no, at, status, actor, reason, event, assignee_id) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7)", tracking_no, at, status, actor, reason, event, assignee_id)
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        tracking_no,
+        at,
+        status,
+        actor,
+        reason,
+        event,
+        assignee_id,
+    )
 
 
 async def record_duplicate(conn: asyncpg.Connection, m: CaseMerged, merged_at: datetime) -> None:
     await conn.execute(
         "INSERT INTO case_duplicates (tracking_no, merged_into, station, similarity, reason, submitted_at, merged_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tracking_no) DO NOTHING",
-        m.tracking_no, m.merged_into, m.station, m.similarity, m.reason, m.submitted_at, merged_at,
+        m.tracking_no,
+        m.merged_into,
+        m.station,
+        m.similarity,
+        m.reason,
+        m.submitted_at,
+        merged_at,
     )
 
 
@@ -49,13 +85,17 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, limit: int =
         "AS duplicates "
         "FROM cases c LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
         "WHERE ($1::text IS NULL OR c.station = $1) GROUP BY c.tracking_no "
-        "ORDER BY c.assigned_at DESC LIMIT $2", station, limit)
+        "ORDER BY c.assigned_at DESC LIMIT $2",
+        station,
+        limit,
+    )
 
 
 async def open_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT station, status, count(*) AS n FROM cases WHERE status NOT IN ('closed', 'merged') "
-        "GROUP BY station, status")
+        "GROUP BY station, status"
+    )
 
 
 async def case_for_update(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
@@ -66,8 +106,16 @@ async def get_case(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record
     return await conn.fetchrow("SELECT * FROM cases WHERE tracking_no = $1", tracking_no)
 
 
-async def update_case_state(conn: asyncpg.Connection, tracking_no: str, *, status: str, assignee_id: str | None,
-                            station: str, changes: dict[str, Any], at: datetime) -> None:
+async def update_case_state(
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    *,
+    status: str,
+    assignee_id: str | None,
+    station: str,
+    changes: dict[str, Any],
+    at: datetime,
+) -> None:
     allowed = {"handled_by", "returned_by", "visit_result", "escalated", "transferred_from", "flagged"}
     sets = ["status = $2", "assignee_id = $3", "station = $4", "updated_at = $5"]
     args: list[Any] = [tracking_no, status, assignee_id, station, at]
@@ -79,8 +127,9 @@ async def update_case_state(conn: asyncpg.Connection, tracking_no: str, *, statu
     await conn.execute(f"UPDATE cases SET {', '.join(sets)} WHERE tracking_no = $1", *args)
 
 
-async def correct_classification(conn: asyncpg.Connection, tracking_no: str, changes: dict[str, str],
-                                 needs_mediation: bool | None) -> None:
+async def correct_classification(
+    conn: asyncpg.Connection, tracking_no: str, changes: dict[str, str], needs_mediation: bool | None
+) -> None:
     """New labels (type, category, urgency); `needs_mediation` follows a new category."""
     allowed = {"type", "category", "urgency"}
     sets: list[str] = ["updated_at = now()"]
@@ -101,24 +150,30 @@ async def mark_escalated(conn: asyncpg.Connection, tracking_no: str, at: datetim
 async def history(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT at, status, actor, reason, event, assignee_id FROM case_history WHERE tracking_no = $1 ORDER BY at, id",
-        tracking_no)
+        tracking_no,
+    )
 
 
 async def station_leader(conn: asyncpg.Connection, station: str) -> str | None:
     return await conn.fetchval(
         "SELECT staff_id FROM staff WHERE station = $1 AND role = 'leader' AND active ORDER BY staff_id LIMIT 1",
-        station)
+        station,
+    )
 
 
 async def staff_station(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT station, role, active, confidential_handler FROM staff WHERE staff_id = $1",
-                               staff_id)
+    return await conn.fetchrow(
+        "SELECT station, role, active, confidential_handler FROM staff WHERE staff_id = $1", staff_id
+    )
 
 
 async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str, station: str | None) -> bool:
     """Approved by the station's leader to handle confidential tip-offs, and still active there."""
-    return bool(await conn.fetchval(
-        "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station))
+    return bool(
+        await conn.fetchval(
+            "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station
+        )
+    )
 
 
 async def station_exists(conn: asyncpg.Connection, station: str) -> bool:
@@ -139,8 +194,11 @@ async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str | None:
 async def enter_staff_scope(conn: asyncpg.Connection, station: str, confidential: bool) -> None:
     """Run the rest of the transaction as the restricted role, scoped to `station` ("*": all)."""
     await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
-    await conn.execute("SELECT set_config('fengqiao.station', $1, true), set_config('fengqiao.confidential', $2, true)",
-                       station, "on" if confidential else "off")
+    await conn.execute(
+        "SELECT set_config('fengqiao.station', $1, true), set_config('fengqiao.confidential', $2, true)",
+        station,
+        "on" if confidential else "off",
+    )
 
 
 async def widen_to_deployment_scope(conn: asyncpg.Connection) -> None:
@@ -148,14 +206,31 @@ async def widen_to_deployment_scope(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT set_config('fengqiao.station', '*', true)")
 
 
-async def insert_audit(conn: asyncpg.Connection, *, staff_id: str | None, role: str, station: str | None,
-                       action: str, tracking_no: str | None, detail: str | None) -> None:
+async def insert_audit(
+    conn: asyncpg.Connection,
+    *,
+    staff_id: str | None,
+    role: str,
+    station: str | None,
+    action: str,
+    tracking_no: str | None,
+    detail: str | None,
+) -> None:
     await conn.execute(
         "INSERT INTO audit_log (staff_id, role, station, action, tracking_no, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        staff_id, role, station, action, tracking_no, detail)
+        staff_id,
+        role,
+        station,
+        action,
+        tracking_no,
+        detail,
+    )
 
 
 async def audit_entries(conn: asyncpg.Connection, tracking_no: str | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT at, staff_id, role, station, action, tracking_no, detail FROM audit_log "
-        "WHERE ($1::text IS NULL OR tracking_no = $1) ORDER BY at DESC, id DESC LIMIT $2", tracking_no, limit)
+        "WHERE ($1::text IS NULL OR tracking_no = $1) ORDER BY at DESC, id DESC LIMIT $2",
+        tracking_no,
+        limit,
+    )

@@ -8,8 +8,15 @@ from typing import Any
 import asyncpg
 
 
-async def start_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, started_at: datetime,
-                      due_at: datetime, remind_at: datetime, note: str) -> None:
+async def start_clock(
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    clock: str,
+    started_at: datetime,
+    due_at: datetime,
+    remind_at: datetime,
+    note: str,
+) -> None:
     """(Re)start a clock. A clock restarted after a breach keeps its history in case_history and
     the breach in the statistics (counted when it happened)."""
     await conn.execute(
@@ -17,21 +24,38 @@ async def start_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, st
         "VALUES ($1, $2, $3, $4, $4, $5, $6) ON CONFLICT (tracking_no, clock) DO UPDATE SET started_at = $3, "
         "due_at = $4, original_due_at = $4, remind_at = $5, note = $6, reminded_at = NULL, breached_at = NULL, "
         "supervise_at = NULL, supervised_at = NULL, done_at = NULL, extended_by = NULL, extension_reason = NULL",
-        tracking_no, clock, started_at, due_at, remind_at, note)
+        tracking_no,
+        clock,
+        started_at,
+        due_at,
+        remind_at,
+        note,
+    )
 
 
 async def stop_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, at: datetime) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "UPDATE case_clocks SET done_at = $3 WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL "
-        "RETURNING started_at, due_at, breached_at", tracking_no, clock, at)
+        "RETURNING started_at, due_at, breached_at",
+        tracking_no,
+        clock,
+        at,
+    )
 
 
-async def extend_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, due_at: datetime,
-                       remind_at: datetime, by: str, reason: str) -> bool:
+async def extend_clock(
+    conn: asyncpg.Connection, tracking_no: str, clock: str, due_at: datetime, remind_at: datetime, by: str, reason: str
+) -> bool:
     done = await conn.execute(
         "UPDATE case_clocks SET due_at = $3, remind_at = $4, reminded_at = NULL, extended_by = $5, "
         "extension_reason = $6 WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL AND due_at < $3",
-        tracking_no, clock, due_at, remind_at, by, reason)
+        tracking_no,
+        clock,
+        due_at,
+        remind_at,
+        by,
+        reason,
+    )
     return done.endswith(" 1")
 
 
@@ -39,8 +63,10 @@ async def clocks(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Rec
     return await conn.fetch("SELECT * FROM case_clocks WHERE tracking_no = $1 ORDER BY started_at", tracking_no)
 
 
-NEXT_FIRE = ("least(CASE WHEN reminded_at IS NULL THEN remind_at END, CASE WHEN breached_at IS NULL THEN due_at END, "
-             "CASE WHEN supervised_at IS NULL THEN supervise_at END)")
+NEXT_FIRE = (
+    "least(CASE WHEN reminded_at IS NULL THEN remind_at END, CASE WHEN breached_at IS NULL THEN due_at END, "
+    "CASE WHEN supervised_at IS NULL THEN supervise_at END)"
+)
 
 
 async def claim_due_clocks(conn: asyncpg.Connection, now: datetime, limit: int = 200) -> list[asyncpg.Record]:
@@ -48,7 +74,9 @@ async def claim_due_clocks(conn: asyncpg.Connection, now: datetime, limit: int =
     return await conn.fetch(
         f"SELECT k.*, c.station, c.assignee_id, c.status FROM case_clocks k JOIN cases c USING (tracking_no) "
         f"WHERE k.done_at IS NULL AND {NEXT_FIRE} <= $1 ORDER BY {NEXT_FIRE} LIMIT $2 FOR UPDATE OF k SKIP LOCKED",
-        now, limit)
+        now,
+        limit,
+    )
 
 
 async def mark_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, **stamps: datetime) -> None:
@@ -71,7 +99,9 @@ async def upsert_calendar_days(conn: asyncpg.Connection, rows: list[tuple[Any, b
     """(day, is_workday, name) rows of a year's schedule, replacing what was loaded before."""
     await conn.executemany(
         "INSERT INTO calendar_days (day, is_workday, name) VALUES ($1, $2, $3) "
-        "ON CONFLICT (day) DO UPDATE SET is_workday = $2, name = $3", rows)
+        "ON CONFLICT (day) DO UPDATE SET is_workday = $2, name = $3",
+        rows,
+    )
 
 
 async def duty_hours(conn: asyncpg.Connection, station: str) -> asyncpg.Record | None:
@@ -97,4 +127,7 @@ async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30)
         LEFT JOIN case_clocks a ON a.tracking_no = c.tracking_no AND a.clock = 'accept'
         LEFT JOIN case_clocks r ON r.tracking_no = c.tracking_no AND r.clock = 'resolve'
         GROUP BY c.station
-        """, now, days)
+        """,
+        now,
+        days,
+    )

@@ -8,11 +8,17 @@ from datetime import datetime
 import asyncpg
 
 
-async def insert_mediation(conn: asyncpg.Connection, tracking_no: str, station: str, mediator_id: str,
-                           opened_at: datetime) -> bool:
+async def insert_mediation(
+    conn: asyncpg.Connection, tracking_no: str, station: str, mediator_id: str, opened_at: datetime
+) -> bool:
     done = await conn.execute(
         "INSERT INTO mediations (tracking_no, station, mediator_id, opened_at) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (tracking_no) DO NOTHING", tracking_no, station, mediator_id, opened_at)
+        "ON CONFLICT (tracking_no) DO NOTHING",
+        tracking_no,
+        station,
+        mediator_id,
+        opened_at,
+    )
     return done.endswith(" 1")
 
 
@@ -20,10 +26,16 @@ async def get_mediation(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM mediations WHERE tracking_no = $1", tracking_no)
 
 
-async def set_outcome(conn: asyncpg.Connection, tracking_no: str, outcome: str, referral: str | None,
-                      at: datetime) -> None:
-    await conn.execute("UPDATE mediations SET outcome = $2, referral = $3, outcome_at = $4 WHERE tracking_no = $1",
-                       tracking_no, outcome, referral, at)
+async def set_outcome(
+    conn: asyncpg.Connection, tracking_no: str, outcome: str, referral: str | None, at: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE mediations SET outcome = $2, referral = $3, outcome_at = $4 WHERE tracking_no = $1",
+        tracking_no,
+        outcome,
+        referral,
+        at,
+    )
 
 
 async def next_party_id(conn: asyncpg.Connection) -> int:
@@ -31,11 +43,19 @@ async def next_party_id(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT nextval(pg_get_serial_sequence('mediation_parties', 'party_id'))")
 
 
-async def insert_party(conn: asyncpg.Connection, party_id: int, tracking_no: str, role: str, kid: str,
-                       sealed: bytes, keys: list[str]) -> None:
+async def insert_party(
+    conn: asyncpg.Connection, party_id: int, tracking_no: str, role: str, kid: str, sealed: bytes, keys: list[str]
+) -> None:
     await conn.execute(
         "INSERT INTO mediation_parties (party_id, tracking_no, role, pii_kid, sealed, party_keys) "
-        "VALUES ($1, $2, $3, $4, $5, $6)", party_id, tracking_no, role, kid, sealed, keys)
+        "VALUES ($1, $2, $3, $4, $5, $6)",
+        party_id,
+        tracking_no,
+        role,
+        kid,
+        sealed,
+        keys,
+    )
 
 
 async def earlier_cases(conn: asyncpg.Connection, keys: list[str], tracking_no: str) -> list[str]:
@@ -44,7 +64,10 @@ async def earlier_cases(conn: asyncpg.Connection, keys: list[str], tracking_no: 
         return []
     rows = await conn.fetch(
         "SELECT DISTINCT tracking_no FROM mediation_parties WHERE party_keys && $1::text[] AND tracking_no <> $2 "
-        "ORDER BY tracking_no", keys, tracking_no)
+        "ORDER BY tracking_no",
+        keys,
+        tracking_no,
+    )
     return [r["tracking_no"] for r in rows]
 
 
@@ -52,32 +75,53 @@ async def parties(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Re
     return await conn.fetch("SELECT * FROM mediation_parties WHERE tracking_no = $1 ORDER BY party_id", tracking_no)
 
 
-async def insert_session(conn: asyncpg.Connection, tracking_no: str, scheduled_at: datetime, place: str,
-                         attendees: list[str]) -> int:
+async def insert_session(
+    conn: asyncpg.Connection, tracking_no: str, scheduled_at: datetime, place: str, attendees: list[str]
+) -> int:
     return await conn.fetchval(
         "INSERT INTO mediation_sessions (tracking_no, scheduled_at, place, attendees) VALUES ($1, $2, $3, $4) "
-        "RETURNING session_id", tracking_no, scheduled_at, place, attendees)
+        "RETURNING session_id",
+        tracking_no,
+        scheduled_at,
+        place,
+        attendees,
+    )
 
 
-async def record_minutes(conn: asyncpg.Connection, tracking_no: str, session_id: int, kid: str, sealed: bytes,
-                         held_at: datetime) -> bool:
+async def record_minutes(
+    conn: asyncpg.Connection, tracking_no: str, session_id: int, kid: str, sealed: bytes, held_at: datetime
+) -> bool:
     done = await conn.execute(
         "UPDATE mediation_sessions SET minutes = $3, pii_kid = $4, held_at = $5 "
-        "WHERE tracking_no = $1 AND session_id = $2", tracking_no, session_id, sealed, kid, held_at)
+        "WHERE tracking_no = $1 AND session_id = $2",
+        tracking_no,
+        session_id,
+        sealed,
+        kid,
+        held_at,
+    )
     return done.endswith(" 1")
 
 
 async def sessions(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM mediation_sessions WHERE tracking_no = $1 ORDER BY scheduled_at",
-                            tracking_no)
+    return await conn.fetch(
+        "SELECT * FROM mediation_sessions WHERE tracking_no = $1 ORDER BY scheduled_at", tracking_no
+    )
 
 
-async def upsert_agreement(conn: asyncpg.Connection, tracking_no: str, kid: str, sealed: bytes, signed_at: datetime,
-                           recorded_by: str) -> None:
+async def upsert_agreement(
+    conn: asyncpg.Connection, tracking_no: str, kid: str, sealed: bytes, signed_at: datetime, recorded_by: str
+) -> None:
     await conn.execute(
         "INSERT INTO mediation_agreements (tracking_no, pii_kid, sealed, signed_at, recorded_by) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tracking_no) DO UPDATE SET pii_kid = $2, sealed = $3, "
-        "signed_at = $4, recorded_by = $5", tracking_no, kid, sealed, signed_at, recorded_by)
+        "signed_at = $4, recorded_by = $5",
+        tracking_no,
+        kid,
+        sealed,
+        signed_at,
+        recorded_by,
+    )
 
 
 async def get_agreement(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
@@ -87,21 +131,30 @@ async def get_agreement(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.R
 async def insert_followups(conn: asyncpg.Connection, rows: list[tuple[str, str, datetime, datetime]]) -> None:
     """(tracking_no, kind, due_at, remind_at) rows."""
     await conn.executemany(
-        "INSERT INTO mediation_followups (tracking_no, kind, due_at, remind_at) VALUES ($1, $2, $3, $4)", rows)
+        "INSERT INTO mediation_followups (tracking_no, kind, due_at, remind_at) VALUES ($1, $2, $3, $4)", rows
+    )
 
 
-async def complete_followup(conn: asyncpg.Connection, tracking_no: str, followup_id: int, result: str,
-                            at: datetime) -> bool:
+async def complete_followup(
+    conn: asyncpg.Connection, tracking_no: str, followup_id: int, result: str, at: datetime
+) -> bool:
     done = await conn.execute(
         "UPDATE mediation_followups SET done_at = $3, result = $4 WHERE tracking_no = $1 AND followup_id = $2 "
-        "AND done_at IS NULL", tracking_no, followup_id, at, result)
+        "AND done_at IS NULL",
+        tracking_no,
+        followup_id,
+        at,
+        result,
+    )
     return done.endswith(" 1")
 
 
 async def followups(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
         "SELECT followup_id, kind, due_at, reminded_at, done_at, result FROM mediation_followups "
-        "WHERE tracking_no = $1 ORDER BY due_at", tracking_no)
+        "WHERE tracking_no = $1 ORDER BY due_at",
+        tracking_no,
+    )
 
 
 async def claim_due_followups(conn: asyncpg.Connection, now: datetime, limit: int = 200) -> list[asyncpg.Record]:
@@ -109,7 +162,10 @@ async def claim_due_followups(conn: asyncpg.Connection, now: datetime, limit: in
     return await conn.fetch(
         "SELECT f.followup_id, f.tracking_no, f.kind, f.due_at, m.station, m.mediator_id FROM mediation_followups f "
         "JOIN mediations m USING (tracking_no) WHERE f.reminded_at IS NULL AND f.done_at IS NULL AND f.remind_at <= $1 "
-        "ORDER BY f.remind_at LIMIT $2 FOR UPDATE OF f SKIP LOCKED", now, limit)
+        "ORDER BY f.remind_at LIMIT $2 FOR UPDATE OF f SKIP LOCKED",
+        now,
+        limit,
+    )
 
 
 async def mark_followup_reminded(conn: asyncpg.Connection, followup_id: int, at: datetime) -> None:
