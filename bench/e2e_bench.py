@@ -91,7 +91,7 @@ def pct(values: list[float], q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 def summary_ms(values: list[float]) -> dict:
@@ -179,7 +179,7 @@ async def bare_chain(bootstrap: str, dsn: str, flat_n: int, steady_rate: int, st
             run = uuid.uuid4().hex[:6].encode()
             started = time.perf_counter()
 
-            async def drain(until: int) -> None:
+            async def drain(until: int, latencies: list[float] = latencies, sent_at: dict = sent_at) -> None:
                 while len(latencies) < until:
                     for rs in (await sink.getmany(timeout_ms=100)).values():
                         now = time.perf_counter()

@@ -252,7 +252,7 @@ def test_a_returned_case_is_reassigned_misses_its_deadline_is_escalated_and_supe
         return 0.0
 
     before = breaches()
-    original = case(stack, no, "KZ02-LD")
+    case(stack, no, "KZ02-LD")  # assigned, with its clocks
     sql(
         infra.dsn,
         "UPDATE mediation.case_clocks SET due_at = now() - interval '1 minute', "

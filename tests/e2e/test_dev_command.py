@@ -33,7 +33,10 @@ def test_dev_stack_runs_restarts_a_dead_service_and_stops_cleanly(tmp_path):
     env.update({k: str(v) for k, v in ports.items()}, FENGQIAO_HOME=str(tmp_path / "home"), QUIET_HOURS="off")
     output = tmp_path / "dev.out"
     dev = subprocess.Popen(
-        [sys.executable, "-m", "fengqiao.cli", "dev"], env=env, stdout=open(output, "wb"), stderr=subprocess.STDOUT
+        [sys.executable, "-m", "fengqiao.cli", "dev"],
+        env=env,
+        stdout=open(output, "wb"),  # noqa: SIM115 - the process writes to it until it is stopped
+        stderr=subprocess.STDOUT,
     )
     children: list[psutil.Process] = []
     try:

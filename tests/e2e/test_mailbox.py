@@ -75,9 +75,11 @@ def test_html_only_mail_and_chinese_subjects_are_read(stack, infra):
 
 
 def test_mail_to_an_unknown_mailbox_is_refused(stack):
-    with smtplib.SMTP("127.0.0.1", stack["smtp_port"], timeout=10) as client:
-        with pytest.raises(smtplib.SMTPRecipientsRefused):
-            client.send_message(mail("nobody@example.cn", "x", "y"))
+    with (
+        smtplib.SMTP("127.0.0.1", stack["smtp_port"], timeout=10) as client,
+        pytest.raises(smtplib.SMTPRecipientsRefused),
+    ):
+        client.send_message(mail("nobody@example.cn", "x", "y"))
 
 
 def test_staff_type_in_a_suggestion_box_slip(stack, infra):

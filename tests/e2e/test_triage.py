@@ -92,7 +92,7 @@ def test_an_urgent_item_is_classified_with_reasons_and_model_version_and_the_lea
         f"{stack['urls']['triage']}/api/v1/triage/decisions/{receipt['tracking_no']}", headers=token(stack, "KZ02-LD")
     )
     assert r.status_code == 404
-    assert metric(stack, "triage", 'fengqiao_triage_model_info{version="%s"}' % d["model_version"]) == 1.0
+    assert metric(stack, "triage", f'fengqiao_triage_model_info{{version="{d["model_version"]}"}}') == 1.0
 
 
 def test_a_repeat_is_merged_into_the_open_case_and_counted_not_assigned_twice(stack):

@@ -8,7 +8,8 @@ from collections import Counter
 
 
 def main(path: str, seconds: str) -> None:
-    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    with open(path, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
     statuses: Counter = Counter()
     for r in rows:
         statuses.update(r["statuses"])

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import httpx
 from fastapi.routing import APIRoute
 
-from tests.e2e.helpers import submit, token  # noqa: F401 (submit: the hostile suites import it from here)
+from tests.e2e.helpers import submit as submit  # re-exported for the hostile suites
+from tests.e2e.helpers import token
 
 SERVICES = ("intake", "mediation", "triage", "notify")
 # The staff of two stations the suites act as (the demo seed, DESIGN 4.6).

@@ -51,14 +51,14 @@ def _json(doc) -> bytes:
 
 def corpus(run: str, victim: str, forged_token: str) -> dict[str, bytes | None]:
     """marker -> record value. The marker is also the record's key (and, where there is one, the id)."""
-    m = lambda name: f"hostile-{run}-{name}"  # noqa: E731
+    m = lambda name: f"hostile-{run}-{name}"
     valid = _json(_event(m("truncated")))
     missing = {
         attr: {k: v for k, v in _event(m(f"missing-{attr}")).items() if k != attr}
         for attr in ("id", "source", "type", "specversion", "data")
     }
     missing["id"]["correlationid"] = m("missing-id")
-    data = lambda **changes: {"station": "KZ01", "channel": "transfer_110", "content": "路灯坏了", **changes}  # noqa
+    data = lambda **changes: {"station": "KZ01", "channel": "transfer_110", "content": "路灯坏了", **changes}
     records: dict[str, bytes | None] = {
         m("malformed"): b'{"specversion": "1.0", "id": "' + m("malformed").encode() + b'", "type": ',
         m("truncated"): valid[: len(valid) // 2],

@@ -260,7 +260,7 @@ async def test_outbox_rows_written_while_the_broker_is_down_are_published_when_i
     broker = None
     try:
         for i in range(5):
-            async with unit_of_work(pool) as (conn, outbox):
+            async with unit_of_work(pool) as (_conn, outbox):
                 outbox.add(
                     topic,
                     new_event(

@@ -20,7 +20,8 @@ async def test_legacy_plaintext_rows_are_encrypted_and_still_readable(infra):
     try:
         for i in range(250):  # more than one batch of the job
             await pool.execute(
-                "INSERT INTO submissions (tracking_no, station, channel, content, reporter, location, access_code_hash) "
+                "INSERT INTO submissions "
+                "(tracking_no, station, channel, content, reporter, location, access_code_hash) "
                 "VALUES ($1, 'KZ01', 'web', 'x', $2::jsonb, $3::jsonb, 'h')",
                 f"FQLEGACY{i:03d}",
                 json.dumps({"name": "王五", "phone": "+8613800138000", "anonymous": False}),

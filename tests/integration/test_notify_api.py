@@ -127,7 +127,7 @@ async def test_a_template_preview_is_only_for_a_known_station_the_caller_may_see
     c = api.client
     preview = lambda who, **params: c.get(
         "/api/v1/templates/preview",
-        headers=api.tokens[who],  # noqa: E731
+        headers=api.tokens[who],
         params={"name": "citizen/result.txt", **params},
     )
     own = await preview("kz02")

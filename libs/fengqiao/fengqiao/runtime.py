@@ -151,7 +151,7 @@ async def stop_runtime(rt: Runtime) -> None:
     for task in rt.background:
         task.cancel()
     await asyncio.gather(*rt.background, return_exceptions=True)
-    done, pending = await asyncio.wait(rt.tasks, timeout=rt.settings.handler_timeout_s + 5)
+    _done, pending = await asyncio.wait(rt.tasks, timeout=rt.settings.handler_timeout_s + 5)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)

@@ -77,5 +77,8 @@ def test_a_station_role_without_a_station_or_an_unknown_role_is_no_principal():
 
 
 def test_an_email_after_a_long_chinese_sentence_is_masked():
-    text = "我在矿区派出所附近住了很多年了一直没有遇到这样的问题但是最近楼上邻居每天晚上都很吵实在受不了我的邮箱是zhangsan.work@qq.com"
+    text = (
+        "我在矿区派出所附近住了很多年了一直没有遇到这样的问题"
+        "但是最近楼上邻居每天晚上都很吵实在受不了我的邮箱是zhangsan.work@qq.com"
+    )
     assert "zhangsan" not in redact_text(text) and "qq.com" not in redact_text(text)

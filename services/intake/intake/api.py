@@ -39,7 +39,7 @@ async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes
     try:
         doc = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise api_error(400, "invalid_json", "请求体不是有效的 JSON。")
+        raise api_error(400, "invalid_json", "请求体不是有效的 JSON。") from None
     if not isinstance(doc, dict):
         raise api_error(422, "invalid_body", "请求体必须是 JSON 对象。")
     address = (doc.get("location") or {}).get("address") if isinstance(doc.get("location"), dict) else None
@@ -52,7 +52,7 @@ async def _feedback_body(request: Request, rt) -> tuple[FeedbackSubmitted, bytes
     try:
         return FeedbackSubmitted.model_validate(doc), raw
     except ValidationError as exc:
-        raise invalid_field(exc.errors())
+        raise invalid_field(exc.errors()) from None
 
 
 @router.post("/feedback", status_code=202, dependencies=[rate_limited("submit")])
@@ -95,7 +95,7 @@ async def submit_feedback(
                 publish_refs=principal is not None and principal.role == "integration",
             )
         except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station")
+            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station") from None
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
         if idempotency_key:
             await db.store_idempotent(

@@ -60,13 +60,13 @@ async def receive_cloudevent(
     except PoisonMessage as exc:
         raise api_error(
             400 if exc.reason == "bad_json" else 422, exc.reason, exc.detail or exc.reason, field=_field_of(exc)
-        )
+        ) from None
     if event.type != EventTypes.FEEDBACK_SUBMITTED:
         raise api_error(422, "unsupported_type", f"只接受 {EventTypes.FEEDBACK_SUBMITTED} 类型的事件。", field="type")
     try:
         data = event.payload(FeedbackSubmitted)
     except PoisonMessage as exc:
-        raise api_error(422, exc.reason, exc.detail, field=_field_of(exc, "data."))
+        raise api_error(422, exc.reason, exc.detail, field=_field_of(exc, "data.")) from None
 
     async with unit_of_work(rt.pool) as (conn, outbox):
         try:
@@ -85,7 +85,7 @@ async def receive_cloudevent(
             existing = await db.find_by_ingress(conn, event.source, event.id)
             return JSONResponse({"tracking_no": existing, "status": "duplicate"}, status_code=200)
         except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="data.station")
+            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="data.station") from None
     rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
     return JSONResponse(
         {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"},

@@ -64,7 +64,7 @@ async def record_call(
     try:
         call = HotlineCall.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise invalid_field(exc.errors())
+        raise invalid_field(exc.errors()) from None
     if not principal.may_file_for(call.station):
         raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
 
@@ -96,7 +96,7 @@ async def record_call(
                 conn, outbox, data, cipher=cipher, index=index, publish_refs=principal.role == "integration"
             )
         except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station")
+            raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station") from None
         earlier = (
             await db.earlier_calls_from(
                 conn,

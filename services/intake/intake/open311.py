@@ -190,7 +190,7 @@ async def create_request(
             )
         except (ValidationError, ValueError) as exc:
             where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ("lat/long",)
-            raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}")
+            raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}") from None
         async with unit_of_work(rt.pool) as (conn, outbox):
             accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
     except Open311Error as exc:

@@ -155,7 +155,8 @@ async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLRespon
                 "track.html",
                 429,
                 tracking_no=tracking_no,
-                error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。",
+                error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
+                "分钟后再试，或致电派出所查询。",
             )
         if not opened:
             return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)

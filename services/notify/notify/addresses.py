@@ -96,7 +96,7 @@ class WebhookPolicy:
                 networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
             except ValueError:
                 if not all(part and len(part) <= 63 for part in entry.rstrip(".").split(".")) or " " in entry:
-                    raise ValueError(f"WEBHOOK_ALLOWED_HOSTS: {entry!r} is neither a host name nor a network")
+                    raise ValueError(f"WEBHOOK_ALLOWED_HOSTS: {entry!r} is neither a host name nor a network") from None
                 hosts.add(entry.rstrip(".").lower())
         return cls(frozenset(hosts), tuple(networks))
 

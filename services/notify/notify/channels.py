@@ -143,7 +143,7 @@ class Mailer:
                 username=s.smtp_username or None,
                 password=(s.smtp_password.get_secret_value() or None) if s.smtp_password else None,
                 use_tls=s.smtp_security == "tls",
-                start_tls=True if s.smtp_security == "starttls" else False,
+                start_tls=s.smtp_security == "starttls",
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]

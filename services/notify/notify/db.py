@@ -119,7 +119,8 @@ async def resend(conn: asyncpg.Connection, delivery_id: int, staff_id: str) -> b
     return bool(
         await conn.fetchval(
             "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), failed_at = NULL, "
-            "held_reason = NULL, resends = resends + 1, resent_by = $2 WHERE id = $1 AND status = 'failed' RETURNING true",
+            "held_reason = NULL, resends = resends + 1, resent_by = $2 "
+            "WHERE id = $1 AND status = 'failed' RETURNING true",
             delivery_id,
             staff_id,
         )

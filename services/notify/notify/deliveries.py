@@ -165,9 +165,9 @@ class DeliveryQueue:
             started = time.monotonic()
             results = await asyncio.gather(*(one(r) for r in to_send))
             await self._record_sent(
-                pool, [r for r, e in zip(to_send, results) if e is None], now, time.monotonic() - started
+                pool, [r for r, e in zip(to_send, results, strict=False) if e is None], now, time.monotonic() - started
             )
-            for row, error in zip(to_send, results):
+            for row, error in zip(to_send, results, strict=False):
                 if error is not None:
                     await self._record(pool, row, error, now)
         return len(rows)

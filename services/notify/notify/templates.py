@@ -75,7 +75,9 @@ BUILTIN: dict[str, str] = {
     "staff/alert.txt": _SIGN + "{{ level_label }}预警（{{ kind_label }}）：{{ explanation }}，请登录系统处置。",
     # -- to staff, in the console inbox ------------------------------------------------------------
     "console/assigned.title.txt": "新分派：{{ tracking_no }}",
-    "console/assigned.body.txt": "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，请尽快签收。",
+    "console/assigned.body.txt": (
+        "{{ station_name }}：{{ category_label }}（{{ urgency_label }}）已分派给您，请尽快签收。"
+    ),
     "console/urgent.title.txt": "紧急警情：{{ tracking_no }}",
     "console/urgent.body.txt": (
         "{{ station_name }}：紧急{{ category_label }}事项已分派给在岗民警{{ assignee_name }}，请所领导关注。"

@@ -84,7 +84,9 @@ class NewSubscription(BaseModel):
 _REFUSED = {
     "invalid_url": "推送地址无效。",
     "unresolvable_host": "推送地址的主机名无法解析。",
-    "address_not_allowed": "推送地址不能是本机、内网、链路本地或其他非公网地址；如确需使用，请联系系统管理员加入允许列表。",
+    "address_not_allowed": (
+        "推送地址不能是本机、内网、链路本地或其他非公网地址；如确需使用，请联系系统管理员加入允许列表。"
+    ),
 }
 
 

@@ -110,7 +110,7 @@ def test_public_addresses_are_public(address):
 
 def test_the_allow_list_names_hosts_and_networks_and_nothing_more():
     policy = WebhookPolicy.from_setting(" hooks.bureau.internal. ,10.20.0.0/16, 127.0.0.1 ")
-    check = lambda url: asyncio.run(policy.check(url))  # noqa: E731
+    check = lambda url: asyncio.run(policy.check(url))
     assert check("http://10.20.3.4:8080/x").address == ipaddress.ip_address("10.20.3.4")
     assert check("http://127.0.0.1:9/").port == 9
     assert check("http://[::ffff:127.0.0.1]/").host == "::ffff:127.0.0.1"  # mapped: judged as 127.0.0.1
@@ -134,7 +134,7 @@ def test_names_are_resolved_and_every_address_must_be_allowed():
         return answers[host]
 
     policy = WebhookPolicy(frozenset({"hooks.bureau.internal"}), (), resolver=resolver)
-    check = lambda url: asyncio.run(policy.check(url))  # noqa: E731
+    check = lambda url: asyncio.run(policy.check(url))
     assert str(check("https://public.example/hook").address) == "93.184.216.34"
     assert str(check("https://HOOKS.bureau.internal./x").address) == "10.9.9.9"  # named by the deployment
     with pytest.raises(AddressRefused, match="address_not_allowed"):

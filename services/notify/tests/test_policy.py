@@ -103,10 +103,10 @@ def test_station_overrides_win_over_the_deployment_which_wins_over_the_builtins(
 def test_a_broken_override_stops_the_service_with_its_name(tmp_path):
     (tmp_path / "citizen").mkdir()
     (tmp_path / "citizen" / "result.txt").write_text("{{ no_such_value }}", encoding="utf-8")
-    with pytest.raises(TemplateConfigError, match="citizen/result.txt"):
+    with pytest.raises(TemplateConfigError, match=r"citizen/result\.txt"):
         Templates(tmp_path).check([])
     (tmp_path / "citizen" / "result.txt").write_text("{% if %}", encoding="utf-8")
-    with pytest.raises(TemplateConfigError, match="citizen/result.txt"):
+    with pytest.raises(TemplateConfigError, match=r"citizen/result\.txt"):
         Templates(tmp_path).check([])
 
 

@@ -51,9 +51,7 @@ def test_categories_with_the_model_and_reasons(text, category, mediation, model)
     c = classify(None, text, station="KZ01", rules=RULES, model=model, model_version="m1")
     assert (c.category, c.needs_mediation) == (category, mediation)
     assert c.model_version == "m1" and 0 < c.confidence <= 1
-    assert any(
-        r.startswith(f"rule:category={category}") or r.startswith(f"model:category={category}") for r in c.reasons
-    ), c.reasons
+    assert any(r.startswith((f"rule:category={category}", f"model:category={category}")) for r in c.reasons), c.reasons
 
 
 def test_model_alone_generalises_beyond_keywords(model):
@@ -173,7 +171,7 @@ def test_public_reasons_drop_the_models_top_features(model):
     assert features  # stored for staff: the words that weighed most
     public = public_reasons(c.reasons)
     assert len(public) == len(c.reasons)
-    assert all(r.count(":") == 2 for r in public if r.startswith("model:category=") or r.startswith("model:type="))
+    assert all(r.count(":") == 2 for r in public if r.startswith(("model:category=", "model:type=")))
     assert "王小明" not in " ".join(public)
 
 
@@ -231,6 +229,9 @@ def test_patterns_re2_cannot_run_are_refused_without_echoing_them(pattern):
 def test_an_email_after_a_long_chinese_sentence_is_masked():
     """The e-mail mask once took the Chinese text before an address into it and, past 64 characters,
     missed the address altogether."""
-    text = "我在矿区派出所附近住了很多年了一直没有遇到这样的问题但是最近楼上邻居每天晚上都很吵实在受不了我的邮箱是zhangsan.work@qq.com请联系"
+    text = (
+        "我在矿区派出所附近住了很多年了一直没有遇到这样的问题"
+        "但是最近楼上邻居每天晚上都很吵实在受不了我的邮箱是zhangsan.work@qq.com请联系"
+    )
     masked = mask_personal_data(text)
     assert "zhangsan" not in masked and "qq.com" not in masked and masked.startswith("我在矿区派出所")

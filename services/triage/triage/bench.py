@@ -63,7 +63,8 @@ def run_task(data: Path, task: Task) -> dict:
     test_texts, test_labels = read_tsv(data / task.test, task.label)
     with threadpool_limits(1):  # one core
         started = time.perf_counter()
-        model = TextModel().fit([Example(t, {"category": y}) for t, y in zip(texts, labels)], heads=("category",))
+        examples = [Example(t, {"category": y}) for t, y in zip(texts, labels, strict=True)]
+        model = TextModel().fit(examples, heads=("category",))
         train_seconds = time.perf_counter() - started
 
         started = time.perf_counter()

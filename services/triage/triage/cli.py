@@ -108,7 +108,9 @@ def activate(version: str, by: str) -> None:
     try:
         found = asyncio.run(_with_conn(lambda conn: run(conn, version, by, signer)))
     except ModelRejected as exc:
-        raise click.ClickException(f"model version {version!r} is not signed with this deployment's key ({exc})")
+        raise click.ClickException(
+            f"model version {version!r} is not signed with this deployment's key ({exc})"
+        ) from None
     if not found:
         raise click.ClickException(f"no model version {version!r}")
     click.echo(f"activated {version}")

@@ -48,7 +48,7 @@ async def candidates(conn: asyncpg.Connection, station: str, now_local: datetime
     for row in rows:
         duty = any(
             _covers(day, starts, ends, today, now_t)
-            for day, starts, ends in zip(row["days"], row["starts"], row["ends"])
+            for day, starts, ends in zip(row["days"], row["starts"], row["ends"], strict=False)
         )
         result.append(
             Candidate(
@@ -144,7 +144,8 @@ async def move_item(conn: asyncpg.Connection, tracking_no: str, assignee_id: str
 async def waiting_for_officer(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Open items no officer holds: unassigned or parked in the leader's queue."""
     return await conn.fetch(
-        "SELECT station, count(*) AS n FROM assignments WHERE open AND (assignee_id IS NULL OR flagged) GROUP BY station"
+        "SELECT station, count(*) AS n FROM assignments WHERE open AND (assignee_id IS NULL OR flagged) "
+        "GROUP BY station"
     )
 
 

@@ -57,7 +57,7 @@ def bands(sig: list[int]) -> list[tuple[int, int]]:
 
 
 def similarity(a: list[int], b: list[int]) -> float:
-    return sum(1 for x, y in zip(a, b) if x == y) / NUM_PERM
+    return sum(1 for x, y in zip(a, b, strict=False) if x == y) / NUM_PERM
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import pickle
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -119,7 +120,7 @@ class TextModel:
                 result[head] = Prediction(
                     label=classes[k],
                     probability=float(probs[k]),
-                    scores=dict(zip(classes, map(float, probs))),
+                    scores=dict(zip(classes, map(float, probs), strict=False)),
                     top_features=top,
                 )
             out.append(result)
@@ -208,7 +209,7 @@ def _identity(tokens):
 
 def _word_ngrams(tokens: list[str]) -> list[str]:
     # Word bigrams joined with a unit separator so they never collide with a real word.
-    return tokens + [f"{a}\x1f{b}" for a, b in zip(tokens, tokens[1:])]
+    return tokens + [f"{a}\x1f{b}" for a, b in itertools.pairwise(tokens)]
 
 
 # -- data ------------------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class Rule:
     def check(self) -> Rule:
         """Compile now (raises InvalidPattern), so a bad stored rule is refused at load, not per item."""
         if self.is_regex:
-            self._regex  # noqa: B018 - compiles and caches
+            _ = self._regex
         return self
 
     def matches(self, text: str) -> bool:

@@ -86,7 +86,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
     corrected = correction_examples(await db.corrections(conn))
     examples = seed + corrected
     started = time.perf_counter()
-    model, artifact, sha = build(examples)
+    _model, artifact, sha = build(examples)
     candidate_scores = evaluate(examples)
     seconds = round(time.perf_counter() - started, 2)
     version = f"{MODEL_FAMILY}-{datetime.now(UTC):%Y%m%d%H%M%S}-{sha[:8]}"
@@ -108,7 +108,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
             for head in HEADS:
                 labelled = [
                     (p[head].label, e.labels[head])
-                    for p, e in zip(predictions, corrected)
+                    for p, e in zip(predictions, corrected, strict=False)
                     if head in e.labels and head in p
                 ]
                 if labelled:
