@@ -6,17 +6,17 @@ added later is walked (or fails for want of handling) without anyone remembering
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass
 
 import httpx
 from fastapi.routing import APIRoute
 
+from fengqiao.registry import registered_services
+from fengqiao.settings import Settings
 from tests.e2e.helpers import submit as submit  # re-exported for the hostile suites
 from tests.e2e.helpers import token
 
-SERVICES = ("intake", "mediation", "triage", "notify")
 # The staff of two stations the suites act as (the demo seed, DESIGN 4.6).
 STATION_A, STATION_B = "KZ01", "KZ02"
 
@@ -34,7 +34,8 @@ class Route:
 
 
 def _apps() -> dict:
-    return {name: importlib.import_module(f"{name}.app").create_app() for name in SERVICES}
+    settings = Settings()
+    return {d.name: d.create_app(settings) for d in registered_services()}
 
 
 _ROUTES: list[Route] | None = None
