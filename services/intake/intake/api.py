@@ -126,6 +126,7 @@ async def get_feedback(
         staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
         if (
             staff_view
+            and principal is not None  # implied by staff_view; stated for mypy
             and row["confidential"]
             and not may_open_confidential(
                 principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])
@@ -151,7 +152,12 @@ async def get_feedback(
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
         reporter = None
-        if staff_view and row["reporter_enc"] is not None and may_see_reporter(principal.role, row["confidential"]):
+        if (
+            staff_view
+            and principal is not None  # implied by staff_view; stated for mypy
+            and row["reporter_enc"] is not None
+            and may_see_reporter(principal.role, row["confidential"])
+        ):
             reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
             reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
             await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id, principal.role)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal
 
 import asyncpg
 
@@ -110,6 +111,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
     """The result (办结) or a request for more information: on the tracking page, and sent on the
     channel the citizen gave (never for anonymous reporters without a contact)."""
     data = event.payload(CitizenUpdate)
+    template: Literal["result", "rectified", "more_info"]
     if data.kind == "resolved":
         status, note, template = "resolved", f"办理结果：{data.text}", "result"
     elif data.kind == "rectified":

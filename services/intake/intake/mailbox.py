@@ -48,6 +48,7 @@ log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 STATION_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
+_RCPT_ATTEMPTS = "fq_rcpt_attempts"  # RCPT commands so far, on an Envelope (message) and a Session
 
 
 class MailboxSettings(BaseSettings):
@@ -150,11 +151,12 @@ class MailboxHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options):
         # Every RCPT costs a database query: bound them per message, refused ones included.
-        attempts = getattr(envelope, "fq_rcpt_attempts", 0) + 1
-        envelope.fq_rcpt_attempts = attempts
+        # The counters live on aiosmtpd's objects, which do not declare them (hence getattr/setattr).
+        attempts: int = getattr(envelope, _RCPT_ATTEMPTS, 0) + 1
+        setattr(envelope, _RCPT_ATTEMPTS, attempts)
         # RSET starts a new envelope: the connection has its own, larger bound.
-        on_connection = getattr(session, "fq_rcpt_attempts", 0) + 1
-        session.fq_rcpt_attempts = on_connection
+        on_connection: int = getattr(session, _RCPT_ATTEMPTS, 0) + 1
+        setattr(session, _RCPT_ATTEMPTS, on_connection)
         if attempts > self.settings.max_recipients or on_connection > 5 * self.settings.max_recipients:
             return self._refuse("too_many_recipients", "452 4.5.3 too many recipients")
         station = station_of(address)
@@ -177,6 +179,9 @@ class MailboxHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
+        # aiosmtpd sets original_content (bytes) together with content, which is text only with
+        # decode_data=True; the server is built without it.
+        assert isinstance(raw, bytes), "SMTP is created without decode_data"
         try:
             mail = await self.reader.read(raw)
         except MailUnreadable as exc:

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from email import policy
 from email.header import decode_header, make_header
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.parser import BytesParser
 from email.utils import getaddresses
 from html.parser import HTMLParser
@@ -200,8 +200,10 @@ def _raw_header(message: EmailMessage, name: str) -> str:
     return ""
 
 
-def _part_text(part: EmailMessage) -> str:
+def _part_text(part: MIMEPart) -> str:
     payload = part.get_payload(decode=True) or b""  # transfer decoding only; tolerant of bad base64
+    # With decode=True a multipart part gives None (b"" above) and any other part its bytes, never a Message.
+    assert isinstance(payload, bytes), "decoded payload of a non-multipart part"
     return _decode_bytes(payload, part.get_content_charset())
 
 

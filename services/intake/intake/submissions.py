@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import asyncpg
 
@@ -26,6 +27,15 @@ from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
 from intake.domain import TIMELINE_NOTES, hash_access_code, new_access_code, new_tracking_no
+
+
+class _Envelope(TypedDict):
+    """The CloudEvent attributes every event of one submission shares (new_event's keywords)."""
+
+    source: str
+    subject: str
+    stationid: str
+    correlationid: str | None
 
 
 class UnknownStation(Exception):
@@ -111,12 +121,18 @@ async def accept_submission(
             received_note=TIMELINE_NOTES["received"],
         ):
             break
-        if ingress_source and await db.find_by_ingress(conn, ingress_source, ingress_id):
+        # Without an id the lookup (`ingress_id = NULL`) could never match, so it is not made.
+        if ingress_source and ingress_id is not None and await db.find_by_ingress(conn, ingress_source, ingress_id):
             raise AlreadyAccepted(ingress_source, ingress_id)
         # else: the random tracking number was taken; draw another
 
     has_contact = bool(data.reporter.phone or data.reporter.email)
-    common = dict(source=SOURCE, subject=tracking_no, stationid=data.station, correlationid=correlation_id)
+    common: _Envelope = {
+        "source": SOURCE,
+        "subject": tracking_no,
+        "stationid": data.station,
+        "correlationid": correlation_id,
+    }
     outbox.add(
         Topics.CASE_EVENTS,
         new_event(

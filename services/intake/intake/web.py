@@ -8,6 +8,7 @@ import json
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, TypeGuard
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -68,34 +69,38 @@ async def feedback_form(request: Request, rt: RuntimeDep) -> HTMLResponse:
 @router.post("/", response_class=HTMLResponse, dependencies=[rate_limited("submit")])
 async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index: IndexDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=20)
-    values = {
+    texts = {
         k: str(form.get(k, "")).strip()
         for k in ("form_token", "station", "title", "content", "address", "name", "phone", "email")
     }
-    values["anonymous"] = form.get("anonymous") == "1"
-    values["confidential"] = form.get("confidential") == "1"
+    anonymous = form.get("anonymous") == "1"
+    confidential = form.get("confidential") == "1"
+    values: dict[str, str | bool] = {**texts, "anonymous": anonymous, "confidential": confidential}
     errors: dict[str, str] = {}
 
     async with rt.pool.acquire() as conn:
-        station = values["station"] or (
-            await db.station_for_address(conn, values["address"]) if values["address"] else None
+        station = texts["station"] or (
+            await db.station_for_address(conn, texts["address"]) if texts["address"] else None
         )
     if not station:
         errors["station"] = FIELD_MESSAGES["station"]
     try:
-        data = FeedbackSubmitted(
-            station=station or "?",
-            channel="web",
-            content=values["content"],
-            title=values["title"] or None,
-            location={"address": values["address"]},
-            reporter={
-                "name": "" if values["anonymous"] else values["name"],
-                "phone": values["phone"],
-                "email": values["email"],
-                "anonymous": values["anonymous"],
-                "confidential": values["confidential"],
-            },
+        # One validation of the whole form (nested dicts included), so every field's error is reported.
+        data = FeedbackSubmitted.model_validate(
+            {
+                "station": station or "?",
+                "channel": "web",
+                "content": texts["content"],
+                "title": texts["title"] or None,
+                "location": {"address": texts["address"]},
+                "reporter": {
+                    "name": "" if anonymous else texts["name"],
+                    "phone": texts["phone"],
+                    "email": texts["email"],
+                    "anonymous": anonymous,
+                    "confidential": confidential,
+                },
+            }
         )
     except ValidationError as exc:
         for err in exc.errors():
@@ -105,7 +110,7 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index
         return await _form_page(request, rt, values=values, errors=errors, status=422)
 
     # The form token makes a double submit (or a reload of the confirmation) return the same receipt.
-    token = values["form_token"][:64] or secrets.token_hex(16)
+    token = texts["form_token"][:64] or secrets.token_hex(16)
     digest = hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
     async with unit_of_work(rt.pool) as (conn, outbox):
         previous = await db.lookup_idempotent(conn, "web-form", token)
@@ -158,7 +163,7 @@ async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLRespon
                 error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
                 "分钟后再试，或致电派出所查询。",
             )
-        if not opened:
+        if row is None or not opened:  # `opened` is False without a row; this tells mypy so
             return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
         timeline = await db.get_timeline(conn, tracking_no)
         station_name = await db.station_name(conn, row["station"])
@@ -182,7 +187,12 @@ async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLRespon
 # -- the return-visit survey (回访), reached from the signed link notify sends -------------------
 
 SURVEY_PURPOSE = "survey"
+SurveyResult = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 SURVEY_RESULTS = {"satisfied", "basically_satisfied", "dissatisfied"}
+
+
+def _is_survey_result(value: str) -> TypeGuard[SurveyResult]:
+    return value in SURVEY_RESULTS
 
 
 def _survey_subject(link_key: bytes, token: str) -> tuple[str | None, str | None]:
@@ -209,7 +219,7 @@ async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) 
         return _render(request, "survey.html", 400, error=error)
     result = str(form.get("result", ""))
     reason = str(form.get("reason", "")).strip()[:1000] or None
-    if result not in SURVEY_RESULTS:
+    if not _is_survey_result(result):
         return _render(
             request,
             "survey.html",

@@ -56,8 +56,8 @@ async def carry_out(
 def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, CommandOut]]:
     async def route(
         tracking_no: TrackingNo,
-        body: command,
-        rt: RuntimeDep,  # type: ignore[valid-type]
+        body: command,  # type: ignore[valid-type]  # one route per command class; FastAPI reads it at run time
+        rt: RuntimeDep,
         principal: StaffPrincipal,
         actor: CurrentActor,
     ) -> CommandOut:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from fengqiao.directory import DirectoryWriter
-from fengqiao.events import RosterPublished, StaffUpserted, StationUpserted
+from fengqiao.events import Role, RosterPublished, StaffUpserted, StationUpserted
 
 STATIONS = [
     (
@@ -22,7 +22,7 @@ STATIONS = [
         {"LD": "孙立军", "IN": "周敏", "P1": "吴磊", "P2": "郑浩", "P3": "冯雪", "P4": "何平", "MD": "马玉珍"},
     ),
 ]
-ROLES = {
+ROLES: dict[str, Role] = {
     "LD": "leader",
     "IN": "instructor",
     "P1": "officer",

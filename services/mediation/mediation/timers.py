@@ -6,6 +6,7 @@ transaction as the events). `now` is a parameter so tests drive the clock."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import asyncpg
 
@@ -78,7 +79,8 @@ async def _breach(
         event="overdue",
         assignee_id=r["assignee_id"],
     )
-    for event, level in (("overdue", None), ("escalated", "leader")):
+    steps: tuple[tuple[str, Literal["leader"] | None], ...] = (("overdue", None), ("escalated", "leader"))
+    for event, level in steps:
         outbox.add(
             Topics.CASE_EVENTS,
             new_event(

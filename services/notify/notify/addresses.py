@@ -113,7 +113,12 @@ class WebhookPolicy:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP), RESOLVE_TIMEOUT_S
         )
-        return [info[4][0] for info in infos]
+        hosts = []
+        for *_, sockaddr in infos:
+            # Only AF_INET/AF_INET6 results here, whose address starts with the host as text.
+            assert isinstance(sockaddr[0], str), "getaddrinfo gave a non-IP socket address"
+            hosts.append(sockaddr[0])
+        return hosts
 
     async def check(self, url: str) -> Target:
         """Resolve the URL's host now and return the address to connect to; AddressRefused if the

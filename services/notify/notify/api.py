@@ -154,6 +154,7 @@ async def resend(delivery_id: DeliveryId, rt: RuntimeDep, principal: Leadership,
         if not await db.resend(conn, delivery_id, principal.staff_id or principal.token_id):
             raise api_error(409, "not_failed", "只有发送失败的消息可以重发。")
         row = await db.delivery(conn, delivery_id)
+    assert row is not None, "_own_delivery found it and deliveries are not deleted"
     queue.wake[row["channel"]].set()
     if queue.metrics:
         queue.metrics.notifications.labels(channel=row["channel"], outcome="resent").inc()
@@ -167,6 +168,7 @@ async def dismiss(delivery_id: DeliveryId, rt: RuntimeDep, principal: Leadership
         if not await db.dismiss(conn, delivery_id, principal.staff_id or principal.token_id):
             raise api_error(409, "not_failed", "只有发送失败的消息可以标记为已处理。")
         row = await db.delivery(conn, delivery_id)
+    assert row is not None, "_own_delivery found it and deliveries are not deleted"
     if queue.metrics:
         queue.metrics.notifications.labels(channel=row["channel"], outcome="dismissed").inc()
     return _delivery(queue.cipher, row)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Protocol
 
 import aiosmtplib
 import httpx
@@ -50,6 +51,12 @@ class Outgoing:
     html: str | None = None
     secret: str | None = None  # webhook signing secret ("whsec_" + base64)
     event_id: str | None = None
+
+
+class Sender(Protocol):
+    """A channel's adapter: SmsGateway, Mailer, WebhookSender."""
+
+    async def send(self, message: Outgoing) -> None: ...
 
 
 def _http_failure(status: int, what: str) -> Exception:

@@ -63,8 +63,9 @@ async def bureau_supervisors(conn: asyncpg.Connection) -> list[str]:
 
 
 async def inbox(
-    conn: asyncpg.Connection, recipient_id: str, *, unread_only: bool = False, limit: int = 50
+    conn: asyncpg.Connection, recipient_id: str | None, *, unread_only: bool = False, limit: int = 50
 ) -> tuple[list[asyncpg.Record], int]:
+    """A recipient's console notifications; None (a staff token without a staff id) matches none."""
     rows = await conn.fetch(
         "SELECT id, kind, tracking_no, title, body, created_at, read_at FROM console_notifications "
         "WHERE recipient_id = $1 AND (NOT $2 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT $3",
@@ -78,8 +79,9 @@ async def inbox(
     return rows, unread
 
 
-async def mark_read(conn: asyncpg.Connection, recipient_id: str, ids: list[int] | None) -> int:
-    """Mark the given notifications (or all, if None) of this recipient read; how many changed."""
+async def mark_read(conn: asyncpg.Connection, recipient_id: str | None, ids: list[int] | None) -> int:
+    """Mark the given notifications (or all, if None) of this recipient read; how many changed.
+    A recipient_id of None (a staff token without a staff id) matches none."""
     result = await conn.execute(
         "UPDATE console_notifications SET read_at = now() WHERE recipient_id = $1 AND read_at IS NULL "
         "AND ($2::bigint[] IS NULL OR id = ANY($2))",

@@ -22,7 +22,6 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import asyncpg
 import structlog
@@ -32,7 +31,7 @@ from fengqiao.constants import STATION_TZ
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from notify import db
-from notify.channels import Outgoing, PermanentFailure, TemporaryFailure
+from notify.channels import Outgoing, PermanentFailure, Sender, TemporaryFailure
 from notify.metrics import NotifyMetrics
 from notify.policy import Backoff, QuietHours, rate_limited_until
 from notify.templates import AUDIENCE_LABELS, CHANNEL_LABELS, Templates
@@ -68,7 +67,7 @@ class DeliveryQueue:
         index: BlindIndex,
         rules: Rules,
         templates: Templates,
-        senders: dict[str, object | None],
+        senders: dict[str, Sender | None],
     ) -> None:
         self.cipher, self.index, self.rules, self.templates = cipher, index, rules, templates
         self.senders = senders  # channel -> adapter, or None when the channel is not configured
@@ -301,7 +300,10 @@ class DeliveryQueue:
         if self.senders.get(row["channel"]) is None:
             day = datetime.now(UTC).astimezone(STATION_TZ).date().isoformat()
             kind, key, tracking_no = "channel_not_configured", f"not-configured/{row['channel']}/{day}", None
-        render = partial(self.templates.render, station=row["station"], station_name=station_name, **params)
+
+        def render(name: str) -> str:
+            return self.templates.render(name, station=row["station"], station_name=station_name, **params)
+
         for leader in await db.station_leaders(conn, row["station"]):
             await db.add_console_notification(
                 conn,
@@ -337,6 +339,7 @@ class DeliveryQueue:
     async def refresh_gauges(self, conn: asyncpg.Connection) -> None:
         rows = await db.queue_counts(conn)
         counts = {(r["channel"], r["status"]): r["n"] for r in rows}
+        assert self.metrics is not None, "refresh_gauges runs after bind() (notify's startup)"
         for channel in CHANNELS:
             for state in ("pending", "deferred", "sending"):
                 self.metrics.queue.labels(channel=channel, state=state).set(counts.get((channel, state), 0))

@@ -12,6 +12,7 @@ on top of the consumer's inbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -74,24 +75,28 @@ async def _console(
     conn,
     outbox: Outbox,
     event: CloudEvent,
-    targets: list[tuple[str, str]],
+    targets: Sequence[tuple[str | None, str]],
     station: str,
     tracking_no: str | None,
     params: dict,
 ) -> None:
-    """Console notifications: (recipient, kind) pairs, each recipient once (the first kind wins)."""
+    """Console notifications: (recipient, kind) pairs, each recipient once (the first kind wins);
+    a missing recipient (None) is skipped."""
     station_name = params.pop("station_name", None) or await db.station_name(conn, station)
     created, seen = 0, set()
     for recipient, kind in targets:
         if not recipient or recipient in seen:
             continue
         seen.add(recipient)
-        render = partial(
-            deps.templates.render,
-            station=station,
-            station_name=station_name,
-            **{"tracking_no": tracking_no or "", **params},
-        )
+
+        def render(name: str) -> str:
+            return deps.templates.render(
+                name,
+                station=station,
+                station_name=station_name,
+                **{"tracking_no": tracking_no or "", **params},
+            )
+
         created += await db.add_console_notification(
             conn,
             event_source=event.source,
@@ -103,10 +108,9 @@ async def _console(
             title=render(f"console/{kind}.title.txt"),
             body=render(f"console/{kind}.body.txt"),
         )
-    if created and deps.metrics:
-        outbox.after_commit(
-            lambda: deps.metrics.notifications.labels(channel="console", outcome="delivered").inc(created)
-        )
+    metrics = deps.metrics  # deps is frozen: the lambda sees the same metrics
+    if created and metrics:
+        outbox.after_commit(lambda: metrics.notifications.labels(channel="console", outcome="delivered").inc(created))
 
 
 async def _page(
@@ -114,7 +118,7 @@ async def _page(
     conn,
     outbox: Outbox,
     event: CloudEvent,
-    staff_ids: list[str],
+    staff_ids: Sequence[str | None],
     station: str,
     template: str,
     tracking_no: str | None,
@@ -159,6 +163,7 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     )
     if data.assignee_id and (data.notify_leader or data.urgency == "urgent"):
         params["assignee_name"] = await db.staff_name(conn, data.assignee_id)
+    targets: list[tuple[str | None, str]]
     if data.assignee_id and not data.flagged:
         targets = [(data.assignee_id, "assigned")]
         if data.notify_leader:  # urgent: the officer on duty has it, the leadership is told at once
@@ -172,9 +177,10 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
         await _page(
             deps, conn, outbox, event, [r for r, _ in targets], data.station, "urgent", data.tracking_no, params
         )
-    if deps.metrics:
+    metrics = deps.metrics  # deps is frozen: the lambda sees the same metrics
+    if metrics:
         elapsed = (datetime.now(UTC) - data.submitted_at).total_seconds()
-        outbox.after_commit(lambda: deps.metrics.stage_seconds.labels(stage="notified").observe(elapsed))
+        outbox.after_commit(lambda: metrics.stage_seconds.labels(stage="notified").observe(elapsed))
 
 
 async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
@@ -215,7 +221,10 @@ async def on_citizen_message_requested(
         )
         params["survey_url"] = f"{base}/survey?t={token}"
     station_name = await db.station_name(conn, data.station)
-    render = partial(deps.templates.render, station=data.station, station_name=station_name, **params)
+
+    def render(name: str) -> str:
+        return deps.templates.render(name, station=data.station, station_name=station_name, **params)
+
     body = render(f"citizen/{data.template}.txt")
     subject = render(f"citizen/{data.template}.subject.txt") if channel == "email" else None
     await deps.queue.enqueue(
@@ -250,6 +259,7 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     params = dict(
         tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"), due=_local(data.due_at)
     )
+    recipients: Sequence[str | None]
     if step == "reassigned" and data.previous_status == "returned" and data.assignee_id == data.previous_assignee_id:
         recipients, kind = [data.assignee_id], "return_rejected"  # the leader did not approve the return
     elif step in ("reassigned", "transferred"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 import re2
 
@@ -36,6 +37,15 @@ class InvalidPattern(ValueError):
     """A pattern RE2 cannot compile (or too long). The message names no part of the pattern."""
 
 
+class Program(Protocol):
+    """What this module uses of a compiled RE2 program (google-re2 ships no type information)."""
+
+    @property
+    def programsize(self) -> int: ...
+
+    def search(self, text: str) -> object: ...
+
+
 def _options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # RE2 would print the pattern to stderr; patterns stay out of logs
@@ -43,12 +53,12 @@ def _options() -> re2.Options:
     return options
 
 
-def compile_pattern(pattern: str):
+def compile_pattern(pattern: str) -> Program:
     """The RE2 program of a rule's regex; InvalidPattern if RE2 cannot compile it."""
     if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidPattern(f"pattern must be 1 to {MAX_PATTERN_LENGTH} characters")
     try:
-        compiled = re2.compile(pattern, _options())
+        compiled: Program = re2.compile(pattern, _options())
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise InvalidPattern(f"not a regular expression RE2 can run in linear time: {detail.split(':')[0]}") from None
@@ -84,7 +94,7 @@ class Rule:
     label: str | None = None  # defaults: "<group>#<n>", their public id
 
     @cached_property
-    def _regex(self):
+    def _regex(self) -> Program:
         return compile_pattern(self.pattern)
 
     def check(self) -> Rule:

@@ -5,6 +5,7 @@ model, the deployment's rules, team rules and alert thresholds. Refreshed from t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import asyncpg
 import structlog
@@ -30,10 +31,10 @@ class EngineState:
         self.teams: dict[str, dict[str, str]] = {}
         self.thresholds: dict[tuple[str, str, str], Thresholds] = {}
         self.loaded_at = 0.0
-        self.on_model_change = None  # callback(old_version, new_version)
+        self.on_model_change: Callable[[str, str], None] | None = None  # callback(old_version, new_version)
         self._trend_checked: dict[tuple[str, str], float] = {}
         self._rejected: set[str] = set()  # versions whose artifact did not verify (logged once each)
-        self._skipped_rules: set[str] = set()  # rule ids RE2 refused (logged once each)
+        self._skipped_rules: set[str | None] = set()  # rule ids RE2 refused (logged once each)
         self._warned_no_key = False
 
     async def current(self, conn: asyncpg.Connection) -> EngineState:

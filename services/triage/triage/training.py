@@ -96,6 +96,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
     agreement: dict[str, str] = {}
     if active:
         row = await db.model_for_report(conn, active)
+        assert row is not None, "the active version was just read from the same table"
         active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
         old = None
         if corrected:
