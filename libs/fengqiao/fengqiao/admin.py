@@ -15,6 +15,7 @@ import asyncpg
 
 from fengqiao.db import ensure_database, migrate
 from fengqiao.directory import DirectoryWriter
+from fengqiao.events import Role
 from fengqiao.outbox import Outbox
 from fengqiao.registry import directory_owner, registered_services, service
 
@@ -54,7 +55,7 @@ async def seed_demo(dsn: str) -> list[dict[str, Any]]:
         return await seed(writer, datetime.now(STATION_TZ).date())
 
 
-async def create_token(dsn: str, station: str | None, role: str, staff_id: str | None) -> str:
+async def create_token(dsn: str, station: str | None, role: Role, staff_id: str | None) -> str:
     """Issue a token (announced to every service as a directory event); returns its plaintext."""
     async with directory_writer(dsn) as writer:
         if station and not await writer.conn.fetchval("SELECT true FROM stations WHERE code = $1", station):

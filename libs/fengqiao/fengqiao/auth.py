@@ -69,7 +69,7 @@ async def authenticate(conn: asyncpg.Connection, token: str | None) -> Principal
     return principal_from_row(row)
 
 
-def principal_from_row(row) -> Principal | None:
+def principal_from_row(row: asyncpg.Record | None) -> Principal | None:
     """The principal of a token row, or None for a row no request may act as: an unknown role, or
     a station role without a station (code that reads "no station" as "every station" would widen
     it to the whole deployment; the review found such reads in triage and notify)."""

@@ -7,11 +7,15 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fengqiao.devrun import STATE_FILE
 from fengqiao.settings import Settings
+
+if TYPE_CHECKING:
+    from fengqiao.events import Role  # the --role choices
 
 
 def _installed_services(
@@ -124,7 +128,7 @@ def token() -> None:
     type=click.Choice(["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]),
 )
 @click.option("--staff-id", help="the staff member the token belongs to (optional)")
-def token_create(station: str | None, role: str, staff_id: str | None) -> None:
+def token_create(station: str | None, role: Role, staff_id: str | None) -> None:
     """Create a token; it is printed once, alone on the last line."""
     from fengqiao.admin import UnknownStation, create_token
     from fengqiao.auth import STATION_ROLES

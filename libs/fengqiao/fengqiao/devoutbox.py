@@ -10,8 +10,10 @@ import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from fengqiao.devstack import free_port
 
@@ -25,10 +27,10 @@ class DevOutbox:
         sms_file = self.sms_file
 
         class Gateway(BaseHTTPRequestHandler):
-            def log_message(self, *args):
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-            def do_POST(self):
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 try:
                     record = json.loads(body)
@@ -47,9 +49,12 @@ class DevOutbox:
         mail_dir = folder / "mail"
 
         class Relay:
-            async def handle_DATA(self, server, session, envelope):
+            async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-                (mail_dir / f"{stamp}.eml").write_bytes(envelope.original_content or envelope.content)
+                # aiosmtpd sets the message's bytes before it calls handle_DATA (`content` is the same
+                # bytes, decode_data being off)
+                assert envelope.original_content is not None
+                (mail_dir / f"{stamp}.eml").write_bytes(envelope.original_content)
                 return "250 OK"
 
         self.smtp_port = free_port()

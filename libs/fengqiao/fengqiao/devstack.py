@@ -42,11 +42,16 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def wait_for_port(
-    port: int, timeout: float, host: str = "127.0.0.1", proc: subprocess.Popen | None = None, what: str = "process"
+    port: int,
+    timeout: float,
+    host: str = "127.0.0.1",
+    proc: subprocess.Popen[bytes] | None = None,
+    what: str = "process",
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -60,7 +65,7 @@ def wait_for_port(
     raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout:.0f}s")
 
 
-def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
     if proc is None or proc.poll() is not None:
         return
     try:
@@ -82,7 +87,7 @@ class EmbeddedPostgres:
         self.port = port
         self.log_file = log_file.resolve()
         self.settings = settings or {}  # extra server settings, e.g. for benchmarks
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self._user: str | None = None
 
     @property
@@ -196,7 +201,7 @@ class EmbeddedBroker:
     def __init__(self, port: int, log_file: Path) -> None:
         self.port = port
         self.log_file = log_file.resolve()
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -236,7 +241,7 @@ class EmbeddedBroker:
         self.proc = None
 
 
-def start_service(name: str, env: dict[str, str], log_file: Path) -> subprocess.Popen:
+def start_service(name: str, env: dict[str, str], log_file: Path) -> subprocess.Popen[bytes]:
     """One service in its own process (`fengqiao serve NAME`), dying with its parent."""
     import sys
 

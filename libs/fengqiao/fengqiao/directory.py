@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import date, time
 
 import asyncpg
+from pydantic import BaseModel
 
 from fengqiao.auth import hash_token, new_token
 from fengqiao.events import (
     CloudEvent,
     EventTypes,
+    Role,
     RosterPublished,
     StaffUpserted,
     StationUpserted,
@@ -118,7 +120,7 @@ class DirectoryWriter:
         self.conn = conn
         self.outbox = outbox
 
-    def _emit(self, type_: str, payload, key: str, station: str | None) -> None:
+    def _emit(self, type_: str, payload: BaseModel, key: str, station: str | None) -> None:
         self.outbox.add(
             Topics.DIRECTORY, new_event(type_, payload, source=DIRECTORY_SOURCE, stationid=station), key=key
         )
@@ -135,7 +137,7 @@ class DirectoryWriter:
         await replace_roster(self.conn, r)
         self._emit(EventTypes.ROSTER_PUBLISHED, r, f"roster:{r.station}:{r.day}", r.station)
 
-    async def issue_token(self, *, token_id: str, role: str, station: str | None, staff_id: str | None = None) -> str:
+    async def issue_token(self, *, token_id: str, role: Role, station: str | None, staff_id: str | None = None) -> str:
         """Create (or rotate) a token; returns the plaintext, which is shown once and never stored."""
         token = new_token()
         t = TokenIssued(token_id=token_id, token_hash=hash_token(token), staff_id=staff_id, station=station, role=role)

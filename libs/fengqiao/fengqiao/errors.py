@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from fastapi import HTTPException
 from pydantic import BaseModel, Field
 
@@ -15,7 +18,7 @@ def api_error(status: int, code: str, message: str, field: str | None = None) ->
     return HTTPException(status_code=status, detail=detail)
 
 
-def invalid_field(errors: list[dict]) -> HTTPException:
+def invalid_field(errors: Sequence[Mapping[str, Any]]) -> HTTPException:
     """A 422 naming the first invalid field of a pydantic validation error list."""
     err = errors[0] if errors else {}
     loc = [str(x) for x in err.get("loc", ())]
@@ -35,7 +38,7 @@ class ErrorResponse(BaseModel):
     detail: ErrorDetail
 
 
-def document_errors(schema: dict) -> dict:
+def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Make an OpenAPI document say what the services answer on a 4xx: the ErrorResponse above, in
     place of FastAPI's HTTPValidationError, which no route sends (every service turns validation
     errors into `invalid_field`). On the JSON APIs (/api/) every 4xx has that shape; Open311 keeps

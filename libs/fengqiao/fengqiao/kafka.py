@@ -108,7 +108,7 @@ class Decision:
 
 def backoff_delay(attempt: int, *, base: float = 0.2, cap: float = 5.0, jitter: float = 0.1) -> float:
     """Exponential backoff with a cap and a little jitter; attempt counts from 1."""
-    delay = min(cap, base * (2 ** (attempt - 1)))
+    delay: float = min(cap, base * (2 ** (attempt - 1)))  # int ** int is typed Any (a negative power is a float)
     return delay * (1 + random.uniform(-jitter, jitter))
 
 
@@ -150,6 +150,25 @@ class _Item:
     event: CloudEvent | None = None
     poison: PoisonMessage | None = None
     handler: Handler | None = None
+
+    def work(self) -> _Work | None:
+        """The item as work for its handler, or None if it is poison or has no handler."""
+        if self.poison is None and self.event is not None and self.handler is not None:
+            return _Work(self, self.event, self.handler)
+        return None
+
+
+@dataclass
+class _Work:
+    """An item its handler is to handle: decoded, not poison, a handler bound to its type."""
+
+    item: _Item
+    event: CloudEvent
+    handler: Handler
+
+    @property
+    def record(self) -> ConsumerRecord:
+        return self.item.record
 
 
 @dataclass
@@ -228,7 +247,7 @@ class ConsumerRunner:
                 batch = await consumer.getmany(timeout_ms=200)
                 if batch:
                     try:
-                        await self._process(batch)
+                        await self._process(consumer, batch)
                     except (SimulatedCrash, asyncio.CancelledError):
                         raise
                     except Exception as exc:
@@ -295,7 +314,7 @@ class ConsumerRunner:
             item.poison = exc
         return item
 
-    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    async def _process(self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         items_by_tp = {tp: [self._decode(r) for r in records] for tp, records in batch.items()}
         all_items = [i for items in items_by_tp.values() for i in items]
         started = time.perf_counter()
@@ -305,7 +324,7 @@ class ConsumerRunner:
             if item.poison is not None:
                 await self._dead_letter(item, item.poison.reason, str(item.poison))
 
-        work = [i for i in all_items if i.poison is None and i.handler is not None]
+        work = [w for i in all_items if (w := i.work()) is not None]
         for item in all_items:
             if item.poison is None and item.handler is None:
                 self.metrics.events_consumed.labels(topic=item.record.topic, outcome="ignored").inc()
@@ -321,9 +340,9 @@ class ConsumerRunner:
                 log.info("batch_fallback", size=len(work), error=type(exc).__name__)
         if work and not done:
             for tp, items in items_by_tp.items():
-                resume = await self._process_one_by_one([i for i in items if i in work])
+                resume = await self._process_one_by_one([w for w in work if w.item in items])
                 if resume is not None:  # infrastructure still failing: seek back, retry later
-                    self._consumer.seek(tp, resume)
+                    consumer.seek(tp, resume)
                     if resume == items[0].record.offset:
                         commit_to.pop(tp)
                     else:
@@ -332,18 +351,18 @@ class ConsumerRunner:
             self._failing_since = None
 
         elapsed = time.perf_counter() - started
-        for item in work:
-            self.metrics.event_handle_seconds.labels(topic=item.record.topic).observe(elapsed / max(1, len(work)))
+        for w in work:
+            self.metrics.event_handle_seconds.labels(topic=w.record.topic).observe(elapsed / max(1, len(work)))
 
         if self.config.after_db_commit is not None:
             self.config.after_db_commit()
         if commit_to:
             try:
-                await self._consumer.commit(commit_to)
+                await consumer.commit(commit_to)
             except KafkaError as exc:  # e.g. a rebalance took the partition: the inbox dedupes
                 log.warning("offset_commit_failed", error=type(exc).__name__)
 
-    async def _apply(self, items: list[_Item]) -> list[str]:
+    async def _apply(self, items: list[_Work]) -> list[str]:
         """One transaction: inbox rows, handlers, outbox. Returns 'ok' / 'duplicate' per item."""
         outcomes: list[str] = []
         async with self.pool.acquire() as conn, conn.transaction():
@@ -371,9 +390,10 @@ class ConsumerRunner:
         outbox.run_after_commit()
         return outcomes
 
-    async def _process_one_by_one(self, items: list[_Item]) -> int | None:
+    async def _process_one_by_one(self, items: list[_Work]) -> int | None:
         """Returns the offset to seek back to if infrastructure keeps failing, else None."""
         for item in items:
+            offset: int = item.record.offset  # where to seek back to (aiokafka's records are untyped)
             attempt = 0
             while True:
                 attempt += 1
@@ -402,17 +422,17 @@ class ConsumerRunner:
                         attempt=attempt,
                     )
                     if decision.action == "dead_letter":
-                        await self._dead_letter(item, decision.reason, str(exc))
+                        await self._dead_letter(item.item, decision.reason, str(exc))
                         break
                     self.metrics.events_consumed.labels(topic=item.record.topic, outcome="retried").inc()
                     if decision.action == "seek_back":
                         if self._failing_since is None:
                             self._failing_since = time.monotonic()
                         await self._sleep(decision.delay_s)
-                        return item.record.offset
+                        return offset
                     await self._sleep(decision.delay_s)
                     if self._stopping.is_set():
-                        return item.record.offset
+                        return offset
         return None
 
     async def _sleep(self, seconds: float) -> None:
@@ -421,7 +441,7 @@ class ConsumerRunner:
         except TimeoutError:
             pass
 
-    def _count(self, items: list[_Item], outcomes: list[str]) -> None:
+    def _count(self, items: list[_Work], outcomes: list[str]) -> None:
         for item, outcome in zip(items, outcomes, strict=False):
             self.metrics.events_consumed.labels(topic=item.record.topic, outcome=outcome).inc()
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import TextIO
 
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 PERSONAL_KEYS = frozenset(
     {
@@ -42,7 +44,7 @@ def redact_text(text: str) -> str:
     return text
 
 
-def redact_personal_data(_logger, _method, event_dict: dict) -> dict:
+def redact_personal_data(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
     for key in list(event_dict):
         if key in PERSONAL_KEYS:
             event_dict[key] = "[redacted]"
@@ -51,9 +53,9 @@ def redact_personal_data(_logger, _method, event_dict: dict) -> dict:
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream=None) -> None:
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream: TextIO | None = None) -> None:
     renderer = structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    processors = [
+    processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

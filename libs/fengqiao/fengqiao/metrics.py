@@ -3,7 +3,7 @@ composition root. Label values are always from small fixed sets: never ids, peop
 
 from __future__ import annotations
 
-from typing import get_args
+from typing import Self, get_args
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -125,11 +125,12 @@ class ServiceMetrics:
         pass
 
     @classmethod
-    def of(cls, metrics: Metrics):
-        own = metrics.__dict__.setdefault("_service_metrics", {})
-        if cls not in own:
-            own[cls] = cls(metrics)
-        return own[cls]
+    def of(cls, metrics: Metrics) -> Self:
+        own: dict[type[ServiceMetrics], ServiceMetrics] = metrics.__dict__.setdefault("_service_metrics", {})
+        instance = own.get(cls)
+        if not isinstance(instance, cls):  # the entry of `cls` is always a `cls`: this is "not yet built"
+            instance = own[cls] = cls(metrics)
+        return instance
 
 
 __all__ = ["Metrics", "ServiceMetrics", "Topics"]

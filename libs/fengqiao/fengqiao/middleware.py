@@ -22,7 +22,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _send_json(send: Send, status: int, body: dict, headers: Mapping[str, str] | None = None) -> None:
+async def _send_json(send: Send, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
     raw = json.dumps(body, ensure_ascii=False).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -30,7 +30,7 @@ async def _send_json(send: Send, status: int, body: dict, headers: Mapping[str, 
     await send({"type": "http.response.body", "body": raw})
 
 
-def _too_large(limit: int) -> dict:
+def _too_large(limit: int) -> dict[str, Any]:
     return {"detail": {"error": "body_too_large", "message": f"请求体不能超过 {limit} 字节。"}}
 
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from types import TracebackType
 
 import asyncpg
 import structlog
@@ -79,7 +80,9 @@ class unit_of_work:
         self._outbox = Outbox(conn)
         return conn, self._outbox
 
-    async def __aexit__(self, exc_type, exc, tb) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if exc_type is None:
                 await self._outbox.flush()

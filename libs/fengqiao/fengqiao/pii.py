@@ -13,6 +13,7 @@ import hmac
 import json
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -75,11 +76,12 @@ class PiiCipher:
             raise PiiKeyError(f"no key {sealed.kid!r} to decrypt with")
         return aead.decrypt(sealed.blob[:NONCE_BYTES], sealed.blob[NONCE_BYTES:], context.encode())
 
-    def seal_json(self, value: dict, *, context: str) -> Sealed:
+    def seal_json(self, value: dict[str, Any], *, context: str) -> Sealed:
         return self.seal(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(), context=context)
 
-    def open_json(self, sealed: Sealed, *, context: str) -> dict:
-        return json.loads(self.open(sealed, context=context))
+    def open_json(self, sealed: Sealed, *, context: str) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.open(sealed, context=context))  # what seal_json sealed
+        return value
 
 
 class BlindIndex:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -26,7 +26,17 @@ from fengqiao.events import bind_handlers
 from fengqiao.kafka import ConsumerRunner, RunnerConfig
 from fengqiao.logging import configure_logging
 from fengqiao.metrics import Metrics
-from fengqiao.middleware import BodyLimit, RefuseNul, RequestDeadline, SecurityHeaders
+from fengqiao.middleware import (
+    ASGIApp,
+    BodyLimit,
+    Message,
+    Receive,
+    RefuseNul,
+    RequestDeadline,
+    Scope,
+    SecurityHeaders,
+    Send,
+)
 from fengqiao.outbox import Handler, OutboxRelay
 from fengqiao.producer import ProducerHandle
 from fengqiao.settings import Settings
@@ -44,7 +54,7 @@ class ServiceSpec:
     handlers: Callable[[Metrics], dict[str, Handler]]
     routers: list[APIRouter] = field(default_factory=list)
     # Long-running tasks of the service beyond relay and consumer (timers, receivers...).
-    background: list[Callable[[Runtime], Awaitable[None]]] = field(default_factory=list)
+    background: list[Callable[[Runtime], Coroutine[Any, Any, None]]] = field(default_factory=list)
     title: str = ""
     # Domain errors raised by routes -> the HTTP error each becomes (answered and counted like
     # any other 4xx), so routes need no try/except around the domain call.
@@ -64,8 +74,8 @@ class Runtime:
     producer: ProducerHandle
     relay: OutboxRelay
     runner: ConsumerRunner | None
-    tasks: list[asyncio.Task] = field(default_factory=list)  # relay and consumer: stopped gracefully
-    background: list[asyncio.Task] = field(default_factory=list)  # timers etc.: cancelled
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # relay and consumer: stopped gracefully
+    background: list[asyncio.Task[None]] = field(default_factory=list)  # timers etc.: cancelled
 
     @property
     def source(self) -> str:
@@ -74,7 +84,8 @@ class Runtime:
 
 async def get_runtime(request: Request) -> Runtime:
     # async: FastAPI would run a plain def dependency in a worker thread, a costly hop per request
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -135,7 +146,7 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
     return rt
 
 
-def _report_task_end(task: asyncio.Task) -> None:
+def _report_task_end(task: asyncio.Task[None]) -> None:
     if task.cancelled():
         return
     exc = task.exception()
@@ -184,18 +195,18 @@ class RequestLatency:
     """Pure ASGI middleware: request latency by route template (never the raw path, which would
     put tracking numbers into label values). Cheaper than BaseHTTPMiddleware."""
 
-    def __init__(self, app, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500
 
-        async def send_wrapper(message) -> None:
+        async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -223,7 +234,7 @@ _FRAMEWORK_ERRORS = {
 }
 
 
-def framework_error(exc: StarletteHTTPException) -> dict:
+def framework_error(exc: StarletteHTTPException) -> dict[str, str]:
     code, message = _FRAMEWORK_ERRORS.get(exc.status_code, (f"http_{exc.status_code}", str(exc.detail)))
     return {"error": code, "message": message}
 
@@ -246,9 +257,11 @@ def build_app(spec: ServiceSpec, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _lifespan(spec: ServiceSpec, settings: Settings, metrics: Metrics):
+def _lifespan(
+    spec: ServiceSpec, settings: Settings, metrics: Metrics
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = await start_runtime(spec, settings, metrics)
         app.state.runtime = rt
         log.info("service_started", service=spec.name)
@@ -261,7 +274,7 @@ def _lifespan(spec: ServiceSpec, settings: Settings, metrics: Metrics):
     return lifespan
 
 
-def _route_path(scope) -> str:
+def _route_path(scope: Mapping[str, Any]) -> str:
     return getattr(scope.get("route"), "path", "unmatched")
 
 
@@ -292,17 +305,22 @@ def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metric
         metrics.rejections.labels(_route_path(request.scope), code).inc()
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if 400 <= exc.status_code < 500:
-            if not isinstance(exc.detail, dict):  # FastAPI's and Starlette's own (a body that does not
+            # Starlette types `detail` as a str; FastAPI's HTTPException (`api_error`) carries a dict
+            detail: object = exc.detail
+            if not isinstance(detail, dict):  # FastAPI's and Starlette's own (a body that does not
                 # parse, an unknown path, a wrong method): the same shape as every other error
-                exc = StarletteHTTPException(exc.status_code, headers=exc.headers, detail=framework_error(exc))
-            count_rejection(request, str(exc.detail.get("error", exc.status_code)))
+                detail = framework_error(exc)
+                exc = HTTPException(exc.status_code, headers=exc.headers, detail=detail)
+            count_rejection(request, str(detail.get("error", exc.status_code)))
         return await http_exception_handler(request, exc)
 
     for error_type, to_http in spec.http_errors.items():
 
-        async def domain_error(request: Request, exc: Exception, to_http=to_http):
+        async def domain_error(
+            request: Request, exc: Exception, to_http: Callable[[Exception], StarletteHTTPException] = to_http
+        ) -> Response:
             return await http_error(request, to_http(exc))
 
         app.add_exception_handler(error_type, domain_error)
@@ -342,7 +360,7 @@ def _add_middleware(app: FastAPI, spec: ServiceSpec, settings: Settings, metrics
 
 def _add_platform_routes(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> None:
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": spec.name}
 
     @app.get("/readyz", include_in_schema=False)
@@ -361,7 +379,7 @@ def _add_platform_routes(app: FastAPI, spec: ServiceSpec, metrics: Metrics) -> N
 def _document_errors_in_openapi(app: FastAPI) -> None:
     generate_openapi = app.openapi
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = document_errors(generate_openapi())
         return app.openapi_schema
