@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
@@ -97,6 +97,12 @@ async def run_clocks(rt: Runtime) -> None:
         await asyncio.sleep(CLOCK_INTERVAL_S)
 
 
+def _refused(exc: Exception) -> HTTPException:
+    """`refused` in the shape ServiceSpec.http_errors takes (one callable type for every error type)."""
+    assert isinstance(exc, Rejected), "registered for Rejected only"
+    return refused(exc)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     try:  # mediation records hold parties' personal data, sealed like intake's
@@ -113,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
         routers=[records_router, rectification_router, router, commands_router],
         background=[refresh_open_case_gauge, run_clocks],
-        http_errors={Rejected: refused},
+        http_errors={Rejected: _refused},
     )
     app = build_app(spec, settings)
     app.state.pii = cipher

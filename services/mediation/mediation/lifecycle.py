@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fengqiao.events import CaseStatus
 from mediation.commands import (
     Accept,
     CaseCommand,
@@ -62,7 +63,7 @@ class Rejected(Exception):
 class Case:
     tracking_no: str
     station: str
-    status: str
+    status: CaseStatus
     assignee_id: str | None
     needs_mediation: bool = False
     returned_by: str | None = None
@@ -82,7 +83,7 @@ class Actor:
 
 @dataclass(frozen=True)
 class Transition:
-    status: str
+    status: CaseStatus
     event: str | None  # the public event type suffix (fengqiao.case.<event>), None for none
     assignee_id: str | None
     note: str

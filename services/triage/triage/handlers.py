@@ -33,6 +33,15 @@ from triage.assign import Item as AssignItem
 from triage.duplicates import Item as DupItem
 from triage.duplicates import Merge, find_primary, signature
 from triage.engine import DISPUTES, Classification, classify, public_reasons
+from triage.labels import (
+    is_alert_kind,
+    is_alert_level,
+    is_category,
+    is_optional_category,
+    is_optional_role,
+    is_request_type,
+    is_urgency,
+)
 from triage.metrics import TriageMetrics
 from triage.state import EngineState
 from triage.text import mask_personal_data, normalise, place_key, shingles
@@ -113,6 +122,8 @@ def _classify(data: TriageRequested, engine: EngineState) -> tuple[Classificatio
 
 
 def _publish_triaged(outbox: Outbox, data: TriageRequested, c: Classification, common: dict) -> None:
+    # classify() picks each label from the taxonomy (CaseTriaged validates them again).
+    assert is_request_type(c.type) and is_category(c.category) and is_urgency(c.urgency), "taxonomy labels"
     outbox.add(
         Topics.CASE_EVENTS,
         new_event(
@@ -183,6 +194,9 @@ async def _assign(
         engine.team_for_category(data.station),
     )
     await db.record_assignment(conn, data.tracking_no, data.station, a)
+    # Labels from the taxonomy, roles from the staff directory (CaseAssigned validates them again).
+    assert is_request_type(c.type) and is_category(c.category) and is_urgency(c.urgency), "taxonomy labels"
+    assert is_optional_role(a.assignee_role), "a directory role"
     outbox.add(
         Topics.CASE_EVENTS,
         new_event(
@@ -274,6 +288,8 @@ async def _early_warning(
         if not is_raised:
             continue
         raised.append(d.kind)
+        # alerts.py drafts only these kinds and levels, for a taxonomy category (AlertRaised validates them again).
+        assert is_alert_kind(d.kind) and is_alert_level(d.level) and is_optional_category(d.category), "alert labels"
         outbox.add(
             Topics.CASE_EVENTS,
             new_event(
