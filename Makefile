@@ -13,7 +13,7 @@ PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 run: install
 	$(BIN)/fengqiao dev
 
-test: install system-deps
+test: install system-deps lint
 	$(BIN)/pytest
 
 # Ruff (lint and formatting) and mypy (strict on the platform and the domain modules): pyproject.toml.
