@@ -6,14 +6,16 @@ import hashlib
 import json
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from fengqiao.auth import Principal
 from fengqiao.events import FeedbackSubmitted
 from fengqiao.http import OptionalPrincipal, api_error, check_limit, client_address, invalid_field, rate_limited
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import Sealed
+from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.access import AccessLocked, code_opens
@@ -123,32 +125,9 @@ async def get_feedback(
         row = await db.get_submission(conn, tracking_no)
         if row is None:
             raise not_found
-        staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
-        if (
-            staff_view
-            and principal is not None  # implied by staff_view; stated for mypy
-            and row["confidential"]
-            and not may_open_confidential(
-                principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])
-            )
-        ):
-            staff_view = False  # and without the access code: not found, as in mediation and triage
-        if not staff_view:
-            if principal is not None:  # a token is no licence to guess codes: counted like anyone's
-                check_limit(request, "track")
-            try:
-                opened = await code_opens(conn, index, row, x_access_code)
-            except AccessLocked as exc:
-                locked = api_error(
-                    429,
-                    "locked",
-                    f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
-                    "分钟后再试，或致电派出所查询。",
-                )
-                locked.headers = {"Retry-After": str(exc.retry_after_s)}
-                raise locked from None
-            if not opened:
-                raise not_found
+        staff_view = await _staff_view(conn, principal, row)
+        if not staff_view and not await _access_code_opens(request, conn, index, row, principal, x_access_code):
+            raise not_found
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
         reporter = None
@@ -158,9 +137,7 @@ async def get_feedback(
             and row["reporter_enc"] is not None
             and may_see_reporter(principal.role, row["confidential"])
         ):
-            reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
-            reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
-            await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id, principal.role)
+            reporter = await _open_reporter(conn, cipher, principal, row, tracking_no)
     return {
         "tracking_no": row["tracking_no"],
         "status": row["status"],
@@ -175,3 +152,51 @@ async def get_feedback(
         "reporter": reporter,
         "timeline": [{"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline],
     }
+
+
+async def _staff_view(conn: asyncpg.Connection, principal: Principal | None, row: asyncpg.Record) -> bool:
+    """Whether the caller sees the item as its station's staff (no access code needed)."""
+    staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
+    if (
+        staff_view
+        and principal is not None  # implied by staff_view; stated for mypy
+        and row["confidential"]
+        and not may_open_confidential(
+            principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])
+        )
+    ):
+        staff_view = False  # and without the access code: not found, as in mediation and triage
+    return staff_view
+
+
+async def _access_code_opens(
+    request: Request,
+    conn: asyncpg.Connection,
+    index: BlindIndex,
+    row: asyncpg.Record,
+    principal: Principal | None,
+    access_code: str | None,
+) -> bool:
+    """Whether the access code opens the item; 429 while the item is locked after wrong codes."""
+    if principal is not None:  # a token is no licence to guess codes: counted like anyone's
+        check_limit(request, "track")
+    try:
+        return await code_opens(conn, index, row, access_code)
+    except AccessLocked as exc:
+        locked = api_error(
+            429,
+            "locked",
+            f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} 分钟后再试，或致电派出所查询。",
+        )
+        locked.headers = {"Retry-After": str(exc.retry_after_s)}
+        raise locked from None
+
+
+async def _open_reporter(
+    conn: asyncpg.Connection, cipher: PiiCipher, principal: Principal, row: asyncpg.Record, tracking_no: str
+) -> dict:
+    """The reporter's identity, opened for staff; every disclosure is logged."""
+    reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
+    reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
+    await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id, principal.role)
+    return reporter

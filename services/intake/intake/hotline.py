@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from fengqiao.auth import Principal
 from fengqiao.events import FeedbackSubmitted, Location, Reporter
 from fengqiao.http import OptionalPrincipal, api_error, invalid_field
 from fengqiao.outbox import unit_of_work
@@ -60,14 +62,7 @@ async def record_call(
     number and creates nothing; earlier calls from the same number are linked."""
     if principal is None:
         raise api_error(401, "token_required", "需要工作人员或系统令牌。")
-    raw = await request.body()
-    try:
-        call = HotlineCall.model_validate_json(raw or b"{}")
-    except ValidationError as exc:
-        raise invalid_field(exc.errors()) from None
-    if not principal.may_file_for(call.station):
-        raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
-
+    call = await _read_call(request, principal)
     caller_index = index.of(call.caller_number, purpose="phone") if call.caller_number else None
     async with unit_of_work(rt.pool) as (conn, outbox):
         existing = await db.hotline_call(conn, call.call_id)
@@ -76,20 +71,7 @@ async def record_call(
                 # Another station's call: saying which item it became would leak its tracking number.
                 raise api_error(409, "call_id_taken", "该通话编号已被其他派出所登记。", field="call_id")
             return JSONResponse({"tracking_no": existing["tracking_no"], "status": "duplicate"}, status_code=200)
-        data = FeedbackSubmitted(
-            station=call.station,
-            channel="hotline",
-            content=call.summary,
-            occurred_at=call.started_at,
-            external_ref=call.call_id,
-            location=Location(address=call.address),
-            reporter=Reporter(
-                name=call.caller_name,
-                phone=call.caller_number,
-                anonymous=call.anonymous,
-                confidential=call.confidential,
-            ),
-        )
+        data = _submission(call)
         try:
             # The call-centre system matches its call id; a staff member typing a call in is no such system.
             accepted = await accept_submission(
@@ -97,30 +79,8 @@ async def record_call(
             )
         except UnknownStation:
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station") from None
-        earlier = (
-            await db.earlier_calls_from(
-                conn,
-                caller_index,
-                call.station,
-                include_confidential=principal.is_staff
-                and may_open_confidential(
-                    principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)
-                ),
-            )
-            if caller_index
-            else []
-        )
-        await db.record_hotline_call(
-            conn,
-            call_id=call.call_id,
-            tracking_no=accepted.tracking_no,
-            caller_index=caller_index,
-            line=call.line,
-            operator=call.operator,
-            started_at=call.started_at,
-            ended_at=call.ended_at,
-            recording_url=str(call.recording_url) if call.recording_url else None,
-        )
+        earlier = await _earlier_calls(conn, caller_index, call, principal) if caller_index else []
+        await _store_call(conn, call, accepted.tracking_no, caller_index)
         if earlier:
             await db.link_submissions(conn, accepted.tracking_no, earlier, "same_caller")
     rt.metrics.feedback_received.labels(station=accepted.station, channel="hotline").inc()
@@ -132,4 +92,65 @@ async def record_call(
             "earlier_calls": earlier,
         },
         status_code=202,
+    )
+
+
+async def _read_call(request: Request, principal: Principal) -> HotlineCall:
+    """The call from the request body, if the caller may file it for its station."""
+    raw = await request.body()
+    try:
+        call = HotlineCall.model_validate_json(raw or b"{}")
+    except ValidationError as exc:
+        raise invalid_field(exc.errors()) from None
+    if not principal.may_file_for(call.station):
+        raise api_error(403, "wrong_station", "不能代其他派出所登记。", field="station")
+    return call
+
+
+def _submission(call: HotlineCall) -> FeedbackSubmitted:
+    """The call as a hotline submission: the operator's summary is its content."""
+    return FeedbackSubmitted(
+        station=call.station,
+        channel="hotline",
+        content=call.summary,
+        occurred_at=call.started_at,
+        external_ref=call.call_id,
+        location=Location(address=call.address),
+        reporter=Reporter(
+            name=call.caller_name,
+            phone=call.caller_number,
+            anonymous=call.anonymous,
+            confidential=call.confidential,
+        ),
+    )
+
+
+async def _earlier_calls(
+    conn: asyncpg.Connection, caller_index: str, call: HotlineCall, principal: Principal
+) -> list[str]:
+    """The earlier items from the same number at this station; confidential ones only for staff
+    who may open them."""
+    return await db.earlier_calls_from(
+        conn,
+        caller_index,
+        call.station,
+        include_confidential=principal.is_staff
+        and may_open_confidential(
+            principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)
+        ),
+    )
+
+
+async def _store_call(conn: asyncpg.Connection, call: HotlineCall, tracking_no: str, caller_index: str | None) -> None:
+    """The call record (line, operator, times, recording) beside the submission it became."""
+    await db.record_hotline_call(
+        conn,
+        call_id=call.call_id,
+        tracking_no=tracking_no,
+        caller_index=caller_index,
+        line=call.line,
+        operator=call.operator,
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        recording_url=str(call.recording_url) if call.recording_url else None,
     )

@@ -182,18 +182,9 @@ class MailboxHandler:
         # aiosmtpd sets original_content (bytes) together with content, which is text only with
         # decode_data=True; the server is built without it.
         assert isinstance(raw, bytes), "SMTP is created without decode_data"
-        try:
-            mail = await self.reader.read(raw)
-        except MailUnreadable as exc:
-            if exc.reason == "busy":
-                return self._refuse("smtp_busy", "451 4.3.2 too busy, try again later")
-            return self._refuse(
-                f"unreadable_{exc.reason}",
-                f"554 5.6.0 message cannot be read: {exc.reason}; please send a shorter plain-text message",
-            )
-        except Exception as exc:  # a parser bug must not become a retry loop of the sender's server
-            log.warning("smtp_parse_failed", error=type(exc).__name__)
-            return self._refuse("unreadable", "554 5.6.0 message cannot be read")
+        mail, refusal = await self._read(raw)
+        if mail is None:
+            return refusal
         sender = reply_address(mail["from_addresses"])
         if sender is None:
             log.info("smtp_no_reply_address", addresses=len(mail["from_addresses"]))
@@ -204,33 +195,8 @@ class MailboxHandler:
         content = mail["text"] or mail["subject"]
         if not content:
             return self._refuse("empty_message", "550 5.6.0 the message has neither text nor subject")
-        accepted: list[str] = []
         try:
-            stations = sorted({station_of(a) for a in envelope.rcpt_tos})[: self.settings.max_stations]
-            for station in stations:
-                data = FeedbackSubmitted(
-                    station=station,
-                    channel="mailbox",
-                    title=subject,
-                    content=content,
-                    reporter=Reporter(email=sender or ""),
-                )
-                key = ingress_key(self.index, mail["message_id"], raw, station)
-                async with unit_of_work(self.rt.pool) as (conn, outbox):
-                    try:
-                        receipt = await accept_submission(
-                            conn,
-                            outbox,
-                            data,
-                            cipher=self.cipher,
-                            index=self.index,
-                            ingress_source=SMTP_SOURCE,
-                            ingress_id=key,
-                        )
-                    except AlreadyAccepted:
-                        continue
-                self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
-                accepted.append(receipt.tracking_no)
+            accepted = await self._accept(envelope, raw, mail["message_id"], sender, subject, content)
         except (ValidationError, ValueError, UnknownStation) as exc:
             return self._refuse("invalid_message", f"550 5.6.0 rejected: {type(exc).__name__}")
         except Exception as exc:  # database down: the sender's server will retry later
@@ -238,6 +204,54 @@ class MailboxHandler:
             return "451 4.3.0 temporary failure, try again later"
         log.info("smtp_message_accepted", submissions=len(accepted))
         return "250 OK " + " ".join(accepted) if accepted else "250 OK (already received)"
+
+    async def _read(self, raw: bytes) -> tuple[dict | None, str]:
+        """The parsed message, or None and the SMTP answer refusing it."""
+        try:
+            return await self.reader.read(raw), ""
+        except MailUnreadable as exc:
+            if exc.reason == "busy":
+                return None, self._refuse("smtp_busy", "451 4.3.2 too busy, try again later")
+            return None, self._refuse(
+                f"unreadable_{exc.reason}",
+                f"554 5.6.0 message cannot be read: {exc.reason}; please send a shorter plain-text message",
+            )
+        except Exception as exc:  # a parser bug must not become a retry loop of the sender's server
+            log.warning("smtp_parse_failed", error=type(exc).__name__)
+            return None, self._refuse("unreadable", "554 5.6.0 message cannot be read")
+
+    async def _accept(
+        self, envelope: Envelope, raw: bytes, message_id: str, sender: str | None, subject: str | None, content: str
+    ) -> list[str]:
+        """One submission for each station mailbox the message reached; the tracking numbers of the
+        new ones (a message accepted before is skipped)."""
+        accepted: list[str] = []
+        stations = sorted({station_of(a) for a in envelope.rcpt_tos})[: self.settings.max_stations]
+        for station in stations:
+            data = FeedbackSubmitted(
+                station=station,
+                channel="mailbox",
+                title=subject,
+                content=content,
+                reporter=Reporter(email=sender or ""),
+            )
+            key = ingress_key(self.index, message_id, raw, station)
+            async with unit_of_work(self.rt.pool) as (conn, outbox):
+                try:
+                    receipt = await accept_submission(
+                        conn,
+                        outbox,
+                        data,
+                        cipher=self.cipher,
+                        index=self.index,
+                        ingress_source=SMTP_SOURCE,
+                        ingress_id=key,
+                    )
+                except AlreadyAccepted:
+                    continue
+            self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
+            accepted.append(receipt.tracking_no)
+        return accepted
 
 
 def smtp_receiver(cipher: PiiCipher, index: BlindIndex):

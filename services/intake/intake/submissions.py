@@ -95,6 +95,44 @@ async def accept_submission(
         raise UnknownStation(data.station)
     now = datetime.now(UTC)
     access_code = new_access_code()
+    tracking_no = await _store_submission(
+        conn,
+        data,
+        cipher=cipher,
+        index=index,
+        access_code=access_code,
+        submitted_at=now,
+        ingress_source=ingress_source,
+        ingress_id=ingress_id,
+    )
+    _write_events(
+        outbox,
+        data,
+        tracking_no=tracking_no,
+        access_code=access_code,
+        submitted_at=now,
+        index=index,
+        ingress_source=ingress_source,
+        ingress_id=ingress_id,
+        correlation_id=correlation_id,
+        publish_refs=publish_refs,
+    )
+    return Accepted(tracking_no=tracking_no, access_code=access_code, station=data.station, channel=data.channel)
+
+
+async def _store_submission(
+    conn: asyncpg.Connection,
+    data: FeedbackSubmitted,
+    *,
+    cipher: PiiCipher,
+    index: BlindIndex,
+    access_code: str,
+    submitted_at: datetime,
+    ingress_source: str | None,
+    ingress_id: str | None,
+) -> str:
+    """Stores the submission under a fresh random tracking number and returns that number; raises
+    AlreadyAccepted if this (ingress_source, ingress_id) is stored already."""
     identity = data.reporter.model_dump(include={"name", "phone", "email"})
     location = data.location.model_dump(exclude_none=True)
     while True:
@@ -116,16 +154,32 @@ async def accept_submission(
             ingress_source=ingress_source,
             ingress_id=ingress_id,
             access_code_hash=hash_access_code(index, tracking_no, access_code),
-            submitted_at=now,
+            submitted_at=submitted_at,
             occurred_at=data.occurred_at,
             received_note=TIMELINE_NOTES["received"],
         ):
-            break
+            return tracking_no
         # Without an id the lookup (`ingress_id = NULL`) could never match, so it is not made.
         if ingress_source and ingress_id is not None and await db.find_by_ingress(conn, ingress_source, ingress_id):
             raise AlreadyAccepted(ingress_source, ingress_id)
         # else: the random tracking number was taken; draw another
 
+
+def _write_events(
+    outbox: Outbox,
+    data: FeedbackSubmitted,
+    *,
+    tracking_no: str,
+    access_code: str,
+    submitted_at: datetime,
+    index: BlindIndex,
+    ingress_source: str | None,
+    ingress_id: str | None,
+    correlation_id: str | None,
+    publish_refs: bool,
+) -> None:
+    """The outgoing events, to the outbox: `received` (public), the triage request and, if the
+    reporter left a phone or an e-mail, the acknowledgement with the access code."""
     has_contact = bool(data.reporter.phone or data.reporter.email)
     common: _Envelope = {
         "source": SOURCE,
@@ -133,62 +187,55 @@ async def accept_submission(
         "stationid": data.station,
         "correlationid": correlation_id,
     }
-    outbox.add(
-        Topics.CASE_EVENTS,
-        new_event(
-            EventTypes.CASE_RECEIVED,
-            CaseReceived(
-                tracking_no=tracking_no,
-                station=data.station,
-                channel=data.channel,
-                submitted_at=now,
-                external_ref=data.external_ref if publish_refs else None,
-                ingress_source=ingress_source if publish_refs else None,
-                ingress_id=ingress_id if publish_refs else None,
-                anonymous=data.reporter.anonymous,
-                has_contact=has_contact,
-            ),
-            **common,
-        ),
+    received = CaseReceived(
+        tracking_no=tracking_no,
+        station=data.station,
+        channel=data.channel,
+        submitted_at=submitted_at,
+        external_ref=data.external_ref if publish_refs else None,
+        ingress_source=ingress_source if publish_refs else None,
+        ingress_id=ingress_id if publish_refs else None,
+        anonymous=data.reporter.anonymous,
+        has_contact=has_contact,
     )
-    outbox.add(
-        Topics.TRIAGE_REQUESTS,
-        new_event(
-            EventTypes.TRIAGE_REQUESTED,
-            TriageRequested(
-                tracking_no=tracking_no,
-                station=data.station,
-                channel=data.channel,
-                title=data.title,
-                content=data.content,
-                submitted_at=now,
-                confidential=data.reporter.confidential,
-                anonymous=data.reporter.anonymous,
-                reporter_key=reporter_key(index, data.reporter),
-                address=data.location.address or None,
-                lat=data.location.lat,
-                lon=data.location.lon,
-            ),
-            **common,
-        ),
-    )
+    outbox.add(Topics.CASE_EVENTS, new_event(EventTypes.CASE_RECEIVED, received, **common))
+    triage = _triage_requested(data, tracking_no, submitted_at, index=index)
+    outbox.add(Topics.TRIAGE_REQUESTS, new_event(EventTypes.TRIAGE_REQUESTED, triage, **common))
     if has_contact:
-        outbox.add(
-            Topics.CITIZEN_MESSAGES,
-            new_event(
-                EventTypes.CITIZEN_MESSAGE_REQUESTED,
-                CitizenMessageRequested(
-                    tracking_no=tracking_no,
-                    station=data.station,
-                    template="acknowledgement",
-                    phone=data.reporter.phone or None,
-                    email=data.reporter.email or None,
-                    params={"access_code": access_code},
-                ),
-                **common,
-            ),
-        )
-    return Accepted(tracking_no=tracking_no, access_code=access_code, station=data.station, channel=data.channel)
+        acknowledgement = _acknowledgement(data, tracking_no, access_code)
+        outbox.add(Topics.CITIZEN_MESSAGES, new_event(EventTypes.CITIZEN_MESSAGE_REQUESTED, acknowledgement, **common))
+
+
+def _triage_requested(
+    data: FeedbackSubmitted, tracking_no: str, submitted_at: datetime, *, index: BlindIndex
+) -> TriageRequested:
+    """What triage needs to classify and route the item; the reporter only as a keyed hash."""
+    return TriageRequested(
+        tracking_no=tracking_no,
+        station=data.station,
+        channel=data.channel,
+        title=data.title,
+        content=data.content,
+        submitted_at=submitted_at,
+        confidential=data.reporter.confidential,
+        anonymous=data.reporter.anonymous,
+        reporter_key=reporter_key(index, data.reporter),
+        address=data.location.address or None,
+        lat=data.location.lat,
+        lon=data.location.lon,
+    )
+
+
+def _acknowledgement(data: FeedbackSubmitted, tracking_no: str, access_code: str) -> CitizenMessageRequested:
+    """The citizen's acknowledgement with the access code, by SMS or e-mail."""
+    return CitizenMessageRequested(
+        tracking_no=tracking_no,
+        station=data.station,
+        template="acknowledgement",
+        phone=data.reporter.phone or None,
+        email=data.reporter.email or None,
+        params={"access_code": access_code},
+    )
 
 
 def seal_receipt(cipher: PiiCipher, scope: str, key: str, receipt: dict) -> dict:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeGuard
 
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -17,10 +18,11 @@ from pydantic import ValidationError
 
 from fengqiao import links
 from fengqiao.constants import INTAKE_SOURCE, STATION_TZ
-from fengqiao.events import EventTypes, FeedbackSubmitted, SurveyAnswered, Topics, new_event
+from fengqiao.events import CloudEvent, EventTypes, FeedbackSubmitted, SurveyAnswered, Topics, new_event
 from fengqiao.http import rate_limited
-from fengqiao.outbox import unit_of_work
-from fengqiao.runtime import RuntimeDep
+from fengqiao.outbox import Outbox, unit_of_work
+from fengqiao.pii import BlindIndex, PiiCipher
+from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
 from intake.access import AccessLocked, code_opens
@@ -76,14 +78,42 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index
     anonymous = form.get("anonymous") == "1"
     confidential = form.get("confidential") == "1"
     values: dict[str, str | bool] = {**texts, "anonymous": anonymous, "confidential": confidential}
-    errors: dict[str, str] = {}
+    data, errors = await _check_form(rt, texts, anonymous=anonymous, confidential=confidential)
+    if errors or data is None:  # no data without errors
+        return await _form_page(request, rt, values=values, errors=errors, status=422)
 
+    # The form token makes a double submit (or a reload of the confirmation) return the same receipt.
+    token = texts["form_token"][:64] or secrets.token_hex(16)
+    digest = hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        receipt = await _form_receipt(conn, outbox, rt, data, token, digest, cipher=cipher, index=index)
+        if receipt is None:
+            return await _form_page(
+                request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]}, status=422
+            )
+        station_name = await db.station_name(conn, receipt["station"])
+    return _render(
+        request,
+        "submitted.html",
+        tracking_no=receipt["tracking_no"],
+        access_code=receipt["access_code"],
+        station_name=station_name,
+    )
+
+
+async def _check_form(
+    rt: Runtime, texts: dict[str, str], *, anonymous: bool, confidential: bool
+) -> tuple[FeedbackSubmitted | None, dict[str, str]]:
+    """The form as a submission, and the message for every field in error (the station is found
+    from the address if none was chosen)."""
+    errors: dict[str, str] = {}
     async with rt.pool.acquire() as conn:
         station = texts["station"] or (
             await db.station_for_address(conn, texts["address"]) if texts["address"] else None
         )
     if not station:
         errors["station"] = FIELD_MESSAGES["station"]
+    data = None
     try:
         # One validation of the whole form (nested dicts included), so every field's error is reported.
         data = FeedbackSubmitted.model_validate(
@@ -106,38 +136,37 @@ async def submit_form(request: Request, rt: RuntimeDep, cipher: CipherDep, index
         for err in exc.errors():
             field = str(err["loc"][-1]) if err["loc"] else "content"
             errors.setdefault(field, FIELD_MESSAGES.get(field, "请检查此项。"))
-    if errors:
-        return await _form_page(request, rt, values=values, errors=errors, status=422)
+    return data, errors
 
-    # The form token makes a double submit (or a reload of the confirmation) return the same receipt.
-    token = texts["form_token"][:64] or secrets.token_hex(16)
-    digest = hashlib.sha256(json.dumps(values, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-    async with unit_of_work(rt.pool) as (conn, outbox):
-        previous = await db.lookup_idempotent(conn, "web-form", token)
-        if previous is not None and previous["request_hash"] == digest:
-            receipt = open_receipt(cipher, "web-form", token, json.loads(previous["response"]))
-        else:
-            try:
-                accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
-            except UnknownStation:
-                return await _form_page(
-                    request, rt, values=values, errors={"station": FIELD_MESSAGES["station"]}, status=422
-                )
-            receipt = {
-                "tracking_no": accepted.tracking_no,
-                "access_code": accepted.access_code,
-                "station": accepted.station,
-            }
-            await db.store_idempotent(conn, "web-form", token, digest, seal_receipt(cipher, "web-form", token, receipt))
-            outbox.after_commit(rt.metrics.feedback_received.labels(station=accepted.station, channel="web").inc)
-        station_name = await db.station_name(conn, receipt["station"])
-    return _render(
-        request,
-        "submitted.html",
-        tracking_no=receipt["tracking_no"],
-        access_code=receipt["access_code"],
-        station_name=station_name,
-    )
+
+async def _form_receipt(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    rt: Runtime,
+    data: FeedbackSubmitted,
+    token: str,
+    digest: str,
+    *,
+    cipher: PiiCipher,
+    index: BlindIndex,
+) -> dict | None:
+    """The receipt of this form: the one kept for its token if the same form was sent before, else
+    a new submission's (kept, sealed, for the next time); None if the station is unknown."""
+    previous = await db.lookup_idempotent(conn, "web-form", token)
+    if previous is not None and previous["request_hash"] == digest:
+        return open_receipt(cipher, "web-form", token, json.loads(previous["response"]))
+    try:
+        accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
+    except UnknownStation:
+        return None
+    receipt = {
+        "tracking_no": accepted.tracking_no,
+        "access_code": accepted.access_code,
+        "station": accepted.station,
+    }
+    await db.store_idempotent(conn, "web-form", token, digest, seal_receipt(cipher, "web-form", token, receipt))
+    outbox.after_commit(rt.metrics.feedback_received.labels(station=accepted.station, channel="web").inc)
+    return receipt
 
 
 @router.get("/track", response_class=HTMLResponse)
@@ -242,23 +271,25 @@ async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) 
         if row is None:
             return _render(request, "survey.html", 400, error="评价链接无效，请检查短信或邮件中的链接是否完整。")
         if await db.record_survey_answer(conn, tracking_no, result, reason):
-            outbox.add(
-                Topics.SURVEYS,
-                new_event(
-                    EventTypes.SURVEY_ANSWERED,
-                    SurveyAnswered(
-                        tracking_no=tracking_no,
-                        station=row["station"],
-                        result=result,
-                        reason=reason,
-                        answered_at=datetime.now(UTC),
-                    ),
-                    source=INTAKE_SOURCE,
-                    subject=tracking_no,
-                    stationid=row["station"],
-                ),
-            )
+            outbox.add(Topics.SURVEYS, _survey_answered(tracking_no, row["station"], result, reason))
             done = "感谢您的评价！" + ("我们会重新办理，所领导会与您联系。" if result == "dissatisfied" else "")
         else:
             done = "已收到您的评价，感谢您的支持。"
     return _render(request, "survey.html", done=done)
+
+
+def _survey_answered(tracking_no: str, station: str, result: SurveyResult, reason: str | None) -> CloudEvent:
+    """The citizen's answer as an event (mediation sends a dissatisfied one back to the leader)."""
+    return new_event(
+        EventTypes.SURVEY_ANSWERED,
+        SurveyAnswered(
+            tracking_no=tracking_no,
+            station=station,
+            result=result,
+            reason=reason,
+            answered_at=datetime.now(UTC),
+        ),
+        source=INTAKE_SOURCE,
+        subject=tracking_no,
+        stationid=station,
+    )
