@@ -123,29 +123,39 @@ class EmbeddedPostgres:
         if os.geteuid() == 0:
             self._prepare_root()
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
-                [
-                    str(POSTGRES_BIN_PATH / "initdb"),
-                    "-D",
-                    str(self.data_dir),
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C.UTF-8",
-                    "-U",
-                    "postgres",
-                ],
-                check=True,
-                user=self._user,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            self._initdb(POSTGRES_BIN_PATH)
         stale = self.data_dir / "postmaster.pid"
         if stale.exists():
             stale.unlink()  # a previous run was killed; the port check above proved it is gone
-        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
-        self.proc = subprocess.Popen(
+        self.proc = self._spawn(POSTGRES_BIN_PATH)
+        wait_for_port(self.port, timeout, proc=self.proc, what=f"embedded PostgreSQL (log: {self.log_file})")
+        self._wait_accepting(timeout)
+        return self.dsn
+
+    def _initdb(self, bin_path: Path) -> None:
+        subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "postgres"),
+                str(bin_path / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            user=self._user,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def _spawn(self, bin_path: Path) -> subprocess.Popen[bytes]:
+        """The server as a child of this process, in its own session, dying with it."""
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
+        return subprocess.Popen(
+            [
+                str(bin_path / "postgres"),
                 "-D",
                 str(self.data_dir),
                 "-p",
@@ -164,9 +174,6 @@ class EmbeddedPostgres:
             preexec_fn=_die_with_parent,
             start_new_session=True,
         )
-        wait_for_port(self.port, timeout, proc=self.proc, what=f"embedded PostgreSQL (log: {self.log_file})")
-        self._wait_accepting(timeout)
-        return self.dsn
 
     def _wait_accepting(self, timeout: float) -> None:
         import asyncio

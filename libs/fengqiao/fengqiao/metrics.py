@@ -38,6 +38,7 @@ _STAGE_BUCKETS = (
 
 class Metrics:
     def __init__(self, service: str) -> None:
+        # Long on purpose: one flat list of every metric, in registration (/metrics) order; methods would scatter it.
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry

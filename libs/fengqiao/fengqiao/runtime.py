@@ -113,37 +113,52 @@ async def start_runtime(spec: ServiceSpec, settings: Settings, metrics: Metrics)
         retention_hours=settings.outbox_retention_hours,
         inbox_retention_days=settings.inbox_retention_days,
     )
-    runner = None
-    if spec.topics:
-        runner = ConsumerRunner(
-            pool=pool,
-            bootstrap=bootstrap,
-            producer=producer,
-            metrics=metrics,
-            client_id=f"fengqiao-{spec.name}",
-            config=RunnerConfig(
-                group_id=f"fengqiao-{spec.name}",
-                topics=spec.topics,
-                handlers=bind_handlers(spec.topics, spec.handlers(metrics)),
-                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                max_poll_records=settings.kafka_max_poll_records,
-                max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
-                handler_timeout_s=settings.handler_timeout_s,
-                retry_attempts=settings.handler_retry_attempts,
-                dead_letter_after=settings.handler_error_dead_letter_after,
-            ),
-        )
+    runner = _consumer_runner(spec, settings, metrics, pool, bootstrap, producer) if spec.topics else None
     rt = Runtime(
         spec=spec, settings=settings, metrics=metrics, pool=pool, producer=producer, relay=relay, runner=runner
     )
-    rt.tasks.append(asyncio.create_task(relay.run(), name=f"{spec.name}-outbox-relay"))
-    if runner is not None:
-        rt.tasks.append(asyncio.create_task(runner.run(), name=f"{spec.name}-consumer"))
+    _start_tasks(rt)
+    return rt
+
+
+def _consumer_runner(
+    spec: ServiceSpec,
+    settings: Settings,
+    metrics: Metrics,
+    pool: asyncpg.Pool,
+    bootstrap: str,
+    producer: ProducerHandle,
+) -> ConsumerRunner:
+    return ConsumerRunner(
+        pool=pool,
+        bootstrap=bootstrap,
+        producer=producer,
+        metrics=metrics,
+        client_id=f"fengqiao-{spec.name}",
+        config=RunnerConfig(
+            group_id=f"fengqiao-{spec.name}",
+            topics=spec.topics,
+            handlers=bind_handlers(spec.topics, spec.handlers(metrics)),
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            max_poll_records=settings.kafka_max_poll_records,
+            max_poll_interval_ms=settings.kafka_max_poll_interval_ms,
+            handler_timeout_s=settings.handler_timeout_s,
+            retry_attempts=settings.handler_retry_attempts,
+            dead_letter_after=settings.handler_error_dead_letter_after,
+        ),
+    )
+
+
+def _start_tasks(rt: Runtime) -> None:
+    """The relay and the consumer (stopped gracefully), then the service's background jobs (cancelled)."""
+    spec = rt.spec
+    rt.tasks.append(asyncio.create_task(rt.relay.run(), name=f"{spec.name}-outbox-relay"))
+    if rt.runner is not None:
+        rt.tasks.append(asyncio.create_task(rt.runner.run(), name=f"{spec.name}-consumer"))
     for job in spec.background:
         rt.background.append(asyncio.create_task(job(rt), name=f"{spec.name}-{job.__name__}"))
     for task in rt.tasks + rt.background:
         task.add_done_callback(_report_task_end)
-    return rt
 
 
 def _report_task_end(task: asyncio.Task[None]) -> None:

@@ -121,22 +121,27 @@ async def perform(
     if t.event == "merged":
         await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
     if t.event == "resolved" or isinstance(command, RequestInfo):
-        outbox.add(
-            Topics.CITIZEN_UPDATES,
-            new_event(
-                EventTypes.CITIZEN_UPDATE,
-                CitizenUpdate(
-                    tracking_no=tracking_no,
-                    station=station,
-                    kind="resolved" if t.event == "resolved" else "info_requested",
-                    text=t.note,
-                ),
-                source=SOURCE,
-                subject=tracking_no,
-                stationid=station,
-            ),
-        )
+        _tell_citizen(outbox, t, tracking_no=tracking_no, station=station)
     return t, row
+
+
+def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: str) -> None:
+    """The citizen hears that their case was resolved, or that more information is asked of them."""
+    outbox.add(
+        Topics.CITIZEN_UPDATES,
+        new_event(
+            EventTypes.CITIZEN_UPDATE,
+            CitizenUpdate(
+                tracking_no=tracking_no,
+                station=station,
+                kind="resolved" if t.event == "resolved" else "info_requested",
+                text=t.note,
+            ),
+            source=SOURCE,
+            subject=tracking_no,
+            stationid=station,
+        ),
+    )
 
 
 async def _check_merge_target(conn: asyncpg.Connection, case: Case, into: str) -> None:

@@ -53,38 +53,58 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
     credentials: list[dict] = []
     for code, name, jurisdiction, people in STATIONS:
         await writer.station(StationUpserted(code=code, name=name, jurisdiction=jurisdiction))
-        for suffix, person in people.items():
-            staff_id = f"{code}-{suffix}"
-            await writer.staff(
-                StaffUpserted(
-                    staff_id=staff_id,
-                    station=code,
-                    name=person,
-                    role=ROLES[suffix],
-                    team=TEAMS.get(suffix),
-                    badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
-                    confidential_handler=suffix in CONFIDENTIAL_HANDLERS,
-                )
+        await _upsert_staff(writer, code, people)
+        await _publish_rosters(writer, code, today)
+        credentials.extend(await _issue_station_tokens(writer, code, people))
+    credentials.extend(await _seed_bureau(writer))
+    return credentials
+
+
+async def _upsert_staff(writer: DirectoryWriter, code: str, people: dict[str, str]) -> None:
+    for suffix, person in people.items():
+        staff_id = f"{code}-{suffix}"
+        await writer.staff(
+            StaffUpserted(
+                staff_id=staff_id,
+                station=code,
+                name=person,
+                role=ROLES[suffix],
+                team=TEAMS.get(suffix),
+                badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
+                confidential_handler=suffix in CONFIDENTIAL_HANDLERS,
             )
-        for offset in (-1, 0, 1):
-            day = today + timedelta(days=offset)
-            await writer.roster(
-                RosterPublished(
-                    station=code,
-                    day=day.isoformat(),
-                    shifts=[
-                        {"staff_id": f"{code}-{s}", "start": start, "end": end} for s, (start, end) in SHIFTS.items()
-                    ],
-                )
+        )
+
+
+async def _publish_rosters(writer: DirectoryWriter, code: str, today: date) -> None:
+    """The same day and night shifts for yesterday, today and tomorrow."""
+    for offset in (-1, 0, 1):
+        day = today + timedelta(days=offset)
+        await writer.roster(
+            RosterPublished(
+                station=code,
+                day=day.isoformat(),
+                shifts=[{"staff_id": f"{code}-{s}", "start": start, "end": end} for s, (start, end) in SHIFTS.items()],
             )
-        for suffix, person in people.items():
-            staff_id = f"{code}-{suffix}"
-            token = await writer.issue_token(
-                token_id=f"demo:{staff_id}", role=ROLES[suffix], station=code, staff_id=staff_id
-            )
-            credentials.append(
-                {"staff_id": staff_id, "name": person, "role": ROLES[suffix], "station": code, "token": token}
-            )
+        )
+
+
+async def _issue_station_tokens(writer: DirectoryWriter, code: str, people: dict[str, str]) -> list[dict]:
+    credentials: list[dict] = []
+    for suffix, person in people.items():
+        staff_id = f"{code}-{suffix}"
+        token = await writer.issue_token(
+            token_id=f"demo:{staff_id}", role=ROLES[suffix], station=code, staff_id=staff_id
+        )
+        credentials.append(
+            {"staff_id": staff_id, "name": person, "role": ROLES[suffix], "station": code, "token": token}
+        )
+    return credentials
+
+
+async def _seed_bureau(writer: DirectoryWriter) -> list[dict]:
+    """The bureau's account and the bureau systems' integration token: they belong to no station."""
+    credentials: list[dict] = []
     bureau_id, bureau_name = BUREAU
     await writer.staff(StaffUpserted(staff_id=bureau_id, station=None, name=bureau_name, role="bureau"))
     credentials.append(

@@ -87,17 +87,7 @@ def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: 
     station_leader = next((x for x in candidates if x.role == "leader"), None)
 
     if item.category == "police_conduct":
-        if leaders:
-            pick = leaders[0]
-            return Assignment(pick.staff_id, pick.role, None, _why("police_conduct_to_leadership", pick, excluded))
-        return Assignment(
-            None,
-            None,
-            None,
-            "rule:police_conduct_all_leadership_named;bureau_review" if named else "rule:police_conduct_no_leadership",
-            flagged=True,
-            notify_leader=not named,
-        )
+        return _police_conduct(leaders, named, excluded)
 
     if item.confidential:
         pool = [x for x in pool if x.confidential_handler or x.role in LEADERSHIP]
@@ -120,7 +110,28 @@ def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: 
         pick = _least_loaded(officers)
         rule = f"team:{team}_nobody_on_duty;any_officer" if team else "default_any_officer"
         return Assignment(pick.staff_id, pick.role, pick.team, _why(rule, pick, excluded))
+    return _leader_queue(item, leaders, station_leader, named)
 
+
+def _police_conduct(leaders: list[Candidate], named: set[str], excluded: str) -> Assignment:
+    """Rule 2: the instructor, else the leader; with all leadership named, the bureau reviews it."""
+    if leaders:
+        pick = leaders[0]
+        return Assignment(pick.staff_id, pick.role, None, _why("police_conduct_to_leadership", pick, excluded))
+    return Assignment(
+        None,
+        None,
+        None,
+        "rule:police_conduct_all_leadership_named;bureau_review" if named else "rule:police_conduct_no_leadership",
+        flagged=True,
+        notify_leader=not named,
+    )
+
+
+def _leader_queue(
+    item: Item, leaders: list[Candidate], station_leader: Candidate | None, named: set[str]
+) -> Assignment:
+    """Rule 6: nobody on duty, so the leader's queue, flagged and the leader told; never dropped."""
     queue = next((x for x in leaders if x.role == "leader"), None) or (leaders[0] if leaders else None)
     if queue is None and station_leader is not None and station_leader.staff_id not in named:
         queue = station_leader

@@ -260,6 +260,14 @@ async def _early_warning(
     correlation_id: str | None,
 ) -> list[str]:
     """Evaluate the three alert kinds for this item; emit each alert that is new or rose a level."""
+    drafts = await _draft_alerts(conn, data, c, place, engine)
+    return await _raise_alerts(conn, outbox, data, drafts, correlation_id)
+
+
+async def _draft_alerts(
+    conn: asyncpg.Connection, data: TriageRequested, c: Classification, place: str | None, engine: EngineState
+) -> list[alerts.Draft]:
+    """The cluster, trend and repeat-dispute drafts this item completes (each only if its threshold is set)."""
     now = data.submitted_at
     drafts: list[alerts.Draft] = []
     t = engine.threshold(data.station, c.category, "cluster")
@@ -282,6 +290,18 @@ async def _early_warning(
         )
         if d := alerts.repeat_dispute(data.reporter_key, members, categories, t):
             drafts.append(d)
+    return drafts
+
+
+async def _raise_alerts(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    data: TriageRequested,
+    drafts: list[alerts.Draft],
+    correlation_id: str | None,
+) -> list[str]:
+    """Store each draft; those new or risen a level go out as AlertRaised. Returns their kinds."""
+    now = data.submitted_at
     raised = []
     for d in drafts:
         alert_id, is_raised = await db.upsert_alert(conn, data.station, d, now, alerts.rank)

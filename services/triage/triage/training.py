@@ -95,25 +95,7 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
     active_scores: dict = {}
     agreement: dict[str, str] = {}
     if active:
-        row = await db.model_for_report(conn, active)
-        assert row is not None, "the active version was just read from the same table"
-        active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
-        old = None
-        if corrected:
-            try:
-                old = TextModel.loads(row["artifact"], version=active, signature=row["signature"], signer=signer)
-            except ModelRejected:
-                old = None  # never unpickled; the report simply has no agreement figures
-        if old is not None:
-            predictions = old.predict([e.text for e in corrected])
-            for head in HEADS:
-                labelled = [
-                    (p[head].label, e.labels[head])
-                    for p, e in zip(predictions, corrected, strict=False)
-                    if head in e.labels and head in p
-                ]
-                if labelled:
-                    agreement[head] = f"{sum(a == b for a, b in labelled)}/{len(labelled)}"
+        active_scores, agreement = await _active_model_report(conn, active, corrected, signer)
     await db.save_model(
         conn,
         version,
@@ -140,6 +122,33 @@ async def train(conn: asyncpg.Connection, *, activate: bool, by: str, signer: Mo
         },
         "active_model_on_corrections": agreement,
     }
+
+
+async def _active_model_report(
+    conn: asyncpg.Connection, active: str, corrected: list[Example], signer: ModelSigner
+) -> tuple[dict, dict[str, str]]:
+    """The active model's stored scores, and per head how often it agrees with the corrections ("agreed/labelled")."""
+    agreement: dict[str, str] = {}
+    row = await db.model_for_report(conn, active)
+    assert row is not None, "the active version was just read from the same table"
+    active_scores = json.loads(row["scores"]) if isinstance(row["scores"], str) else dict(row["scores"])
+    old = None
+    if corrected:
+        try:
+            old = TextModel.loads(row["artifact"], version=active, signature=row["signature"], signer=signer)
+        except ModelRejected:
+            old = None  # never unpickled; the report simply has no agreement figures
+    if old is not None:
+        predictions = old.predict([e.text for e in corrected])
+        for head in HEADS:
+            labelled = [
+                (p[head].label, e.labels[head])
+                for p, e in zip(predictions, corrected, strict=False)
+                if head in e.labels and head in p
+            ]
+            if labelled:
+                agreement[head] = f"{sum(a == b for a, b in labelled)}/{len(labelled)}"
+    return active_scores, agreement
 
 
 async def activate(conn: asyncpg.Connection, version: str, by: str, signer: ModelSigner) -> bool:
