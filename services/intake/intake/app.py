@@ -22,9 +22,10 @@ from intake.api import MAX_BODY_BYTES, router
 from intake.events_api import router as events_router
 from intake.handlers import make_handlers
 from intake.hotline import router as hotline_router
-from intake.mailbox import MAX_SCAN_BASE64, smtp_receiver
-from intake.mailbox import router as mailbox_router
+from intake.mailbox import smtp_receiver
 from intake.open311 import router as open311_router
+from intake.slips_api import MAX_SCAN_BASE64
+from intake.slips_api import router as mailbox_router
 from intake.submissions import seal_personal_data
 from intake.web import router as web_router
 
