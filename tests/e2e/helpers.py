@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -84,27 +85,37 @@ def sql(dsn: str, query: str, *args):
     return asyncio.run(run())
 
 
+async def read_public_stream(
+    bootstrap: str,
+    keep: Callable[[dict, list[dict]], bool],
+    done: Callable[[list[dict]], bool] = lambda found: False,
+    seconds: float = 10,
+) -> list[dict]:
+    """The events of the public stream, read from the beginning, that `keep(event, kept so far)`
+    accepts, until `done(kept)` or `seconds` have passed."""
+    consumer = AIOKafkaConsumer(
+        Topics.CASE_EVENTS,
+        bootstrap_servers=bootstrap,
+        group_id=f"e2e-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    found: list[dict] = []
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not done(found):
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    doc = json.loads(record.value)
+                    if keep(doc, found):  # one at a time: `keep` may look at what was kept before
+                        found.append(doc)
+    finally:
+        await consumer.stop()
+    return found
+
+
 def public_events(bootstrap: str, tracking_no: str, seconds: float = 5) -> list[dict]:
     """Every event about one item on the public stream (read from the beginning for `seconds`)."""
-
-    async def read() -> list[dict]:
-        consumer = AIOKafkaConsumer(
-            Topics.CASE_EVENTS,
-            bootstrap_servers=bootstrap,
-            group_id=f"e2e-{uuid.uuid4()}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=20,
-        )
-        await consumer.start()
-        found: list[dict] = []
-        try:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                for records in (await consumer.getmany(timeout_ms=200)).values():
-                    found += [d for d in (json.loads(r.value) for r in records) if d.get("subject") == tracking_no]
-        finally:
-            await consumer.stop()
-        return found
-
-    return asyncio.run(read())
+    return asyncio.run(read_public_stream(bootstrap, lambda d, _: d.get("subject") == tracking_no, seconds=seconds))

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, EventTypes, Topics, TriageCorrected, new_event
 from tests.e2e import helpers
-from tests.e2e.helpers import console_notifications, sql, token
+from tests.e2e.helpers import console_notifications, read_public_stream, sql, token
 
 pytestmark = pytest.mark.e2e
 
@@ -122,50 +122,19 @@ def test_a_repeat_is_merged_into_the_open_case_and_counted_not_assigned_twice(st
 
 
 async def _alert_events(bootstrap: str, alert_id: str) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        Topics.CASE_EVENTS,
-        bootstrap_servers=bootstrap,
-        group_id=f"e2e-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
-    await consumer.start()
-    found: list[dict] = []
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(found) < 2:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for r in records:
-                    doc = json.loads(r.value)
-                    if doc["type"] == EventTypes.ALERT_RAISED and doc["data"]["alert_id"] == alert_id:
-                        found.append(doc)
-    finally:
-        await consumer.stop()
-    return found
+    def ours(doc: dict, _found: list[dict]) -> bool:
+        return doc["type"] == EventTypes.ALERT_RAISED and doc["data"]["alert_id"] == alert_id
+
+    return await read_public_stream(bootstrap, ours, done=lambda found: len(found) >= 2)
 
 
 async def _case_events(bootstrap: str, tracking_no: str, type_: str) -> dict:
-    consumer = AIOKafkaConsumer(
-        Topics.CASE_EVENTS,
-        bootstrap_servers=bootstrap,
-        group_id=f"e2e-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+    found = await read_public_stream(
+        bootstrap, lambda d, _: d["type"] == type_ and d.get("subject") == tracking_no, done=bool
     )
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for r in records:
-                    doc = json.loads(r.value)
-                    if doc["type"] == type_ and doc.get("subject") == tracking_no:
-                        return doc
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"no {type_} for {tracking_no}")
+    if not found:
+        raise AssertionError(f"no {type_} for {tracking_no}")
+    return found[0]
 
 
 def test_distinct_reporters_at_one_place_raise_a_cluster_alert_that_rises_a_level(stack, infra):

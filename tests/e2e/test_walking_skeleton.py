@@ -14,10 +14,10 @@ import uuid
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, Topics
-from tests.e2e.helpers import token, wait_for_status
+from tests.e2e.helpers import read_public_stream, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -203,27 +203,13 @@ async def _ingress_round_trip(bootstrap: str) -> tuple[dict, list]:
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
-        Topics.CASE_EVENTS,
-        bootstrap_servers=bootstrap,
-        group_id=f"e2e-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+    def ours(doc: dict, stream: list[dict]) -> bool:  # the case events of the item this ingress event became
+        received = doc["type"] == "fengqiao.case.received" and doc["data"].get("ingress_id") == event["id"]
+        return received or doc.get("subject") in {d["subject"] for d in stream}
+
+    stream = await read_public_stream(
+        bootstrap, ours, done=lambda found: any(d["type"] == "fengqiao.case.assigned" for d in found)
     )
-    await consumer.start()
-    stream: list[dict] = []  # case events of the item this ingress event became
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(d["type"] == "fengqiao.case.assigned" for d in stream):
-            for records in (await consumer.getmany(timeout_ms=200)).values():
-                for r in records:
-                    doc = json.loads(r.value)
-                    ours = doc["type"] == "fengqiao.case.received" and doc["data"].get("ingress_id") == event["id"]
-                    if ours or doc.get("subject") in {d["subject"] for d in stream}:
-                        stream.append(doc)
-    finally:
-        await consumer.stop()
     return event, stream
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import get_args
 
+from fengqiao.events import Category, RequestType
 from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from triage.model import Prediction, TextModel
 from triage.rules import Hit, RuleSet
@@ -22,21 +24,8 @@ RULES_ONLY = "rules-1"
 RULE_BOOST = 0.6
 URGENCY_ORDER = ("low", "normal", "high", "urgent")
 DISPUTES = frozenset(DISPUTE_CATEGORIES)
-TYPES = ("complaint", "suggestion", "help", "inquiry", "report", "praise", "other")
-CATEGORIES = (
-    "public_order",
-    "neighbor_dispute",
-    "family_dispute",
-    "labor_dispute",
-    "traffic",
-    "fraud",
-    "theft",
-    "noise",
-    "safety_hazard",
-    "police_conduct",
-    "admin_service",
-    "other",
-)
+TYPES: tuple[str, ...] = get_args(RequestType)
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 _NEGATIVE = (
     "愤怒",
