@@ -1,6 +1,7 @@
 """A service's runtime: pool, producer, outbox relay, consumer runner and the FastAPI app with
 /healthz, /readyz and /metrics. Each service's app.py (its composition root) describes itself
-with a `ServiceSpec` and calls `build_app`."""
+with a `ServiceSpec` and calls `build_app`. Just over 400 lines: the whole life of a service
+process (start, stop, readiness, the app and its error answers) in one place."""
 
 from __future__ import annotations
 

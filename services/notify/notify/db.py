@@ -1,4 +1,5 @@
-"""Notify's SQL."""
+"""Notify's SQL, one small typed function per statement. Just over 400 lines, most of it the
+delivery queue's claims and outcomes, which read best side by side."""
 
 from __future__ import annotations
 
