@@ -26,6 +26,27 @@ CATEGORY_LABELS = {
     "other": "其他",
 }
 URGENCY_LABELS = {"urgent": "紧急", "high": "较急", "normal": "一般", "low": "不急"}
+# The lifecycle (DESIGN section 5) as staff read it; citizens read a returned item as plainly returned,
+# not as waiting for the leader's review, which is the station's business.
+STATUS_LABELS = {
+    "received": "已受理",
+    "triaged": "已分类",
+    "assigned": "已分派",
+    "accepted": "已签收",
+    "in_progress": "办理中",
+    "mediating": "调解中",
+    "resolved": "已办结",
+    "visited": "已回访",
+    "closed": "已结案",
+    "returned": "退单待审",
+    "reassigned": "已改派",
+    "escalated": "已上报",
+    "overdue": "已超期",
+    "transferred": "已移交",
+    "merged": "已并单",
+    "reopened": "重新办理",
+}
+CITIZEN_STATUS_LABELS = STATUS_LABELS | {"returned": "已退单"}
 
 # Categories that are disputes between people (矛盾纠纷): mediation is offered, repeats are watched.
 DISPUTE_CATEGORIES = ("neighbor_dispute", "family_dispute", "labor_dispute")

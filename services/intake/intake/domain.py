@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from fengqiao.pii import BlindIndex
+from fengqiao.taxonomy import CITIZEN_STATUS_LABELS
 
 # No 0/O, 1/I/L, U/V: readable over the phone without ambiguity.
 TRACKING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTWXYZ"
@@ -48,24 +49,7 @@ def access_code_matches(index: BlindIndex, tracking_no: str, code: str | None, s
     return hmac.compare_digest(expected.encode(), stored_hash.encode())
 
 
-STATUS_LABELS = {
-    "received": "已受理",
-    "triaged": "已分类",
-    "assigned": "已分派",
-    "accepted": "已签收",
-    "in_progress": "办理中",
-    "mediating": "调解中",
-    "resolved": "已办结",
-    "visited": "已回访",
-    "closed": "已结案",
-    "returned": "已退单",
-    "reassigned": "已改派",
-    "escalated": "已上报",
-    "overdue": "已超期",
-    "transferred": "已移交",
-    "merged": "已并单",
-    "reopened": "重新办理",
-}
+STATUS_LABELS = CITIZEN_STATUS_LABELS  # what the citizen's tracking page and API say
 
 TIMELINE_NOTES = {
     "received": "您的反映已受理，我们会尽快处理。",

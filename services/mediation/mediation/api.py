@@ -12,9 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from fengqiao.events import Category, RequestType, Urgency
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
+from fengqiao.taxonomy import STATUS_LABELS
 from mediation import cases, db
 from mediation.deps import TRACKING_NO_PATTERN, CurrentActor, TrackingNo
-from mediation.lifecycle import STATUS_LABELS, Rejected
+from mediation.lifecycle import Rejected
 from mediation.unit import audit, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"])

@@ -15,10 +15,11 @@ from pydantic import BaseModel
 from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.runtime import Runtime, RuntimeDep
+from fengqiao.taxonomy import STATUS_LABELS
 from mediation.cases import perform
 from mediation.commands import STAFF_COMMANDS, CaseCommand, StaffCommand, name_of
 from mediation.deps import CurrentActor, TrackingNo
-from mediation.lifecycle import STATUS_LABELS, Actor
+from mediation.lifecycle import Actor
 from mediation.unit import audit, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["case commands"])

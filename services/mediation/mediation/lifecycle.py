@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fengqiao.events import CaseStatus
+from fengqiao.taxonomy import STATUS_LABELS
 from mediation.commands import (
     Accept,
     CaseCommand,
@@ -35,19 +36,6 @@ from mediation.commands import (
 OPEN = frozenset({"assigned", "accepted", "in_progress", "mediating", "returned", "reopened"})
 WORKING = frozenset({"accepted", "in_progress", "mediating"})
 LEADERSHIP = frozenset({"leader", "instructor"})
-STATUS_LABELS = {
-    "assigned": "已分派",
-    "accepted": "已签收",
-    "in_progress": "办理中",
-    "mediating": "调解中",
-    "resolved": "已办结",
-    "visited": "已回访",
-    "closed": "已结案",
-    "returned": "退单待审",
-    "reopened": "重新办理",
-    "transferred": "已移交",
-    "merged": "已并单",
-}
 
 
 class Rejected(Exception):
