@@ -8,6 +8,7 @@ import asyncio
 import json
 import secrets
 from datetime import datetime, timedelta
+from unittest.mock import ANY
 
 import pytest
 
@@ -17,7 +18,9 @@ from fengqiao.outbox import unit_of_work
 from mediation import db
 from mediation.app import MIGRATIONS
 from mediation.calendar import STATION_TZ, WorkCalendar
-from mediation.cases import start_clocks
+from mediation.cases import perform, start_clocks
+from mediation.commands import Accept, Reassign, Reopen, Resolve, Transfer
+from mediation.lifecycle import Actor
 from mediation.timers import fire_due
 
 
@@ -130,3 +133,39 @@ async def test_a_stations_duty_hours_shape_the_acceptance_clock(pool):
     due = {r["tracking_no"]: r["due_at"] for r in await pool.fetch("SELECT * FROM case_clocks WHERE clock = 'accept'")}
     assert due["FQCLOCK003"] == local(2026, 11, 28, 9, 30)  # the hour starts with the duty day
     assert due["FQCLOCK004"] == local(2026, 11, 27, 23)  # urgent: wall-clock
+
+
+async def act(pool, no: str, actor, command, now: datetime) -> None:
+    async with unit_of_work(pool) as (conn, outbox):
+        await perform(conn, outbox, tracking_no=no, actor=actor, command=command, now=now)
+
+
+async def test_a_miss_stays_a_miss_through_reassign_transfer_and_reopen_and_the_rates_count_it(pool):
+    await pool.execute("INSERT INTO stations (code, name) VALUES ('KZ01', '矿中所'), ('KZ02', '新华所')")
+    await pool.execute(
+        "INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-LD', 'KZ01', '所长', 'leader'), "
+        "('KZ01-P2', 'KZ01', '民警二', 'officer'), ('KZ02-LD', 'KZ02', '所长', 'leader'), "
+        "('KZ02-P1', 'KZ02', '民警一', 'officer')"
+    )
+    kz01, kz02 = Actor("KZ01-LD", "leader", "KZ01"), Actor("KZ02-LD", "leader", "KZ02")
+    no = "FQCLOCK005"
+    await open_case(pool, no, local(2026, 11, 23, 10))  # Monday; an inquiry: resolve by Thursday 10:00
+    assert await fire(pool, local(2026, 11, 23, 11, 5)) == ([("KZ01", "accept")], ANY)  # not accepted in time
+    await act(pool, no, kz01, Reassign(assignee_id="KZ01-P2"), local(2026, 11, 23, 11, 10))
+    await act(pool, no, kz01, Transfer(to_station="KZ02"), local(2026, 11, 23, 11, 15))
+    await act(pool, no, kz02, Accept(), local(2026, 11, 23, 11, 20))  # the new clocks are met...
+    assert (await fire(pool, local(2026, 11, 26, 10, 5)))[0] == [("KZ02", "resolve")]
+    await act(pool, no, kz02, Resolve(summary="已答复。"), local(2026, 11, 26, 11))
+    await act(pool, no, kz02, Reopen(reason="答复不完整"), local(2026, 11, 26, 12))
+    await act(pool, no, kz02, Reassign(assignee_id="KZ02-P1"), local(2026, 11, 26, 12, 5))
+    officer = Actor("KZ02-P1", "officer", "KZ02")
+    await act(pool, no, officer, Accept(), local(2026, 11, 26, 12, 10))
+    await act(pool, no, officer, Resolve(summary="已补充答复。"), local(2026, 11, 26, 13))  # ...and this one
+
+    async with pool.acquire() as conn:
+        (rates,) = await db.clocks.station_rates(conn, local(2026, 11, 27), 30)
+    assert rates["station"] == "KZ02"
+    assert rates["response"] == 0 and rates["on_time"] == 0  # both misses counted, once
+    clocks = {r["clock"]: r for r in await pool.fetch("SELECT * FROM case_clocks WHERE tracking_no = $1", no)}
+    assert clocks["accept"]["missed_before_at"] == local(2026, 11, 23, 11, 5)
+    assert clocks["resolve"]["missed_before_at"] == local(2026, 11, 26, 10, 5)

@@ -17,12 +17,13 @@ async def start_clock(
     remind_at: datetime,
     note: str,
 ) -> None:
-    """(Re)start a clock. A clock restarted after a breach keeps its history in case_history and
-    the breach in the statistics (counted when it happened)."""
+    """(Re)start a clock. A restart is a new deadline (breached_at cleared so the timer fires for
+    it); a miss of an earlier run moves to missed_before_at, which no restart clears."""
     await conn.execute(
         "INSERT INTO case_clocks (tracking_no, clock, started_at, due_at, original_due_at, remind_at, note) "
         "VALUES ($1, $2, $3, $4, $4, $5, $6) ON CONFLICT (tracking_no, clock) DO UPDATE SET started_at = $3, "
         "due_at = $4, original_due_at = $4, remind_at = $5, note = $6, reminded_at = NULL, breached_at = NULL, "
+        "missed_before_at = coalesce(case_clocks.missed_before_at, case_clocks.breached_at), "
         "supervise_at = NULL, supervised_at = NULL, done_at = NULL, extended_by = NULL, extension_reason = NULL",
         tracking_no,
         clock,
@@ -116,11 +117,13 @@ async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30)
         WITH c AS (SELECT * FROM cases WHERE assigned_at > $1::timestamptz - make_interval(days => $2)
                                          AND status <> 'merged')
         SELECT c.station,
-               avg(CASE WHEN a.breached_at IS NULL THEN 1.0 ELSE 0.0 END)
-                   FILTER (WHERE a.done_at IS NOT NULL OR a.breached_at IS NOT NULL) AS response,
+               avg(CASE WHEN coalesce(a.breached_at, a.missed_before_at) IS NULL THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE a.done_at IS NOT NULL OR coalesce(a.breached_at, a.missed_before_at) IS NOT NULL)
+                   AS response,
                avg(CASE WHEN c.status IN ('resolved', 'visited', 'closed') THEN 1.0 ELSE 0.0 END) AS resolution,
-               avg(CASE WHEN r.breached_at IS NULL THEN 1.0 ELSE 0.0 END)
-                   FILTER (WHERE r.done_at IS NOT NULL OR r.breached_at IS NOT NULL) AS on_time,
+               avg(CASE WHEN coalesce(r.breached_at, r.missed_before_at) IS NULL THEN 1.0 ELSE 0.0 END)
+                   FILTER (WHERE r.done_at IS NOT NULL OR coalesce(r.breached_at, r.missed_before_at) IS NOT NULL)
+                   AS on_time,
                avg(CASE WHEN c.visit_result IN ('satisfied', 'basically_satisfied') THEN 1.0 ELSE 0.0 END)
                    FILTER (WHERE c.visit_result IS NOT NULL) AS satisfaction
         FROM c
