@@ -78,13 +78,17 @@ async def record_duplicate(conn: asyncpg.Connection, m: CaseMerged, merged_at: d
 
 
 async def list_cases(conn: asyncpg.Connection, station: str | None, limit: int = 100) -> list[asyncpg.Record]:
+    """The station's cases; `assigned_at` and `accept_due_at` are those of the current assignment
+    (the acceptance clock restarts on reassignment and transfer), not of the first one."""
     return await conn.fetch(
         "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.assignee_id, c.flagged, "
-        "c.submitted_at, c.assigned_at, c.accept_due_at, "
+        "c.submitted_at, coalesce(k.started_at, c.assigned_at) AS assigned_at, "
+        "coalesce(k.due_at, c.accept_due_at) AS accept_due_at, "
         "coalesce(array_agg(d.tracking_no ORDER BY d.submitted_at) FILTER (WHERE d.tracking_no IS NOT NULL), '{}') "
         "AS duplicates "
-        "FROM cases c LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
-        "WHERE ($1::text IS NULL OR c.station = $1) GROUP BY c.tracking_no "
+        "FROM cases c LEFT JOIN case_clocks k ON k.tracking_no = c.tracking_no AND k.clock = 'accept' "
+        "LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
+        "WHERE ($1::text IS NULL OR c.station = $1) GROUP BY c.tracking_no, k.tracking_no, k.clock "
         "ORDER BY c.assigned_at DESC LIMIT $2",
         station,
         limit,
