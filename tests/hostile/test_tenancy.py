@@ -112,6 +112,7 @@ RULES: dict[str, tuple] = {
     "mediation GET /api/v1/stations/{station}/rates": ("id", {}, None),
     # mediation: records
     f"mediation POST {MED}": ("id", {}, {"mediator_id": "KZ01-MD"}),
+    f"mediation PUT {MED}/mediator": ("id", {}, {"mediator_id": "KZ01-IN", "reason": "越权"}),
     f"mediation GET {MED}": ("id", {}, None),
     f"mediation POST {MED}/parties": ("id", {}, {"role": "applicant", "name": "张三"}),
     f"mediation POST {MED}/sessions": ("id", {}, {"scheduled_at": SOON, "place": "调解室"}),

@@ -18,6 +18,7 @@ from mediation.commands import StartMediation
 from mediation.lifecycle import Actor, Rejected
 
 CONFIRMATION_WINDOW = timedelta(days=30)  # 司法确认: apply within 30 days of the agreement
+MEDIATOR_CHANGERS = frozenset({"leader", "instructor"})  # the station's leadership changes the mediator
 
 
 def party_keys(index: BlindIndex, phone: str, id_no: str) -> list[str]:
@@ -49,19 +50,56 @@ async def record(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record:
 async def open_record(
     conn: asyncpg.Connection, outbox: Outbox, actor: Actor, tracking_no: str, mediator_id: str, now: datetime
 ) -> str:
-    """Open the mediation record; the case moves to `mediating` if it is not already. Returns the station."""
+    """Open the mediation record; the case moves to `mediating` if it is not already. Returns the station.
+    A case has one record: opening it again is refused (`already_open`, naming the mediator), never
+    answered as if a new mediator had been named; `change_mediator` does that."""
     case = await _case(conn, actor, tracking_no)
+    existing = await db.records.get_mediation(conn, tracking_no)
+    if existing is not None:
+        raise Rejected(
+            "already_open", f"该事项已建立调解记录，调解员为 {existing['mediator_id']}；更换调解员须由所领导办理。"
+        )
     if case["status"] in ("accepted", "in_progress"):
         await perform(
             conn, outbox, tracking_no=tracking_no, actor=actor, command=StartMediation(text="建立调解记录"), now=now
         )
     elif case["status"] != "mediating":
         raise Rejected("illegal_transition", "签收后才能建立调解记录。")
-    mediator = await db.cases.staff_station(conn, mediator_id)
-    if mediator is None or not mediator["active"] or mediator["station"] != case["station"]:
-        raise Rejected("invalid_mediator", "调解员须为本所在岗人员。")
+    await _check_mediator(conn, case["station"], mediator_id)
     await db.records.insert_mediation(conn, tracking_no, case["station"], mediator_id, now)
     return case["station"]
+
+
+async def _check_mediator(conn: asyncpg.Connection, station: str, mediator_id: str) -> None:
+    mediator = await db.cases.staff_station(conn, mediator_id)
+    if mediator is None or not mediator["active"] or mediator["station"] != station:
+        raise Rejected("invalid_mediator", "调解员须为本所在岗人员。")
+
+
+async def change_mediator(
+    conn: asyncpg.Connection, actor: Actor, tracking_no: str, mediator_id: str, reason: str, now: datetime
+) -> tuple[str, str]:
+    """The station's leadership names another mediator; written to the case's history.
+    Returns the station and the previous mediator."""
+    case = await _case(conn, actor, tracking_no)
+    if actor.role not in MEDIATOR_CHANGERS:
+        raise Rejected("forbidden", "只有所领导可以更换调解员。")
+    current = await record(conn, tracking_no)
+    if current["mediator_id"] == mediator_id:
+        raise Rejected("same_mediator", f"{mediator_id} 已是该调解的调解员。")
+    await _check_mediator(conn, case["station"], mediator_id)
+    await db.records.set_mediator(conn, tracking_no, mediator_id)
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=now,
+        status=case["status"],
+        actor=actor.staff_id,
+        reason=f"更换调解员：{current['mediator_id']} → {mediator_id}（{reason}）",
+        event=None,
+        assignee_id=case["assignee_id"],
+    )
+    return case["station"], current["mediator_id"]
 
 
 async def add_party(
@@ -161,11 +199,15 @@ async def record_agreement(
     *,
     signed_at: datetime,
     performance_checks: list[datetime],
-) -> str:
+) -> tuple[str, bool]:
     """The agreement (人民调解协议书) and its follow-up: performance checks on the dates given,
-    and a reminder of the 30-day window for applying for court confirmation (司法确认)."""
+    and a reminder of the 30-day window for applying for court confirmation (司法确认).
+    Saving it again corrects it: one set of follow-ups, pending ones moved to the new dates, done
+    ones kept. Returns the station and whether the outcome is new (counted once)."""
     case = await _case(conn, actor, tracking_no)
-    await record(conn, tracking_no)
+    m = await db.records.lock_mediation(conn, tracking_no)
+    if m is None:
+        raise Rejected("no_mediation", "该事项尚未建立调解记录。")
     parties = {r["party_id"] for r in await db.records.parties(conn, tracking_no)}
     signers = {s["party_id"] for s in agreement["signatures"]}
     if len(parties) < 2 or not signers <= parties or signers != parties:
@@ -174,10 +216,11 @@ async def record_agreement(
     await db.records.upsert_agreement(conn, tracking_no, sealed.kid, sealed.blob, signed_at, actor.staff_id)
     await db.records.set_outcome(conn, tracking_no, "agreement", None, signed_at)
     window = signed_at + CONFIRMATION_WINDOW
-    rows = [(tracking_no, "confirmation_window", window, window - timedelta(days=7))]
-    rows += [(tracking_no, "performance_check", due, due - timedelta(days=1)) for due in performance_checks]
-    await db.records.insert_followups(conn, rows)
-    return case["station"]
+    wanted = [("confirmation_window", window, window - timedelta(days=7))]
+    wanted += [("performance_check", due, due - timedelta(days=1)) for due in sorted(set(performance_checks))]
+    await db.records.delete_pending_followups_except(conn, tracking_no, wanted)
+    await db.records.insert_missing_followups(conn, tracking_no, wanted)
+    return case["station"], m["outcome"] != "agreement"
 
 
 async def set_outcome(
@@ -207,7 +250,9 @@ async def view(
 ) -> tuple[str, dict[str, Any]]:
     """The case's station, and the whole record with its personal data opened (the caller audits the view)."""
     case = await _case(conn, actor, tracking_no)
-    m = await record(conn, tracking_no)
+    m = await db.records.lock_mediation(conn, tracking_no)
+    if m is None:
+        raise Rejected("no_mediation", "该事项尚未建立调解记录。")
     parties = []
     for p in await db.records.parties(conn, tracking_no):
         data = cipher.open_json(Sealed(p["pii_kid"], p["sealed"]), context=f"{tracking_no}/party/{p['party_id']}")

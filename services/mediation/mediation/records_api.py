@@ -15,6 +15,7 @@ from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import records
 from mediation.deps import BlindIndexDep, CipherDep, CurrentActor, OutcomesDep, RowId, TrackingNo
+from mediation.lifecycle import Rejected
 from mediation.unit import audit, staff_unit
 
 router = APIRouter(prefix="/api/v1/cases/{tracking_no}/mediation", tags=["mediation"])
@@ -28,6 +29,11 @@ class _In(BaseModel):
 
 class OpenIn(_In):
     mediator_id: str = Field(min_length=1, max_length=64)
+
+
+class MediatorIn(_In):
+    mediator_id: str = Field(min_length=1, max_length=64, description="新调解员（本所在岗人员）")
+    reason: str = Field(min_length=1, max_length=500, description="更换原因")
 
 
 class PartyIn(_In):
@@ -91,15 +97,42 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+CONFLICTS = frozenset({"already_open", "same_mediator"})  # refusals that are conflicts with the record: 409
+
+
 @router.post("", status_code=201)
 async def open_mediation(
     tracking_no: TrackingNo, body: OpenIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
 ) -> dict:
-    """Open the mediation record (the case moves to `mediating` if it is not already)."""
-    async with staff_unit(rt.pool, principal) as (conn, outbox):
-        station = await records.open_record(conn, outbox, actor, tracking_no, body.mediator_id, _now())
-        await audit(conn, principal, "open_mediation", tracking_no, station)
+    """Open the mediation record (the case moves to `mediating` if it is not already). A case has
+    one record: opening it again is a 409 `already_open` naming the mediator (see `PUT /mediator`)."""
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, outbox):
+            station = await records.open_record(conn, outbox, actor, tracking_no, body.mediator_id, _now())
+            await audit(conn, principal, "open_mediation", tracking_no, station)
+    except Rejected as exc:
+        if exc.code in CONFLICTS:
+            raise api_error(409, exc.code, exc.message) from exc
+        raise
     return {"tracking_no": tracking_no, "mediator_id": body.mediator_id}
+
+
+@router.put("/mediator")
+async def change_mediator(
+    tracking_no: TrackingNo, body: MediatorIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> dict:
+    """The station's leadership names another mediator of the station (in the case's history)."""
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, _):
+            station, previous = await records.change_mediator(
+                conn, actor, tracking_no, body.mediator_id, body.reason, _now()
+            )
+            await audit(conn, principal, "change_mediator", tracking_no, station, f"{previous} -> {body.mediator_id}")
+    except Rejected as exc:
+        if exc.code in CONFLICTS:
+            raise api_error(409, exc.code, exc.message) from exc
+        raise
+    return {"tracking_no": tracking_no, "mediator_id": body.mediator_id, "previous_mediator_id": previous}
 
 
 @router.post("/parties", status_code=201)
@@ -178,7 +211,7 @@ async def record_agreement(
 ) -> dict:
     agreement = body.model_dump(mode="json", exclude={"signed_at", "performance_checks"})
     async with staff_unit(rt.pool, principal) as (conn, _):
-        station = await records.record_agreement(
+        station, new_outcome = await records.record_agreement(
             conn,
             cipher,
             actor,
@@ -188,7 +221,8 @@ async def record_agreement(
             performance_checks=body.performance_checks,
         )
         await audit(conn, principal, "record_agreement", tracking_no, station)
-    outcomes.labels(station=station, outcome="agreement").inc()
+    if new_outcome:  # a corrected agreement is the same outcome, counted once
+        outcomes.labels(station=station, outcome="agreement").inc()
     return {
         "tracking_no": tracking_no,
         "outcome": "agreement",

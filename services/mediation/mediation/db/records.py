@@ -26,6 +26,15 @@ async def get_mediation(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM mediations WHERE tracking_no = $1", tracking_no)
 
 
+async def lock_mediation(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
+    """The record, locked for this transaction: two saves of one agreement run one after the other."""
+    return await conn.fetchrow("SELECT * FROM mediations WHERE tracking_no = $1 FOR UPDATE", tracking_no)
+
+
+async def set_mediator(conn: asyncpg.Connection, tracking_no: str, mediator_id: str) -> None:
+    await conn.execute("UPDATE mediations SET mediator_id = $2 WHERE tracking_no = $1", tracking_no, mediator_id)
+
+
 async def set_outcome(
     conn: asyncpg.Connection, tracking_no: str, outcome: str, referral: str | None, at: datetime
 ) -> None:
@@ -128,10 +137,33 @@ async def get_agreement(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.R
     return await conn.fetchrow("SELECT * FROM mediation_agreements WHERE tracking_no = $1", tracking_no)
 
 
-async def insert_followups(conn: asyncpg.Connection, rows: list[tuple[str, str, datetime, datetime]]) -> None:
-    """(tracking_no, kind, due_at, remind_at) rows."""
-    await conn.executemany(
-        "INSERT INTO mediation_followups (tracking_no, kind, due_at, remind_at) VALUES ($1, $2, $3, $4)", rows
+async def delete_pending_followups_except(
+    conn: asyncpg.Connection, tracking_no: str, wanted: list[tuple[str, datetime, datetime]]
+) -> None:
+    """Drop the pending follow-ups that are not among the wanted (kind, due_at, remind_at); done ones stay."""
+    await conn.execute(
+        "DELETE FROM mediation_followups f WHERE f.tracking_no = $1 AND f.done_at IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM unnest($2::text[], $3::timestamptz[]) w(kind, due_at) "
+        "WHERE w.kind = f.kind AND w.due_at = f.due_at)",
+        tracking_no,
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+    )
+
+
+async def insert_missing_followups(
+    conn: asyncpg.Connection, tracking_no: str, wanted: list[tuple[str, datetime, datetime]]
+) -> None:
+    """Add the wanted (kind, due_at, remind_at) follow-ups the record does not have yet."""
+    await conn.execute(
+        "INSERT INTO mediation_followups (tracking_no, kind, due_at, remind_at) "
+        "SELECT $1, w.kind, w.due_at, w.remind_at FROM unnest($2::text[], $3::timestamptz[], $4::timestamptz[]) "
+        "w(kind, due_at, remind_at) WHERE NOT EXISTS (SELECT 1 FROM mediation_followups f "
+        "WHERE f.tracking_no = $1 AND f.kind = w.kind AND f.due_at = w.due_at)",
+        tracking_no,
+        [w[0] for w in wanted],
+        [w[1] for w in wanted],
+        [w[2] for w in wanted],
     )
 
 
