@@ -27,6 +27,7 @@ _STATUS_FOR_CODE = {
     "not_your_case": 403,
     "illegal_transition": 409,
     "same_handler": 409,
+    "same_assignee": 409,
     "illegal_extension": 409,
 }
 LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
@@ -82,9 +83,17 @@ async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrin
     return {
         **{k: iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "reopen_reason": _reopen_reason(steps),
         "history": [{k: iso(v) for k, v in dict(s).items()} for s in steps],
         "clocks": [{k: iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],
     }
+
+
+def _reopen_reason(steps: list) -> str | None:
+    """Why the case was last reopened (the citizen's dissatisfaction, or the leader's reason), shown
+    to whoever handles it again."""
+    reopened = [s["reason"] for s in steps if s["event"] == "reopened"]
+    return reopened[-1] if reopened else None
 
 
 @router.post("/cases/{tracking_no}/clocks/{clock}/extend")

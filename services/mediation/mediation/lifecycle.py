@@ -149,7 +149,11 @@ def _reassign(case: Case, actor: Actor, cmd: Reassign) -> Transition:
     _need(case.status in OPEN, "illegal_transition", _illegal(case.status, "改派"))
     _need(actor.leads, "forbidden", "只有所领导可以改派。")
     to = cmd.assignee_id
-    _need(bool(to) and to != case.assignee_id, "missing_assignee", "请指定新的承办人。")
+    _need(bool(to), "missing_assignee", "请指定承办人。")
+    if to == case.assignee_id:
+        # A reopened case may go back to its own officer: acceptance starts again.
+        _need(case.status == "reopened", "same_assignee", "该事项已由此人承办，请指定新的承办人。")
+        return Transition("assigned", "reassigned", to, cmd.reason or "退回原承办人重新办理")
     return Transition("assigned", "reassigned", to, cmd.reason or "改派")
 
 

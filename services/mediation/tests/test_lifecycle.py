@@ -118,6 +118,16 @@ def test_return_is_reviewed_by_the_leader():
         decide(returned, LEADER, ReviewReturn(approve=True, assignee_id="KZ01-P1"))
 
 
+def test_a_reopened_case_goes_back_to_its_own_officer_who_accepts_it_again():
+    reopened = case("reopened")
+    t = decide(reopened, LEADER, Reassign(assignee_id="KZ01-P1"))
+    assert (t.status, t.event, t.assignee_id) == ("assigned", "reassigned", "KZ01-P1")
+    assert decide(case("assigned"), OFFICER, Accept()).status == "accepted"
+    with pytest.raises(Rejected) as exc:  # a case already being handled: nothing to send back
+        decide(case("in_progress"), LEADER, Reassign(assignee_id="KZ01-P1"))
+    assert exc.value.code == "same_assignee"
+
+
 def test_the_return_visit_is_by_someone_else_and_dissatisfaction_reopens():
     resolved = case("resolved", handled_by="KZ01-P1")
     with pytest.raises(Rejected) as exc:
