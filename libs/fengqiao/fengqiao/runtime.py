@@ -356,7 +356,7 @@ def _answer_errors_in_one_shape(app: FastAPI, spec: ServiceSpec, metrics: Metric
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """The same JSON error shape as every other error: a code, a message, the field at fault."""
         count_rejection(request, "invalid_field")
-        error = invalid_field(exc.errors())
+        error = invalid_field(exc.errors(), exc.body)
         return JSONResponse(status_code=error.status_code, content={"detail": error.detail})
 
 
