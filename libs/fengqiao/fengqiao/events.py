@@ -386,6 +386,8 @@ class CaseUpdated(_Contract):
     level: Literal["leader", "bureau"] | None = None  # escalated: to the leader, or bureau supervision
     from_station: str | None = None  # transferred
     result: Literal["satisfied", "basically_satisfied", "dissatisfied"] | None = None  # visited
+    # visited by staff (回访 recorded by the station): how; None when the citizen answered the survey
+    visit_method: Literal["phone", "in_person"] | None = None
 
 
 class CitizenUpdate(_Contract):
@@ -395,6 +397,8 @@ class CitizenUpdate(_Contract):
     station: str
     kind: Literal["resolved", "info_requested", "rectified"]
     text: str = Field(min_length=1, max_length=2000)
+    # resolved: which resolution of the case this is (1, 2 after a reopening...); the survey is per resolution
+    resolution: int | None = Field(default=None, ge=1)
 
 
 class StaffReminder(_Contract):
@@ -493,6 +497,8 @@ class SurveyAnswered(_Contract):
     result: Literal["satisfied", "basically_satisfied", "dissatisfied"]
     reason: str | None = Field(default=None, max_length=1000)
     answered_at: datetime
+    # the resolution the answer is about (the survey link names it); None: before links named one
+    resolution: int | None = Field(default=None, ge=1)
 
 
 class EventTypes:

@@ -1,7 +1,9 @@
 """Signed, expiring links (the return-visit survey link notify sends and intake opens).
 
 A token is `<subject>.<expiry unix seconds>.<base64url HMAC-SHA256>` over purpose, subject and
-expiry, under FENGQIAO_LINK_KEY, which both services share."""
+expiry, under FENGQIAO_LINK_KEY, which both services share. The survey link's subject names the resolution
+it asks about (`<tracking no>-<n>`): a case resolved again after a reopening gets a new link, and
+its answer is a new one."""
 
 from __future__ import annotations
 
@@ -53,3 +55,18 @@ def verify(key: bytes, purpose: str, token: str, *, now: float | None = None) ->
     if (now if now is not None else time.time()) > expires:
         raise LinkExpired("link expired")
     return subject
+
+
+def survey_subject(tracking_no: str, resolution: int | None) -> str:
+    """The subject of the survey link for one resolution of a case (none given: the tracking number)."""
+    return f"{tracking_no}-{resolution}" if resolution else tracking_no
+
+
+def parse_survey_subject(subject: str) -> tuple[str, int]:
+    """(tracking no, resolution) of a survey link's subject; a link naming no resolution is the first's."""
+    tracking_no, sep, n = subject.partition("-")
+    if not sep:
+        return tracking_no, 1
+    if not (n.isascii() and n.isdigit()) or int(n) < 1:
+        raise LinkInvalid("malformed survey subject")
+    return tracking_no, int(n)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from fengqiao.links import LinkExpired, LinkInvalid, sign, verify
+from fengqiao.links import LinkExpired, LinkInvalid, parse_survey_subject, sign, survey_subject, verify
 
 KEY = os.urandom(32)
 
@@ -41,3 +41,12 @@ def test_a_link_for_one_purpose_does_not_open_another():
         verify(KEY, "unsubscribe", token)
     with pytest.raises(LinkInvalid):
         verify(os.urandom(32), "survey", token)
+
+
+def test_a_survey_link_names_its_resolution_and_an_older_link_is_the_first():
+    token = sign(KEY, "survey", survey_subject("FQ23456789", 2), valid_for_s=3600)
+    assert parse_survey_subject(verify(KEY, "survey", token)) == ("FQ23456789", 2)
+    assert parse_survey_subject(survey_subject("FQ23456789", None)) == ("FQ23456789", 1)
+    for bad in ("FQ23456789-", "FQ23456789-0", "FQ23456789-x", "FQ23456789-²"):
+        with pytest.raises(LinkInvalid):
+            parse_survey_subject(bad)

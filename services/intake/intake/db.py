@@ -301,13 +301,16 @@ async def log_personal_data_access(
     )
 
 
-async def record_survey_answer(conn: asyncpg.Connection, tracking_no: str, result: str, reason: str | None) -> bool:
-    """False if this item was already answered (the first answer stands)."""
+async def record_survey_answer(
+    conn: asyncpg.Connection, tracking_no: str, resolution: int, result: str, reason: str | None
+) -> bool:
+    """False if this resolution of the item was already answered (the first answer stands)."""
     return bool(
         await conn.fetchval(
-            "INSERT INTO survey_answers (tracking_no, result, reason) VALUES ($1, $2, $3) "
-            "ON CONFLICT (tracking_no) DO NOTHING RETURNING true",
+            "INSERT INTO survey_answers (tracking_no, resolution, result, reason) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (tracking_no, resolution) DO NOTHING RETURNING true",
             tracking_no,
+            resolution,
             result,
             reason,
         )

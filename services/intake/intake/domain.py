@@ -58,11 +58,16 @@ TIMELINE_NOTES = {
     "merged": "您反映的问题与已受理的同一事项合并办理（并单），办理结果将一并告知。",
     "accepted": "民警已签收，正在办理。",
     "mediating": "已转入调解程序。",
-    "visited": "已回访，感谢您的评价。",
+    "visited": "已回访，感谢您的评价。",  # the citizen answered the survey
     "closed": "已结案。",
     "reopened": "您的反映将重新办理。",
     "transferred": "已移交其他派出所办理。",
     "reassigned": "已改由其他民警办理。",
+}
+# A return visit the station recorded (not the citizen's survey answer): who visited and how.
+STAFF_VISIT_NOTES = {
+    "phone": "派出所已电话回访。",
+    "in_person": "派出所已上门回访。",
 }
 
 # Public lifecycle events that change what the citizen sees (status, note). The result summary

@@ -28,7 +28,7 @@ from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed
 from intake import db
-from intake.domain import CITIZEN_VISIBLE, TIMELINE_NOTES
+from intake.domain import CITIZEN_VISIBLE, STAFF_VISIT_NOTES, TIMELINE_NOTES
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
 
@@ -104,7 +104,10 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     fields = {"assignee_id": data.assignee_id} if step in ("reassigned", "transferred") else {}
     if step == "transferred":
         fields["station"] = data.station
-    await db.record_progress(conn, data.tracking_no, status, event.time, TIMELINE_NOTES[status], event.id, **fields)
+    note = TIMELINE_NOTES[status]
+    if step == "visited" and data.visit_method:  # the station called or called on them: no survey was answered
+        note = STAFF_VISIT_NOTES[data.visit_method]
+    await db.record_progress(conn, data.tracking_no, status, event.time, note, event.id, **fields)
 
 
 async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher) -> None:
@@ -137,7 +140,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
                     template=template,
                     phone=reporter.get("phone") or None,
                     email=reporter.get("email") or None,
-                    params={"text": data.text},
+                    params={"text": data.text} | ({"resolution": str(data.resolution)} if data.resolution else {}),
                 ),
                 source=INTAKE_SOURCE,
                 subject=data.tracking_no,

@@ -224,9 +224,10 @@ def _is_survey_result(value: str) -> TypeGuard[SurveyResult]:
     return value in SURVEY_RESULTS
 
 
-def _survey_subject(link_key: bytes, token: str) -> tuple[str | None, str | None]:
+def _survey_subject(link_key: bytes, token: str) -> tuple[tuple[str, int] | None, str | None]:
+    """(tracking no, resolution) the link asks about, or the reason it cannot be used."""
     try:
-        return links.verify(link_key, SURVEY_PURPOSE, token), None
+        return links.parse_survey_subject(links.verify(link_key, SURVEY_PURPOSE, token)), None
     except links.LinkExpired:
         return None, "评价链接已过期。如需评价，请拨打派出所电话。"
     except links.LinkInvalid:
@@ -235,7 +236,8 @@ def _survey_subject(link_key: bytes, token: str) -> tuple[str | None, str | None
 
 @router.get("/survey", response_class=HTMLResponse)
 async def survey_page(request: Request, link_key: LinkKeyDep, t: str = "") -> HTMLResponse:
-    tracking_no, error = _survey_subject(link_key, t[:200])
+    subject, error = _survey_subject(link_key, t[:200])
+    tracking_no = subject[0] if subject else None
     return _render(request, "survey.html", 200 if tracking_no else 400, token=t, tracking_no=tracking_no, error=error)
 
 
@@ -243,9 +245,10 @@ async def survey_page(request: Request, link_key: LinkKeyDep, t: str = "") -> HT
 async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) -> HTMLResponse:
     form = await request.form(max_files=0, max_fields=5)
     token = str(form.get("t", ""))[:200]
-    tracking_no, error = _survey_subject(link_key, token)
-    if tracking_no is None:
+    subject, error = _survey_subject(link_key, token)
+    if subject is None:
         return _render(request, "survey.html", 400, error=error)
+    tracking_no, resolution = subject
     result = str(form.get("result", ""))
     reason = str(form.get("reason", "")).strip()[:1000] or None
     if not _is_survey_result(result):
@@ -270,15 +273,17 @@ async def answer_survey(request: Request, rt: RuntimeDep, link_key: LinkKeyDep) 
         row = await db.get_submission(conn, tracking_no)
         if row is None:
             return _render(request, "survey.html", 400, error="评价链接无效，请检查短信或邮件中的链接是否完整。")
-        if await db.record_survey_answer(conn, tracking_no, result, reason):
-            outbox.add(Topics.SURVEYS, _survey_answered(tracking_no, row["station"], result, reason))
+        if await db.record_survey_answer(conn, tracking_no, resolution, result, reason):
+            outbox.add(Topics.SURVEYS, _survey_answered(tracking_no, resolution, row["station"], result, reason))
             done = "感谢您的评价！" + ("我们会重新办理，所领导会与您联系。" if result == "dissatisfied" else "")
         else:
             done = "已收到您的评价，感谢您的支持。"
     return _render(request, "survey.html", done=done)
 
 
-def _survey_answered(tracking_no: str, station: str, result: SurveyResult, reason: str | None) -> CloudEvent:
+def _survey_answered(
+    tracking_no: str, resolution: int, station: str, result: SurveyResult, reason: str | None
+) -> CloudEvent:
     """The citizen's answer as an event (mediation sends a dissatisfied one back to the leader)."""
     return new_event(
         EventTypes.SURVEY_ANSWERED,
@@ -288,6 +293,7 @@ def _survey_answered(tracking_no: str, station: str, result: SurveyResult, reaso
             result=result,
             reason=reason,
             answered_at=datetime.now(UTC),
+            resolution=resolution,
         ),
         source=INTAKE_SOURCE,
         subject=tracking_no,

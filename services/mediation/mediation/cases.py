@@ -91,7 +91,7 @@ async def perform(
     case = _case(row)
     t = decide(case, actor, command)
     station = t.changes.get("station", case.station)
-    changes = {k: v for k, v in t.changes.items() if k not in ("station", "into")}
+    changes = {k: v for k, v in t.changes.items() if k not in ("station", "into", "visit_method")}
     assignee = t.assignee_id
     if t.event == "merged":
         await _check_merge_target(conn, case, t.changes["into"])
@@ -121,12 +121,14 @@ async def perform(
     if t.event == "merged":
         await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
     if t.event == "resolved" or isinstance(command, RequestInfo):
-        _tell_citizen(outbox, t, tracking_no=tracking_no, station=station)
+        resolution = await db.resolutions.count_resolutions(conn, tracking_no) if t.event == "resolved" else None
+        _tell_citizen(outbox, t, tracking_no=tracking_no, station=station, resolution=resolution)
     return t, row
 
 
-def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: str) -> None:
-    """The citizen hears that their case was resolved, or that more information is asked of them."""
+def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: str, resolution: int | None) -> None:
+    """The citizen hears that their case was resolved (which resolution: the survey link asks about
+    that one), or that more information is asked of them."""
     outbox.add(
         Topics.CITIZEN_UPDATES,
         new_event(
@@ -136,6 +138,7 @@ def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: s
                 station=station,
                 kind="resolved" if t.event == "resolved" else "info_requested",
                 text=t.note,
+                resolution=resolution,
             ),
             source=SOURCE,
             subject=tracking_no,
@@ -241,6 +244,7 @@ def _emit(
                     level="leader" if t.event == "escalated" else None,
                     from_station=row["station"] if t.event == "transferred" else None,
                     result=t.changes.get("visit_result") if t.event == "visited" else None,
+                    visit_method=t.changes.get("visit_method") if t.event == "visited" else None,
                 ),
                 source=SOURCE,
                 subject=no,

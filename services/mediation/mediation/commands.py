@@ -96,11 +96,16 @@ class Escalate(CaseCommand):
     reason: Reason | None = None
 
 
+VisitMethod = Literal["phone", "in_person"]
+VISIT_METHOD_LABELS: dict[str, str] = {"phone": "电话回访", "in_person": "上门回访"}
+
+
 class Visit(CaseCommand):
-    """回访 by someone other than the handler; dissatisfied reopens the case."""
+    """回访 by someone other than the handler and the holder; dissatisfied reopens the case."""
 
     command: Literal["visit"] = "visit"
     result: VisitResult
+    method: VisitMethod = Field(default="phone", description="how the station reached the citizen")
     reason: Reason | None = None
 
 

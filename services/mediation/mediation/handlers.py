@@ -26,12 +26,14 @@ async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Ou
 
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
-    """The citizen answered the return-visit survey: visited, or back to the leader when
-    dissatisfied (the reason is kept in the history)."""
+    """The citizen answered the return-visit survey of the case's latest resolution: visited, or
+    back to the leader when dissatisfied (the reason is kept in the history)."""
     data = event.payload(SurveyAnswered)
     row = await db.cases.get_case(conn, data.tracking_no)
     if row is None:
         return
+    if data.resolution and data.resolution != await db.resolutions.count_resolutions(conn, data.tracking_no):
+        return  # an answer about an earlier resolution: the case has been resolved again since
     try:
         await perform(
             conn,

@@ -14,6 +14,7 @@ from typing import Any
 from fengqiao.events import CaseStatus
 from fengqiao.taxonomy import STATUS_LABELS
 from mediation.commands import (
+    VISIT_METHOD_LABELS,
     Accept,
     CaseCommand,
     Close,
@@ -172,12 +173,18 @@ def _escalate(case: Case, actor: Actor, cmd: Escalate) -> Transition:
 
 
 def _visit(case: Case, actor: Actor, cmd: Visit) -> Transition:
+    """回访 by the station: never by whoever resolved or holds the case (they would rate their own work).
+    Who a complaint names is not known to mediation (triage only counts them), so it is not checked here."""
     _need(case.status == "resolved", "illegal_transition", "只有已办结的事项可以回访。")
-    _need(actor.staff_id != case.handled_by, "same_handler", "回访须由承办人以外的人员进行。")
-    changes = {"visit_result": cmd.result}
+    handlers = {case.handled_by, case.assignee_id} - {None}
+    _need(actor.staff_id not in handlers, "same_handler", "回访须由承办人以外的人员进行。")
+    changes: dict[str, Any] = {"visit_result": cmd.result, "visit_method": cmd.method}
+    how = VISIT_METHOD_LABELS[cmd.method]
     if cmd.result == "dissatisfied":
-        return Transition("reopened", "reopened", case.assignee_id, cmd.reason or "群众不满意，重新办理", changes)
-    return Transition("visited", "visited", case.assignee_id, cmd.reason or "已回访", changes)
+        return Transition(
+            "reopened", "reopened", case.assignee_id, cmd.reason or f"{how}：群众不满意，重新办理", changes
+        )
+    return Transition("visited", "visited", case.assignee_id, f"{how}：{cmd.reason}" if cmd.reason else how, changes)
 
 
 def _survey(case: Case, actor: Actor, cmd: Survey) -> Transition:

@@ -212,10 +212,11 @@ async def on_citizen_message_requested(
         survey_url="",
     )
     if data.template == "result":
+        resolution = data.params.get("resolution", "")  # the link asks about this resolution only
         token = links.sign(
             deps.link_key,
             SURVEY_PURPOSE,
-            data.tracking_no,
+            links.survey_subject(data.tracking_no, int(resolution) if resolution.isdecimal() else None),
             valid_for_s=deps.survey_link_valid_s,
             now=event.time.timestamp(),
         )
