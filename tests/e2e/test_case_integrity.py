@@ -64,7 +64,7 @@ def test_the_case_list_shows_the_current_assignment_and_its_acceptance_deadline(
     no, officer = new_case(stack, "东风路小区门口的减速带被压坏了，铁钉露在外面")
 
     def listed() -> dict:
-        r = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases?limit=500", headers=token(stack, LEADER))
+        r = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, LEADER))
         return next(c for c in r.json()["cases"] if c["tracking_no"] == no)
 
     first = listed()

@@ -369,7 +369,9 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
         httpx.get(f"{stack['urls']['mediation']}/api/v1/cases/{no}", headers=token(stack, "KZ01-LD")).status_code == 404
     )
     assert act(stack, no, "KZ01-LD", "reassign", assignee_id="KZ01-P1").status_code == 404
-    listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ01-LD")).json()["cases"]
+    listed = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ01-LD")
+    ).json()["cases"]
     assert no not in {c["tracking_no"] for c in listed}
     assert all(c["station"] == "KZ01" for c in listed)
 
@@ -538,7 +540,9 @@ def test_more_information_is_asked_of_the_citizen_and_a_repeat_is_merged_by_hand
 
     assert act(stack, repeat["tracking_no"], "KZ02-LD", "merge", into=first["tracking_no"]).json()["status"] == "merged"
     wait_citizen(stack, repeat, "merged")
-    listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+    listed = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ02-LD")
+    ).json()["cases"]
     primary = next(c for c in listed if c["tracking_no"] == first["tracking_no"])
     assert repeat["tracking_no"] in primary["duplicates"]
     merged = case(stack, repeat["tracking_no"], "KZ02-LD")

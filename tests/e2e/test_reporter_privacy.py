@@ -87,7 +87,9 @@ def test_a_confidential_tip_off_is_opened_only_by_approved_handlers_and_the_lead
         )
         assert httpx.get(case_url, headers=token(stack, who)).status_code == 404
         assert httpx.get(decision_url, headers=token(stack, who)).status_code == 404
-        listed = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, who)).json()["cases"]
+        listed = httpx.get(
+            f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, who)
+        ).json()["cases"]
         assert number not in {c["tracking_no"] for c in listed}
         assert httpx.post(f"{case_url}/note", json={"text": "看看"}, headers=token(stack, who)).status_code == 404
     for who in ("KZ01-P1", "KZ01-LD", "KZ01-IN", "BUREAU-01"):

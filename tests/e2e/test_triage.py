@@ -108,11 +108,15 @@ def test_a_repeat_is_merged_into_the_open_case_and_counted_not_assigned_twice(st
     assert "并单" in view["timeline"][-1]["note"]
     d = decision(stack, again["tracking_no"], "KZ02-LD")
     assert d["merged_into"] == first["tracking_no"] and d["assignment"] is None
-    cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+    cases = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ02-LD")
+    ).json()["cases"]
     assert again["tracking_no"] not in {c["tracking_no"] for c in cases}  # not a second case
     deadline = time.monotonic() + 10
     while True:
-        cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+        cases = httpx.get(
+            f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ02-LD")
+        ).json()["cases"]
         primary = next(c for c in cases if c["tracking_no"] == first["tracking_no"])
         if primary["duplicates"] or time.monotonic() > deadline:
             break

@@ -61,10 +61,14 @@ def test_web_feedback_is_triaged_assigned_and_notified_within_10_seconds(stack, 
     assert httpx.get(url, headers={"X-Access-Code": "00000000"}).status_code == 404
     assert httpx.get(url, headers=token(stack, "KZ01-LD")).status_code == 404
 
-    cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ02-LD")).json()["cases"]
+    cases = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ02-LD")
+    ).json()["cases"]
     case = next(c for c in cases if c["tracking_no"] == receipt["tracking_no"])
     assert case["status"] == "assigned" and case["assignee_id"].startswith("KZ02-P")
-    other = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "KZ01-LD")).json()["cases"]
+    other = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "KZ01-LD")
+    ).json()["cases"]
     assert receipt["tracking_no"] not in {c["tracking_no"] for c in other}
 
     # The officer's console inbox, and the citizen's acknowledgement.
@@ -147,7 +151,9 @@ def test_deployment_wide_tokens_work_on_every_service(stack):
         f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", token(stack, "BUREAU-01"), "assigned", timeout=10
     )
     assert bureau["station"] == "KZ02" and bureau["assignee"] is not None
-    cases = httpx.get(f"{stack['urls']['mediation']}/api/v1/cases", headers=token(stack, "BUREAU-01")).json()["cases"]
+    cases = httpx.get(
+        f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "BUREAU-01")
+    ).json()["cases"]
     assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {
         c["tracking_no"] for c in cases
     }

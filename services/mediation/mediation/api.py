@@ -3,13 +3,16 @@ corrections, the audit trail and the station rates. The case commands are in com
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
+import asyncpg
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from fengqiao.events import Category, RequestType, Urgency
+from fengqiao.auth import Principal
+from fengqiao.events import CaseStatus, Category, RequestType, Urgency
 from fengqiao.http import StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
@@ -52,22 +55,77 @@ class ClassificationIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+# The officer's queue: what `GET /cases` filters by, documented in the OpenAPI.
+AssigneeQuery = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[0-9A-Za-z_-]+$",
+        description="`me` (the signed-in staff member) or a staff id of the station",
+    ),
+]
+CaseSort = Literal["due", "-due", "submitted_at", "-submitted_at", "assigned_at", "-assigned_at"]
+
+
 @router.get("/cases")
-async def list_cases(rt: RuntimeDep, principal: StaffPrincipal, limit: int = 100) -> dict:
+async def list_cases(
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    assignee: AssigneeQuery = None,
+    status: Annotated[list[CaseStatus] | None, Query(description="one or more; any of them")] = None,
+    type_: Annotated[RequestType | None, Query(alias="type")] = None,
+    category: Category | None = None,
+    urgency: Urgency | None = None,
+    overdue: Annotated[bool | None, Query(description="true: a running clock is past its due time")] = None,
+    since: Annotated[date | None, Query(description="submitted on or after this day (Beijing time)")] = None,
+    until: Annotated[date | None, Query(description="submitted on or before this day (Beijing time)")] = None,
+    sort: Annotated[CaseSort, Query(description="`due`: the running deadline, soonest first")] = "due",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict:
+    """The station's cases (bureau: all), one page of them with the `total` matching, soonest
+    acceptance or resolution deadline first: `assignee=me` is the officer's own queue."""
+    if since and until and until < since:
+        raise api_error(422, "invalid_field", "截止日期不能早于开始日期。", field="until")
     station = None if principal.sees_all_stations else principal.station
+    query = db.cases.CaseQuery(
+        statuses=tuple(status) if status else None,
+        type=type_,
+        category=category,
+        urgency=urgency,
+        overdue=overdue,
+        since=since,
+        until=until,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
     async with staff_unit(rt.pool, principal) as (conn, _):
-        rows = await db.cases.list_cases(conn, station, min(max(limit, 1), 500))
+        if assignee is not None:
+            query = replace(query, assignee_id=await _assignee(conn, principal, assignee))
+        rows = await db.cases.list_cases(conn, station, query)
+        total = await db.cases.count_cases(conn, station, query)
+    more = offset + len(rows) < total
     return {
-        "cases": [
-            {
-                **dict(r),
-                "submitted_at": r["submitted_at"].isoformat(),
-                "assigned_at": r["assigned_at"].isoformat(),
-                "accept_due_at": r["accept_due_at"].isoformat(),
-            }
-            for r in rows
-        ]
+        "cases": [{k: iso(v) for k, v in dict(r).items()} for r in rows],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + len(rows) if more else None,
     }
+
+
+async def _assignee(conn: asyncpg.Connection, principal: Principal, assignee: str) -> str:
+    """`me`, or a staff member of the reader's station (any station for bureau)."""
+    if assignee == "me":
+        if not principal.staff_id:
+            raise api_error(422, "invalid_field", "该令牌不属于工作人员本人，不能使用 assignee=me。", field="assignee")
+        return principal.staff_id
+    staff = await db.cases.staff_station(conn, assignee)
+    if staff is None or not principal.can_see_station(staff["station"]):
+        raise api_error(422, "invalid_field", "承办人不是本所的工作人员。", field="assignee")
+    return assignee
 
 
 @router.get("/cases/{tracking_no}")

@@ -3,11 +3,13 @@ the staff and stations a command looks up, the audit log and the staff transacti
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
+from fengqiao.constants import STATION_TZ
 from fengqiao.events import CaseAssigned, CaseMerged
 
 
@@ -77,22 +79,94 @@ async def record_duplicate(conn: asyncpg.Connection, m: CaseMerged, merged_at: d
     )
 
 
-async def list_cases(conn: asyncpg.Connection, station: str | None, limit: int = 100) -> list[asyncpg.Record]:
-    """The station's cases; `assigned_at` and `accept_due_at` are those of the current assignment
-    (the acceptance clock restarts on reassignment and transfer), not of the first one."""
+@dataclass(frozen=True)
+class CaseQuery:
+    """Which of the station's cases a list shows (None: any), in what order, which page.
+    `since`/`until` are submission dates on the stations' calendar (Beijing time), both included."""
+
+    assignee_id: str | None = None
+    statuses: tuple[str, ...] | None = None
+    type: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    overdue: bool | None = None
+    since: date | None = None
+    until: date | None = None
+    sort: str = "due"
+    limit: int = 50
+    offset: int = 0
+
+
+# The deadline an officer works to: the running acceptance or resolution clock's.
+_DUE = (
+    "(SELECT min(q.due_at) FROM case_clocks q WHERE q.tracking_no = c.tracking_no "
+    "AND q.clock IN ('accept', 'resolve') AND q.done_at IS NULL)"
+)
+_OVERDUE = (
+    "EXISTS (SELECT 1 FROM case_clocks o WHERE o.tracking_no = c.tracking_no "
+    "AND o.done_at IS NULL AND o.due_at < now())"
+)
+# Every filter is a parameter ($1 station ... $9 until, $10 the stations' time zone), so the
+# statement's text never varies with the request; only the ORDER BY is picked, from CASE_SORTS.
+_WHERE = (
+    "WHERE ($1::text IS NULL OR c.station = $1) AND ($2::text IS NULL OR c.assignee_id = $2) "
+    "AND ($3::text[] IS NULL OR c.status = ANY($3)) AND ($4::text IS NULL OR c.type = $4) "
+    "AND ($5::text IS NULL OR c.category = $5) AND ($6::text IS NULL OR c.urgency = $6) "
+    f"AND ($7::boolean IS NULL OR {_OVERDUE} = $7) "
+    "AND ($8::date IS NULL OR c.submitted_at >= ($8::date::timestamp AT TIME ZONE $10)) "
+    "AND ($9::date IS NULL OR c.submitted_at < (($9::date + 1)::timestamp AT TIME ZONE $10)) "
+)
+CASE_SORTS = {
+    "due": "due_at ASC NULLS LAST, c.submitted_at ASC",
+    "-due": "due_at DESC NULLS LAST, c.submitted_at DESC",
+    "submitted_at": "c.submitted_at ASC",
+    "-submitted_at": "c.submitted_at DESC",
+    "assigned_at": "assigned_at ASC",
+    "-assigned_at": "assigned_at DESC",
+}
+
+
+def _filter_args(station: str | None, q: CaseQuery) -> list[Any]:
+    statuses = list(q.statuses) if q.statuses else None
+    return [
+        station,
+        q.assignee_id,
+        statuses,
+        q.type,
+        q.category,
+        q.urgency,
+        q.overdue,
+        q.since,
+        q.until,
+        STATION_TZ.key,
+    ]
+
+
+async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery) -> list[asyncpg.Record]:
+    """One page of the station's cases as `q` asks; `assigned_at` and `accept_due_at` are those of
+    the current assignment (the acceptance clock restarts on reassignment and transfer), `due_at`
+    the running acceptance or resolution deadline, `overdue` whether a running clock is past due."""
     return await conn.fetch(
         "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.assignee_id, c.flagged, "
         "c.submitted_at, coalesce(k.started_at, c.assigned_at) AS assigned_at, "
         "coalesce(k.due_at, c.accept_due_at) AS accept_due_at, "
+        f"{_DUE} AS due_at, {_OVERDUE} AS overdue, "
         "coalesce(array_agg(d.tracking_no ORDER BY d.submitted_at) FILTER (WHERE d.tracking_no IS NOT NULL), '{}') "
         "AS duplicates "
         "FROM cases c LEFT JOIN case_clocks k ON k.tracking_no = c.tracking_no AND k.clock = 'accept' "
         "LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
-        "WHERE ($1::text IS NULL OR c.station = $1) GROUP BY c.tracking_no, k.tracking_no, k.clock "
-        "ORDER BY c.assigned_at DESC LIMIT $2",
-        station,
-        limit,
+        f"{_WHERE} GROUP BY c.tracking_no, k.tracking_no, k.clock "
+        f"ORDER BY {CASE_SORTS[q.sort]}, c.tracking_no LIMIT $11 OFFSET $12",
+        *_filter_args(station, q),
+        q.limit,
+        q.offset,
     )
+
+
+async def count_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery) -> int:
+    """How many cases match `q` across all its pages."""
+    total = await conn.fetchval(f"SELECT count(*) FROM cases c {_WHERE}", *_filter_args(station, q))
+    return int(total)
 
 
 async def open_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
