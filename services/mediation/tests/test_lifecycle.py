@@ -137,6 +137,16 @@ def test_the_return_visit_is_by_someone_else_and_dissatisfaction_reopens():
     assert (t.status, t.event, t.note) == ("reopened", "reopened", "问题没有解决")
 
 
+def test_the_holder_may_not_visit_a_case_the_leader_resolved_for_him():
+    resolved_by_leader = case("resolved", handled_by="KZ01-LD")  # held by KZ01-P1
+    for handler in (OFFICER, LEADER):
+        with pytest.raises(Rejected) as exc:
+            decide(resolved_by_leader, handler, Visit(result="satisfied"))
+        assert exc.value.code == "same_handler"
+    t = decide(resolved_by_leader, OTHER, Visit(result="satisfied", method="in_person"))
+    assert (t.status, t.note, t.changes["visit_method"]) == ("visited", "上门回访", "in_person")
+
+
 def test_transfer_moves_the_case_to_the_other_station():
     t = decide(case("in_progress"), LEADER, Transfer(to_station="KZ02"))
     assert (t.status, t.event, t.assignee_id, t.changes) == ("assigned", "transferred", None, {"station": "KZ02"})
