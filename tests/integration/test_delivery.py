@@ -96,6 +96,28 @@ def consumed(metrics: Metrics, topic: str, outcome: str) -> float:
     return metrics.events_consumed.labels(topic=topic, outcome=outcome)._value.get()
 
 
+async def dead_letters(bootstrap: str, topic: str, enough, keep=lambda record: True) -> list:
+    """Records of `topic`'s DLQ that `keep` accepts, read from the beginning until `enough(records)`."""
+    dlq = AIOKafkaConsumer(
+        dlq_topic(topic),
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await dlq.start()
+    records: list = []
+    try:
+        for _ in range(100):
+            for batch in (await dlq.getmany(timeout_ms=200)).values():
+                records += [r for r in batch if keep(r)]
+            if enough(records):
+                break
+    finally:
+        await dlq.stop()
+    return records
+
+
 async def test_duplicate_delivery_is_applied_once(infra, schema, topic):
     _, pool = schema
     same = station_event("KZ01", id="evt-1")
@@ -132,23 +154,7 @@ async def test_poison_goes_to_dlq_and_the_next_message_is_processed(infra, schem
     await run_until(runner, done)
     assert [r["code"] for r in await pool.fetch("SELECT code FROM applied ORDER BY code")] == ["KZ01", "KZ02"]
 
-    dlq = AIOKafkaConsumer(
-        dlq_topic(topic),
-        bootstrap_servers=infra.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
-    await dlq.start()
-    try:
-        records = []
-        for _ in range(100):
-            for batch in (await dlq.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-            if len(records) >= 3:
-                break
-    finally:
-        await dlq.stop()
+    records = await dead_letters(infra.bootstrap, topic, lambda found: len(found) >= 3)
     assert [r.value for r in records][:2] == [bad_json, bad_schema]  # original bytes
     reasons = [dict(r.headers)["dlq.reason"].decode() for r in records]
     assert reasons == ["bad_json", "schema_violation", "handler_error:PoisonStation"]
@@ -390,23 +396,12 @@ async def test_a_directory_event_published_on_the_ingress_topic_is_dead_lettered
     await run_until(runner, done, timeout=60)
     assert await mine_applied() == [f"real-{marker}"]
 
-    dlq = AIOKafkaConsumer(
-        dlq_topic(Topics.SUBMISSIONS),
-        bootstrap_servers=infra.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
+    mine = await dead_letters(
+        infra.bootstrap,
+        Topics.SUBMISSIONS,
+        lambda found: {forged, citizen_update} <= {r.value for r in found},
+        keep=lambda r: dict(r.headers).get("dlq.consumer.group") == config.group_id.encode(),
     )
-    await dlq.start()
-    try:
-        mine = []
-        for _ in range(100):
-            for batch in (await dlq.getmany(timeout_ms=200)).values():
-                mine += [r for r in batch if dict(r.headers).get("dlq.consumer.group") == config.group_id.encode()]
-            if {forged, citizen_update} <= {r.value for r in mine}:
-                break
-    finally:
-        await dlq.stop()
     ours = [r for r in mine if r.value in (forged, citizen_update)]
     assert sorted(r.value for r in ours) == sorted([forged, citizen_update])
     assert {dict(r.headers)["dlq.reason"] for r in ours} == {b"type_not_allowed_on_topic"}
@@ -436,23 +431,7 @@ async def test_a_record_too_large_to_handle_is_dead_lettered_cut_short_and_the_p
         )
 
     await run_until(runner, done)
-    dlq = AIOKafkaConsumer(
-        dlq_topic(topic),
-        bootstrap_servers=infra.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
-    await dlq.start()
-    try:
-        records = []
-        for _ in range(100):
-            for batch in (await dlq.getmany(timeout_ms=200)).values():
-                records.extend(batch)
-            if records:
-                break
-    finally:
-        await dlq.stop()
+    records = await dead_letters(infra.bootstrap, topic, bool)
     headers = dict(records[0].headers)
     assert headers["dlq.reason"] == b"too_large"
     assert headers["dlq.original.size"] == str(len(huge)).encode()
