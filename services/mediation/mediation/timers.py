@@ -66,25 +66,51 @@ async def _breach(
     conn: asyncpg.Connection, outbox: Outbox, r: asyncpg.Record, now: datetime, cal: WorkCalendar
 ) -> None:
     """The deadline is missed: marked, escalated to the leader, supervision scheduled."""
-    no, clock, station = r["tracking_no"], r["clock"], r["station"]
-    await db.clocks.mark_clock(conn, no, clock, breached_at=now, supervise_at=supervision_at(cal, r["due_at"]))
-    await db.cases.mark_escalated(conn, no, now)
+    clock = r["clock"]
+    await db.clocks.mark_clock(
+        conn, r["tracking_no"], clock, breached_at=now, supervise_at=supervision_at(cal, r["due_at"])
+    )
+    await db.cases.mark_escalated(conn, r["tracking_no"], now)
+    reason = f"{clock} 时限已过（{r['due_at'].isoformat()}），上报所领导"
+    await _clock_step(
+        conn, outbox, r, now, reason, history_event="overdue", public=(("overdue", None), ("escalated", "leader"))
+    )
+
+
+async def _supervise(conn: asyncpg.Connection, outbox: Outbox, r: asyncpg.Record, now: datetime) -> None:
+    """督办: still not done five working days after the miss; the bureau supervises."""
+    await db.clocks.mark_clock(conn, r["tracking_no"], r["clock"], supervised_at=now)
+    reason = f"{r['clock']} 超时5个工作日仍未完成，分局督办"
+    await _clock_step(conn, outbox, r, now, reason, history_event="escalated", public=(("escalated", "bureau"),))
+
+
+async def _clock_step(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    r: asyncpg.Record,
+    now: datetime,
+    reason: str,
+    *,
+    history_event: str,
+    public: tuple[tuple[str, Literal["leader", "bureau"] | None], ...],
+) -> None:
+    """A step the clock took on a case: one entry in its history, and the public events (step, level)."""
+    no, station = r["tracking_no"], r["station"]
     await db.cases.add_history(
         conn,
         no,
         at=now,
         status=r["status"],
         actor=ACTOR,
-        reason=f"{clock} 时限已过（{r['due_at'].isoformat()}），上报所领导",
-        event="overdue",
+        reason=reason,
+        event=history_event,
         assignee_id=r["assignee_id"],
     )
-    steps: tuple[tuple[str, Literal["leader"] | None], ...] = (("overdue", None), ("escalated", "leader"))
-    for event, level in steps:
+    for step, level in public:
         outbox.add(
             Topics.CASE_EVENTS,
             new_event(
-                f"fengqiao.case.{event}",
+                f"fengqiao.case.{step}",
                 CaseUpdated(
                     tracking_no=no,
                     station=station,
@@ -92,7 +118,7 @@ async def _breach(
                     assignee_id=r["assignee_id"],
                     actor_id=ACTOR,
                     at=now,
-                    clock=clock,
+                    clock=r["clock"],
                     due_at=r["due_at"],
                     level=level,
                 ),
@@ -101,42 +127,6 @@ async def _breach(
                 stationid=station,
             ),
         )
-
-
-async def _supervise(conn: asyncpg.Connection, outbox: Outbox, r: asyncpg.Record, now: datetime) -> None:
-    """督办: still not done five working days after the miss; the bureau supervises."""
-    no, clock, station = r["tracking_no"], r["clock"], r["station"]
-    await db.clocks.mark_clock(conn, no, clock, supervised_at=now)
-    await db.cases.add_history(
-        conn,
-        no,
-        at=now,
-        status=r["status"],
-        actor=ACTOR,
-        reason=f"{clock} 超时5个工作日仍未完成，分局督办",
-        event="escalated",
-        assignee_id=r["assignee_id"],
-    )
-    outbox.add(
-        Topics.CASE_EVENTS,
-        new_event(
-            EventTypes.CASE_ESCALATED,
-            CaseUpdated(
-                tracking_no=no,
-                station=station,
-                status=r["status"],
-                assignee_id=r["assignee_id"],
-                actor_id=ACTOR,
-                at=now,
-                clock=clock,
-                due_at=r["due_at"],
-                level="bureau",
-            ),
-            source=SOURCE,
-            subject=no,
-            stationid=station,
-        ),
-    )
 
 
 async def _followup_reminders(conn: asyncpg.Connection, outbox: Outbox, now: datetime) -> None:
