@@ -20,6 +20,7 @@ from fengqiao.events import (
     CaseAssigned,
     CaseTriaged,
     CitizenMessageRequested,
+    CloudEvent,
     EventTypes,
     SurveyAnswered,
     new_event,
@@ -276,6 +277,29 @@ async def test_a_refusal_fails_at_once_and_an_unconfigured_channel_fails_visibly
     assert [(r["kind"], r["n"]) for r in kinds] == [("channel_not_configured", 2), ("delivery_failed", 2)]
 
 
+def found_urgent(item) -> CloudEvent:
+    """Triage's verdict on a citizen message's item: urgent."""
+    no = item.data["tracking_no"]
+    return new_event(
+        EventTypes.CASE_TRIAGED,
+        CaseTriaged(
+            tracking_no=no,
+            station="KZ01",
+            type="help",
+            category="public_order",
+            urgency="urgent",
+            needs_mediation=False,
+            confidence=0.9,
+            model_version="rules",
+            reasons=[],
+            submitted_at=NOON,
+        ),
+        source="/fengqiao/triage",
+        subject=no,
+        stationid="KZ01",
+    )
+
+
 async def test_quiet_hours_hold_citizen_sms_until_morning_unless_the_matter_is_urgent(pool, gateway, smtp):
     n = Notify(
         pool,
@@ -291,26 +315,7 @@ async def test_quiet_hours_hold_citizen_sms_until_morning_unless_the_matter_is_u
     mail = message(phone=None, email="b@example.com")
     for e in (normal, urgent, later_urgent, mail):
         await n.handle(e)
-    await n.handle(
-        new_event(
-            EventTypes.CASE_TRIAGED,
-            CaseTriaged(
-                tracking_no=urgent.data["tracking_no"],
-                station="KZ01",
-                type="help",
-                category="public_order",
-                urgency="urgent",
-                needs_mediation=False,
-                confidence=0.9,
-                model_version="rules",
-                reasons=[],
-                submitted_at=NOON,
-            ),
-            source="/fengqiao/triage",
-            subject=urgent.data["tracking_no"],
-            stationid="KZ01",
-        )
-    )
+    await n.handle(found_urgent(urgent))
     await n.run("sms", night)
     await n.run("email", night)
     sent_to = lambda: [
@@ -324,26 +329,7 @@ async def test_quiet_hours_hold_citizen_sms_until_morning_unless_the_matter_is_u
     assert held[normal.data["tracking_no"]]["held_reason"] == "quiet_hours"
     assert held[normal.data["tracking_no"]]["next_attempt_at"] == morning
     # Triage finds the third one urgent after it was held: it goes at once.
-    await n.handle(
-        new_event(
-            EventTypes.CASE_TRIAGED,
-            CaseTriaged(
-                tracking_no=later_urgent.data["tracking_no"],
-                station="KZ01",
-                type="help",
-                category="public_order",
-                urgency="urgent",
-                needs_mediation=False,
-                confidence=0.9,
-                model_version="rules",
-                reasons=[],
-                submitted_at=NOON,
-            ),
-            source="/fengqiao/triage",
-            subject=later_urgent.data["tracking_no"],
-            stationid="KZ01",
-        )
-    )
+    await n.handle(found_urgent(later_urgent))
     await n.run("sms", night + timedelta(minutes=1))
     assert sent_to() == [urgent, later_urgent]
     assert await n.run("sms", morning - timedelta(minutes=1)) == 0
