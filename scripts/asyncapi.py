@@ -43,7 +43,11 @@ CHANNELS = {
         "Internal, mediation -> intake: what the citizen is told (the result, a request for information); free text.",
         "send",
     ),
-    Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", "send"),
+    Topics.STAFF_REMINDERS: (
+        "Internal, mediation -> notify: a deadline is near; a step a member of staff took on a case, with "
+        "its reason (free text).",
+        "send",
+    ),
     Topics.CORRECTIONS: (
         "Internal, console -> triage: classifications corrected by staff; triage keeps them as "
         "labelled examples for `fengqiao triage train`.",

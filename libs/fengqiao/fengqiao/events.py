@@ -40,7 +40,8 @@ class Topics:
     CORRECTIONS = "fengqiao.internal.corrections.v1"
     # Internal: mediation -> intake, what the citizen is told (result summary, request for information).
     CITIZEN_UPDATES = "fengqiao.internal.citizen-updates.v1"
-    # Internal: mediation -> notify, reminders to staff before a deadline.
+    # Internal: mediation -> notify, reminders to staff before a deadline, and the notices of the steps
+    # staff take on a case (with their reasons: staff free text, so never on the public stream).
     STAFF_REMINDERS = "fengqiao.internal.staff-reminders.v1"
 
     @classmethod
@@ -411,6 +412,32 @@ class StaffReminder(_Contract):
     due_at: datetime
 
 
+NoticeCommand = Literal[
+    "return", "review_return", "reassign", "transfer", "escalate", "reopen", "visit", "merge", "close"
+]
+
+
+class StaffNotice(_Contract):
+    """Internal: a step a member of staff took on a case, with what the staff concerned must read:
+    who took it, the reason they gave (free text, hence not on the public stream), who held the
+    case before and which station it came from. Notify builds the console notices of these steps
+    from this event, not from the public one (one notice per step); the clock's own steps (overdue,
+    supervision) stay on the public stream."""
+
+    tracking_no: str
+    station: str  # the case's station after the step
+    command: NoticeCommand
+    status: CaseStatus
+    previous_status: CaseStatus
+    actor_id: str
+    assignee_id: str | None = None
+    previous_assignee_id: str | None = None
+    from_station: str | None = None  # transfer: the sending station
+    merged_into: str | None = None  # merge: the case this one repeats
+    reason: str | None = Field(default=None, max_length=1000)
+    at: datetime
+
+
 AlertKind = Literal["cluster", "trend", "repeat_dispute"]
 AlertLevel = Literal["yellow", "orange", "red"]
 
@@ -527,6 +554,7 @@ class EventTypes:
     CASE_TRANSFERRED = "fengqiao.case.transferred"
     CITIZEN_UPDATE = "fengqiao.citizen.update"
     STAFF_REMINDER = "fengqiao.staff.reminder"
+    STAFF_NOTICE = "fengqiao.staff.notice"
     ALERT_RAISED = "fengqiao.alert.raised"
     TRIAGE_CORRECTED = "fengqiao.triage.corrected"
 
@@ -562,6 +590,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     },
     EventTypes.CITIZEN_UPDATE: CitizenUpdate,
     EventTypes.STAFF_REMINDER: StaffReminder,
+    EventTypes.STAFF_NOTICE: StaffNotice,
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
 }
@@ -583,7 +612,7 @@ TOPIC_TYPES: dict[str, frozenset[str]] = {
     Topics.SURVEYS: frozenset({EventTypes.SURVEY_ANSWERED}),
     Topics.CORRECTIONS: frozenset({EventTypes.TRIAGE_CORRECTED}),
     Topics.CITIZEN_UPDATES: frozenset({EventTypes.CITIZEN_UPDATE}),
-    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER}),
+    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER, EventTypes.STAFF_NOTICE}),
 }
 # Topics other systems may write to: every type but the ones listed is refused there, unknown ones included.
 INGRESS_TOPICS = frozenset({Topics.SUBMISSIONS})

@@ -4,7 +4,7 @@ history and its clocks, and emits the events, all in the caller's transaction.""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import asyncpg
 
@@ -15,6 +15,8 @@ from fengqiao.events import (
     CaseUpdated,
     CitizenUpdate,
     EventTypes,
+    NoticeCommand,
+    StaffNotice,
     Topics,
     TriageCorrected,
     new_event,
@@ -23,11 +25,12 @@ from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from mediation import db
 from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
-from mediation.commands import CaseCommand, RequestInfo
+from mediation.commands import CaseCommand, RequestInfo, name_of
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
 ALL_CLOCKS = ("accept", "resolve", "visit")
 MEDIATED_CATEGORIES = frozenset(DISPUTE_CATEGORIES)
+NOTICE_COMMANDS: frozenset[str] = frozenset(get_args(NoticeCommand))
 
 
 async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
@@ -118,6 +121,7 @@ async def perform(
     )
     await _move_clocks(conn, row, t, station, now)
     _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
+    _notify_staff(outbox, row, t, actor, command, station=station, assignee=assignee, now=now)
     if t.event == "merged":
         await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
     if t.event == "resolved" or isinstance(command, RequestInfo):
@@ -142,6 +146,50 @@ def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: s
             ),
             source=SOURCE,
             subject=tracking_no,
+            stationid=station,
+        ),
+    )
+
+
+def _notify_staff(
+    outbox: Outbox,
+    row: asyncpg.Record,
+    t: Transition,
+    actor: Actor,
+    command: CaseCommand,
+    *,
+    station: str,
+    assignee: str | None,
+    now: datetime,
+) -> None:
+    """What the staff concerned must read about a step a person took: who, why, from whom, from
+    which station. On the internal staff topic, because the reason is staff free text; notify
+    builds the console notices of a person's steps from this event, not from the public one."""
+    name = name_of(command)
+    if name not in NOTICE_COMMANDS or (name == "visit" and t.event != "reopened"):
+        return  # a satisfied visit tells nobody; the citizen's own survey answer reaches notify itself
+    reason = getattr(command, "reason", None)
+    no = row["tracking_no"]
+    outbox.add(
+        Topics.STAFF_REMINDERS,
+        new_event(
+            EventTypes.STAFF_NOTICE,
+            StaffNotice(
+                tracking_no=no,
+                station=station,
+                command=name,  # type: ignore[arg-type]  # checked against NOTICE_COMMANDS above
+                status=t.status,
+                previous_status=row["status"],
+                actor_id=actor.staff_id,
+                assignee_id=assignee,
+                previous_assignee_id=row["assignee_id"],
+                from_station=row["station"] if t.event == "transferred" else None,
+                merged_into=t.changes.get("into") if t.event == "merged" else None,
+                reason=(reason.strip() or None) if isinstance(reason, str) else None,
+                at=now,
+            ),
+            source=SOURCE,
+            subject=no,
             stationid=station,
         ),
     )
