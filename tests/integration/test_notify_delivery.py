@@ -505,40 +505,105 @@ async def test_rows_from_before_the_queue_are_sealed_at_start_and_then_sent(pool
     assert sms.json()["to"] == PHONE and "FQOLD1" in sms.json()["text"]
 
 
-async def test_the_officer_learns_whether_a_return_was_approved(pool):
-    from fengqiao.events import CaseUpdated
+def staff_notice(no: str, command: str, *, to: str | None, before: str | None = "KZ01-P1", at=None, **fields):
+    from fengqiao.events import StaffNotice
 
+    return new_event(
+        EventTypes.STAFF_NOTICE,
+        StaffNotice(
+            tracking_no=no,
+            station="KZ01",
+            command=command,
+            status="assigned",
+            previous_status="returned" if command == "review_return" else "accepted",
+            actor_id="KZ01-LD",
+            assignee_id=to,
+            previous_assignee_id=before,
+            at=at or NOON,
+            **fields,
+        ),
+        source="/fengqiao/mediation",
+        subject=no,
+        stationid="KZ01",
+        time=at,
+    )
+
+
+async def test_the_officer_learns_whether_a_return_was_approved(pool):
     n = Notify(pool)
     await pool.execute(
         "INSERT INTO staff (staff_id, station, name, role) VALUES ('KZ01-P2', 'KZ01', '刘洋', 'officer')"
     )
-
-    def reviewed(no, to):
-        return new_event(
-            EventTypes.CASE_REASSIGNED,
-            CaseUpdated(
-                tracking_no=no,
-                station="KZ01",
-                status="assigned",
-                previous_status="returned",
-                assignee_id=to,
-                previous_assignee_id="KZ01-P1",
-                actor_id="KZ01-LD",
-                at=NOON,
-            ),
-            source="/fengqiao/mediation",
-            subject=no,
-            stationid="KZ01",
-        )
-
-    await n.handle(reviewed("FQRET1", "KZ01-P1"))  # not approved: back to the same officer
-    await n.handle(reviewed("FQRET2", "KZ01-P2"))  # approved: a new holder
-    rows = await pool.fetch("SELECT recipient_id, kind, tracking_no, title FROM console_notifications ORDER BY id")
+    await n.handle(staff_notice("FQRET1", "review_return", to="KZ01-P1", reason="先处置"))  # not approved
+    await n.handle(staff_notice("FQRET2", "review_return", to="KZ01-P2"))  # approved: a new holder
+    rows = await pool.fetch(
+        "SELECT recipient_id, kind, tracking_no, title, body, withdrawn_reason FROM console_notifications ORDER BY id"
+    )
     assert [(r["recipient_id"], r["kind"], r["tracking_no"]) for r in rows] == [
         ("KZ01-P1", "return_rejected", "FQRET1"),
         ("KZ01-P2", "reassigned", "FQRET2"),
+        ("KZ01-P1", "withdrawn", "FQRET2"),
     ]
-    assert rows[0]["title"] == "退单未通过：FQRET1"
+    assert (
+        rows[0]["title"] == "退单未通过：FQRET1"
+        and rows[0]["body"] == "矿区派出所：李明不同意退单，说明：先处置。请继续办理。"
+    )
+    assert rows[1]["body"] == "矿区派出所：李明将该事项改派给您（原承办人：张伟）。请尽快签收。"
+    assert rows[2]["body"] == "矿区派出所：该事项退单已同意，已改派给刘洋，无需再办理。"
+
+
+async def test_a_notice_arriving_after_its_case_was_taken_away_is_withdrawn_and_redelivery_changes_nothing(pool):
+    """Topics are not ordered with each other: a reminder (or assignment) of an earlier step that
+    arrives after the reassignment is shown withdrawn; redelivered notices add no rows."""
+    from fengqiao.events import StaffReminder
+
+    n = Notify(pool)
+    reassigned = staff_notice("FQLATE", "reassign", to="KZ01-ZD", at=NOON)
+    for _ in range(2):
+        await n.handle(reassigned)
+    reminder = new_event(
+        EventTypes.STAFF_REMINDER,
+        StaffReminder(tracking_no="FQLATE", station="KZ01", recipient_id="KZ01-P1", clock="accept", due_at=NOON),
+        source="/fengqiao/mediation/clock",
+        subject="FQLATE",
+        stationid="KZ01",
+        time=NOON - timedelta(minutes=5),
+    )
+    await n.handle(reminder)
+    rows = await pool.fetch(
+        "SELECT recipient_id, kind, withdrawn_reason FROM console_notifications "
+        "WHERE tracking_no = 'FQLATE' ORDER BY id"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("KZ01-ZD", "reassigned", None),
+        ("KZ01-P1", "withdrawn", None),
+        ("KZ01-P1", "reminder", "已改派给王刚"),
+    ]
+    # Given back later, the officer's new notices are theirs again.
+    await n.handle(staff_notice("FQLATE", "reassign", to="KZ01-P1", before="KZ01-ZD", at=NOON + timedelta(hours=1)))
+    (back,) = await pool.fetch(
+        "SELECT withdrawn_at FROM console_notifications WHERE tracking_no = 'FQLATE' AND kind = 'reassigned' "
+        "AND recipient_id = 'KZ01-P1'"
+    )
+    assert back["withdrawn_at"] is None
+
+
+async def test_a_merged_or_closed_case_is_withdrawn_from_its_holder_but_not_from_one_who_keeps_it(pool):
+    n = Notify(pool)
+    await n.handle(staff_notice("FQMRG1", "merge", to="KZ01-P1", merged_into="FQMAIN"))
+    await n.handle(staff_notice("FQCLS1", "close", to="KZ01-P1"))
+    await n.handle(staff_notice("FQESC1", "escalate", to="KZ01-P1", reason="需协调"))  # still theirs
+    rows = await pool.fetch(
+        "SELECT recipient_id, kind, tracking_no, body FROM console_notifications ORDER BY tracking_no, recipient_id"
+    )
+    assert [(r["recipient_id"], r["kind"], r["tracking_no"]) for r in rows] == [
+        ("KZ01-P1", "withdrawn", "FQCLS1"),
+        ("KZ01-ZD", "manual_escalation", "FQESC1"),  # the leader who escalated it is not told of it
+        ("KZ01-P1", "withdrawn", "FQMRG1"),
+    ]
+    assert rows[0]["body"] == "矿区派出所：该事项已结案，无需再办理。"
+    assert rows[1]["body"] == "矿区派出所：李明将该事项上报所领导，理由：需协调。请阅处。"
+    assert rows[2]["body"] == "矿区派出所：该事项已并入FQMAIN，无需再办理。"
 
 
 async def test_urgent_matters_also_page_the_staff_who_left_a_phone_even_at_night(pool, gateway):

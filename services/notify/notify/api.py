@@ -36,7 +36,20 @@ async def my_inbox(
         rows, unread_count = await db.inbox(conn, principal.staff_id, unread_only=unread, limit=limit)
     return {
         "unread": unread_count,
-        "notifications": [{**dict(r), "created_at": iso(r["created_at"]), "read_at": iso(r["read_at"])} for r in rows],
+        "notifications": [_notice(r) for r in rows],
+    }
+
+
+def _notice(row) -> dict:
+    """A console notice; `withdrawn`: the case was taken from the reader since (reassigned to someone
+    else, transferred, merged, closed), `withdrawn_reason` says how: nothing more to do on it."""
+    notice = {k: row[k] for k in ("id", "kind", "tracking_no", "title", "body")}
+    return notice | {
+        "created_at": iso(row["created_at"]),
+        "read_at": iso(row["read_at"]),
+        "withdrawn": row["withdrawn_at"] is not None,
+        "withdrawn_at": iso(row["withdrawn_at"]),
+        "withdrawn_reason": row["withdrawn_reason"],
     }
 
 

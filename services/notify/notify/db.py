@@ -1,4 +1,4 @@
-"""Notify's SQL, one small typed function per statement. Just over 400 lines, most of it the
+"""Notify's SQL, one small typed function per statement. About 450 lines, most of it the
 delivery queue's claims and outcomes, which read best side by side."""
 
 from __future__ import annotations
@@ -19,11 +19,18 @@ async def add_console_notification(
     tracking_no: str | None,
     title: str,
     body: str,
+    event_time: datetime | None = None,
 ) -> bool:
+    """A new notice; already withdrawn if the case was taken from its reader after the step it is
+    about (a notice that arrives late, on another topic, than the step that withdrew it)."""
     return bool(
         await conn.fetchval(
             "INSERT INTO console_notifications (event_source, event_id, recipient_id, station, kind, tracking_no, "
-            "title, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING true",
+            "title, body, event_time, withdrawn_at, withdrawn_reason) "
+            "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, w.at, w.reason FROM (SELECT 1) AS one "
+            "LEFT JOIN LATERAL (SELECT at, reason FROM case_withdrawals WHERE tracking_no = $6 "
+            "AND recipient_id = $3 AND at > $9 AND $5 <> 'withdrawn' ORDER BY at LIMIT 1) AS w ON true "
+            "ON CONFLICT DO NOTHING RETURNING true",
             event_source,
             event_id,
             recipient_id,
@@ -32,7 +39,30 @@ async def add_console_notification(
             tracking_no,
             title,
             body,
+            event_time,
         )
+    )
+
+
+async def withdraw(conn: asyncpg.Connection, tracking_no: str, recipient_id: str, *, at: datetime, reason: str) -> None:
+    """The case was taken from `recipient_id` at `at`: their notices of it about earlier steps are
+    marked withdrawn, and so are those that arrive later about earlier steps."""
+    await conn.execute(
+        "INSERT INTO case_withdrawals (tracking_no, recipient_id, at, reason) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT DO NOTHING",
+        tracking_no,
+        recipient_id,
+        at,
+        reason,
+    )
+    await conn.execute(
+        "UPDATE console_notifications SET withdrawn_at = $3, withdrawn_reason = $4 WHERE tracking_no = $1 "
+        "AND recipient_id = $2 AND withdrawn_at IS NULL AND kind <> 'withdrawn' "
+        "AND coalesce(event_time, created_at) < $3",
+        tracking_no,
+        recipient_id,
+        at,
+        reason,
     )
 
 
@@ -68,7 +98,8 @@ async def inbox(
 ) -> tuple[list[asyncpg.Record], int]:
     """A recipient's console notifications; None (a staff token without a staff id) matches none."""
     rows = await conn.fetch(
-        "SELECT id, kind, tracking_no, title, body, created_at, read_at FROM console_notifications "
+        "SELECT id, kind, tracking_no, title, body, created_at, read_at, withdrawn_at, withdrawn_reason "
+        "FROM console_notifications "
         "WHERE recipient_id = $1 AND (NOT $2 OR read_at IS NULL) ORDER BY created_at DESC, id DESC LIMIT $3",
         recipient_id,
         unread_only,

@@ -4,11 +4,19 @@ on top of the consumer's inbox.
 
 - Citizens: acknowledgement, more information needed, result with the survey link, rectified;
   only on the channel they gave (SMS if they gave a phone, else e-mail), never without a contact.
-- Officers: new assignment, reminders before deadlines, reassigned to them.
-- Leader and instructor: urgent items, unassigned items, escalations, returned items awaiting
-  review, reopenings, early-warning alerts, dissatisfied surveys, failed deliveries.
+- Officers: new assignment, reminders before deadlines, reassigned to them, a return refused, a case
+  taken from them (their earlier notices of it are marked withdrawn).
+- Leader and instructor: urgent items, unassigned items, escalations (the clock's and a person's,
+  each with its own text), returned items awaiting review, transfers in, reopenings, early-warning
+  alerts, dissatisfied surveys, failed deliveries.
 - Bureau supervisors: supervision (督办) and red alerts.
-- Other bureau systems: every public case event their webhook subscriptions match."""
+- Other bureau systems: every public case event their webhook subscriptions match.
+
+A person's step on a case (return, reassign, transfer, escalate, reopen...) is told from mediation's
+internal staff notice, which carries the reason; the public event of the same step tells no one, so
+nobody is told twice. The clock's steps (overdue, supervision) are told from the public events.
+
+Just over 400 lines: every "who is told what" rule of notify side by side, as docs/notify.md lists them."""
 
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ from fengqiao.events import (
     CitizenMessageRequested,
     CloudEvent,
     EventTypes,
+    StaffNotice,
     StaffReminder,
     SurveyAnswered,
 )
@@ -107,6 +116,7 @@ async def _console(
             tracking_no=tracking_no,
             title=render(f"console/{kind}.title.txt"),
             body=render(f"console/{kind}.body.txt"),
+            event_time=event.time,
         )
     metrics = deps.metrics  # deps is frozen: the lambda sees the same metrics
     if created and metrics:
@@ -252,30 +262,84 @@ async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox:
     await _console(deps, conn, outbox, event, [(data.recipient_id, "reminder")], data.station, data.tracking_no, params)
 
 
-async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
-    """Staff who must act: the new holder, the leadership for returns, escalations and reopenings,
-    the bureau supervisors for supervision (督办)."""
+async def on_case_escalated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    """The clock's escalations: to the leadership at the deadline (超时上报, with the clock and the
+    deadline), to the bureau supervisors five working days later (督办). A person's escalation is
+    told from mediation's staff notice, with its reason (`on_staff_notice`), not from this event."""
     data = event.payload(CaseUpdated)
-    step = event.type.rsplit(".", 1)[1]
+    if not (data.actor_id or "").startswith("system:"):
+        return
     params = dict(
         tracking_no=data.tracking_no, clock_label=CLOCK_LABELS.get(data.clock or "", "办理"), due=_local(data.due_at)
     )
-    recipients: Sequence[str | None]
-    if step == "reassigned" and data.previous_status == "returned" and data.assignee_id == data.previous_assignee_id:
-        recipients, kind = [data.assignee_id], "return_rejected"  # the leader did not approve the return
-    elif step in ("reassigned", "transferred"):
-        recipients, kind = [data.assignee_id], "reassigned"
-    elif step == "escalated" and data.level == "bureau":
+    if data.level == "bureau":
         recipients, kind = await db.bureau_supervisors(conn), "supervision"
-    elif step == "escalated":
-        recipients, kind = await db.station_leaders(conn, data.station), "escalated"
-    elif step == "reopened" and (data.actor_id or "").startswith("citizen:"):
-        return  # the citizen's dissatisfied survey: the leadership was told with the reason
-    elif step in ("returned", "reopened"):
-        recipients, kind = await db.station_leaders(conn, data.station), step
     else:
-        return
+        recipients, kind = await db.station_leaders(conn, data.station), "escalated"
     await _console(deps, conn, outbox, event, [(r, kind) for r in recipients], data.station, data.tracking_no, params)
+
+
+async def _name(conn, staff_id: str | None) -> str:
+    """How staff are named in a notice: their name in the directory, else their id."""
+    return (await db.staff_name(conn, staff_id) or staff_id) if staff_id else ""
+
+
+def _withdrawal(data: StaffNotice, assignee_name: str, to_station_name: str) -> str | None:
+    """Why the case is no longer its previous holder's, or None if it still is."""
+    previous = data.previous_assignee_id
+    if not previous or (previous == data.assignee_id and data.command not in ("merge", "close")):
+        return None
+    return {
+        "reassign": f"已改派给{assignee_name}",
+        "review_return": f"退单已同意，已改派给{assignee_name}",
+        "transfer": f"已移交{to_station_name}",
+        "merge": f"已并入{data.merged_into or '其他事项'}",
+        "close": "已结案",
+    }.get(data.command)
+
+
+async def _notice_targets(conn, data: StaffNotice) -> list[tuple[str | None, str]]:
+    """Who must read about a person's step, and which notice they get."""
+    leaders = [r for r in await db.station_leaders(conn, data.station) if r != data.actor_id]
+    if data.command == "review_return" and data.assignee_id == data.previous_assignee_id:
+        return [(data.assignee_id, "return_rejected")]
+    if data.command in ("review_return", "reassign"):
+        return [(data.assignee_id, "reassigned")]
+    if data.command == "transfer":  # the receiving station's leader holds it until they assign it
+        return [(data.assignee_id, "transferred")] if data.assignee_id else [(r, "transferred") for r in leaders]
+    kind = {"return": "returned", "escalate": "manual_escalation", "reopen": "reopened", "visit": "visit_dissatisfied"}
+    return [(r, kind[data.command]) for r in leaders] if data.command in kind else []
+
+
+async def on_staff_notice(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    """A person's step on a case: the notices of the staff who must act, with who did it, the reason,
+    the previous holder and the sending station; the previous holder's notices of a case taken from
+    them are marked withdrawn (also those still on their way) and they are told to stop."""
+    data = event.payload(StaffNotice)
+    station_name = await db.station_name(conn, data.station)
+    params = dict(
+        tracking_no=data.tracking_no,
+        actor_name=await _name(conn, data.actor_id),
+        previous_name=await _name(conn, data.previous_assignee_id)
+        if data.previous_assignee_id != data.assignee_id
+        else "",
+        assignee_name=await _name(conn, data.assignee_id),
+        reason=data.reason or "",
+        from_station_name=await db.station_name(conn, data.from_station) if data.from_station else "",
+        withdrawn_reason="",
+    )
+    targets = await _notice_targets(conn, data)
+    await _console(
+        deps, conn, outbox, event, targets, data.station, data.tracking_no, params | {"station_name": station_name}
+    )
+    why = _withdrawal(data, params["assignee_name"], station_name)
+    previous = data.previous_assignee_id
+    if why and previous:
+        await db.withdraw(conn, data.tracking_no, previous, at=event.time, reason=why)
+        if previous != data.actor_id:  # whoever gave it away knows
+            home = data.from_station or data.station
+            told = [(previous, "withdrawn")]
+            await _console(deps, conn, outbox, event, told, home, data.tracking_no, params | {"withdrawn_reason": why})
 
 
 async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
@@ -350,16 +414,8 @@ def handlers_table(deps: Deps) -> dict:
         EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
         EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
         EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
-        **{
-            t: partial(on_case_updated, deps=deps)
-            for t in (
-                EventTypes.CASE_REASSIGNED,
-                EventTypes.CASE_TRANSFERRED,
-                EventTypes.CASE_ESCALATED,
-                EventTypes.CASE_RETURNED,
-                EventTypes.CASE_REOPENED,
-            )
-        },
+        EventTypes.CASE_ESCALATED: partial(on_case_escalated, deps=deps),
+        EventTypes.STAFF_NOTICE: partial(on_staff_notice, deps=deps),
         EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
         EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
         **READ_MODEL_HANDLERS,

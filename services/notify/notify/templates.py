@@ -88,18 +88,47 @@ BUILTIN: dict[str, str] = {
     ),
     "console/reminder.title.txt": "即将超时：{{ tracking_no }}",
     "console/reminder.body.txt": "{{ station_name }}：{{ clock_label }}时限为{{ due }}，请抓紧办理。",
+    # A person's steps (mediation's staff notices): who did it, why, from whom, from which station.
+    # `reason` and the names are values, never template source: whatever staff typed is shown as typed.
     "console/returned.title.txt": "退单待审：{{ tracking_no }}",
-    "console/returned.body.txt": "{{ station_name }}：承办人申请退单，请审核。",
+    "console/returned.body.txt": "{{ station_name }}：{{ actor_name }}申请退单，理由：{{ reason }}。请审核。",
     "console/reassigned.title.txt": "改派给您：{{ tracking_no }}",
-    "console/reassigned.body.txt": "{{ station_name }}：该事项已改派给您，请尽快签收。",
+    "console/reassigned.body.txt": (
+        "{{ station_name }}：{{ actor_name }}将该事项改派给您"
+        "{% if previous_name %}（原承办人：{{ previous_name }}）{% endif %}"
+        "{% if reason %}，说明：{{ reason }}{% endif %}。请尽快签收。"
+    ),
+    "console/transferred.title.txt": "移交本所：{{ tracking_no }}",
+    "console/transferred.body.txt": (
+        "{{ station_name }}：{{ from_station_name }}（{{ actor_name }}）将该事项移交本所"
+        "{% if reason %}，说明：{{ reason }}{% endif %}。请尽快指派。"
+    ),
     "console/return_rejected.title.txt": "退单未通过：{{ tracking_no }}",
-    "console/return_rejected.body.txt": "{{ station_name }}：所领导不同意退单，请继续办理。",
+    "console/return_rejected.body.txt": (
+        "{{ station_name }}：{{ actor_name }}不同意退单{% if reason %}，说明：{{ reason }}{% endif %}。请继续办理。"
+    ),
+    "console/manual_escalation.title.txt": "上报所领导：{{ tracking_no }}",
+    "console/manual_escalation.body.txt": (
+        "{{ station_name }}：{{ actor_name }}将该事项上报所领导，理由：{{ reason or '未说明' }}。请阅处。"
+    ),
+    "console/reopened.title.txt": "重新办理：{{ tracking_no }}",
+    "console/reopened.body.txt": (
+        "{{ station_name }}：{{ actor_name }}要求重新办理{% if reason %}，理由：{{ reason }}{% endif %}。请审核后指派。"
+    ),
+    "console/visit_dissatisfied.title.txt": "回访不满意：{{ tracking_no }}",
+    "console/visit_dissatisfied.body.txt": (
+        "{{ station_name }}：{{ actor_name }}回访，群众不满意{% if reason %}，原因：{{ reason }}{% endif %}。"
+        "事项已重新打开，请审核后指派。"
+    ),
+    "console/withdrawn.title.txt": "无需再办理：{{ tracking_no }}",
+    "console/withdrawn.body.txt": (
+        "{{ station_name }}：该事项{{ withdrawn_reason }}，无需再办理{% if reason %}（说明：{{ reason }}）{% endif %}。"
+    ),
+    # The clock's own steps (public events of the timers).
     "console/escalated.title.txt": "超时上报：{{ tracking_no }}",
     "console/escalated.body.txt": "{{ station_name }}：{{ clock_label }}已超过时限（{{ due }}），请督促办理。",
     "console/supervision.title.txt": "督办：{{ tracking_no }}",
     "console/supervision.body.txt": "{{ station_name }}：{{ clock_label }}超时5个工作日仍未完成，请分局督办。",
-    "console/reopened.title.txt": "重新办理：{{ tracking_no }}",
-    "console/reopened.body.txt": "{{ station_name }}：所领导要求重新办理，请审核后指派。",
     "console/dissatisfied.title.txt": "群众不满意：{{ tracking_no }}",
     "console/dissatisfied.body.txt": (
         "{{ station_name }}：群众回访评价不满意，原因：{{ reason }}。事项已重新打开，请审核后指派。"
@@ -131,6 +160,10 @@ SAMPLE = dict(
     category_label="邻里纠纷",
     urgency_label="一般",
     assignee_name="张伟",
+    actor_name="李明",
+    previous_name="王刚",
+    from_station_name="新村派出所",
+    withdrawn_reason="已改派给张伟",
     clock_label="办结",
     due="11月30日 17:00",
     reason="问题没有解决",
