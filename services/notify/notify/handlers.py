@@ -222,9 +222,12 @@ async def on_citizen_message_requested(
         )
         params["survey_url"] = f"{base}/survey?t={token}"
     station_name = await db.station_name(conn, data.station)
+    station_phone = await db.station_phone(conn, data.station)
 
     def render(name: str) -> str:
-        return deps.templates.render(name, station=data.station, station_name=station_name, **params)
+        return deps.templates.render(
+            name, station=data.station, station_name=station_name, station_phone=station_phone, **params
+        )
 
     body = render(f"citizen/{data.template}.txt")
     subject = render(f"citizen/{data.template}.subject.txt") if channel == "email" else None
@@ -243,6 +246,8 @@ async def on_citizen_message_requested(
         tracking_no=data.tracking_no,
         station=data.station,
         station_name=station_name,
+        station_phone=station_phone,
+        links={"survey_url": params["survey_url"], "track_url": params["track_url"]},
     )
 
 
