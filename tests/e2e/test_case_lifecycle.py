@@ -121,7 +121,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     ).json()["party_id"]
     for day, minutes in (
         ("2026-11-30T09:30:00+08:00", "第一次调解：双方同意请物业查明漏水原因"),
-        ("2026-12-03T09:30:00+08:00", "第二次调解：楼上住户同意维修并赔偿800元，签订调解协议"),
+        ("2026-12-01T09:30:00+08:00", "第二次调解：楼上住户同意维修并赔偿800元，签订调解协议"),
     ):
         r = httpx.post(
             f"{base}/sessions",
@@ -146,7 +146,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
         "dispute": "维修责任和损失赔偿。",
         "terms": ["赵大勇于2026年12月10日前请人修复卫生间防水层。", "赵大勇赔偿王秀英装修损失800元。"],
         "performance": {"how": "现金当面支付，维修由赵大勇负责", "where": "矿工新村3栋", "when": "2026年12月10日前"},
-        "signed_at": "2026-12-03T11:00:00+08:00",
+        "signed_at": "2026-12-01T11:00:00+08:00",
         "performance_checks": ["2026-12-11T10:00:00+08:00"],
     }
     unsigned = httpx.put(
@@ -155,8 +155,8 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
         json=agreement
         | {
             "signatures": [
-                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
-                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
+                {"party_id": applicant, "signed_at": "2026-12-01T11:00:00+08:00"},
+                {"party_id": applicant, "signed_at": "2026-12-01T11:00:00+08:00"},
             ]
         },
     )
@@ -167,8 +167,8 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
         json=agreement
         | {
             "signatures": [
-                {"party_id": applicant, "signed_at": "2026-12-03T11:00:00+08:00"},
-                {"party_id": respondent, "signed_at": "2026-12-03T11:05:00+08:00"},
+                {"party_id": applicant, "signed_at": "2026-12-01T11:00:00+08:00"},
+                {"party_id": respondent, "signed_at": "2026-12-01T11:05:00+08:00"},
             ]
         },
     )
@@ -178,7 +178,7 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     assert [s["minutes"][:5] for s in record["sessions"]] == ["第一次调解", "第二次调解"]
     assert sorted(f["kind"] for f in record["followups"]) == ["confirmation_window", "performance_check"]
     window = next(f for f in record["followups"] if f["kind"] == "confirmation_window")
-    assert window["due_at"].startswith("2027-01-02")  # 30 days after signing
+    assert window["due_at"].startswith("2026-12-31")  # 30 days after signing
     # Sealed at rest: no name or ID number in the database in the clear.
     stored = sql(infra.dsn, "SELECT sealed FROM mediation.mediation_parties WHERE tracking_no = $1", no)
     assert stored and all("王秀英".encode() not in r["sealed"] and b"410102" not in r["sealed"] for r in stored)
@@ -191,6 +191,11 @@ def test_a_neighbour_dispute_by_hotline_is_mediated_resolved_visited_and_closed(
     # The return visit is by someone other than the handler.
     assert act(stack, no, holder, "visit", result="satisfied").json()["detail"]["error"] == "same_handler"
     assert act(stack, no, "KZ01-IN", "visit", result="satisfied").json()["status"] == "visited"
+    # The dispute is not closed while its follow-up is pending: the results are recorded first.
+    assert act(stack, no, "KZ01-LD", "close").json()["detail"]["error"] == "followups_pending"
+    for f in record["followups"]:
+        done = httpx.post(f"{base}/followups/{f['followup_id']}", json={"result": "已履行"}, headers=who)
+        assert done.status_code == 200, done.text
     assert act(stack, no, "KZ01-LD", "close").json()["status"] == "closed"
     wait_citizen(stack, receipt, "closed")
 

@@ -48,6 +48,7 @@ CASE_COMMAND_BODIES = {
     "close": {},
     "reopen": {},
     "merge": {"into": "{own_tracking_no}"},
+    "void": {"ground": "spam", "reason": "越权作废"},
 }
 RULES: dict[str, tuple] = {
     # intake

@@ -38,11 +38,13 @@ def _hhmm(value: str) -> time:
 
 async def upsert_station(conn: asyncpg.Connection, s: StationUpserted) -> None:
     await conn.execute(
-        "INSERT INTO stations (code, name, jurisdiction) VALUES ($1, $2, $3) "
-        "ON CONFLICT (code) DO UPDATE SET name = $2, jurisdiction = $3, updated_at = now()",
+        "INSERT INTO stations (code, name, jurisdiction, phone) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (code) DO UPDATE SET name = $2, jurisdiction = $3, phone = coalesce($4, stations.phone), "
+        "updated_at = now()",
         s.code,
         s.name,
         s.jurisdiction,
+        s.phone,
     )
 
 

@@ -26,6 +26,7 @@ _VALUE_ERRORS: tuple[tuple[str, str], ...] = (
     ("http, https or file", "须为 http、https 或 file 地址"),
     ("is before", "早于开始时间"),
     ("must be one of", "取值不在允许范围内"),
+    ("in the future", "不能晚于当前时间"),
 )
 
 

@@ -366,6 +366,7 @@ CaseStatus = Literal[
     "reopened",
     "transferred",
     "merged",
+    "voided",  # 作废 (test, spam, abusive): announced as `fengqiao.case.closed` with this status
 ]
 
 
@@ -413,7 +414,7 @@ class StaffReminder(_Contract):
 
 
 NoticeCommand = Literal[
-    "return", "review_return", "reassign", "transfer", "escalate", "reopen", "visit", "merge", "close"
+    "return", "review_return", "reassign", "transfer", "escalate", "reopen", "visit", "merge", "close", "void"
 ]
 
 
@@ -483,10 +484,17 @@ class CitizenMessageRequested(_Contract):
     params: dict[str, str] = Field(default_factory=dict)
 
 
+# A station's own phone number as people dial it (digits, spaces, hyphens, a leading +): nothing
+# else can reach a message to a citizen through it.
+STATION_PHONE_PATTERN = r"^\+?[0-9][0-9 -]{2,30}$"
+
+
 class StationUpserted(_Contract):
     code: str
     name: str
     jurisdiction: list[str] = Field(default_factory=list)
+    # The station's own number, given to citizens in messages (absent: 110; emergencies always 110).
+    phone: str | None = Field(default=None, max_length=32, pattern=STATION_PHONE_PATTERN)
 
 
 class StaffUpserted(_Contract):

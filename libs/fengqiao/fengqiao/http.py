@@ -4,10 +4,14 @@ Routes read like prose: `async def route(rt: RuntimeDep, staff: StaffPrincipal)`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.types import Message
 
 from fengqiao.auth import Principal, authenticate, bearer_token
 from fengqiao.errors import api_error as api_error  # re-exported: the API modules' one import
@@ -87,3 +91,41 @@ def client_address(request: Request) -> str:
 def iso(value: object) -> object:
     """A datetime as ISO 8601 for a JSON answer; anything else (None included) as it is."""
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+class AuthoriseFirstRoute(APIRoute):
+    """A route whose dependencies (the token, the station's and the role's checks) answer before a
+    body that is not JSON is refused. FastAPI runs dependencies before it validates the body, but it
+    decodes JSON before either, so a stranger posting malformed JSON would get a 422 where the
+    route's answer to them is 404 or 403. On a `json_invalid` error the request is run once more
+    with the body passed as opaque bytes: the dependencies run (and refuse a stranger); for anyone
+    they let through the body cannot validate as the route's model, and the JSON error is answered."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def authorise_first(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                if not any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    raise
+                try:
+                    await handler(await _opaque_body(request))
+                except RequestValidationError:
+                    pass
+                raise exc from None
+
+        return authorise_first
+
+
+async def _opaque_body(request: Request) -> Request:
+    """The same request, its body labelled as bytes, so FastAPI does not decode it as JSON."""
+    body = await request.body()  # read (and kept) by the first attempt
+    headers = [(k, v) for k, v in request.scope["headers"] if k.lower() != b"content-type"]
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    scope = {**request.scope, "headers": [*headers, (b"content-type", b"application/octet-stream")]}
+    return Request(scope, receive)

@@ -45,8 +45,9 @@ STATUS_LABELS = {
     "transferred": "已移交",
     "merged": "已并单",
     "reopened": "重新办理",
+    "voided": "已作废",
 }
-CITIZEN_STATUS_LABELS = STATUS_LABELS | {"returned": "已退单"}
+CITIZEN_STATUS_LABELS = STATUS_LABELS | {"returned": "已退单", "voided": "不予受理"}
 
 # Categories that are disputes between people (矛盾纠纷): mediation is offered, repeats are watched.
 DISPUTE_CATEGORIES = ("neighbor_dispute", "family_dispute", "labor_dispute")

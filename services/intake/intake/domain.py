@@ -60,6 +60,8 @@ TIMELINE_NOTES = {
     "mediating": "已转入调解程序。",
     "visited": "已回访，感谢您的评价。",  # the citizen answered the survey
     "closed": "已结案。",
+    # 作废 (test, spam, abusive): neutral, the same for all three; the station's reason stays inside.
+    "voided": "经核查，该反映不予受理，办理终止。如有疑问，请联系派出所。",
     "reopened": "您的反映将重新办理。",
     "transferred": "已移交其他派出所办理。",
     "reassigned": "已改由其他民警办理。",

@@ -101,6 +101,8 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     data = event.payload(CaseUpdated)
     step = event.type.rsplit(".", 1)[1]
     status = CITIZEN_VISIBLE[step]
+    if step == "closed" and data.status == "voided":  # 作废 is announced as `closed` (DESIGN 4.4's types are fixed)
+        status = "voided"
     fields = {"assignee_id": data.assignee_id} if step in ("reassigned", "transferred") else {}
     if step == "transferred":
         fields["station"] = data.station

@@ -33,7 +33,7 @@ router = APIRouter(prefix="/open311/v2", tags=["open311"])
 Jurisdiction = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")]
 
 FORMAT = Path(pattern="^(json|xml)$")
-CLOSED = {"closed", "merged", "transferred"}
+CLOSED = {"closed", "merged", "transferred", "voided"}
 # Categories an anonymous reader never sees listed: who complained about which officer is nobody's business.
 HIDDEN_FROM_ANONYMOUS = ["police_conduct"]
 SERVICE_DESCRIPTIONS = {

@@ -8,20 +8,20 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.auth import Principal
 from fengqiao.events import CaseStatus, Category, RequestType, Urgency
-from fengqiao.http import StaffPrincipal, api_error, iso
+from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
 from mediation import cases, db
-from mediation.deps import TRACKING_NO_PATTERN, CurrentActor, TrackingNo
+from mediation.deps import TRACKING_NO_PATTERN, CurrentActor, TrackingNo, VisibleCase
 from mediation.lifecycle import Rejected
 from mediation.unit import audit, staff_unit
 
-router = APIRouter(prefix="/api/v1", tags=["cases"])
+router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=AuthoriseFirstRoute)
 
 # The HTTP status of a refused command (Rejected.code); anything else is a 422.
 _STATUS_FOR_CODE = {
@@ -32,6 +32,7 @@ _STATUS_FOR_CODE = {
     "same_handler": 409,
     "same_assignee": 409,
     "illegal_extension": 409,
+    "followups_pending": 409,
 }
 LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
 
@@ -39,6 +40,18 @@ LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
 def refused(exc: Rejected) -> HTTPException:
     """A refused command as an HTTP error (registered for every route in app.py)."""
     return api_error(_STATUS_FOR_CODE.get(exc.code, 422), exc.code, exc.message)
+
+
+def _may_extend(case: VisibleCase, actor: CurrentActor) -> None:
+    """Extensions are the leadership's (checked before the body is read)."""
+    if not actor.leads:
+        raise Rejected("forbidden", "延期须经所领导批准。")
+
+
+def _may_correct(case: VisibleCase, actor: CurrentActor) -> None:
+    """The holder or the leadership correct a classification (checked before the body is read)."""
+    if actor.staff_id != case.assignee_id and not actor.leads:
+        raise Rejected("not_your_case", "只有承办人或所领导可以更正分类。")
 
 
 class ExtendIn(BaseModel):
@@ -154,7 +167,7 @@ def _reopen_reason(steps: list) -> str | None:
     return reopened[-1] if reopened else None
 
 
-@router.post("/cases/{tracking_no}/clocks/{clock}/extend")
+@router.post("/cases/{tracking_no}/clocks/{clock}/extend", dependencies=[Depends(_may_extend)])
 async def extend_clock(
     tracking_no: TrackingNo,
     clock: Literal["accept", "resolve", "visit"],
@@ -211,7 +224,7 @@ async def station_rates(station: str, rt: RuntimeDep, principal: StaffPrincipal,
     return {"station": station, "days": days, **rates}
 
 
-@router.put("/cases/{tracking_no}/classification")
+@router.put("/cases/{tracking_no}/classification", dependencies=[Depends(_may_correct)])
 async def correct_classification(
     tracking_no: TrackingNo, body: ClassificationIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
 ) -> dict:

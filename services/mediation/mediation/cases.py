@@ -25,19 +25,21 @@ from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from mediation import db
 from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
-from mediation.commands import CaseCommand, RequestInfo, name_of
+from mediation.commands import CaseCommand, Close, RequestInfo, name_of
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
 ALL_CLOCKS = ("accept", "resolve", "visit")
 MEDIATED_CATEGORIES = frozenset(DISPUTE_CATEGORIES)
 NOTICE_COMMANDS: frozenset[str] = frozenset(get_args(NoticeCommand))
+FOLLOWUP_LABELS = {"performance_check": "协议履行回访", "confirmation_window": "司法确认提醒"}
 
 
 async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
     return WorkCalendar(loaded=await db.clocks.calendar_days(conn))
 
 
-def _case(row: asyncpg.Record) -> Case:
+def case_of(row: asyncpg.Record) -> Case:
+    """The state machine's view of a case row."""
     return Case(
         row["tracking_no"],
         row["station"],
@@ -91,8 +93,10 @@ async def perform(
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
         raise Rejected("not_found", "未找到该事项。")
-    case = _case(row)
+    case = case_of(row)
     t = decide(case, actor, command)
+    if isinstance(command, Close):
+        await _check_followups_done(conn, tracking_no)
     station = t.changes.get("station", case.station)
     changes = {k: v for k, v in t.changes.items() if k not in ("station", "into", "visit_method")}
     assignee = t.assignee_id
@@ -120,6 +124,8 @@ async def perform(
         assignee_id=assignee,
     )
     await _move_clocks(conn, row, t, station, now)
+    if t.status == "voided":
+        await db.records.cancel_pending_followups(conn, tracking_no, now, "事项已作废，取消")
     _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
     _notify_staff(outbox, row, t, actor, command, station=station, assignee=assignee, now=now)
     if t.event == "merged":
@@ -193,6 +199,18 @@ def _notify_staff(
             stationid=station,
         ),
     )
+
+
+async def _check_followups_done(conn: asyncpg.Connection, tracking_no: str) -> None:
+    """A dispute is not closed while its agreement's follow-up is pending: each check (履行回访) and
+    the court-confirmation reminder gets its result recorded first (`POST .../mediation/followups/{id}`)."""
+    pending = await db.records.pending_followups(conn, tracking_no)
+    if pending:
+        kinds = "、".join(sorted({FOLLOWUP_LABELS[p["kind"]] for p in pending}))
+        raise Rejected(
+            "followups_pending",
+            f"该调解还有 {len(pending)} 项待办回访（{kinds}），请先录入结果再结案。",
+        )
 
 
 async def _check_merge_target(conn: asyncpg.Connection, case: Case, into: str) -> None:

@@ -131,6 +131,19 @@ class Merge(CaseCommand):
     reason: Reason | None = None
 
 
+VoidGround = Literal["test", "spam", "abusive", "other"]
+VOID_GROUND_LABELS: dict[str, str] = {"test": "测试", "spam": "无效信息", "abusive": "恶意骚扰", "other": "其他"}
+
+
+class Void(CaseCommand):
+    """作废 a test, spam or abusive item (leadership, with a reason): every clock stops, the item
+    leaves the rates, and the citizen gets no result message and no survey."""
+
+    command: Literal["void"] = "void"
+    ground: VoidGround = Field(description="test, spam, abusive or other")
+    reason: Reason = Field(description="why (kept in the case history, never on the public stream)")
+
+
 class Survey(CaseCommand):
     """The citizen's own answer to the return-visit survey (from intake's signed link; no HTTP route)."""
 
@@ -154,7 +167,8 @@ StaffCommand = Annotated[
     | Visit
     | Close
     | Reopen
-    | Merge,
+    | Merge
+    | Void,
     Field(discriminator="command"),
 ]
 STAFF_COMMANDS: tuple[type[CaseCommand], ...] = get_args(get_args(StaffCommand)[0])

@@ -7,22 +7,23 @@ command classes themselves, which FastAPI reads from each function."""
 
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from fengqiao.auth import Principal
-from fengqiao.http import StaffPrincipal, api_error
+from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error
 from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
 from mediation.cases import perform
 from mediation.commands import STAFF_COMMANDS, CaseCommand, StaffCommand, name_of
-from mediation.deps import CurrentActor, TrackingNo
-from mediation.lifecycle import Actor
+from mediation.deps import CurrentActor, TrackingNo, VisibleCase
+from mediation.lifecycle import Actor, authorise
 from mediation.unit import audit, staff_unit
 
-router = APIRouter(prefix="/api/v1", tags=["case commands"])
+router = APIRouter(prefix="/api/v1", tags=["case commands"], route_class=AuthoriseFirstRoute)
+COMMANDS_BY_NAME = {name_of(c): c for c in STAFF_COMMANDS}
 # The time from submission to these events is measured (fengqiao_stage_seconds{stage}).
 MEASURED_STAGES = frozenset({"accepted", "resolved", "visited"})
 
@@ -54,6 +55,28 @@ async def carry_out(
     )
 
 
+def _may_give(command: type[CaseCommand]) -> Any:  # a Depends(...) marker
+    """Who may give `command` on this case, checked before its body is read (404, then 403)."""
+
+    def check(case: VisibleCase, actor: CurrentActor) -> None:
+        authorise(case, actor, command)
+
+    return Depends(check)
+
+
+async def _may_give_named(request: Request, case: VisibleCase, actor: CurrentActor) -> None:
+    """`POST .../commands`: the command named in the body, if it names one, checked before the
+    rest of the body is validated (the body was read already; only its `command` is looked at)."""
+    try:
+        sent = await request.json()
+    except ValueError:
+        return  # not JSON: the station was checked; the body's error follows
+    name = sent.get("command") if isinstance(sent, dict) else None
+    command = COMMANDS_BY_NAME.get(name) if isinstance(name, str) else None
+    if command is not None:
+        authorise(case, actor, command)
+
+
 def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, CommandOut]]:
     async def route(
         tracking_no: TrackingNo,
@@ -61,6 +84,7 @@ def _route_for(command: type[CaseCommand]) -> Callable[..., Coroutine[Any, Any, 
         rt: RuntimeDep,
         principal: StaffPrincipal,
         actor: CurrentActor,
+        _: Annotated[None, _may_give(command)],
     ) -> CommandOut:
         return await carry_out(rt, principal, actor, tracking_no, body)
 
@@ -81,7 +105,12 @@ for _command in STAFF_COMMANDS:
 
 @router.post("/cases/{tracking_no}/commands")
 async def run_command(
-    tracking_no: TrackingNo, body: StaffCommand, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+    tracking_no: TrackingNo,
+    body: StaffCommand,
+    rt: RuntimeDep,
+    principal: StaffPrincipal,
+    actor: CurrentActor,
+    _: Annotated[None, Depends(_may_give_named)],
 ) -> CommandOut:
     """Any command, named by its `command` field (the console's forms post here)."""
     return await carry_out(rt, principal, actor, tracking_no, body)

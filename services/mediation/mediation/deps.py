@@ -1,6 +1,11 @@
 """Mediation's route dependencies as typed aliases (as the FastAPI template's deps.py): a route
 says what it needs, `actor: CurrentActor, cipher: CipherDep`, and never reads `request.app.state`.
-The platform's `RuntimeDep` and `StaffPrincipal` (fengqiao.http) stand beside these."""
+The platform's `RuntimeDep` and `StaffPrincipal` (fengqiao.http) stand beside these.
+
+Authorisation before validation: FastAPI runs a route's dependencies before it validates the body,
+so `VisibleCase` (the case, 404 for another station's) and the role checks built on it answer a
+stranger before any field error does (and `AuthoriseFirstRoute` does the same for a body that is
+not JSON at all)."""
 
 from __future__ import annotations
 
@@ -13,8 +18,11 @@ from fengqiao.auth import Principal
 from fengqiao.http import StaffPrincipal, api_error
 from fengqiao.pii import BlindIndex, PiiCipher
 from fengqiao.runtime import RuntimeDep
-from mediation.lifecycle import Actor
+from mediation import db
+from mediation.cases import case_of
+from mediation.lifecycle import Actor, Case
 from mediation.metrics import MediationMetrics
+from mediation.unit import staff_unit
 
 # What a path may carry: a tracking number's characters (never NUL, which PostgreSQL refuses with a
 # 500), and row ids within bigint (a larger one made asyncpg fail with a 500). Refused with a 422.
@@ -34,6 +42,18 @@ def _current_actor(principal: StaffPrincipal) -> Actor:
     return actor_of(principal)
 
 
+async def _visible_case(
+    tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
+) -> Case:
+    """The case a route acts on, read before the body is: none, or another station's, is a 404.
+    The route reads it again, locked, for the change itself."""
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        row = await db.cases.get_case(conn, tracking_no)
+    if row is None or not principal.can_see_station(row["station"]):
+        raise api_error(404, "not_found", "未找到该事项。")
+    return case_of(row)
+
+
 def _cipher(request: Request) -> PiiCipher:
     cipher: PiiCipher = request.app.state.pii  # set by the composition root (app.create_app)
     return cipher
@@ -49,6 +69,7 @@ def _outcomes(rt: RuntimeDep) -> Counter:
 
 
 CurrentActor = Annotated[Actor, Depends(_current_actor)]
+VisibleCase = Annotated[Case, Depends(_visible_case)]
 CipherDep = Annotated[PiiCipher, Depends(_cipher)]
 BlindIndexDep = Annotated[BlindIndex, Depends(_blind_index)]
 OutcomesDep = Annotated[Counter, Depends(_outcomes)]

@@ -13,9 +13,9 @@ from fengqiao.events import CaseUpdated, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
 from fengqiao.pii import BlindIndex, PiiCipher, Sealed, normalise_phone
 from mediation import db
-from mediation.cases import perform
+from mediation.cases import case_of, perform
 from mediation.commands import StartMediation
-from mediation.lifecycle import Actor, Rejected
+from mediation.lifecycle import Actor, Case, Rejected
 
 CONFIRMATION_WINDOW = timedelta(days=30)  # 司法确认: apply within 30 days of the agreement
 MEDIATOR_CHANGERS = frozenset({"leader", "instructor"})  # the station's leadership changes the mediator
@@ -30,13 +30,27 @@ def party_keys(index: BlindIndex, phone: str, id_no: str) -> list[str]:
     return keys
 
 
+def may_mediate(case: Case, actor: Actor) -> None:
+    """Whether this staff member may work on the case's mediation (holder, mediator or leadership):
+    Rejected `not_found` for another station's case, `not_your_case` for anyone else."""
+    if actor.role not in ("bureau", "admin") and actor.station != case.station:
+        raise Rejected("not_found", "未找到该事项。")
+    if actor.staff_id != case.assignee_id and actor.role not in ("leader", "instructor", "mediator"):
+        raise Rejected("not_your_case", "只有承办人、调解员或所领导可以办理调解。")
+
+
+def may_change_mediator(case: Case, actor: Actor) -> None:
+    may_mediate(case, actor)
+    if actor.role not in MEDIATOR_CHANGERS:
+        raise Rejected("forbidden", "只有所领导可以更换调解员。")
+
+
 async def _case(conn: asyncpg.Connection, actor: Actor, tracking_no: str) -> asyncpg.Record:
     """The case, if this staff member may work on its mediation (holder, mediator or leadership)."""
     row = await db.cases.get_case(conn, tracking_no)
-    if row is None or (actor.role not in ("bureau", "admin") and actor.station != row["station"]):
+    if row is None:
         raise Rejected("not_found", "未找到该事项。")
-    if actor.staff_id != row["assignee_id"] and actor.role not in ("leader", "instructor", "mediator"):
-        raise Rejected("not_your_case", "只有承办人、调解员或所领导可以办理调解。")
+    may_mediate(case_of(row), actor)
     return row
 
 
@@ -82,8 +96,7 @@ async def change_mediator(
     """The station's leadership names another mediator; written to the case's history.
     Returns the station and the previous mediator."""
     case = await _case(conn, actor, tracking_no)
-    if actor.role not in MEDIATOR_CHANGERS:
-        raise Rejected("forbidden", "只有所领导可以更换调解员。")
+    may_change_mediator(case_of(case), actor)
     current = await record(conn, tracking_no)
     if current["mediator_id"] == mediator_id:
         raise Rejected("same_mediator", f"{mediator_id} 已是该调解的调解员。")

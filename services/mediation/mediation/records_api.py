@@ -2,25 +2,55 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fengqiao.http import StaffPrincipal, api_error, iso
+from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from mediation import records
-from mediation.deps import BlindIndexDep, CipherDep, CurrentActor, OutcomesDep, RowId, TrackingNo
+from mediation.deps import BlindIndexDep, CipherDep, CurrentActor, OutcomesDep, RowId, TrackingNo, VisibleCase
 from mediation.lifecycle import Rejected
 from mediation.unit import audit, staff_unit
 
-router = APIRouter(prefix="/api/v1/cases/{tracking_no}/mediation", tags=["mediation"])
+
+def _may_mediate(case: VisibleCase, actor: CurrentActor) -> None:
+    records.may_mediate(case, actor)
+
+
+def _may_change_mediator(case: VisibleCase, actor: CurrentActor) -> None:
+    records.may_change_mediator(case, actor)
+
+
+# Every route: the case's station (404) and the person (403) are checked before the body is read.
+router = APIRouter(
+    prefix="/api/v1/cases/{tracking_no}/mediation",
+    tags=["mediation"],
+    dependencies=[Depends(_may_mediate)],
+    route_class=AuthoriseFirstRoute,
+)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 ROLE_LABELS = {"applicant": "申请人", "respondent": "被申请人", "other": "其他当事人"}
+
+
+# What was held or signed has happened: a date after now (beyond a few minutes of clock skew between
+# the officer's device and the server) is a typing error, refused naming the field.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _not_future(value: datetime) -> datetime:
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if aware > datetime.now(UTC) + CLOCK_SKEW:
+        raise ValueError("must not be in the future")
+    return value
+
+
+Happened = Annotated[datetime, AfterValidator(_not_future)]
 
 
 class _In(BaseModel):
@@ -52,7 +82,7 @@ class SessionIn(_In):
 
 class MinutesIn(_In):
     minutes: str = Field(min_length=1, max_length=20000)
-    held_at: datetime
+    held_at: Happened = Field(description="when the session was held (not in the future)")
 
 
 class Performance(_In):
@@ -63,7 +93,7 @@ class Performance(_In):
 
 class Signature(_In):
     party_id: int = Field(ge=1, le=2**63 - 1)
-    signed_at: datetime
+    signed_at: Happened = Field(description="when the party signed (not in the future)")
 
 
 class AgreementIn(_In):
@@ -72,7 +102,7 @@ class AgreementIn(_In):
     terms: list[str] = Field(min_length=1, max_length=50, description="达成的协议内容")
     performance: Performance = Field(description="履行方式、地点、期限")
     signatures: list[Signature] = Field(min_length=2)
-    signed_at: datetime
+    signed_at: Happened = Field(description="when the agreement was signed (not in the future)")
     performance_checks: list[datetime] = Field(default_factory=list, max_length=20)
 
 
@@ -117,7 +147,7 @@ async def open_mediation(
     return {"tracking_no": tracking_no, "mediator_id": body.mediator_id}
 
 
-@router.put("/mediator")
+@router.put("/mediator", dependencies=[Depends(_may_change_mediator)])
 async def change_mediator(
     tracking_no: TrackingNo, body: MediatorIn, rt: RuntimeDep, principal: StaffPrincipal, actor: CurrentActor
 ) -> dict:

@@ -12,12 +12,14 @@ STATIONS = [
     (
         "KZ01",
         "矿区派出所",
+        "0516-87650110",
         ["矿区", "矿山路", "矿工新村", "煤矿"],
         {"LD": "王建国", "IN": "李红梅", "P1": "张伟", "P2": "刘洋", "P3": "陈静", "P4": "杨帆", "MD": "赵秀兰"},
     ),
     (
         "KZ02",
         "新村派出所",
+        "0516-87660110",
         ["新村", "新华街", "幸福小区", "新村市场"],
         {"LD": "孙立军", "IN": "周敏", "P1": "吴磊", "P2": "郑浩", "P3": "冯雪", "P4": "何平", "MD": "马玉珍"},
     ),
@@ -51,8 +53,8 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
     """Idempotent: upserts stations, staff and rosters (yesterday to tomorrow) and issues a fresh
     token for every demo account. Returns the credentials to print."""
     credentials: list[dict] = []
-    for code, name, jurisdiction, people in STATIONS:
-        await writer.station(StationUpserted(code=code, name=name, jurisdiction=jurisdiction))
+    for code, name, phone, jurisdiction, people in STATIONS:
+        await writer.station(StationUpserted(code=code, name=name, jurisdiction=jurisdiction, phone=phone))
         await _upsert_staff(writer, code, people)
         await _publish_rosters(writer, code, today)
         credentials.extend(await _issue_station_tokens(writer, code, people))

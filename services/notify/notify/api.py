@@ -208,15 +208,16 @@ async def preview(
     if name not in templates.names():
         raise api_error(404, "not_found", "没有这个模板。", field="name")
     station = station or principal.station
-    station_name = None
+    station_name = station_phone = None
     if station is not None:
         if STATION_CODE.match(station) and principal.can_see_station(station):
             async with rt.pool.acquire() as conn:
                 station_name = await db.known_station_name(conn, station)
+                station_phone = await db.station_phone(conn, station)
         if station_name is None:  # unknown, malformed or another station's: all the same to the caller
             raise api_error(404, "not_found", "没有这个派出所。", field="station")
     try:
-        text = templates.preview(name, station, station_name)
+        text = templates.preview(name, station, station_name, station_phone)
     except TemplateNotFound:
         raise api_error(404, "not_found", "没有这个模板。", field="name") from None
     return {"name": name, "station": station, "text": text}

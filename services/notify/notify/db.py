@@ -70,6 +70,11 @@ async def station_name(conn: asyncpg.Connection, code: str) -> str:
     return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code) or code
 
 
+async def station_phone(conn: asyncpg.Connection, code: str) -> str | None:
+    """The station's own phone from the directory (None: the templates fall back to 110)."""
+    return await conn.fetchval("SELECT phone FROM stations WHERE code = $1", code) or None
+
+
 async def known_station_name(conn: asyncpg.Connection, code: str) -> str | None:
     """The name of a station in the directory, None if there is no such station."""
     return await conn.fetchval("SELECT name FROM stations WHERE code = $1", code)

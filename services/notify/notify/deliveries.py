@@ -101,12 +101,23 @@ class DeliveryQueue:
         tracking_no: str | None,
         station: str | None,
         station_name: str = "",
+        station_phone: str | None = None,
+        links: dict[str, str] | None = None,
         urgent: bool = False,
         now: datetime | None = None,
     ) -> bool:
+        """Queue one message. `station_phone` and `links` (survey_url, track_url) serve the e-mail's
+        HTML part, rendered at send time: the links become real links there."""
         row = dict(event_source=event_source, event_id=event_id, channel=channel, recipient_key=recipient_key)
         sealed = self.cipher.seal_json(
-            {"to": address, "subject": subject, "body": body, "station_name": station_name},
+            {
+                "to": address,
+                "subject": subject,
+                "body": body,
+                "station_name": station_name,
+                "station_phone": station_phone,
+                "links": links or {},
+            },
             context=payload_context(row),
         )
         created = await db.add_delivery(
@@ -224,8 +235,11 @@ class DeliveryQueue:
                 "email.html",
                 station=row["station"],
                 station_name=payload.get("station_name") or "",
+                station_phone=payload.get("station_phone"),
                 subject=payload.get("subject") or "",
                 body=payload["body"],
+                survey_url=(payload.get("links") or {}).get("survey_url") or "",
+                track_url=(payload.get("links") or {}).get("track_url") or "",
             )
         if row["channel"] == "webhook":
             async with pool.acquire() as conn:

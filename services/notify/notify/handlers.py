@@ -232,9 +232,12 @@ async def on_citizen_message_requested(
         )
         params["survey_url"] = f"{base}/survey?t={token}"
     station_name = await db.station_name(conn, data.station)
+    station_phone = await db.station_phone(conn, data.station)
 
     def render(name: str) -> str:
-        return deps.templates.render(name, station=data.station, station_name=station_name, **params)
+        return deps.templates.render(
+            name, station=data.station, station_name=station_name, station_phone=station_phone, **params
+        )
 
     body = render(f"citizen/{data.template}.txt")
     subject = render(f"citizen/{data.template}.subject.txt") if channel == "email" else None
@@ -253,6 +256,8 @@ async def on_citizen_message_requested(
         tracking_no=data.tracking_no,
         station=data.station,
         station_name=station_name,
+        station_phone=station_phone,
+        links={"survey_url": params["survey_url"], "track_url": params["track_url"]},
     )
 
 
@@ -287,7 +292,7 @@ async def _name(conn, staff_id: str | None) -> str:
 def _withdrawal(data: StaffNotice, assignee_name: str, to_station_name: str) -> str | None:
     """Why the case is no longer its previous holder's, or None if it still is."""
     previous = data.previous_assignee_id
-    if not previous or (previous == data.assignee_id and data.command not in ("merge", "close")):
+    if not previous or (previous == data.assignee_id and data.command not in ("merge", "close", "void")):
         return None
     return {
         "reassign": f"已改派给{assignee_name}",
@@ -295,6 +300,7 @@ def _withdrawal(data: StaffNotice, assignee_name: str, to_station_name: str) -> 
         "transfer": f"已移交{to_station_name}",
         "merge": f"已并入{data.merged_into or '其他事项'}",
         "close": "已结案",
+        "void": "已作废",
     }.get(data.command)
 
 

@@ -4,6 +4,10 @@ Built-in defaults live here. A deployment may override any of them, and add a pr
 and hotline number), in NOTIFY_TEMPLATE_DIR:
 
     profile.toml                     signature = "…", hotline = "…", [stations.KZ01] signature = …
+
+The hotline (咨询电话) a citizen is given: the station's in profile.toml, else the station's own
+phone from the directory (`fengqiao.station.upserted`), else the deployment's, else 110. Emergencies
+always say 110 (the acknowledgement tells the citizen so).
     citizen/result.txt               overrides the result message for every station
     stations/KZ01/citizen/result.txt overrides it for KZ01 only
 
@@ -45,7 +49,7 @@ BUILTIN: dict[str, str] = {
     # -- to citizens: SMS and the e-mail text part; *.subject.txt is the e-mail subject --------------
     "citizen/acknowledgement.txt": (
         _SIGN + "您的反映已受理，编号 {{ tracking_no }}，查询码 {{ access_code }}。"
-        "可凭编号和查询码查询办理进度 {{ track_url }} 咨询电话 {{ hotline }}"
+        "可凭编号和查询码查询办理进度 {{ track_url }} 咨询电话 {{ hotline }}，紧急情况请拨打110"
     ),
     "citizen/acknowledgement.subject.txt": "您的反映已受理（编号 {{ tracking_no }}）",
     "citizen/result.txt": (
@@ -60,10 +64,14 @@ BUILTIN: dict[str, str] = {
     "citizen/more_info.subject.txt": "您反映的问题需要补充信息（编号 {{ tracking_no }}）",
     "citizen/rectified.txt": _SIGN + "您提出的意见（编号 {{ tracking_no }}）已整改：{{ text }} 感谢您的监督。",
     "citizen/rectified.subject.txt": "您提出的意见已整改（编号 {{ tracking_no }}）",
-    # The HTML part of every citizen e-mail; `body` is the text above (autoescaped here).
+    # The HTML part of every citizen e-mail; `body` is the text above (autoescaped here), and the
+    # survey and tracking links are real links (their addresses escaped into the attribute).
     "email.html": (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{{ subject }}</title></head>'
         '<body style="font-family:sans-serif;line-height:1.6"><p>{{ body }}</p>'
+        "{% if survey_url is defined and survey_url %}"
+        '<p><a href="{{ survey_url }}">点击此处对办理结果进行评价</a></p>{% endif %}'
+        '{% if track_url is defined and track_url %}<p><a href="{{ track_url }}">查询办理进度</a></p>{% endif %}'
         '<p style="color:#666">{{ signature }} · 咨询电话 {{ hotline }}<br>此邮件由系统发送，请勿直接回复。</p>'
         "</body></html>"
     ),
@@ -257,16 +265,19 @@ class Templates:
             )
         return env
 
-    def profile(self, station: str | None, station_name: str) -> Profile:
-        """Signature and hotline: the station's, else the deployment's, else the station name and 110."""
+    def profile(self, station: str | None, station_name: str, station_phone: str | None = None) -> Profile:
+        """Signature and hotline: the station's profile, else (hotline) the station's own phone from
+        the directory, else the deployment's, else the station name and 110."""
         own = (self._profiles.get("stations") or {}).get(station or "", {})
         return Profile(
             signature=own.get("signature") or self._profiles.get("signature") or station_name,
-            hotline=own.get("hotline") or self._profiles.get("hotline") or "110",
+            hotline=own.get("hotline") or station_phone or self._profiles.get("hotline") or "110",
         )
 
-    def render(self, name: str, *, station: str | None, station_name: str, **params) -> str:
-        profile = self.profile(station, station_name)
+    def render(
+        self, name: str, *, station: str | None, station_name: str, station_phone: str | None = None, **params
+    ) -> str:
+        profile = self.profile(station, station_name, station_phone)
         values = dict(station_name=station_name, signature=profile.signature, hotline=profile.hotline, **params)
         if name not in BUILTIN:
             raise TemplateNotFound(name)
@@ -275,9 +286,17 @@ class Templates:
     def names(self) -> list[str]:
         return sorted(BUILTIN)
 
-    def preview(self, name: str, station: str | None, station_name: str | None = None) -> str:
+    def preview(
+        self, name: str, station: str | None, station_name: str | None = None, station_phone: str | None = None
+    ) -> str:
         params = {k: v for k, v in SAMPLE.items() if k != "station_name"}
-        return self.render(name, station=station, station_name=station_name or SAMPLE["station_name"], **params)
+        return self.render(
+            name,
+            station=station,
+            station_name=station_name or SAMPLE["station_name"],
+            station_phone=station_phone,
+            **params,
+        )
 
     def check(self, stations: list[str]) -> None:
         """Compile and render every template for the deployment and each station with sample values."""

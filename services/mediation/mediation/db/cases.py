@@ -171,7 +171,7 @@ async def count_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuer
 
 async def open_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT station, status, count(*) AS n FROM cases WHERE status NOT IN ('closed', 'merged') "
+        "SELECT station, status, count(*) AS n FROM cases WHERE status NOT IN ('closed', 'merged', 'voided') "
         "GROUP BY station, status"
     )
 
@@ -194,7 +194,7 @@ async def update_case_state(
     changes: dict[str, Any],
     at: datetime,
 ) -> None:
-    allowed = {"handled_by", "returned_by", "visit_result", "escalated", "transferred_from", "flagged"}
+    allowed = {"handled_by", "returned_by", "visit_result", "escalated", "transferred_from", "flagged", "void_ground"}
     sets = ["status = $2", "assignee_id = $3", "station = $4", "updated_at = $5"]
     args: list[Any] = [tracking_no, status, assignee_id, station, at]
     for name, value in changes.items():

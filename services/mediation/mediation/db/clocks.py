@@ -111,11 +111,12 @@ async def duty_hours(conn: asyncpg.Connection, station: str) -> asyncpg.Record |
 
 async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30) -> list[asyncpg.Record]:
     """响应率 (accepted on time), 解决率 (resolved or later), 按时办结率, 满意率 per station, over the
-    cases assigned in the last `days` days. None where there is nothing to measure yet."""
+    cases assigned in the last `days` days. None where there is nothing to measure yet. Repeats
+    (merged) and voided items (test, spam, abusive: 作废) are not the station's work and never count."""
     return await conn.fetch(
         """
         WITH c AS (SELECT * FROM cases WHERE assigned_at > $1::timestamptz - make_interval(days => $2)
-                                         AND status <> 'merged')
+                                         AND status NOT IN ('merged', 'voided'))
         SELECT c.station,
                avg(CASE WHEN coalesce(a.breached_at, a.missed_before_at) IS NULL THEN 1.0 ELSE 0.0 END)
                    FILTER (WHERE a.done_at IS NOT NULL OR coalesce(a.breached_at, a.missed_before_at) IS NOT NULL)

@@ -183,8 +183,29 @@ async def complete_followup(
 
 async def followups(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT followup_id, kind, due_at, reminded_at, done_at, result FROM mediation_followups "
+        "SELECT followup_id, kind, due_at, reminded_at, done_at, result, cancelled_at FROM mediation_followups "
         "WHERE tracking_no = $1 ORDER BY due_at",
+        tracking_no,
+    )
+
+
+async def cancel_pending_followups(conn: asyncpg.Connection, tracking_no: str, at: datetime, note: str) -> int:
+    """A voided case: its pending follow-ups are done without being performed (no reminder fires)."""
+    done = await conn.execute(
+        "UPDATE mediation_followups SET done_at = $2, cancelled_at = $2, result = $3 "
+        "WHERE tracking_no = $1 AND done_at IS NULL",
+        tracking_no,
+        at,
+        note,
+    )
+    return int(done.rsplit(" ", 1)[1])
+
+
+async def pending_followups(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
+    """The record's follow-ups still to be done (performance checks, the confirmation reminder)."""
+    return await conn.fetch(
+        "SELECT followup_id, kind, due_at FROM mediation_followups WHERE tracking_no = $1 AND done_at IS NULL "
+        "ORDER BY due_at",
         tracking_no,
     )
 

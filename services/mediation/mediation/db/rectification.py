@@ -121,7 +121,7 @@ async def unaddressed(
     return await conn.fetch(
         f"SELECT c.tracking_no, c.station, c.type, c.category, c.assigned_at FROM cases c "
         f"WHERE ({NEEDS_MEASURE}) AND c.assigned_at < $1 AND ($2::text IS NULL OR c.station = $2) AND "
-        f"c.status <> 'merged' "
+        f"c.status NOT IN ('merged', 'voided') "
         f"AND NOT EXISTS (SELECT 1 FROM rectification_items i WHERE i.tracking_no = c.tracking_no) "
         f"ORDER BY c.assigned_at",
         now - after,
