@@ -34,7 +34,7 @@ async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
     return WorkCalendar(loaded=await db.clocks.calendar_days(conn))
 
 
-def _case(row: asyncpg.Record) -> Case:
+def _case(row: asyncpg.Record, excluded: frozenset[str] = frozenset()) -> Case:
     return Case(
         row["tracking_no"],
         row["station"],
@@ -43,6 +43,7 @@ def _case(row: asyncpg.Record) -> Case:
         row["needs_mediation"],
         row["returned_by"],
         row["handled_by"],
+        excluded,
     )
 
 
@@ -88,7 +89,7 @@ async def perform(
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
         raise Rejected("not_found", "未找到该事项。")
-    case = _case(row)
+    case = _case(row, await db.access.excluded_staff(conn, tracking_no))
     t = decide(case, actor, command)
     station = t.changes.get("station", case.station)
     changes = {k: v for k, v in t.changes.items() if k not in ("station", "into", "visit_method")}
@@ -101,6 +102,7 @@ async def perform(
     elif t.event == "transferred":
         assignee = await _hand_over(conn, station)
         changes.update(transferred_from=case.station, flagged=True)
+        await db.access.case_moved(conn, tracking_no, station)
     elif t.event == "escalated":
         changes["escalated"] = True
     await db.cases.update_case_state(
