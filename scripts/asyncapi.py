@@ -25,7 +25,11 @@ CHANNELS = {
         "data, and no words of the citizen: triage reasons carry rule ids and labels only.",
         "send",
     ),
-    Topics.TRIAGE_REQUESTS: ("Internal, intake -> triage: the text of a submission. Restrict to triage.", "send"),
+    Topics.TRIAGE_REQUESTS: (
+        "Internal, intake -> triage and mediation (which keeps the words sealed for the case detail): the text "
+        "of a submission. Restrict to triage and mediation.",
+        "send",
+    ),
     Topics.CITIZEN_MESSAGES: (
         "Internal, intake -> notify: messages to citizens, with their contact and access code. Restrict to notify.",
         "send",
@@ -46,6 +50,12 @@ CHANNELS = {
     Topics.STAFF_REMINDERS: (
         "Internal, mediation -> notify: a deadline is near; a step a member of staff took on a case, with "
         "its reason (free text).",
+        "send",
+    ),
+    Topics.CASE_ACCESS: (
+        "Internal, triage and mediation -> intake, mediation and triage: who may not open a case (staff named "
+        "in a complaint, the leader's exclusions). Confidential: staff ids of a complaint against an officer. "
+        "Restrict to the four services.",
         "send",
     ),
     Topics.CORRECTIONS: (

@@ -1,5 +1,5 @@
-"""Who may see who reported: staff of the station, and for a confidential tip-off (举报) only the
-station's leadership. Every disclosure is logged."""
+"""Who may see who reported: staff of the station (masked, until they reveal it with a reason), and
+for a confidential tip-off (举报) only the station's leadership. Every disclosure is logged."""
 
 from __future__ import annotations
 
@@ -25,14 +25,22 @@ def submit(stack, confidential: bool) -> dict:
 
 
 def reporter_as(stack, tracking_no: str, who: str):
-    r = httpx.get(f"{stack['urls']['intake']}/api/v1/feedback/{tracking_no}", headers=token(stack, who))
-    assert r.status_code == 200
+    """The reporter as revealed (with a reason) to `who`, once triage has settled who may open the
+    item (until then the station's staff do not: issue 13)."""
+    url = f"{stack['urls']['intake']}/api/v1/feedback/{tracking_no}"
+    wait_for_status(url, token(stack, "BUREAU-01"), "assigned", 15)
+    r = httpx.post(f"{url}/reveal", json={"reason": "核实举报内容"}, headers=token(stack, who))
+    assert r.status_code == 200, r.text
     return r.json()["reporter"]
 
 
 def test_ordinary_reporters_are_visible_to_station_staff_only(stack):
     receipt = submit(stack, confidential=False)
     assert reporter_as(stack, receipt["tracking_no"], "KZ01-P1")["phone"] == "+8613700001111"
+    masked = httpx.get(
+        f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}", headers=token(stack, "KZ01-P1")
+    ).json()
+    assert masked["reporter"]["phone"] == "137****1111"
     citizen = httpx.get(
         f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",
         headers={"X-Access-Code": receipt["access_code"]},
@@ -53,12 +61,17 @@ def test_confidential_reporters_are_visible_to_leadership_only_and_logged(stack,
         conn = await asyncpg.connect(infra.dsn)
         try:
             return await conn.fetch(
-                "SELECT staff_id, role FROM intake.personal_data_access WHERE tracking_no = $1 ORDER BY id", number
+                "SELECT staff_id, role FROM intake.personal_data_access WHERE tracking_no = $1 AND action = 'reveal' "
+                "ORDER BY id",
+                number,
             )
         finally:
             await conn.close()
 
+    # Every reveal is logged: the unmasked words are personal data too, not only the reporter block.
     assert [(r["staff_id"], r["role"]) for r in asyncio.run(log())] == [
+        ("KZ01-P1", "officer"),
+        ("BUREAU-01", "bureau"),
         ("KZ01-LD", "leader"),
         ("KZ01-IN", "instructor"),
     ]

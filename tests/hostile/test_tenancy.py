@@ -72,6 +72,8 @@ RULES: dict[str, tuple] = {
         {"station": "KZ02", "kind": "letter", "content": "来信", "opened_at": SOON, "opened_by": "KZ01-P2"},
     ),
     "intake GET /api/v1/mailbox/items/{tracking_no}/scan": ("id", {}, None),
+    "intake POST /api/v1/feedback/{tracking_no}/reveal": ("id", {}, {"reason": "越权"}),
+    "intake GET /api/v1/disclosures": ("list", {}, None),
     "intake POST /api/v1/events": (
         "excluded: CloudEvents over HTTP take an integration token (other bureau systems), not station staff",
     ),
@@ -110,6 +112,9 @@ RULES: dict[str, tuple] = {
     f"mediation POST {CASE}/clocks/{{clock}}/extend": ("id", {"clock": "accept"}, {"due_at": SOON, "reason": "越权"}),
     f"mediation PUT {CASE}/classification": ("id", {}, {"category": "other", "reason": "越权"}),
     "mediation GET /api/v1/audit": ("list", {}, None),
+    f"mediation GET {CASE}/exclusions": ("id", {}, None),
+    f"mediation POST {CASE}/exclusions": ("id", {}, {"staff_id": "KZ01-P2", "reason": "越权"}),
+    f"mediation DELETE {CASE}/exclusions/{{staff_id}}": ("id", {}, None),
     "mediation GET /api/v1/stations/{station}/rates": ("id", {}, None),
     # mediation: records
     f"mediation POST {MED}": ("id", {}, {"mediator_id": "KZ01-MD"}),
@@ -175,12 +180,17 @@ LEADERSHIP_ONLY = {
     "notify POST /api/v1/deliveries/{delivery_id}/dismiss",
     "notify GET /api/v1/templates/preview",
     "mediation POST /api/v1/rectifications",
+    "mediation GET /api/v1/cases/{tracking_no}/exclusions",
 }
-QUERIES = {"notify GET /api/v1/templates/preview": {"station": "KZ02", "name": "received"}}
+QUERIES = {
+    "notify GET /api/v1/templates/preview": {"station": "KZ02", "name": "received"},
+    "mediation DELETE /api/v1/cases/{tracking_no}/exclusions/{staff_id}": {"reason": "越权"},
+}
 LIST_QUERIES = {
     "triage GET /api/v1/triage/alerts": {"station": "KZ02"},
     "triage GET /api/v1/triage/rules": {"station": "KZ02"},
     "mediation GET /api/v1/audit": {"tracking_no": "{tracking_no}"},
+    "intake GET /api/v1/disclosures": {"tracking_no": "{tracking_no}"},
 }
 
 

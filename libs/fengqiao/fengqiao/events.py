@@ -43,6 +43,9 @@ class Topics:
     # Internal: mediation -> notify, reminders to staff before a deadline, and the notices of the steps
     # staff take on a case (with their reasons: staff free text, so never on the public stream).
     STAFF_REMINDERS = "fengqiao.internal.staff-reminders.v1"
+    # Internal: triage and mediation -> intake, mediation and triage, who may not open a case (staff
+    # named in a complaint, the leader's exclusions). Confidential: never on the public stream.
+    CASE_ACCESS = "fengqiao.internal.case-access.v1"
 
     @classmethod
     def all(cls) -> list[str]:
@@ -56,6 +59,7 @@ class Topics:
             cls.CORRECTIONS,
             cls.CITIZEN_UPDATES,
             cls.STAFF_REMINDERS,
+            cls.CASE_ACCESS,
         ]
         return base + [dlq_topic(t) for t in base]
 
@@ -536,6 +540,29 @@ class SurveyAnswered(_Contract):
     resolution: int | None = Field(default=None, ge=1)
 
 
+class CaseAccessChanged(_Contract):
+    """Internal: who may not open a case, keyed by its tracking number. `origin` triage: staff named
+    in a complaint or police-conduct item (sent for every item triage classifies, with an empty list
+    when nobody is named: it settles the item's access, and until it arrives the station's staff do
+    not open the item); `origin` leader: the leader kept staff out of the case, or let them in again.
+    Staff ids only; the leader's reason stays in mediation."""
+
+    tracking_no: str = Field(min_length=1, max_length=64)
+    station: str = Field(min_length=1, max_length=32)
+    origin: Literal["triage", "leader"]
+    excluded: list[str] = Field(default_factory=list, max_length=100)
+    restored: list[str] = Field(default_factory=list, max_length=100)
+    changed_by: str | None = Field(default=None, max_length=64)  # the leader's staff id
+    at: datetime
+
+    @field_validator("excluded", "restored")
+    @classmethod
+    def _staff_ids(cls, value: list[str]) -> list[str]:
+        if any(not 1 <= len(v) <= 64 or "\x00" in v for v in value):
+            raise ValueError("staff ids must be 1 to 64 characters")
+        return value
+
+
 class EventTypes:
     FEEDBACK_SUBMITTED = "fengqiao.feedback.submitted"
     CASE_RECEIVED = "fengqiao.case.received"
@@ -565,6 +592,7 @@ class EventTypes:
     STAFF_NOTICE = "fengqiao.staff.notice"
     ALERT_RAISED = "fengqiao.alert.raised"
     TRIAGE_CORRECTED = "fengqiao.triage.corrected"
+    CASE_ACCESS_CHANGED = "fengqiao.access.changed"
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -601,6 +629,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.STAFF_NOTICE: StaffNotice,
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
+    EventTypes.CASE_ACCESS_CHANGED: CaseAccessChanged,
 }
 
 
@@ -621,6 +650,7 @@ TOPIC_TYPES: dict[str, frozenset[str]] = {
     Topics.CORRECTIONS: frozenset({EventTypes.TRIAGE_CORRECTED}),
     Topics.CITIZEN_UPDATES: frozenset({EventTypes.CITIZEN_UPDATE}),
     Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER, EventTypes.STAFF_NOTICE}),
+    Topics.CASE_ACCESS: frozenset({EventTypes.CASE_ACCESS_CHANGED}),
 }
 # Topics other systems may write to: every type but the ones listed is refused there, unknown ones included.
 INGRESS_TOPICS = frozenset({Topics.SUBMISSIONS})

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,3 +125,56 @@ def normalise_phone(raw: str, region: str = "CN") -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# -- masking: personal data shown to staff until they ask (and are logged) to see it -------------
+
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_LANDLINE_IN_TEXT = re.compile(r"(?<!\d)(0\d{2,3})-?(\d{3,4})(\d{4})(?!\d)")
+_ID_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+# Bounded and ASCII, as triage's: an unbounded local part rescanned from every position is slow.
+_EMAIL_IN_TEXT = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{0,63}(@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){1,8})"
+)
+
+
+def mask_name(name: str) -> str:
+    """赵六 -> 赵*, 欧阳娜娜 -> 欧***: the family name stays, so staff can still address the person."""
+    name = name.strip()
+    return name[:1] + "*" * (len(name) - 1) if name else ""
+
+
+def mask_phone(phone: str) -> str:
+    """+8613800005678 -> 138****5678; other numbers keep their last four digits."""
+    digits = re.sub(r"\D", "", phone)
+    if digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if len(digits) == 11 and digits.startswith("1"):
+        return f"{digits[:3]}****{digits[7:]}"
+    return "*" * max(len(digits) - 4, 0) + digits[-4:] if digits else ""
+
+
+def mask_email(email: str) -> str:
+    return _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***{m.group(2)}", email.strip())
+
+
+def mask_text(text: str, names: tuple[str, ...] = ()) -> str:
+    """The text with phone numbers (138****5678), ID card numbers (110101********1234), e-mail
+    addresses (z***@example.com) and the given names (the reporter's own: 赵*) masked. Names of
+    other people are not recognised in free text; that is what the logged reveal is for."""
+    text = _EMAIL_IN_TEXT.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
+    text = _ID_IN_TEXT.sub(lambda m: f"{m.group(1)}********{m.group(2)}", text)
+    text = _PHONE_IN_TEXT.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _LANDLINE_IN_TEXT.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    for name in sorted({n.strip() for n in names if len(n.strip()) >= 2}, key=len, reverse=True):
+        text = text.replace(name, mask_name(name))
+    return text
+
+
+def mask_reporter(reporter: dict[str, Any]) -> dict[str, Any]:
+    """A reporter block (name, phone, email, flags) with its personal data masked."""
+    return reporter | {
+        "name": mask_name(reporter.get("name") or ""),
+        "phone": mask_phone(reporter.get("phone") or ""),
+        "email": mask_email(reporter.get("email") or ""),
+    }

@@ -87,3 +87,23 @@ def test_the_keys_command_prints_usable_secrets():
     assert PiiCipher.from_setting(env["FENGQIAO_PII_KEYS"]).active == "k1"
     BlindIndex.from_setting(env["FENGQIAO_PII_INDEX_KEY"])
     assert len(key_from_setting(env["FENGQIAO_LINK_KEY"])) == 32
+
+
+def test_masking_keeps_enough_to_recognise_and_hides_the_rest():
+    from fengqiao.pii import mask_phone, mask_reporter, mask_text
+
+    text = (
+        "我叫赵六，电话13800005678，另一个 +86 139-1234-5678，座机010-12345678，"
+        "身份证110101199001011234，邮箱zhao6@example.com"
+    )
+    masked = mask_text(text, names=("赵六",))
+    assert masked == (
+        "我叫赵*，电话138****5678，另一个 139****5678，座机010-****5678，身份证110101********1234，邮箱z***@example.com"
+    )
+    assert mask_phone("+8613800005678") == "138****5678"
+    assert mask_reporter({"name": "赵六", "phone": "+8613800005678", "email": "", "anonymous": False}) == {
+        "name": "赵*",
+        "phone": "138****5678",
+        "email": "",
+        "anonymous": False,
+    }

@@ -7,26 +7,29 @@ import json
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fengqiao.auth import Principal
 from fengqiao.events import FeedbackSubmitted
-from fengqiao.http import OptionalPrincipal, api_error, check_limit, client_address, invalid_field, rate_limited
+from fengqiao.http import (
+    OptionalPrincipal,
+    StaffPrincipal,
+    api_error,
+    check_limit,
+    client_address,
+    invalid_field,
+    rate_limited,
+)
 from fengqiao.outbox import unit_of_work
-from fengqiao.pii import BlindIndex, PiiCipher, Sealed
+from fengqiao.pii import BlindIndex
 from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.access import AccessLocked, code_opens
 from intake.deps import CipherDep, IndexDep
-from intake.domain import (
-    CHANNELS_NEEDING_TOKEN,
-    STATUS_LABELS,
-    may_open_confidential,
-    may_see_reporter,
-    normalise_tracking_no,
-)
+from intake.domain import CHANNELS_NEEDING_TOKEN, READS_DISCLOSURES, STATUS_LABELS, normalise_tracking_no
+from intake.staff_access import case_file, staff_opens
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -117,56 +120,102 @@ async def get_feedback(
     index: IndexDep,
     x_access_code: Annotated[str | None, Header(max_length=64)] = None,
 ) -> dict:
-    not_found = api_error(404, "not_found", "未找到该编号，或查询码不正确。")
+    """The item's status and timeline (citizen with X-Access-Code, or staff). Staff of the station
+    also read what the citizen wrote (`title`, `content`, `address`) and who they are (`reporter`),
+    personal data masked: `POST .../reveal` with a reason shows it as written, and is logged."""
     tracking_no = normalise_tracking_no(tracking_no)
     if len(tracking_no) > 32:
-        raise not_found
+        raise _not_found()
     async with rt.pool.acquire() as conn:
         row = await db.get_submission(conn, tracking_no)
         if row is None:
-            raise not_found
-        staff_view = await _staff_view(conn, principal, row)
+            raise _not_found()
+        staff_view = await staff_opens(conn, principal, row)
         if not staff_view and not await _access_code_opens(request, conn, index, row, principal, x_access_code):
-            raise not_found
+            raise _not_found()
         timeline = await db.get_timeline(conn, tracking_no)
         assignee = await db.staff_name(conn, row["assignee_id"]) if staff_view and row["assignee_id"] else None
-        reporter = None
-        if (
-            staff_view
-            and principal is not None  # implied by staff_view; stated for mypy
-            and row["reporter_enc"] is not None
-            and may_see_reporter(principal.role, row["confidential"])
-        ):
-            reporter = await _open_reporter(conn, cipher, principal, row, tracking_no)
+    words = (
+        case_file(cipher, principal, row, reveal=False)
+        if staff_view and principal is not None  # implied by staff_view; stated for mypy
+        else {"title": None, "content": None, "address": None, "reporter": None}
+    )
     return {
         "tracking_no": row["tracking_no"],
         "status": row["status"],
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
         "station": row["station"],
+        "channel": row["channel"] if staff_view else None,
         "type": row["type"],
         "category": row["category"],
         "urgency": row["urgency"] if staff_view else None,
         "assignee": assignee,
-        # Staff only, and for a confidential tip-off (举报) the station's leadership only; every
-        # disclosure is logged.
-        "reporter": reporter,
+        # Staff only (a confidential tip-off's reporter: the station's leadership only), masked.
+        **words,
         "timeline": [{"at": t["at"].isoformat(), "status": t["status"], "note": t["note"]} for t in timeline],
     }
 
 
-async def _staff_view(conn: asyncpg.Connection, principal: Principal | None, row: asyncpg.Record) -> bool:
-    """Whether the caller sees the item as its station's staff (no access code needed)."""
-    staff_view = principal is not None and principal.is_staff and principal.can_see_station(row["station"])
-    if (
-        staff_view
-        and principal is not None  # implied by staff_view; stated for mypy
-        and row["confidential"]
-        and not may_open_confidential(
-            principal.role, await db.is_confidential_handler(conn, principal.staff_id, row["station"])
+def _not_found() -> HTTPException:
+    return api_error(404, "not_found", "未找到该编号，或查询码不正确。")
+
+
+class RevealIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500, description="why the personal data is needed (logged)")
+
+
+@router.post("/feedback/{tracking_no}/reveal")
+async def reveal_feedback(
+    tracking_no: Annotated[str, Path(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")],
+    body: RevealIn,
+    rt: RuntimeDep,
+    staff: StaffPrincipal,
+    cipher: CipherDep,
+) -> dict:
+    """What the citizen wrote and who they are, unmasked, for staff who open the item; the reveal
+    and its reason go to the station's disclosure log. Anyone else: 404."""
+    if not body.reason.strip():
+        raise api_error(422, "missing_reason", "请说明查看个人信息的理由。", field="reason")
+    tracking_no = normalise_tracking_no(tracking_no)
+    async with rt.pool.acquire() as conn:
+        row = await db.get_submission(conn, tracking_no)
+        if row is None or not await staff_opens(conn, staff, row):
+            raise _not_found()
+        words = case_file(cipher, staff, row, reveal=True)
+        await db.log_personal_data_access(
+            conn,
+            tracking_no,
+            staff.token_id,
+            staff.staff_id,
+            staff.role,
+            station=row["station"],
+            action="reveal",
+            reason=body.reason.strip(),
         )
-    ):
-        staff_view = False  # and without the access code: not found, as in mediation and triage
-    return staff_view
+    return {"tracking_no": tracking_no, **words}
+
+
+@router.get("/disclosures")
+async def list_disclosures(
+    rt: RuntimeDep,
+    staff: StaffPrincipal,
+    station: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    tracking_no: Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> dict:
+    """The station's disclosure log, newest first: who revealed an item's personal data and why,
+    who viewed a scanned slip, who was refused an item they are kept out of. The station's
+    leadership (their own station) and bureau supervisors (any, or `station`)."""
+    if staff.role not in READS_DISCLOSURES:
+        raise api_error(403, "forbidden", "只有所领导和分局可以查看个人信息查阅记录。")
+    if station is not None and not staff.can_see_station(station):
+        raise api_error(404, "not_found", "未找到该派出所。")
+    scope = station if staff.sees_all_stations else staff.station
+    number = normalise_tracking_no(tracking_no) if tracking_no else None
+    async with rt.pool.acquire() as conn:
+        rows = await db.disclosures(conn, scope, number, limit)
+    return {"entries": [{**dict(r), "at": r["at"].isoformat()} for r in rows]}
 
 
 async def _access_code_opens(
@@ -190,13 +239,3 @@ async def _access_code_opens(
         )
         locked.headers = {"Retry-After": str(exc.retry_after_s)}
         raise locked from None
-
-
-async def _open_reporter(
-    conn: asyncpg.Connection, cipher: PiiCipher, principal: Principal, row: asyncpg.Record, tracking_no: str
-) -> dict:
-    """The reporter's identity, opened for staff; every disclosure is logged."""
-    reporter = cipher.open_json(Sealed(row["pii_kid"], row["reporter_enc"]), context=f"{tracking_no}/reporter")
-    reporter |= {"anonymous": row["anonymous"], "confidential": row["confidential"]}
-    await db.log_personal_data_access(conn, tracking_no, principal.token_id, principal.staff_id, principal.role)
-    return reporter

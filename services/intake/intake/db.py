@@ -127,7 +127,8 @@ async def add_timeline_note(conn: asyncpg.Connection, tracking_no: str, at: date
 async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "
-        "access_code_hash, submitted_at, pii_kid, reporter_enc, anonymous, confidential "
+        "access_code_hash, submitted_at, pii_kid, reporter_enc, anonymous, confidential, "
+        "title, content, location_enc, access_settled "
         "FROM submissions WHERE tracking_no = $1",
         tracking_no,
     )
@@ -290,15 +291,67 @@ async def open311_requests(
 
 
 async def log_personal_data_access(
-    conn: asyncpg.Connection, tracking_no: str, token_id: str, staff_id: str | None, role: str
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    token_id: str,
+    staff_id: str | None,
+    role: str,
+    *,
+    station: str,
+    action: str,
+    reason: str | None = None,
 ) -> None:
+    """One line of the station's disclosure log: a reveal (with its reason), a scan viewed, a refusal."""
     await conn.execute(
-        "INSERT INTO personal_data_access (tracking_no, token_id, staff_id, role) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO personal_data_access (tracking_no, token_id, staff_id, role, station, action, reason) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7)",
         tracking_no,
         token_id,
         staff_id,
         role,
+        station,
+        action,
+        reason,
     )
+
+
+async def disclosures(
+    conn: asyncpg.Connection, station: str | None, tracking_no: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """The disclosure log of a station (None: every station), newest first."""
+    return await conn.fetch(
+        "SELECT at, tracking_no, station, staff_id, role, action, reason FROM personal_data_access "
+        "WHERE ($1::text IS NULL OR station = $1) AND ($2::text IS NULL OR tracking_no = $2) "
+        "ORDER BY at DESC, id DESC LIMIT $3",
+        station,
+        tracking_no,
+        limit,
+    )
+
+
+async def is_excluded(conn: asyncpg.Connection, tracking_no: str, staff_id: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM access_exclusions WHERE tracking_no = $1 AND staff_id = $2", tracking_no, staff_id
+        )
+    )
+
+
+async def change_exclusions(
+    conn: asyncpg.Connection, tracking_no: str, origin: str, excluded: list[str], restored: list[str], *, settle: bool
+) -> None:
+    """Staff kept out of an item (`excluded`) or let in again (`restored`); `settle`: triage has
+    said who the item names, so the station's staff may open it."""
+    await conn.executemany(
+        "INSERT INTO access_exclusions (tracking_no, staff_id, origin) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        [(tracking_no, staff_id, origin) for staff_id in excluded],
+    )
+    if restored:
+        await conn.execute(
+            "DELETE FROM access_exclusions WHERE tracking_no = $1 AND staff_id = any($2::text[])", tracking_no, restored
+        )
+    if settle:
+        await conn.execute("UPDATE submissions SET access_settled = true WHERE tracking_no = $1", tracking_no)
 
 
 async def record_survey_answer(

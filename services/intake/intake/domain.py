@@ -101,3 +101,16 @@ SEES_CONFIDENTIAL = LEADERSHIP_ROLES | {"bureau"}
 
 def may_open_confidential(role: str, approved_handler: bool) -> bool:
     return role in SEES_CONFIDENTIAL or approved_handler
+
+
+# Before triage has said who an item names (staff named in a complaint may not open it), the
+# station's staff do not open it; bureau supervisors and admins, who are no station's staff, do.
+SEES_UNSETTLED = frozenset({"bureau", "admin"})
+
+
+def may_open_unsettled(role: str) -> bool:
+    return role in SEES_UNSETTLED
+
+
+# Who reads the station's disclosure log (who revealed personal data, who was refused an item).
+READS_DISCLOSURES = LEADERSHIP_ROLES | {"bureau"}

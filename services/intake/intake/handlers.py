@@ -10,6 +10,7 @@ import asyncpg
 from fengqiao.constants import INTAKE_SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
+    CaseAccessChanged,
     CaseAssigned,
     CaseMerged,
     CaseTriaged,
@@ -151,6 +152,15 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
         )
 
 
+async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Who may not open an item: staff named in a complaint (triage, which also settles the item:
+    the station's staff open it from now on) or kept out by the station's leader."""
+    data = event.payload(CaseAccessChanged)
+    await db.change_exclusions(
+        conn, data.tracking_no, data.origin, data.excluded, data.restored, settle=data.origin == "triage"
+    )
+
+
 async def on_station_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, metrics: Metrics) -> None:
     await READ_MODEL_HANDLERS[EventTypes.STATION_UPSERTED](event, conn, outbox)
     code = event.payload(StationUpserted).code
@@ -168,6 +178,7 @@ def make_handlers(cipher: PiiCipher, index: BlindIndex):
             EventTypes.CASE_MERGED: on_case_merged,
             **{f"fengqiao.case.{step}": on_case_updated for step in CITIZEN_VISIBLE},
             EventTypes.CITIZEN_UPDATE: partial(on_citizen_update, cipher=cipher),
+            EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
             **READ_MODEL_HANDLERS,
             EventTypes.STATION_UPSERTED: partial(on_station_upserted, metrics=metrics),
         }

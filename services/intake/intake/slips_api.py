@@ -21,6 +21,7 @@ from fengqiao.runtime import RuntimeDep
 from intake import db
 from intake.deps import CipherDep, IndexDep
 from intake.domain import may_see_reporter
+from intake.staff_access import staff_opens
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1/mailbox", tags=["mailbox"])
@@ -128,14 +129,18 @@ async def get_scan(
     """The scanned image, for staff of the item's station; every viewing is logged."""
     async with rt.pool.acquire() as conn:
         row = await db.scan(conn, tracking_no[:32])
+        item = await db.get_submission(conn, tracking_no[:32]) if row is not None else None
         if (
             row is None
-            or not staff.can_see_station(row["station"])
+            or item is None
+            or not await staff_opens(conn, staff, item)  # kept out of the item: not its slip either
             or not may_see_reporter(staff.role, row["confidential"])
         ):
             raise api_error(404, "not_found", "没有该扫描件。")
         image = cipher.open(Sealed(row["pii_kid"], row["image_enc"]), context=f"{tracking_no}/scan")
-        await db.log_personal_data_access(conn, tracking_no, staff.token_id, staff.staff_id, staff.role)
+        await db.log_personal_data_access(
+            conn, tracking_no, staff.token_id, staff.staff_id, staff.role, station=row["station"], action="view_scan"
+        )
     # nosniff and a sandbox: a file that passed the magic-number check but is also HTML (a polyglot)
     # must not run as a page of intake's origin; attachment keeps PDFs out of the page context.
     extension = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}.get(row["content_type"], "bin")

@@ -12,14 +12,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.auth import Principal
-from fengqiao.events import CaseStatus, Category, RequestType, Urgency
+from fengqiao.events import CaseStatus, Category, Channel, RequestType, Urgency
 from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
 from mediation import cases, db
-from mediation.deps import TRACKING_NO_PATTERN, CurrentActor, TrackingNo, VisibleCase
+from mediation.access import citizen_words
+from mediation.deps import TRACKING_NO_PATTERN, CipherDep, CurrentActor, TrackingNo, VisibleCase
 from mediation.lifecycle import Rejected
-from mediation.unit import audit, staff_unit
+from mediation.unit import audit, audit_refusal, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=AuthoriseFirstRoute)
 
@@ -30,9 +31,13 @@ _STATUS_FOR_CODE = {
     "not_your_case": 403,
     "illegal_transition": 409,
     "same_handler": 409,
+    "excluded": 403,
     "same_assignee": 409,
     "illegal_extension": 409,
     "followups_pending": 409,
+    "holder_excluded": 409,
+    "already_excluded": 409,
+    "not_excluded": 404,
 }
 LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
 
@@ -90,6 +95,7 @@ async def list_cases(
     type_: Annotated[RequestType | None, Query(alias="type")] = None,
     category: Category | None = None,
     urgency: Urgency | None = None,
+    channel: Annotated[Channel | None, Query(description="the channel the item came in by")] = None,
     overdue: Annotated[bool | None, Query(description="true: a running clock is past its due time")] = None,
     since: Annotated[date | None, Query(description="submitted on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="submitted on or before this day (Beijing time)")] = None,
@@ -107,6 +113,7 @@ async def list_cases(
         type=type_,
         category=category,
         urgency=urgency,
+        channel=channel,
         overdue=overdue,
         since=since,
         until=until,
@@ -142,18 +149,23 @@ async def _assignee(conn: asyncpg.Connection, principal: Principal, assignee: st
 
 
 @router.get("/cases/{tracking_no}")
-async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
-    """A case with its history and its clocks (original and current deadlines, misses)."""
+async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal, cipher: CipherDep) -> dict:
+    """A case with its history and its clocks (original and current deadlines, misses), the channel
+    and what the citizen wrote (`words`: title, content, address; personal data masked)."""
     async with staff_unit(rt.pool, principal) as (conn, _):
         row = await db.cases.get_case(conn, tracking_no)
-        if row is None or not principal.can_see_station(row["station"]):
-            raise api_error(404, "not_found", "未找到该事项。")
-        steps = await db.cases.history(conn, tracking_no)
-        clock_rows = await db.clocks.clocks(conn, tracking_no)
-        await audit(conn, principal, "view_case", tracking_no, row["station"])
+        if row is not None and principal.can_see_station(row["station"]):
+            steps = await db.cases.history(conn, tracking_no)
+            clock_rows = await db.clocks.clocks(conn, tracking_no)
+            words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no))
+            await audit(conn, principal, "view_case", tracking_no, row["station"])
+    if row is None or not principal.can_see_station(row["station"]):
+        await audit_refusal(rt.pool, principal, tracking_no)
+        raise api_error(404, "not_found", "未找到该事项。")
     return {
         **{k: iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        "words": words,
         "reopen_reason": _reopen_reason(steps),
         "history": [{k: iso(v) for k, v in dict(s).items()} for s in steps],
         "clocks": [{k: iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],

@@ -38,8 +38,8 @@ async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
     return WorkCalendar(loaded=await db.clocks.calendar_days(conn))
 
 
-def case_of(row: asyncpg.Record) -> Case:
-    """The state machine's view of a case row."""
+def case_of(row: asyncpg.Record, excluded: frozenset[str] = frozenset()) -> Case:
+    """The state machine's view of a case row (and who is kept out of it)."""
     return Case(
         row["tracking_no"],
         row["station"],
@@ -48,6 +48,7 @@ def case_of(row: asyncpg.Record) -> Case:
         row["needs_mediation"],
         row["returned_by"],
         row["handled_by"],
+        excluded,
     )
 
 
@@ -93,7 +94,7 @@ async def perform(
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
         raise Rejected("not_found", "未找到该事项。")
-    case = case_of(row)
+    case = case_of(row, await db.access.excluded_staff(conn, tracking_no))
     t = decide(case, actor, command)
     if isinstance(command, Close):
         await _check_followups_done(conn, tracking_no)
@@ -108,6 +109,7 @@ async def perform(
     elif t.event == "transferred":
         assignee = await _hand_over(conn, station)
         changes.update(transferred_from=case.station, flagged=True)
+        await db.access.case_moved(conn, tracking_no, station)
     elif t.event == "escalated":
         changes["escalated"] = True
     await db.cases.update_case_state(

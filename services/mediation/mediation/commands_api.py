@@ -19,8 +19,8 @@ from fengqiao.taxonomy import STATUS_LABELS
 from mediation.cases import perform
 from mediation.commands import STAFF_COMMANDS, CaseCommand, StaffCommand, name_of
 from mediation.deps import CurrentActor, TrackingNo, VisibleCase
-from mediation.lifecycle import Actor, authorise
-from mediation.unit import audit, staff_unit
+from mediation.lifecycle import Actor, Rejected, authorise
+from mediation.unit import audit, audit_refusal, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["case commands"], route_class=AuthoriseFirstRoute)
 COMMANDS_BY_NAME = {name_of(c): c for c in STAFF_COMMANDS}
@@ -41,9 +41,14 @@ async def carry_out(
 ) -> CommandOut:
     """One command in the staff member's transaction, audited; Rejected (its HTTP error) if illegal."""
     now = datetime.now(UTC)
-    async with staff_unit(rt.pool, principal) as (conn, outbox):
-        t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command, now=now)
-        await audit(conn, principal, name_of(command), tracking_no, before["station"], t.event)
+    try:
+        async with staff_unit(rt.pool, principal) as (conn, outbox):
+            t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command, now=now)
+            await audit(conn, principal, name_of(command), tracking_no, before["station"], t.event)
+    except Rejected as exc:
+        if exc.code == "not_found":
+            await audit_refusal(rt.pool, principal, tracking_no)
+        raise
     if t.event in MEASURED_STAGES:
         rt.metrics.stage_seconds.labels(stage=t.event).observe((now - before["submitted_at"]).total_seconds())
     return CommandOut(

@@ -22,7 +22,7 @@ from mediation import db
 from mediation.cases import case_of
 from mediation.lifecycle import Actor, Case
 from mediation.metrics import MediationMetrics
-from mediation.unit import staff_unit
+from mediation.unit import audit_refusal, staff_unit
 
 # What a path may carry: a tracking number's characters (never NUL, which PostgreSQL refuses with a
 # 500), and row ids within bigint (a larger one made asyncpg fail with a 500). Refused with a 422.
@@ -50,6 +50,7 @@ async def _visible_case(
     async with staff_unit(rt.pool, principal) as (conn, _):
         row = await db.cases.get_case(conn, tracking_no)
     if row is None or not principal.can_see_station(row["station"]):
+        await audit_refusal(rt.pool, principal, tracking_no)  # kept out of it: the leader reads that
         raise api_error(404, "not_found", "未找到该事项。")
     return case_of(row)
 

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncpg
 
-from fengqiao.events import CaseAssigned, CaseMerged, CloudEvent, EventTypes, SurveyAnswered
+from fengqiao.events import (
+    CaseAccessChanged,
+    CaseAssigned,
+    CaseMerged,
+    CloudEvent,
+    EventTypes,
+    SurveyAnswered,
+    TriageRequested,
+)
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
+from fengqiao.pii import PiiCipher
 from mediation import db
+from mediation.access import store_words
 from mediation.cases import open_case, perform
 from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
@@ -19,6 +31,25 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     """A new case: its acceptance and resolution clocks start at the assignment."""
     data = event.payload(CaseAssigned)
     await open_case(conn, data, event.time)
+    await db.access.take_channel(conn, data.tracking_no)
+
+
+async def on_triage_requested(
+    event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher
+) -> None:
+    """The citizen's words and the channel, kept sealed for the case detail (the request intake
+    sends triage: mediation reads no other service's tables)."""
+    await store_words(conn, cipher, event.payload(TriageRequested))
+
+
+async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Staff named in a complaint, from triage: kept out of the case, which the station's staff may
+    open from now on. The leader's own exclusions were written here when made."""
+    data = event.payload(CaseAccessChanged)
+    if data.origin != "triage":
+        return
+    await db.access.add_exclusions(conn, data.tracking_no, data.station, data.excluded, origin="triage")
+    await db.access.settle(conn, data.tracking_no)
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -47,11 +78,16 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
         return  # e.g. answered twice, or the case is still open: the answer stays in intake
 
 
-def handlers(metrics: Metrics) -> dict:
-    """The HANDLERS table. No handler needs more than its connection and outbox today; one that
-    does gets it bound here, once, as a keyword argument (functools.partial)."""
-    return {
-        EventTypes.CASE_ASSIGNED: on_case_assigned,
-        EventTypes.CASE_MERGED: on_case_merged,
-        EventTypes.SURVEY_ANSWERED: on_survey_answered,
-    }
+def make_handlers(cipher: PiiCipher):
+    """The HANDLERS table with this process's dependencies bound, once, as keyword arguments."""
+
+    def handlers(metrics: Metrics) -> dict:
+        return {
+            EventTypes.CASE_ASSIGNED: on_case_assigned,
+            EventTypes.CASE_MERGED: on_case_merged,
+            EventTypes.SURVEY_ANSWERED: on_survey_answered,
+            EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher),
+            EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
+        }
+
+    return handlers

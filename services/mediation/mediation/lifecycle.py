@@ -59,6 +59,7 @@ class Case:
     needs_mediation: bool = False
     returned_by: str | None = None
     handled_by: str | None = None  # who resolved it: the return visit must be someone else
+    excluded: frozenset[str] = frozenset()  # named in the complaint, or kept out by the leader
 
 
 @dataclass(frozen=True)
@@ -175,11 +176,12 @@ def _escalate(case: Case, actor: Actor, cmd: Escalate) -> Transition:
 
 
 def _visit(case: Case, actor: Actor, cmd: Visit) -> Transition:
-    """回访 by the station: never by whoever resolved or holds the case (they would rate their own work).
-    Who a complaint names is not known to mediation (triage only counts them), so it is not checked here."""
+    """回访 by the station: never by whoever resolved or holds the case (they would rate their own work),
+    nor by anyone kept out of it (the officer a complaint names would rate the complaint against him)."""
     _need(case.status == "resolved", "illegal_transition", "只有已办结的事项可以回访。")
     handlers = {case.handled_by, case.assignee_id} - {None}
     _need(actor.staff_id not in handlers, "same_handler", "回访须由承办人以外的人员进行。")
+    _need(actor.staff_id not in case.excluded, "excluded", "您须回避此事项，不能回访。")
     changes: dict[str, Any] = {"visit_result": cmd.result, "visit_method": cmd.method}
     how = VISIT_METHOD_LABELS[cmd.method]
     if cmd.result == "dissatisfied":

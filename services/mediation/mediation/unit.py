@@ -29,7 +29,7 @@ class staff_unit(unit_of_work):
             confidential = p.role in SEES_CONFIDENTIAL or (
                 p.staff_id is not None and await db.cases.is_confidential_handler(conn, p.staff_id, p.station)
             )
-            await db.cases.enter_staff_scope(conn, self.station, confidential)
+            await db.cases.enter_staff_scope(conn, self.station, confidential, p.staff_id or "")
         except BaseException as exc:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -54,3 +54,15 @@ async def audit(
         tracking_no=tracking_no,
         detail=detail,
     )
+
+
+async def audit_refusal(pool: asyncpg.Pool, principal: Principal, tracking_no: str) -> None:
+    """A case the caller was answered "not found" for: if that is because they are kept out of it
+    (named in the complaint, or by the leader), the refusal goes to the audit log the leader reads.
+    Its own transaction: the refused request's was rolled back."""
+    if not principal.staff_id:
+        return
+    async with staff_unit(pool, principal) as (conn, _):
+        excluded = await db.access.is_excluded(conn, tracking_no, principal.staff_id)
+        if excluded is not None:
+            await audit(conn, principal, "refused_excluded", tracking_no, excluded["station"])

@@ -147,6 +147,16 @@ def test_the_holder_may_not_visit_a_case_the_leader_resolved_for_him():
     assert (t.status, t.note, t.changes["visit_method"]) == ("visited", "上门回访", "in_person")
 
 
+def test_staff_kept_out_of_the_case_may_not_visit_it():
+    """Issue 13, item 2: the officer a complaint names (or whom the leader kept out) does not
+    record the return visit of the complaint against himself."""
+    resolved = case("resolved", assignee_id="KZ01-IN", handled_by="KZ01-IN", excluded=frozenset({"KZ01-P2"}))
+    with pytest.raises(Rejected) as exc:
+        decide(resolved, OTHER, Visit(result="satisfied"))
+    assert exc.value.code == "excluded"
+    assert decide(resolved, OFFICER, Visit(result="satisfied")).status == "visited"
+
+
 def test_transfer_moves_the_case_to_the_other_station():
     t = decide(case("in_progress"), LEADER, Transfer(to_station="KZ02"))
     assert (t.status, t.event, t.assignee_id, t.changes) == ("assigned", "transferred", None, {"station": "KZ02"})

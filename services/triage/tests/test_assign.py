@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from triage.assign import Candidate, Item, choose_assignee, named_in, on_shift
+from triage.assign import Candidate, Item, choose_assignee, excluded_staff, named_in, on_shift
 
 TEAMS = {"neighbor_dispute": "mediation", "theft": "patrol", "noise": "community"}
 
@@ -92,3 +92,11 @@ def test_names_need_two_characters_and_badges_four_digits():
 def test_overnight_shifts():
     assert on_shift(time(23), time(20), time(8)) and on_shift(time(7, 59), time(20), time(8))
     assert not on_shift(time(8), time(20), time(8))
+
+
+def test_staff_named_in_a_complaint_are_handed_over_by_id_not_only_counted():
+    """Issue 13: who a complaint names travels (internally) with the assignment; a help request
+    naming an officer keeps nobody out."""
+    a = choose_assignee(Item("complaint", "police_conduct", "normal", "投诉民警刘洋态度恶劣"), staff(), TEAMS)
+    assert a.excluded == frozenset({"P2"}) and "excluded_named:1" in a.reason
+    assert excluded_staff(Item("help", "theft", "normal", "请刘洋警官帮忙找电动车"), staff()) == frozenset()

@@ -64,12 +64,14 @@ async def _may_see_confidential(conn, principal: Principal, station: str) -> boo
 @router.get("/decisions/{tracking_no}")
 async def get_decision(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal) -> dict:
     """The classification with its reasons and model version, the assignment and why, the merge.
-    Another station's item, or a confidential one the caller may not see: 404."""
+    Another station's item, a confidential one the caller may not see, or one that names the caller
+    in a complaint (or whose leader kept the caller out): 404."""
     async with rt.pool.acquire() as conn:
         row = await db.decision(conn, tracking_no)
         if (
             row is None
             or not principal.can_see_station(row["station"])
+            or (principal.staff_id is not None and principal.staff_id in row["excluded_staff"])
             or (row["confidential"] and not await _may_see_confidential(conn, principal, row["station"]))
         ):
             raise api_error(404, "not_found", "未找到该事项的分类记录。")

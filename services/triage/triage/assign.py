@@ -14,7 +14,7 @@ Every assignment says which rule chose it, the load and the roster."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import time
 
 LEADERSHIP = ("instructor", "leader")
@@ -50,6 +50,9 @@ class Assignment:
     reason: str
     flagged: bool = False
     notify_leader: bool = False
+    # Staff named in a complaint or police-conduct item: kept out of the case everywhere, not only
+    # out of the assignment (they travel on the internal case-access topic, never the public one).
+    excluded: frozenset[str] = frozenset()
 
 
 def on_shift(now: time, starts: time, ends: time) -> bool:
@@ -67,6 +70,13 @@ def named_in(text: str, candidates: list[Candidate]) -> set[str]:
     return found
 
 
+def excluded_staff(item: Item, candidates: list[Candidate]) -> frozenset[str]:
+    """Who may not handle, nor open, the item: staff named in a complaint or a police-conduct item."""
+    if not item.text or not (item.category == "police_conduct" or item.type == "complaint"):
+        return frozenset()
+    return frozenset(named_in(item.text, candidates))
+
+
 def _least_loaded(pool: list[Candidate]) -> Candidate:
     return min(pool, key=lambda x: (x.open_items, x.staff_id))
 
@@ -77,6 +87,12 @@ def _why(rule: str, pick: Candidate, extra: str = "") -> str:
 
 
 def choose_assignee(item: Item, candidates: list[Candidate], team_for_category: dict[str, str]) -> Assignment:
+    chosen = _choose(item, candidates, team_for_category)
+    excluded = excluded_staff(item, candidates)
+    return replace(chosen, excluded=excluded) if excluded else chosen
+
+
+def _choose(item: Item, candidates: list[Candidate], team_for_category: dict[str, str]) -> Assignment:
     named = named_in(item.text, candidates) if item.text else set()
     conflict = item.category == "police_conduct" or item.type == "complaint"
     pool = [x for x in candidates if not (conflict and x.staff_id in named)]

@@ -14,6 +14,7 @@ from fengqiao.constants import TRIAGE_SOURCE as SOURCE
 from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     AlertRaised,
+    CaseAccessChanged,
     CaseAssigned,
     CaseMerged,
     CaseTriaged,
@@ -28,7 +29,7 @@ from fengqiao.events import (
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from triage import alerts, db
-from triage.assign import Assignment, choose_assignee
+from triage.assign import Assignment, choose_assignee, excluded_staff
 from triage.assign import Item as AssignItem
 from triage.duplicates import Item as DupItem
 from triage.duplicates import Merge, find_primary, signature
@@ -98,6 +99,9 @@ async def on_triage_requested(
         raised=raised,
     )
     if merge is not None:
+        candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
+        excluded = excluded_staff(AssignItem(c.type, c.category, c.urgency, text, data.confidential), candidates)
+        await _settle_access(conn, outbox, data, excluded, common)
         await _merge(conn, outbox, data, merge, common)
         outbox.after_commit(partial(observe, merge_reason=merge.reason))
         return
@@ -194,6 +198,7 @@ async def _assign(
         engine.team_for_category(data.station),
     )
     await db.record_assignment(conn, data.tracking_no, data.station, a)
+    await _settle_access(conn, outbox, data, a.excluded, common)  # in the outbox before the assignment
     # Labels from the taxonomy, roles from the staff directory (CaseAssigned validates them again).
     assert is_request_type(c.type) and is_category(c.category) and is_urgency(c.urgency), "taxonomy labels"
     assert is_optional_role(a.assignee_role), "a directory role"
@@ -221,6 +226,37 @@ async def _assign(
         ),
     )
     return a
+
+
+async def _settle_access(
+    conn: asyncpg.Connection, outbox: Outbox, data: TriageRequested, excluded: frozenset[str], common: dict
+) -> None:
+    """Who the item names, on the internal case-access topic, for every item (an empty list settles
+    it too: intake and mediation keep an item from the station's staff until this arrives). Written
+    to the outbox before the assignment, so it is published first; never on the public stream."""
+    if excluded:
+        await db.change_exclusions(conn, data.tracking_no, sorted(excluded), [])
+    outbox.add(
+        Topics.CASE_ACCESS,
+        new_event(
+            EventTypes.CASE_ACCESS_CHANGED,
+            CaseAccessChanged(
+                tracking_no=data.tracking_no,
+                station=data.station,
+                origin="triage",
+                excluded=sorted(excluded),
+                at=datetime.now(UTC),
+            ),
+            **common,
+        ),
+    )
+
+
+async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """The leader kept staff out of a case (or let them in again): not its decision either."""
+    data = event.payload(CaseAccessChanged)
+    if data.origin == "leader":
+        await db.change_exclusions(conn, data.tracking_no, data.excluded, data.restored)
 
 
 def _observe(
@@ -382,6 +418,7 @@ def make_handlers(state: EngineState):
         return {
             EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, metrics=metrics, state=state),
             EventTypes.TRIAGE_CORRECTED: on_triage_corrected,
+            EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
             EventTypes.CASE_RESOLVED: on_case_closed,
             EventTypes.CASE_CLOSED: on_case_closed,
             EventTypes.CASE_REASSIGNED: on_case_moved,

@@ -89,6 +89,7 @@ class CaseQuery:
     type: str | None = None
     category: str | None = None
     urgency: str | None = None
+    channel: str | None = None
     overdue: bool | None = None
     since: date | None = None
     until: date | None = None
@@ -106,7 +107,7 @@ _OVERDUE = (
     "EXISTS (SELECT 1 FROM case_clocks o WHERE o.tracking_no = c.tracking_no "
     "AND o.done_at IS NULL AND o.due_at < now())"
 )
-# Every filter is a parameter ($1 station ... $9 until, $10 the stations' time zone), so the
+# Every filter is a parameter ($1 station ... $9 until, $10 the stations' time zone, $11 channel), so the
 # statement's text never varies with the request; only the ORDER BY is picked, from CASE_SORTS.
 _WHERE = (
     "WHERE ($1::text IS NULL OR c.station = $1) AND ($2::text IS NULL OR c.assignee_id = $2) "
@@ -115,6 +116,7 @@ _WHERE = (
     f"AND ($7::boolean IS NULL OR {_OVERDUE} = $7) "
     "AND ($8::date IS NULL OR c.submitted_at >= ($8::date::timestamp AT TIME ZONE $10)) "
     "AND ($9::date IS NULL OR c.submitted_at < (($9::date + 1)::timestamp AT TIME ZONE $10)) "
+    "AND ($11::text IS NULL OR c.channel = $11) "
 )
 CASE_SORTS = {
     "due": "due_at ASC NULLS LAST, c.submitted_at ASC",
@@ -139,6 +141,7 @@ def _filter_args(station: str | None, q: CaseQuery) -> list[Any]:
         q.since,
         q.until,
         STATION_TZ.key,
+        q.channel,
     ]
 
 
@@ -147,7 +150,8 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery
     the current assignment (the acceptance clock restarts on reassignment and transfer), `due_at`
     the running acceptance or resolution deadline, `overdue` whether a running clock is past due."""
     return await conn.fetch(
-        "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.assignee_id, c.flagged, "
+        "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.channel, c.assignee_id, "
+        "c.flagged, "
         "c.submitted_at, coalesce(k.started_at, c.assigned_at) AS assigned_at, "
         "coalesce(k.due_at, c.accept_due_at) AS accept_due_at, "
         f"{_DUE} AS due_at, {_OVERDUE} AS overdue, "
@@ -156,7 +160,7 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery
         "FROM cases c LEFT JOIN case_clocks k ON k.tracking_no = c.tracking_no AND k.clock = 'accept' "
         "LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
         f"{_WHERE} GROUP BY c.tracking_no, k.tracking_no, k.clock "
-        f"ORDER BY {CASE_SORTS[q.sort]}, c.tracking_no LIMIT $11 OFFSET $12",
+        f"ORDER BY {CASE_SORTS[q.sort]}, c.tracking_no LIMIT $12 OFFSET $13",
         *_filter_args(station, q),
         q.limit,
         q.offset,
@@ -269,13 +273,16 @@ async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str | None:
 # -- the staff transaction and its audit -----------------------------------------------------------
 
 
-async def enter_staff_scope(conn: asyncpg.Connection, station: str, confidential: bool) -> None:
-    """Run the rest of the transaction as the restricted role, scoped to `station` ("*": all)."""
+async def enter_staff_scope(conn: asyncpg.Connection, station: str, confidential: bool, staff_id: str = "") -> None:
+    """Run the rest of the transaction as the restricted role, scoped to `station` ("*": all), as
+    `staff_id` (cases they are kept out of are hidden)."""
     await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
     await conn.execute(
-        "SELECT set_config('fengqiao.station', $1, true), set_config('fengqiao.confidential', $2, true)",
+        "SELECT set_config('fengqiao.station', $1, true), set_config('fengqiao.confidential', $2, true), "
+        "set_config('fengqiao.staff', $3, true)",
         station,
         "on" if confidential else "off",
+        staff_id,
     )
 
 

@@ -52,6 +52,9 @@ from triage.db.decisions import (
     add_fingerprint as add_fingerprint,
 )
 from triage.db.decisions import (
+    change_exclusions as change_exclusions,
+)
+from triage.db.decisions import (
     decision as decision,
 )
 from triage.db.decisions import (

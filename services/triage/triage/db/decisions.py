@@ -49,6 +49,19 @@ async def record_decision(
     )
 
 
+async def change_exclusions(
+    conn: asyncpg.Connection, tracking_no: str, excluded: list[str], restored: list[str]
+) -> None:
+    """Who may not open the item's decision: `excluded` added, `restored` taken out."""
+    await conn.execute(
+        "UPDATE decisions SET excluded_staff = ARRAY(SELECT DISTINCT x FROM unnest(excluded_staff || $2::text[]) x "
+        "WHERE x <> ALL($3::text[]) ORDER BY x) WHERE tracking_no = $1",
+        tracking_no,
+        excluded,
+        restored,
+    )
+
+
 async def decision(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM decisions WHERE tracking_no = $1", tracking_no)
 

@@ -1,0 +1,111 @@
+"""Who may open a case, and what staff read of the citizen's words (issue 13).
+
+Staff named in a complaint (triage finds them) and staff the station's leader keeps out (with a
+reason) do not see the case: row-level security hides it from them as from another station (see
+migration 0011), and every refusal is audited. The exclusions come from triage on the internal
+case-access topic; the leader's go out on it to intake and triage. The citizen's words arrive
+sealed from intake's triage request and are shown masked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from fengqiao.constants import MEDIATION_SOURCE as SOURCE
+from fengqiao.events import CaseAccessChanged, EventTypes, Topics, TriageRequested, new_event
+from fengqiao.outbox import Outbox
+from fengqiao.pii import PiiCipher, Sealed, mask_text
+from mediation import db
+from mediation.lifecycle import Actor, Rejected
+
+
+def words_context(tracking_no: str) -> str:
+    return f"{tracking_no}/words"
+
+
+async def store_words(conn: asyncpg.Connection, cipher: PiiCipher, data: TriageRequested) -> None:
+    """The citizen's words as intake sent them to triage, sealed, and the channel."""
+    words = {"title": data.title, "content": data.content, "address": data.address}
+    sealed = cipher.seal_json(words, context=words_context(data.tracking_no))
+    await db.access.store_case_file(conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob)
+
+
+def citizen_words(cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None) -> dict[str, Any] | None:
+    """Title, content and address with phones, ID numbers and e-mails masked (None before the
+    case file arrived). Names in free text are not recognised; intake's logged reveal shows all."""
+    if row is None:
+        return None
+    words = cipher.open_json(Sealed(row["pii_kid"], row["words_enc"]), context=words_context(tracking_no))
+    return {k: mask_text(v) if isinstance(v, str) and v else None for k, v in words.items()}
+
+
+async def exclude(
+    conn: asyncpg.Connection,
+    outbox: Outbox,
+    *,
+    case: asyncpg.Record,
+    actor: Actor,
+    staff_id: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    """The leader keeps a member of the station's staff out of the case."""
+    _leader_only(actor)
+    target = await db.cases.staff_station(conn, staff_id)
+    if target is None or target["station"] != case["station"] or staff_id == actor.staff_id:
+        raise Rejected("invalid_staff", "只能排除本所的其他工作人员。")
+    if staff_id in (case["assignee_id"], case["handled_by"]):
+        raise Rejected("holder_excluded", "不能排除该事项的承办人，请先改派。")
+    if not await db.access.add_exclusions(
+        conn, case["tracking_no"], case["station"], [staff_id], origin="leader", reason=reason, added_by=actor.staff_id
+    ):
+        raise Rejected("already_excluded", "该人员已被排除。")
+    _announce(outbox, case, actor, now, excluded=[staff_id])
+
+
+async def restore(
+    conn: asyncpg.Connection, outbox: Outbox, *, case: asyncpg.Record, actor: Actor, staff_id: str, now: datetime
+) -> None:
+    """The leader lets a member of staff open the case again (also one triage found named: a
+    namesake, say); the reason is audited by the caller."""
+    _leader_only(actor)
+    if not await db.access.remove_exclusion(conn, case["tracking_no"], staff_id):
+        raise Rejected("not_excluded", "该人员未被排除。")
+    _announce(outbox, case, actor, now, restored=[staff_id])
+
+
+def _leader_only(actor: Actor) -> None:
+    if actor.role != "leader":
+        raise Rejected("forbidden", "只有所长可以设置事项的回避人员。")
+
+
+def _announce(
+    outbox: Outbox,
+    case: asyncpg.Record,
+    actor: Actor,
+    now: datetime,
+    *,
+    excluded: list[str] | None = None,
+    restored: list[str] | None = None,
+) -> None:
+    """Intake and triage keep the same people out (internal topic only: it names who is kept out)."""
+    outbox.add(
+        Topics.CASE_ACCESS,
+        new_event(
+            EventTypes.CASE_ACCESS_CHANGED,
+            CaseAccessChanged(
+                tracking_no=case["tracking_no"],
+                station=case["station"],
+                origin="leader",
+                excluded=excluded or [],
+                restored=restored or [],
+                changed_by=actor.staff_id,
+                at=now,
+            ),
+            source=SOURCE,
+            subject=case["tracking_no"],
+            stationid=case["station"],
+        ),
+    )
