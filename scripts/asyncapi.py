@@ -43,7 +43,15 @@ CHANNELS = {
         "Internal, mediation -> intake: what the citizen is told (the result, a request for information); free text.",
         "send",
     ),
-    Topics.STAFF_REMINDERS: ("Internal, mediation -> notify: a deadline is near.", "send"),
+    Topics.STAFF_REMINDERS: (
+        "Internal, mediation -> notify: a deadline is near; the citizen added to a case (no text).",
+        "send",
+    ),
+    Topics.CITIZEN_ADDITIONS: (
+        "Internal, intake -> mediation: what the citizen added to an open case (answer to a request for "
+        "information, e-mail reply, follow-up call); free text, may hold personal data. Restrict to mediation.",
+        "send",
+    ),
     Topics.CORRECTIONS: (
         "Internal, console -> triage: classifications corrected by staff; triage keeps them as "
         "labelled examples for `fengqiao triage train`.",

@@ -40,8 +40,10 @@ class Topics:
     CORRECTIONS = "fengqiao.internal.corrections.v1"
     # Internal: mediation -> intake, what the citizen is told (result summary, request for information).
     CITIZEN_UPDATES = "fengqiao.internal.citizen-updates.v1"
-    # Internal: mediation -> notify, reminders to staff before a deadline.
+    # Internal: mediation -> notify, reminders to staff before a deadline (and notices of what the citizen added).
     STAFF_REMINDERS = "fengqiao.internal.staff-reminders.v1"
+    # Internal: intake -> mediation, what the citizen added to an open case (free text, may hold personal data).
+    CITIZEN_ADDITIONS = "fengqiao.internal.citizen-additions.v1"
 
     @classmethod
     def all(cls) -> list[str]:
@@ -55,6 +57,7 @@ class Topics:
             cls.CORRECTIONS,
             cls.CITIZEN_UPDATES,
             cls.STAFF_REMINDERS,
+            cls.CITIZEN_ADDITIONS,
         ]
         return base + [dlq_topic(t) for t in base]
 
@@ -401,6 +404,35 @@ class CitizenUpdate(_Contract):
     resolution: int | None = Field(default=None, ge=1)
 
 
+AdditionChannel = Literal["web", "mailbox", "hotline"]
+
+
+class CitizenAdded(_Contract):
+    """Internal: the citizen added to their open case: the answer to a request for information
+    (tracking page, e-mail reply) or a follow-up call. The text is the citizen's own (or the
+    operator's summary of the call): it may hold personal data, so it never reaches the public stream
+    and is stored sealed."""
+
+    tracking_no: str
+    station: str
+    channel: AdditionChannel
+    text: str = Field(min_length=1, max_length=5000)
+    # web and mailbox additions answer the request for information (the resolution clock resumes);
+    # a follow-up call is a note for the officer, who resumes the clock if it brought what was asked
+    answers_request: bool = True
+    added_at: datetime
+
+
+class CitizenAddedNotice(_Contract):
+    """Internal: tell the holder of a case that the citizen added to it (no text: they read it in the case)."""
+
+    tracking_no: str
+    station: str
+    recipient_id: str
+    channel: AdditionChannel
+    clock_resumed: bool = False
+
+
 class StaffReminder(_Contract):
     """Internal: a deadline is near; remind the holder."""
 
@@ -529,6 +561,8 @@ class EventTypes:
     STAFF_REMINDER = "fengqiao.staff.reminder"
     ALERT_RAISED = "fengqiao.alert.raised"
     TRIAGE_CORRECTED = "fengqiao.triage.corrected"
+    CITIZEN_ADDED = "fengqiao.citizen.added"
+    STAFF_CITIZEN_ADDED = "fengqiao.staff.citizen_added"
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -564,6 +598,8 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.STAFF_REMINDER: StaffReminder,
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
+    EventTypes.CITIZEN_ADDED: CitizenAdded,
+    EventTypes.STAFF_CITIZEN_ADDED: CitizenAddedNotice,
 }
 
 
@@ -583,7 +619,8 @@ TOPIC_TYPES: dict[str, frozenset[str]] = {
     Topics.SURVEYS: frozenset({EventTypes.SURVEY_ANSWERED}),
     Topics.CORRECTIONS: frozenset({EventTypes.TRIAGE_CORRECTED}),
     Topics.CITIZEN_UPDATES: frozenset({EventTypes.CITIZEN_UPDATE}),
-    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER}),
+    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER, EventTypes.STAFF_CITIZEN_ADDED}),
+    Topics.CITIZEN_ADDITIONS: frozenset({EventTypes.CITIZEN_ADDED}),
 }
 # Topics other systems may write to: every type but the ones listed is refused there, unknown ones included.
 INGRESS_TOPICS = frozenset({Topics.SUBMISSIONS})

@@ -19,7 +19,7 @@ from mediation import db
 from mediation.api import refused, router
 from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
-from mediation.handlers import handlers
+from mediation.handlers import make_handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
 from mediation.records_api import router as records_router
@@ -114,8 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="mediation",
         title="枫桥 Fengqiao mediation (staff console)",
         migrations_dir=MIGRATIONS,
-        topics=[Topics.CASE_EVENTS, Topics.SURVEYS],
-        handlers=handlers,
+        topics=[Topics.CASE_EVENTS, Topics.SURVEYS, Topics.CITIZEN_ADDITIONS],
+        handlers=make_handlers(cipher),
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
         routers=[records_router, rectification_router, router, commands_router],
         background=[refresh_open_case_gauge, run_clocks],

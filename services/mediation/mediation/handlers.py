@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncpg
 
-from fengqiao.events import CaseAssigned, CaseMerged, CloudEvent, EventTypes, SurveyAnswered
+from fengqiao.events import CaseAssigned, CaseMerged, CitizenAdded, CloudEvent, EventTypes, SurveyAnswered
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
+from fengqiao.pii import PiiCipher
 from mediation import db
+from mediation.additions import record_addition
 from mediation.cases import open_case, perform
 from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
@@ -47,11 +51,21 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
         return  # e.g. answered twice, or the case is still open: the answer stays in intake
 
 
-def handlers(metrics: Metrics) -> dict:
-    """The HANDLERS table. No handler needs more than its connection and outbox today; one that
-    does gets it bound here, once, as a keyword argument (functools.partial)."""
-    return {
-        EventTypes.CASE_ASSIGNED: on_case_assigned,
-        EventTypes.CASE_MERGED: on_case_merged,
-        EventTypes.SURVEY_ANSWERED: on_survey_answered,
-    }
+async def on_citizen_added(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher) -> None:
+    """The citizen added to their case: the answer to a request for information, an e-mail reply or
+    a follow-up call (kept sealed; the holder is told)."""
+    await record_addition(conn, outbox, event.payload(CitizenAdded), event_id=event.id, cipher=cipher)
+
+
+def make_handlers(cipher: PiiCipher):
+    """The HANDLERS table with this process's dependencies bound once, as keyword arguments."""
+
+    def handlers(metrics: Metrics) -> dict:
+        return {
+            EventTypes.CASE_ASSIGNED: on_case_assigned,
+            EventTypes.CASE_MERGED: on_case_merged,
+            EventTypes.SURVEY_ANSWERED: on_survey_answered,
+            EventTypes.CITIZEN_ADDED: partial(on_citizen_added, cipher=cipher),
+        }
+
+    return handlers

@@ -28,6 +28,7 @@ from fengqiao.events import (
     CaseAssigned,
     CaseTriaged,
     CaseUpdated,
+    CitizenAddedNotice,
     CitizenMessageRequested,
     CloudEvent,
     EventTypes,
@@ -252,6 +253,25 @@ async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox:
     await _console(deps, conn, outbox, event, [(data.recipient_id, "reminder")], data.station, data.tracking_no, params)
 
 
+ADDITION_LABELS = {
+    "web": "已在进度查询页补充材料",
+    "mailbox": "已回复邮件补充材料",
+    "hotline": "来电跟进此事项（已记入办理记录）",
+}
+
+
+async def on_citizen_added(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    """The holder hears that the citizen added to the case (the text is in the case, not here)."""
+    data = event.payload(CitizenAddedNotice)
+    params = dict(
+        tracking_no=data.tracking_no,
+        addition_label=ADDITION_LABELS[data.channel],
+        clock_note="办理时限已恢复计算。" if data.clock_resumed else "",
+    )
+    targets = [(data.recipient_id, "citizen_added")]
+    await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
+
+
 async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """Staff who must act: the new holder, the leadership for returns, escalations and reopenings,
     the bureau supervisors for supervision (督办)."""
@@ -350,6 +370,7 @@ def handlers_table(deps: Deps) -> dict:
         EventTypes.CASE_ASSIGNED: partial(on_case_assigned, deps=deps),
         EventTypes.ALERT_RAISED: partial(on_alert_raised, deps=deps),
         EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
+        EventTypes.STAFF_CITIZEN_ADDED: partial(on_citizen_added, deps=deps),
         **{
             t: partial(on_case_updated, deps=deps)
             for t in (
