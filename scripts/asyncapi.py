@@ -49,13 +49,18 @@ CHANNELS = {
     ),
     Topics.STAFF_REMINDERS: (
         "Internal, mediation -> notify: a deadline is near; a step a member of staff took on a case, with "
-        "its reason (free text).",
+        "its reason (free text); the citizen added to a case (no text).",
         "send",
     ),
     Topics.CASE_ACCESS: (
         "Internal, triage and mediation -> intake, mediation and triage: who may not open a case (staff named "
         "in a complaint, the leader's exclusions). Confidential: staff ids of a complaint against an officer. "
         "Restrict to the four services.",
+        "send",
+    ),
+    Topics.CITIZEN_ADDITIONS: (
+        "Internal, intake -> mediation: what the citizen added to an open case (answer to a request for "
+        "information, e-mail reply, follow-up call); free text, may hold personal data. Restrict to mediation.",
         "send",
     ),
     Topics.CORRECTIONS: (

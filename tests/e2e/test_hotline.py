@@ -34,7 +34,7 @@ def post(stack, body: dict, who: str = "integration") -> httpx.Response:
     )
 
 
-def test_a_call_becomes_a_submission_once_and_repeat_callers_are_linked(stack, infra):
+def test_a_call_becomes_a_submission_once_and_a_repeat_call_joins_the_open_item(stack, infra):
     first_call = call()
     first = post(stack, first_call)
     assert first.status_code == 202, first.text
@@ -47,7 +47,8 @@ def test_a_call_becomes_a_submission_once_and_repeat_callers_are_linked(stack, i
         stack, call(caller_number="+86 13900002222", summary="又打来：夜市占道问题还没解决"), who="KZ02-P1"
     )  # an officer taking the call, the number written differently
     assert second.status_code == 202, second.text
-    assert second.json()["earlier_calls"] == [receipt["tracking_no"]]
+    # the first item is still open: the call is added to it (issue 13), not a new item
+    assert second.json()["added_to"] == receipt["tracking_no"] == second.json()["tracking_no"]
 
     body = wait_for_status(
         f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}",

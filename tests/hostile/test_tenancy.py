@@ -37,6 +37,7 @@ CASE_COMMAND_BODIES = {
     "accept": {},
     "note": {"text": "越权备注"},
     "request_info": {"text": "越权"},
+    "resume_clock": {},
     "start_mediation": {},
     "resolve": {"summary": "越权"},
     "return": {"reason": "越权"},
@@ -97,6 +98,9 @@ RULES: dict[str, tuple] = {
         for m in ("GET", "POST")
         for p in ("/", "/track", "/survey")
     },
+    "intake POST /track/add": (
+        "excluded: the citizen's answer on the tracking page: opened by the item's access code, no staff token",
+    ),
     **{
         f"{s} GET {p}": ("excluded: operations endpoints (health, readiness, metrics), no station data",)
         for s in ("intake", "mediation", "triage", "notify")

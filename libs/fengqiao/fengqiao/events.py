@@ -46,6 +46,8 @@ class Topics:
     # Internal: triage and mediation -> intake, mediation and triage, who may not open a case (staff
     # named in a complaint, the leader's exclusions). Confidential: never on the public stream.
     CASE_ACCESS = "fengqiao.internal.case-access.v1"
+    # Internal: intake -> mediation, what the citizen added to an open case (free text, may hold personal data).
+    CITIZEN_ADDITIONS = "fengqiao.internal.citizen-additions.v1"
 
     @classmethod
     def all(cls) -> list[str]:
@@ -60,6 +62,7 @@ class Topics:
             cls.CITIZEN_UPDATES,
             cls.STAFF_REMINDERS,
             cls.CASE_ACCESS,
+            cls.CITIZEN_ADDITIONS,
         ]
         return base + [dlq_topic(t) for t in base]
 
@@ -407,6 +410,35 @@ class CitizenUpdate(_Contract):
     resolution: int | None = Field(default=None, ge=1)
 
 
+AdditionChannel = Literal["web", "mailbox", "hotline"]
+
+
+class CitizenAdded(_Contract):
+    """Internal: the citizen added to their open case: the answer to a request for information
+    (tracking page, e-mail reply) or a follow-up call. The text is the citizen's own (or the
+    operator's summary of the call): it may hold personal data, so it never reaches the public stream
+    and is stored sealed."""
+
+    tracking_no: str
+    station: str
+    channel: AdditionChannel
+    text: str = Field(min_length=1, max_length=5000)
+    # web and mailbox additions answer the request for information (the resolution clock resumes);
+    # a follow-up call is a note for the officer, who resumes the clock if it brought what was asked
+    answers_request: bool = True
+    added_at: datetime
+
+
+class CitizenAddedNotice(_Contract):
+    """Internal: tell the holder of a case that the citizen added to it (no text: they read it in the case)."""
+
+    tracking_no: str
+    station: str
+    recipient_id: str
+    channel: AdditionChannel
+    clock_resumed: bool = False
+
+
 class StaffReminder(_Contract):
     """Internal: a deadline is near; remind the holder."""
 
@@ -593,6 +625,8 @@ class EventTypes:
     ALERT_RAISED = "fengqiao.alert.raised"
     TRIAGE_CORRECTED = "fengqiao.triage.corrected"
     CASE_ACCESS_CHANGED = "fengqiao.access.changed"
+    CITIZEN_ADDED = "fengqiao.citizen.added"
+    STAFF_CITIZEN_ADDED = "fengqiao.staff.citizen_added"
 
 
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -630,6 +664,8 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     EventTypes.ALERT_RAISED: AlertRaised,
     EventTypes.TRIAGE_CORRECTED: TriageCorrected,
     EventTypes.CASE_ACCESS_CHANGED: CaseAccessChanged,
+    EventTypes.CITIZEN_ADDED: CitizenAdded,
+    EventTypes.STAFF_CITIZEN_ADDED: CitizenAddedNotice,
 }
 
 
@@ -649,8 +685,11 @@ TOPIC_TYPES: dict[str, frozenset[str]] = {
     Topics.SURVEYS: frozenset({EventTypes.SURVEY_ANSWERED}),
     Topics.CORRECTIONS: frozenset({EventTypes.TRIAGE_CORRECTED}),
     Topics.CITIZEN_UPDATES: frozenset({EventTypes.CITIZEN_UPDATE}),
-    Topics.STAFF_REMINDERS: frozenset({EventTypes.STAFF_REMINDER, EventTypes.STAFF_NOTICE}),
+    Topics.STAFF_REMINDERS: frozenset(
+        {EventTypes.STAFF_REMINDER, EventTypes.STAFF_NOTICE, EventTypes.STAFF_CITIZEN_ADDED}
+    ),
     Topics.CASE_ACCESS: frozenset({EventTypes.CASE_ACCESS_CHANGED}),
+    Topics.CITIZEN_ADDITIONS: frozenset({EventTypes.CITIZEN_ADDED}),
 }
 # Topics other systems may write to: every type but the ones listed is refused there, unknown ones included.
 INGRESS_TOPICS = frozenset({Topics.SUBMISSIONS})

@@ -1,4 +1,8 @@
-"""Intake's SQL as small typed async functions."""
+"""Intake's SQL as small typed async functions.
+
+Over 400 lines: one small function per statement for every channel of the service (submissions,
+timeline, hotline, mailbox, survey, access guard, the citizen's additions); split it into a db/ package
+by topic when it grows further."""
 
 from __future__ import annotations
 
@@ -128,8 +132,8 @@ async def get_submission(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.
     return await conn.fetchrow(
         "SELECT tracking_no, station, channel, status, type, category, urgency, assignee_id, "
         "access_code_hash, submitted_at, pii_kid, reporter_enc, anonymous, confidential, "
-        "title, content, location_enc, access_settled "
-        "FROM submissions WHERE tracking_no = $1",
+        "title, content, location_enc, access_settled, "
+        "info_requested_at, info_answered_at FROM submissions WHERE tracking_no = $1",
         tracking_no,
     )
 
@@ -163,7 +167,7 @@ async def store_idempotent(conn: asyncpg.Connection, scope: str, key: str, reque
 
 async def hotline_call(conn: asyncpg.Connection, call_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT c.tracking_no, s.station FROM hotline_calls c "
+        "SELECT c.tracking_no, c.added_to_item, s.station FROM hotline_calls c "
         "JOIN submissions s USING (tracking_no) WHERE c.call_id = $1",
         call_id,
     )
@@ -177,7 +181,7 @@ async def earlier_calls_from(
     suspect's number into a "call" and learn whether, and when, that number reported."""
     rows = await conn.fetch(
         "SELECT c.tracking_no FROM hotline_calls c JOIN submissions s USING (tracking_no) "
-        "WHERE c.caller_index = $1 AND s.station = $2 AND ($3 OR NOT s.confidential) "
+        "WHERE c.caller_index = $1 AND s.station = $2 AND ($3 OR NOT s.confidential) AND NOT c.added_to_item "
         "ORDER BY c.started_at DESC LIMIT $4",
         caller_index,
         station,
@@ -198,10 +202,11 @@ async def record_hotline_call(
     started_at: datetime,
     ended_at: datetime | None,
     recording_url: str | None,
+    added_to_item: bool = False,
 ) -> None:
     await conn.execute(
         "INSERT INTO hotline_calls (call_id, tracking_no, caller_index, line, operator, started_at, ended_at, "
-        "recording_url) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "recording_url, added_to_item) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         call_id,
         tracking_no,
         caller_index,
@@ -210,7 +215,67 @@ async def record_hotline_call(
         started_at,
         ended_at,
         recording_url,
+        added_to_item,
     )
+
+
+async def open_item_of_caller(
+    conn: asyncpg.Connection, caller_index: str, station: str, closed: list[str], *, include_confidential: bool
+) -> asyncpg.Record | None:
+    """The newest item of this station the same number called about that is still open (a status not
+    in `closed`): a follow-up call is added to it. Confidential tip-offs only for those who may open
+    them, as for `earlier_calls_from`."""
+    tracking_no = await conn.fetchval(
+        "SELECT c.tracking_no FROM hotline_calls c JOIN submissions s USING (tracking_no) "
+        "WHERE c.caller_index = $1 AND s.station = $2 AND ($3 OR NOT s.confidential) "
+        "AND s.status <> ALL($4::text[]) ORDER BY c.started_at DESC LIMIT 1",
+        caller_index,
+        station,
+        include_confidential,
+        closed,
+    )
+    return await get_submission(conn, tracking_no) if tracking_no else None
+
+
+async def record_info_requested(conn: asyncpg.Connection, tracking_no: str, at: datetime) -> None:
+    """An officer asked the citizen for more information: the tracking page offers the form."""
+    await conn.execute(
+        "UPDATE submissions SET info_requested_at = greatest(info_requested_at, $2) WHERE tracking_no = $1",
+        tracking_no,
+        at,
+    )
+
+
+async def insert_addition(
+    conn: asyncpg.Connection,
+    *,
+    tracking_no: str,
+    channel: str,
+    source_key: str,
+    pii_kid: str,
+    text_enc: bytes,
+    added_at: datetime,
+    answers_request: bool,
+) -> bool:
+    """Store what the citizen added (sealed); False if this (channel, source key) was added before.
+    An answer closes the pending request for information."""
+    added = await conn.fetchval(
+        "INSERT INTO citizen_additions (tracking_no, channel, source_key, pii_kid, text_enc, added_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (channel, source_key) DO NOTHING RETURNING true",
+        tracking_no,
+        channel,
+        source_key,
+        pii_kid,
+        text_enc,
+        added_at,
+    )
+    if added and answers_request:
+        await conn.execute(
+            "UPDATE submissions SET info_answered_at = $2, updated_at = now() WHERE tracking_no = $1",
+            tracking_no,
+            added_at,
+        )
+    return bool(added)
 
 
 async def link_submissions(conn: asyncpg.Connection, tracking_no: str, related: list[str], reason: str) -> None:

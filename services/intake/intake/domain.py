@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from datetime import datetime
 
 from fengqiao.pii import BlindIndex
 from fengqiao.taxonomy import CITIZEN_STATUS_LABELS
@@ -114,3 +116,63 @@ def may_open_unsettled(role: str) -> bool:
 
 # Who reads the station's disclosure log (who revealed personal data, who was refused an item).
 READS_DISCLOSURES = LEADERSHIP_ROLES | {"bureau"}
+# -- what the citizen adds to an open item (issue 13) ---------------------------------------------
+
+# An item the citizen can still add to: not yet resolved. After the result (办结) a follow-up is a new
+# item referring to the old one, so a finished case is never silently reopened by an addition.
+CLOSED_FOR_ADDITIONS = frozenset({"resolved", "visited", "closed", "merged"})
+MAX_ADDITION_CHARS = 2000  # the tracking page's form (an e-mail keeps its 5,000 characters)
+MAX_NUMBERS_IN_MAIL = 3  # tracking numbers of one e-mail looked up: each costs a query and a decryption
+
+# Where the citizen sees their addition (the text itself is not repeated on the timeline).
+ADDITION_NOTES = {
+    "web": "您已补充材料，已转交承办民警。",
+    "mailbox": "已收到您回复的邮件，已转交承办民警。",
+    "hotline": "您的来电已记入本事项，已转交承办民警。",
+}
+
+_TRACKING_NO_IN_TEXT = re.compile(
+    rf"(?<![0-9A-Za-z]){TRACKING_PREFIX}[{TRACKING_ALPHABET}]{{{TRACKING_RANDOM_LEN}}}(?![0-9A-Za-z])", re.IGNORECASE
+)
+# Where a reply's quoted original starts: "> ...", Outlook's and Chinese mail programs' separators,
+# "On <date>, <someone> wrote:" and "在 <日期>，<某人> 写道：".
+_QUOTE_START = re.compile(
+    r"^\s*(>|-{2,}\s*(original message|原始邮件|原始郵件)|(on\s.{0,200}wrote:|在.{0,200}写道[:：]?)\s*$)",
+    re.IGNORECASE,
+)
+
+
+def open_for_additions(status: str) -> bool:
+    return status not in CLOSED_FOR_ADDITIONS
+
+
+def info_pending(status: str, requested_at: datetime | None, answered_at: datetime | None) -> bool:
+    """An officer asked the citizen for more information and the citizen has not answered yet."""
+    return (
+        open_for_additions(status) and requested_at is not None and (answered_at is None or answered_at < requested_at)
+    )
+
+
+def tracking_numbers_in(*texts: str) -> list[str]:
+    """The tracking numbers a text names (the subject first, then the body), each once, at most
+    MAX_NUMBERS_IN_MAIL."""
+    found: list[str] = []
+    for text in texts:
+        for match in _TRACKING_NO_IN_TEXT.finditer(text):
+            number = match.group(0).upper()
+            if number not in found:
+                found.append(number)
+            if len(found) == MAX_NUMBERS_IN_MAIL:
+                return found
+    return found
+
+
+def reply_text(text: str) -> str:
+    """The new part of an e-mail reply: the lines before the quoted original. A reply that is all
+    quote (or quotes inline) is kept whole: nothing the citizen wrote is dropped."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _QUOTE_START.match(line):
+            head = "\n".join(lines[:i]).strip()
+            return head or text.strip()
+    return text.strip()

@@ -124,6 +124,7 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
         status, note, template = None, f"您提出的意见已整改：{data.text}", "rectified"
     else:
         status, note, template = "in_progress", f"需要您补充：{data.text}", "more_info"
+        await db.record_info_requested(conn, data.tracking_no, event.time)  # the tracking page offers the form
     if status is None:
         await db.add_timeline_note(conn, data.tracking_no, event.time, note, event.id)
     else:

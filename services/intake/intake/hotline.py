@@ -16,8 +16,9 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.pii import normalise_phone
 from fengqiao.runtime import RuntimeDep
 from intake import db
+from intake.additions import add_to_item
 from intake.deps import CipherDep, IndexDep
-from intake.domain import may_open_confidential
+from intake.domain import CLOSED_FOR_ADDITIONS, may_open_confidential, normalise_tracking_no, open_for_additions
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
@@ -41,6 +42,12 @@ class HotlineCall(BaseModel):
     anonymous: bool = False
     confidential: bool = False
     address: str = Field(default="", max_length=300)
+    tracking_no: str | None = Field(
+        default=None,
+        max_length=32,
+        description="the tracking number the caller gives: the call is added to that item if it is "
+        "this station's and still open (a finished one gets a new item referring to it)",
+    )
 
     @field_validator("caller_number")
     @classmethod
@@ -58,8 +65,10 @@ class HotlineCall(BaseModel):
 async def record_call(
     request: Request, rt: RuntimeDep, principal: OptionalPrincipal, cipher: CipherDep, index: IndexDep
 ) -> JSONResponse:
-    """Record a hotline call as a submission. The same `call_id` again returns the same tracking
-    number and creates nothing; earlier calls from the same number are linked."""
+    """Record a hotline call as a submission, or add it to the open item it follows up (the
+    tracking number the caller gave, else an open item the same number called about): the answer
+    says which (`added_to`). The same `call_id` again returns the same tracking number and creates
+    nothing; earlier calls from the same number are linked."""
     if principal is None:
         raise api_error(401, "token_required", "需要工作人员或系统令牌。")
     call = await _read_call(request, principal)
@@ -70,8 +79,29 @@ async def record_call(
             if existing["station"] != call.station or not principal.may_file_for(existing["station"]):
                 # Another station's call: saying which item it became would leak its tracking number.
                 raise api_error(409, "call_id_taken", "该通话编号已被其他派出所登记。", field="call_id")
-            return JSONResponse({"tracking_no": existing["tracking_no"], "status": "duplicate"}, status_code=200)
-        data = _submission(call)
+            repeat = {"tracking_no": existing["tracking_no"], "status": "duplicate"}
+            if existing["added_to_item"]:
+                repeat["added_to"] = existing["tracking_no"]
+            return JSONResponse(repeat, status_code=200)
+        item, refers_to = await _follow_up_of(conn, call, caller_index, principal)
+        if item is not None:
+            # A follow-up about an open item: a note on it for the officer, not a new item (or dispute).
+            await add_to_item(
+                conn,
+                outbox,
+                item,
+                cipher=cipher,
+                channel="hotline",
+                source_key=call.call_id,
+                text=call.summary,
+                answers_request=False,
+            )
+            await _store_call(conn, call, item["tracking_no"], caller_index, added_to_item=True)
+            return JSONResponse(
+                {"tracking_no": item["tracking_no"], "status": "added", "added_to": item["tracking_no"]},
+                status_code=202,
+            )
+        data = _submission(call, refers_to)
         try:
             # The call-centre system matches its call id; a staff member typing a call in is no such system.
             accepted = await accept_submission(
@@ -81,6 +111,8 @@ async def record_call(
             raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station") from None
         earlier = await _earlier_calls(conn, caller_index, call, principal) if caller_index else []
         await _store_call(conn, call, accepted.tracking_no, caller_index)
+        if refers_to:  # first: the finished item the caller named is linked as what this follows up
+            await db.link_submissions(conn, accepted.tracking_no, [refers_to], "follow_up_of_closed")
         if earlier:
             await db.link_submissions(conn, accepted.tracking_no, earlier, "same_caller")
     rt.metrics.feedback_received.labels(station=accepted.station, channel="hotline").inc()
@@ -90,6 +122,7 @@ async def record_call(
             "access_code": accepted.access_code,
             "status": "received",
             "earlier_calls": earlier,
+            "refers_to": refers_to,
         },
         status_code=202,
     )
@@ -107,12 +140,44 @@ async def _read_call(request: Request, principal: Principal) -> HotlineCall:
     return call
 
 
-def _submission(call: HotlineCall) -> FeedbackSubmitted:
-    """The call as a hotline submission: the operator's summary is its content."""
+async def _follow_up_of(
+    conn: asyncpg.Connection, call: HotlineCall, caller_index: str | None, principal: Principal
+) -> tuple[asyncpg.Record | None, str | None]:
+    """The open item this call follows up (by the tracking number the caller gave, else by earlier
+    calls from the same number to this station), or None and the finished item of this station the
+    given number names (a new item refers to it). Another station's number, or one that does not
+    exist, is ignored alike: the answer must not tell which numbers exist elsewhere."""
+    if call.tracking_no:
+        row = await db.get_submission(conn, normalise_tracking_no(call.tracking_no))
+        if row is not None and row["station"] == call.station:
+            if open_for_additions(row["status"]):
+                return row, None
+            return None, row["tracking_no"]
+    if caller_index is None:
+        return None, None
+    item = await db.open_item_of_caller(
+        conn,
+        caller_index,
+        call.station,
+        sorted(CLOSED_FOR_ADDITIONS),
+        include_confidential=await _sees_confidential(conn, call, principal),
+    )
+    return item, None
+
+
+async def _sees_confidential(conn: asyncpg.Connection, call: HotlineCall, principal: Principal) -> bool:
+    return principal.is_staff and may_open_confidential(
+        principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)
+    )
+
+
+def _submission(call: HotlineCall, refers_to: str | None = None) -> FeedbackSubmitted:
+    """The call as a hotline submission: the operator's summary is its content (naming the finished
+    item it follows up, if any)."""
     return FeedbackSubmitted(
         station=call.station,
         channel="hotline",
-        content=call.summary,
+        content=f"（来电涉及已办结事项 {refers_to}）{call.summary}"[:5000] if refers_to else call.summary,
         occurred_at=call.started_at,
         external_ref=call.call_id,
         location=Location(address=call.address),
@@ -131,18 +196,19 @@ async def _earlier_calls(
     """The earlier items from the same number at this station; confidential ones only for staff
     who may open them."""
     return await db.earlier_calls_from(
-        conn,
-        caller_index,
-        call.station,
-        include_confidential=principal.is_staff
-        and may_open_confidential(
-            principal.role, await db.is_confidential_handler(conn, principal.staff_id, call.station)
-        ),
+        conn, caller_index, call.station, include_confidential=await _sees_confidential(conn, call, principal)
     )
 
 
-async def _store_call(conn: asyncpg.Connection, call: HotlineCall, tracking_no: str, caller_index: str | None) -> None:
-    """The call record (line, operator, times, recording) beside the submission it became."""
+async def _store_call(
+    conn: asyncpg.Connection,
+    call: HotlineCall,
+    tracking_no: str,
+    caller_index: str | None,
+    *,
+    added_to_item: bool = False,
+) -> None:
+    """The call record (line, operator, times, recording) beside the item it became or was added to."""
     await db.record_hotline_call(
         conn,
         call_id=call.call_id,
@@ -153,4 +219,5 @@ async def _store_call(conn: asyncpg.Connection, call: HotlineCall, tracking_no: 
         started_at=call.started_at,
         ended_at=call.ended_at,
         recording_url=str(call.recording_url) if call.recording_url else None,
+        added_to_item=added_to_item,
     )

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import re
 
+import asyncpg
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from email_validator import EmailNotValidError, validate_email
@@ -32,6 +33,8 @@ from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher
 from fengqiao.runtime import Runtime
 from intake import db
+from intake.additions import add_to_item, reporter_email
+from intake.domain import open_for_additions, reply_text, tracking_numbers_in
 from intake.mailtext import MailReader, MailUnreadable
 from intake.submissions import AlreadyAccepted, UnknownStation, accept_submission
 
@@ -187,7 +190,12 @@ class MailboxHandler:
         if not content:
             return self._refuse("empty_message", "550 5.6.0 the message has neither text nor subject")
         try:
-            accepted = await self._accept(envelope, raw, mail["message_id"], sender, subject, content)
+            item, refers_to = await self._reply_to(sender, mail["subject"], mail["text"])
+            if item is not None:
+                added = await self._add_reply(item, raw, mail["message_id"], reply_text(content))
+                log.info("smtp_reply_added", added=added)
+                return "250 OK added to your item" if added else "250 OK (already received)"
+            accepted = await self._accept(envelope, raw, mail["message_id"], sender, subject, content, refers_to)
         except (ValidationError, ValueError, UnknownStation) as exc:
             return self._refuse("invalid_message", f"550 5.6.0 rejected: {type(exc).__name__}")
         except Exception as exc:  # database down: the sender's server will retry later
@@ -211,8 +219,47 @@ class MailboxHandler:
             log.warning("smtp_parse_failed", error=type(exc).__name__)
             return None, self._refuse("unreadable", "554 5.6.0 message cannot be read")
 
+    async def _reply_to(self, sender: str | None, subject: str, text: str) -> tuple[asyncpg.Record | None, str | None]:
+        """A reply about the sender's own item: (the open item to add it to, None), or (None, the
+        finished item a new one should refer to). Only the reporter's own address counts: mail naming
+        a tracking number from any other address is a new item like any other, and says nothing
+        about the number it named."""
+        if not sender:
+            return None, None
+        async with self.rt.pool.acquire() as conn:
+            for number in tracking_numbers_in(subject, text):
+                row = await db.get_submission(conn, number)
+                if row is None or reporter_email(self.cipher, row) != sender.strip().lower():
+                    continue
+                if open_for_additions(row["status"]):
+                    return row, None
+                return None, number
+        return None, None
+
+    async def _add_reply(self, item: asyncpg.Record, raw: bytes, message_id: str, text: str) -> bool:
+        """The reply added to the item; False if this message was added before."""
+        key = ingress_key(self.index, message_id, raw, item["station"])
+        async with unit_of_work(self.rt.pool) as (conn, outbox):
+            return await add_to_item(
+                conn,
+                outbox,
+                item,
+                cipher=self.cipher,
+                channel="mailbox",
+                source_key=key,
+                text=text,
+                answers_request=True,
+            )
+
     async def _accept(
-        self, envelope: Envelope, raw: bytes, message_id: str, sender: str | None, subject: str | None, content: str
+        self,
+        envelope: Envelope,
+        raw: bytes,
+        message_id: str,
+        sender: str | None,
+        subject: str | None,
+        content: str,
+        refers_to: str | None = None,
     ) -> list[str]:
         """One submission for each station mailbox the message reached; the tracking numbers of the
         new ones (a message accepted before is skipped)."""
@@ -240,6 +287,8 @@ class MailboxHandler:
                     )
                 except AlreadyAccepted:
                     continue
+                if refers_to:  # the reporter wrote again about a finished item: a new one, linked to it
+                    await db.link_submissions(conn, receipt.tracking_no, [refers_to], "follow_up_of_closed")
             self.rt.metrics.feedback_received.labels(station=station, channel="mailbox").inc()
             accepted.append(receipt.tracking_no)
         return accepted

@@ -26,8 +26,10 @@ from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
 from intake.access import AccessLocked, code_opens
+from intake.additions import add_to_item
 from intake.deps import CipherDep, IndexDep, LinkKeyDep
-from intake.domain import STATUS_LABELS, normalise_tracking_no
+from intake.domain import MAX_ADDITION_CHARS, STATUS_LABELS, info_pending, normalise_tracking_no
+from intake.mailtext import clean_text
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(include_in_schema=False)
@@ -174,28 +176,43 @@ async def track_page(request: Request, no: str | None = None) -> HTMLResponse:
     return _render(request, "track.html", tracking_no=normalise_tracking_no(no)[:32] if no else "")
 
 
-@router.post("/track", response_class=HTMLResponse, dependencies=[rate_limited("track")])
-async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLResponse:
-    form = await request.form(max_files=0, max_fields=5)
+async def _opened_item(
+    request: Request, conn: asyncpg.Connection, index: IndexDep, form
+) -> tuple[asyncpg.Record | None, str, HTMLResponse | None]:
+    """The item the form's tracking number and access code open, or the page refusing it (404 for a
+    wrong number or code, 429 while the number is locked)."""
     tracking_no = normalise_tracking_no(str(form.get("tracking_no", "")))[:32]
     code = str(form.get("access_code", "")).strip()[:16]
-    async with rt.pool.acquire() as conn:
-        row = await db.get_submission(conn, tracking_no) if tracking_no else None
-        try:
-            opened = row is not None and await code_opens(conn, index, row, code)
-        except AccessLocked as exc:
-            return _render(
+    row = await db.get_submission(conn, tracking_no) if tracking_no else None
+    try:
+        opened = row is not None and await code_opens(conn, index, row, code)
+    except AccessLocked as exc:
+        return (
+            None,
+            tracking_no,
+            _render(
                 request,
                 "track.html",
                 429,
                 tracking_no=tracking_no,
                 error=f"查询码错误次数过多，该编号已暂时锁定，请 {exc.retry_after_s // 60 + 1} "
                 "分钟后再试，或致电派出所查询。",
-            )
-        if row is None or not opened:  # `opened` is False without a row; this tells mypy so
-            return _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
-        timeline = await db.get_timeline(conn, tracking_no)
-        station_name = await db.station_name(conn, row["station"])
+            ),
+        )
+    if row is None or not opened:  # `opened` is False without a row; this tells mypy so
+        return None, tracking_no, _render(request, "track.html", 404, tracking_no=tracking_no, error=NOT_FOUND)
+    return row, tracking_no, None
+
+
+async def _track_page(
+    request: Request, conn: asyncpg.Connection, row: asyncpg.Record, code: str, status: int = 200, **context
+) -> HTMLResponse:
+    """The tracking page of an opened item: its status, its timeline and, while the officer waits
+    for the citizen's information, the form to add it (which carries the access code back in its
+    POST body: the code is what makes the form safe from cross-site posts)."""
+    tracking_no = row["tracking_no"]
+    timeline = await db.get_timeline(conn, tracking_no)
+    station_name = await db.station_name(conn, row["station"])
     item = {
         "tracking_no": tracking_no,
         "station_name": station_name,
@@ -209,8 +226,67 @@ async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLRespon
             }
             for t in timeline
         ],
+        "info_pending": info_pending(row["status"], row["info_requested_at"], row["info_answered_at"]),
     }
-    return _render(request, "track.html", item=item, tracking_no=tracking_no)
+    response = _render(
+        request,
+        "track.html",
+        status,
+        item=item,
+        tracking_no=tracking_no,
+        access_code=code,
+        form_token=secrets.token_hex(16),
+        max_addition=MAX_ADDITION_CHARS,
+        **context,
+    )
+    response.headers["Cache-Control"] = "no-store"  # the page carries the access code in its form
+    return response
+
+
+@router.post("/track", response_class=HTMLResponse, dependencies=[rate_limited("track")])
+async def track(request: Request, rt: RuntimeDep, index: IndexDep) -> HTMLResponse:
+    form = await request.form(max_files=0, max_fields=5)
+    async with rt.pool.acquire() as conn:
+        row, _, refusal = await _opened_item(request, conn, index, form)
+        if row is None:
+            assert refusal is not None
+            return refusal
+        return await _track_page(request, conn, row, str(form.get("access_code", "")).strip()[:16])
+
+
+@router.post("/track/add", response_class=HTMLResponse, dependencies=[rate_limited("track")])
+async def add_information(request: Request, rt: RuntimeDep, index: IndexDep, cipher: CipherDep) -> HTMLResponse:
+    """The citizen answers the officer's request for information (text only, size-limited). Needs the
+    item's access code, like the tracking page; a reload of the confirmation adds nothing twice."""
+    form = await request.form(max_files=0, max_fields=6)
+    code = str(form.get("access_code", "")).strip()[:16]
+    raw = str(form.get("text", ""))
+    text = clean_text(raw[: MAX_ADDITION_CHARS * 2], limit=MAX_ADDITION_CHARS * 2)
+    token = str(form.get("form_token", "")).strip()[:64] or secrets.token_hex(16)
+    async with unit_of_work(rt.pool) as (conn, outbox):
+        row, tracking_no, refusal = await _opened_item(request, conn, index, form)
+        if row is None:
+            assert refusal is not None
+            return refusal
+        if not info_pending(row["status"], row["info_requested_at"], row["info_answered_at"]):
+            return await _track_page(request, conn, row, code, 409, error="该事项目前不需要您补充材料。")
+        if not text or len(text) > MAX_ADDITION_CHARS:
+            field_error = f"请填写补充内容（1 至 {MAX_ADDITION_CHARS} 字）。"
+            return await _track_page(
+                request, conn, row, code, 422, field_error=field_error, text=raw[:MAX_ADDITION_CHARS]
+            )
+        await add_to_item(
+            conn,
+            outbox,
+            row,
+            cipher=cipher,
+            channel="web",
+            source_key=f"{tracking_no}:{token}",
+            text=text,
+            answers_request=True,
+        )
+        row = await db.get_submission(conn, tracking_no) or row
+        return await _track_page(request, conn, row, code, done="已收到您补充的材料，承办民警会尽快处理。")
 
 
 # -- the return-visit survey (回访), reached from the signed link notify sends -------------------

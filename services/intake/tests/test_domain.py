@@ -54,3 +54,12 @@ def test_codes_stored_before_the_keyed_hash_still_open_their_item():
     legacy = hashlib.sha256(b"FQ23456789:12345678").hexdigest()
     assert access_code_matches(INDEX, "FQ23456789", "12345678", legacy)
     assert not access_code_matches(INDEX, "FQ23456789", "12345679", legacy)
+
+
+def test_a_reply_keeps_what_the_citizen_wrote_above_the_quote_and_names_its_tracking_numbers():
+    from intake.domain import reply_text, tracking_numbers_in
+
+    body = "是5号楼\n\n在 2026年11月28日，派出所 写道：\n> 需要您补充：几号楼（编号 FQ23456789）"
+    assert reply_text(body) == "是5号楼"
+    assert reply_text("> 只有引用") == "> 只有引用"  # nothing of the citizen's is dropped
+    assert tracking_numbers_in("回复：编号 fq23456789", body, "FQ2345678O FQ23456789A") == ["FQ23456789"]

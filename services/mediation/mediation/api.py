@@ -16,7 +16,7 @@ from fengqiao.events import CaseStatus, Category, Channel, RequestType, Urgency
 from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
-from mediation import cases, db
+from mediation import additions, cases, db
 from mediation.access import citizen_words
 from mediation.deps import TRACKING_NO_PATTERN, CipherDep, CurrentActor, TrackingNo, VisibleCase
 from mediation.lifecycle import Rejected
@@ -38,6 +38,7 @@ _STATUS_FOR_CODE = {
     "holder_excluded": 409,
     "already_excluded": 409,
     "not_excluded": 404,
+    "not_waiting": 409,
 }
 LEADERSHIP_AND_BUREAU = frozenset({"leader", "instructor", "bureau", "admin"})
 
@@ -150,22 +151,28 @@ async def _assignee(conn: asyncpg.Connection, principal: Principal, assignee: st
 
 @router.get("/cases/{tracking_no}")
 async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrincipal, cipher: CipherDep) -> dict:
-    """A case with its history and its clocks (original and current deadlines, misses), the channel
-    and what the citizen wrote (`words`: title, content, address; personal data masked)."""
+    """A case with its history, its clocks (original and current deadlines, misses, time suspended
+    waiting for the citizen), the channel, what the citizen wrote (`words`: title, content, address;
+    personal data masked) and what the citizen added to it since."""
     async with staff_unit(rt.pool, principal) as (conn, _):
         row = await db.cases.get_case(conn, tracking_no)
         if row is not None and principal.can_see_station(row["station"]):
             steps = await db.cases.history(conn, tracking_no)
             clock_rows = await db.clocks.clocks(conn, tracking_no)
             words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no))
+            added = await db.additions.additions(conn, tracking_no)
             await audit(conn, principal, "view_case", tracking_no, row["station"])
     if row is None or not principal.can_see_station(row["station"]):
         await audit_refusal(rt.pool, principal, tracking_no)
         raise api_error(404, "not_found", "未找到该事项。")
+    waiting = next((c["suspended_at"] for c in clock_rows if c["clock"] == "resolve" and not c["done_at"]), None)
     return {
         **{k: iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
         "words": words,
+        # 等待群众补充材料: since when the resolution clock is suspended (null: it runs)
+        "waiting_for_citizen_since": iso(waiting),
+        "citizen_additions": additions.opened(added, tracking_no, cipher),
         "reopen_reason": _reopen_reason(steps),
         "history": [{k: iso(v) for k, v in dict(s).items()} for s in steps],
         "clocks": [{k: iso(v) for k, v in dict(c).items() if k != "tracking_no"} for c in clock_rows],

@@ -115,7 +115,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         name="mediation",
         title="枫桥 Fengqiao mediation (staff console)",
         migrations_dir=MIGRATIONS,
-        topics=[Topics.CASE_EVENTS, Topics.SURVEYS, Topics.TRIAGE_REQUESTS, Topics.CASE_ACCESS],
+        topics=[
+            Topics.CASE_EVENTS,
+            Topics.SURVEYS,
+            Topics.TRIAGE_REQUESTS,
+            Topics.CASE_ACCESS,
+            Topics.CITIZEN_ADDITIONS,
+        ],
         handlers=make_handlers(cipher),
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
         routers=[records_router, rectification_router, router, access_router, commands_router],

@@ -9,6 +9,7 @@ from typing import Any, get_args
 import asyncpg
 
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
+from fengqiao.constants import STATION_TZ
 from fengqiao.events import (
     CaseAssigned,
     CaseMerged,
@@ -38,8 +39,8 @@ async def calendar(conn: asyncpg.Connection) -> WorkCalendar:
     return WorkCalendar(loaded=await db.clocks.calendar_days(conn))
 
 
-def case_of(row: asyncpg.Record, excluded: frozenset[str] = frozenset()) -> Case:
-    """The state machine's view of a case row (and who is kept out of it)."""
+def case_of(row: asyncpg.Record, excluded: frozenset[str] = frozenset(), *, waiting: bool = False) -> Case:
+    """The state machine's view of a case row (who is kept out of it, whether it waits for the citizen)."""
     return Case(
         row["tracking_no"],
         row["station"],
@@ -49,6 +50,7 @@ def case_of(row: asyncpg.Record, excluded: frozenset[str] = frozenset()) -> Case
         row["returned_by"],
         row["handled_by"],
         excluded,
+        waiting,
     )
 
 
@@ -94,7 +96,11 @@ async def perform(
     row = await db.cases.case_for_update(conn, tracking_no)
     if row is None:
         raise Rejected("not_found", "未找到该事项。")
-    case = case_of(row, await db.access.excluded_staff(conn, tracking_no))
+    case = case_of(
+        row,
+        await db.access.excluded_staff(conn, tracking_no),
+        waiting=await db.clocks.suspended_since(conn, tracking_no, "resolve") is not None,
+    )
     t = decide(case, actor, command)
     if isinstance(command, Close):
         await _check_followups_done(conn, tracking_no)
@@ -128,6 +134,10 @@ async def perform(
     await _move_clocks(conn, row, t, station, now)
     if t.status == "voided":
         await db.records.cancel_pending_followups(conn, tracking_no, now, "事项已作废，取消")
+    if t.clock == "suspend":
+        await suspend_for_citizen(conn, tracking_no, status=t.status, assignee=assignee, at=now)
+    elif t.clock == "resume":
+        await resume_after_wait(conn, tracking_no, status=t.status, assignee=assignee, at=now, why="办理时限恢复")
     _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
     _notify_staff(outbox, row, t, actor, command, station=station, assignee=assignee, now=now)
     if t.event == "merged":
@@ -136,6 +146,49 @@ async def perform(
         resolution = await db.resolutions.count_resolutions(conn, tracking_no) if t.event == "resolved" else None
         _tell_citizen(outbox, t, tracking_no=tracking_no, station=station, resolution=resolution)
     return t, row
+
+
+CLOCK_ACTOR = "system:clock"
+
+
+async def suspend_for_citizen(
+    conn: asyncpg.Connection, tracking_no: str, *, status: str, assignee: str | None, at: datetime
+) -> bool:
+    """The resolution clock waits for the citizen's information (12345 rules), visibly in the
+    history; False if it was waiting already or is not running."""
+    if not await db.clocks.suspend_clock(conn, tracking_no, "resolve", at):
+        return False
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=at,
+        status=status,
+        actor=CLOCK_ACTOR,
+        reason="等待群众补充材料，办理时限暂停",
+        assignee_id=assignee,
+    )
+    return True
+
+
+async def resume_after_wait(
+    conn: asyncpg.Connection, tracking_no: str, *, status: str, assignee: str | None, at: datetime, why: str
+) -> bool:
+    """The resolution clock runs again, its deadline moved by the time waited; False if it was not
+    waiting."""
+    resumed = await db.clocks.resume_clock(conn, tracking_no, "resolve", at)
+    if resumed is None:
+        return False
+    due = resumed["due_at"].astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M")
+    await db.cases.add_history(
+        conn,
+        tracking_no,
+        at=at,
+        status=status,
+        actor=CLOCK_ACTOR,
+        reason=f"{why}，办结期限顺延至 {due}",
+        assignee_id=assignee,
+    )
+    return True
 
 
 def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: str, resolution: int | None) -> None:

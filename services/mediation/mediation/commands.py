@@ -43,6 +43,13 @@ class RequestInfo(CaseCommand):
     text: Text = Field(description="what the citizen should add")
 
 
+class ResumeClock(CaseCommand):
+    """Resume the resolution clock suspended while waiting for the citizen (e.g. they answered by phone)."""
+
+    command: Literal["resume_clock"] = "resume_clock"
+    reason: Reason | None = None
+
+
 class StartMediation(CaseCommand):
     """Move the case into mediation (调解)."""
 
@@ -157,6 +164,7 @@ StaffCommand = Annotated[
     Accept
     | Note
     | RequestInfo
+    | ResumeClock
     | StartMediation
     | Resolve
     | Return

@@ -10,6 +10,7 @@ from fengqiao.events import (
     CaseAccessChanged,
     CaseAssigned,
     CaseMerged,
+    CitizenAdded,
     CloudEvent,
     EventTypes,
     SurveyAnswered,
@@ -20,6 +21,7 @@ from fengqiao.outbox import Outbox
 from fengqiao.pii import PiiCipher
 from mediation import db
 from mediation.access import store_words
+from mediation.additions import record_addition
 from mediation.cases import open_case, perform
 from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
@@ -78,8 +80,14 @@ async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox
         return  # e.g. answered twice, or the case is still open: the answer stays in intake
 
 
+async def on_citizen_added(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher) -> None:
+    """The citizen added to their case: the answer to a request for information, an e-mail reply or
+    a follow-up call (kept sealed; the holder is told)."""
+    await record_addition(conn, outbox, event.payload(CitizenAdded), event_id=event.id, cipher=cipher)
+
+
 def make_handlers(cipher: PiiCipher):
-    """The HANDLERS table with this process's dependencies bound, once, as keyword arguments."""
+    """The HANDLERS table with this process's dependencies bound once, as keyword arguments."""
 
     def handlers(metrics: Metrics) -> dict:
         return {
@@ -88,6 +96,7 @@ def make_handlers(cipher: PiiCipher):
             EventTypes.SURVEY_ANSWERED: on_survey_answered,
             EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher),
             EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
+            EventTypes.CITIZEN_ADDED: partial(on_citizen_added, cipher=cipher),
         }
 
     return handlers

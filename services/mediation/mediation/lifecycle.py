@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fengqiao.events import CaseStatus
 from fengqiao.taxonomy import STATUS_LABELS
@@ -26,6 +26,7 @@ from mediation.commands import (
     Reopen,
     RequestInfo,
     Resolve,
+    ResumeClock,
     Return,
     ReviewReturn,
     StartMediation,
@@ -60,6 +61,7 @@ class Case:
     returned_by: str | None = None
     handled_by: str | None = None  # who resolved it: the return visit must be someone else
     excluded: frozenset[str] = frozenset()  # named in the complaint, or kept out by the leader
+    waiting: bool = False  # the resolution clock is suspended, waiting for the citizen's information
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Transition:
     assignee_id: str | None
     note: str
     changes: dict[str, Any] = field(default_factory=dict)
+    # the resolution clock waits for the citizen (suspend) or runs again (resume)
+    clock: Literal["suspend", "resume"] | None = None
 
 
 def _need(condition: bool, code: str, message: str) -> None:
@@ -114,7 +118,17 @@ def _request_info(case: Case, actor: Actor, cmd: RequestInfo) -> Transition:
     _holder_or_leader(case, actor)
     text = cmd.text.strip()
     _need(bool(text), "missing_text", "请写明需要群众补充的内容。")
-    return Transition("in_progress", None, case.assignee_id, text)
+    # 12345 rules: the resolution clock waits for the citizen; a second request while waiting does not suspend twice
+    return Transition("in_progress", None, case.assignee_id, text, clock=None if case.waiting else "suspend")
+
+
+def _resume_clock(case: Case, actor: Actor, cmd: ResumeClock) -> Transition:
+    """The officer resumes the clock without the citizen's written answer (e.g. given by phone)."""
+    _need(case.status in OPEN, "illegal_transition", _illegal(case.status, "恢复办理时限"))
+    _holder_or_leader(case, actor)
+    _need(case.waiting, "not_waiting", "办理时限未暂停，无需恢复。")
+    note = f"恢复办理时限：{cmd.reason}" if cmd.reason else "承办人恢复办理时限"
+    return Transition(case.status, None, case.assignee_id, note, clock="resume")
 
 
 def _start_mediation(case: Case, actor: Actor, cmd: StartMediation) -> Transition:
@@ -237,6 +251,7 @@ DECIDERS: dict[type[CaseCommand], Callable[[Case, Actor, Any], Transition]] = {
     Accept: _accept,
     Note: _note,
     RequestInfo: _request_info,
+    ResumeClock: _resume_clock,
     StartMediation: _start_mediation,
     Resolve: _resolve,
     Return: _return,

@@ -36,6 +36,7 @@ from fengqiao.events import (
     CaseAssigned,
     CaseTriaged,
     CaseUpdated,
+    CitizenAddedNotice,
     CitizenMessageRequested,
     CloudEvent,
     EventTypes,
@@ -267,6 +268,25 @@ async def on_staff_reminder(event: CloudEvent, conn: asyncpg.Connection, outbox:
     await _console(deps, conn, outbox, event, [(data.recipient_id, "reminder")], data.station, data.tracking_no, params)
 
 
+ADDITION_LABELS = {
+    "web": "已在进度查询页补充材料",
+    "mailbox": "已回复邮件补充材料",
+    "hotline": "来电跟进此事项（已记入办理记录）",
+}
+
+
+async def on_citizen_added(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
+    """The holder hears that the citizen added to the case (the text is in the case, not here)."""
+    data = event.payload(CitizenAddedNotice)
+    params = dict(
+        tracking_no=data.tracking_no,
+        addition_label=ADDITION_LABELS[data.channel],
+        clock_note="办理时限已恢复计算。" if data.clock_resumed else "",
+    )
+    targets = [(data.recipient_id, "citizen_added")]
+    await _console(deps, conn, outbox, event, targets, data.station, data.tracking_no, params)
+
+
 async def on_case_escalated(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, deps: Deps) -> None:
     """The clock's escalations: to the leadership at the deadline (超时上报, with the clock and the
     deadline), to the bureau supervisors five working days later (督办). A person's escalation is
@@ -422,6 +442,7 @@ def handlers_table(deps: Deps) -> dict:
         EventTypes.STAFF_REMINDER: partial(on_staff_reminder, deps=deps),
         EventTypes.CASE_ESCALATED: partial(on_case_escalated, deps=deps),
         EventTypes.STAFF_NOTICE: partial(on_staff_notice, deps=deps),
+        EventTypes.STAFF_CITIZEN_ADDED: partial(on_citizen_added, deps=deps),
         EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
         EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
         **READ_MODEL_HANDLERS,

@@ -96,6 +96,10 @@ BUILTIN: dict[str, str] = {
     ),
     "console/reminder.title.txt": "即将超时：{{ tracking_no }}",
     "console/reminder.body.txt": "{{ station_name }}：{{ clock_label }}时限为{{ due }}，请抓紧办理。",
+    "console/citizen_added.title.txt": "群众补充：{{ tracking_no }}",
+    "console/citizen_added.body.txt": (
+        "{{ station_name }}：群众{{ addition_label }}，请在事项详情中查看。{{ clock_note }}"
+    ),
     # A person's steps (mediation's staff notices): who did it, why, from whom, from which station.
     # `reason` and the names are values, never template source: whatever staff typed is shown as typed.
     "console/returned.title.txt": "退单待审：{{ tracking_no }}",
@@ -183,6 +187,8 @@ SAMPLE = dict(
     channel_label="短信",
     attempts="8",
     error="短信网关无响应",
+    addition_label="已在进度查询页补充材料",
+    clock_note="办理时限已恢复计算。",
 )
 
 CHANNEL_LABELS = {"sms": "短信", "email": "电子邮件", "webhook": "订阅推送"}

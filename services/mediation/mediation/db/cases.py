@@ -105,7 +105,7 @@ _DUE = (
 )
 _OVERDUE = (
     "EXISTS (SELECT 1 FROM case_clocks o WHERE o.tracking_no = c.tracking_no "
-    "AND o.done_at IS NULL AND o.due_at < now())"
+    "AND o.done_at IS NULL AND o.suspended_at IS NULL AND o.due_at < now())"
 )
 # Every filter is a parameter ($1 station ... $9 until, $10 the stations' time zone, $11 channel), so the
 # statement's text never varies with the request; only the ORDER BY is picked, from CASE_SORTS.

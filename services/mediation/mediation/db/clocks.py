@@ -24,7 +24,8 @@ async def start_clock(
         "VALUES ($1, $2, $3, $4, $4, $5, $6) ON CONFLICT (tracking_no, clock) DO UPDATE SET started_at = $3, "
         "due_at = $4, original_due_at = $4, remind_at = $5, note = $6, reminded_at = NULL, breached_at = NULL, "
         "missed_before_at = coalesce(case_clocks.missed_before_at, case_clocks.breached_at), "
-        "supervise_at = NULL, supervised_at = NULL, done_at = NULL, extended_by = NULL, extension_reason = NULL",
+        "supervise_at = NULL, supervised_at = NULL, done_at = NULL, extended_by = NULL, extension_reason = NULL, "
+        "suspended_at = NULL, suspended_seconds = 0",
         tracking_no,
         clock,
         started_at,
@@ -34,10 +35,57 @@ async def start_clock(
     )
 
 
+# The time a suspended clock has waited until $3 (never negative).
+_WAITED = "greatest($3 - suspended_at, interval '0')"
+
+
 async def stop_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, at: datetime) -> asyncpg.Record | None:
+    """The clock is done (a wait in progress ends with it)."""
     return await conn.fetchrow(
-        "UPDATE case_clocks SET done_at = $3 WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL "
+        "UPDATE case_clocks SET done_at = $3, suspended_seconds = suspended_seconds + "
+        f"coalesce(extract(epoch FROM {_WAITED}), 0), suspended_at = NULL "
+        "WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL "
         "RETURNING started_at, due_at, breached_at",
+        tracking_no,
+        clock,
+        at,
+    )
+
+
+async def suspended_since(conn: asyncpg.Connection, tracking_no: str, clock: str) -> datetime | None:
+    """Since when the running clock waits for the citizen; None if it runs (or is done)."""
+    return await conn.fetchval(
+        "SELECT suspended_at FROM case_clocks WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL",
+        tracking_no,
+        clock,
+    )
+
+
+async def suspend_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, at: datetime) -> bool:
+    """Suspend a running clock; False if it is done or suspended already (a second request while
+    waiting does not suspend twice)."""
+    return bool(
+        await conn.fetchval(
+            "UPDATE case_clocks SET suspended_at = $3 WHERE tracking_no = $1 AND clock = $2 "
+            "AND done_at IS NULL AND suspended_at IS NULL RETURNING true",
+            tracking_no,
+            clock,
+            at,
+        )
+    )
+
+
+async def resume_clock(conn: asyncpg.Connection, tracking_no: str, clock: str, at: datetime) -> asyncpg.Record | None:
+    """Resume a suspended clock: its deadline (and the reminder and supervision still to come) move
+    by the time waited; a miss before the wait stays (breached_at is not touched). None if it was not
+    suspended."""
+    return await conn.fetchrow(
+        f"UPDATE case_clocks SET due_at = due_at + {_WAITED}, original_due_at = original_due_at + {_WAITED}, "
+        f"remind_at = CASE WHEN reminded_at IS NULL THEN remind_at + {_WAITED} ELSE remind_at END, "
+        f"supervise_at = CASE WHEN supervised_at IS NULL THEN supervise_at + {_WAITED} ELSE supervise_at END, "
+        f"suspended_seconds = suspended_seconds + extract(epoch FROM {_WAITED}), suspended_at = NULL "
+        "WHERE tracking_no = $1 AND clock = $2 AND done_at IS NULL AND suspended_at IS NOT NULL "
+        "RETURNING due_at, suspended_seconds",
         tracking_no,
         clock,
         at,
@@ -71,10 +119,12 @@ NEXT_FIRE = (
 
 
 async def claim_due_clocks(conn: asyncpg.Connection, now: datetime, limit: int = 200) -> list[asyncpg.Record]:
-    """Due clock rows, locked for this transaction; other replicas skip them."""
+    """Due clock rows, locked for this transaction; other replicas skip them. A clock waiting for the
+    citizen (suspended) is never due."""
     return await conn.fetch(
         f"SELECT k.*, c.station, c.assignee_id, c.status FROM case_clocks k JOIN cases c USING (tracking_no) "
-        f"WHERE k.done_at IS NULL AND {NEXT_FIRE} <= $1 ORDER BY {NEXT_FIRE} LIMIT $2 FOR UPDATE OF k SKIP LOCKED",
+        f"WHERE k.done_at IS NULL AND k.suspended_at IS NULL AND {NEXT_FIRE} <= $1 "
+        f"ORDER BY {NEXT_FIRE} LIMIT $2 FOR UPDATE OF k SKIP LOCKED",
         now,
         limit,
     )
