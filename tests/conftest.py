@@ -29,6 +29,7 @@ from tests.servers import HttpRecorder, SmtpRecorder
 os.environ.setdefault("FENGQIAO_PII_KEYS", new_key_setting("test"))
 os.environ.setdefault("FENGQIAO_PII_INDEX_KEY", new_index_key_setting())
 os.environ.setdefault("FENGQIAO_LINK_KEY", new_index_key_setting())
+os.environ.setdefault("FENGQIAO_COOKIE_SECURE", "false")  # the test stack speaks plain HTTP
 
 
 @dataclass

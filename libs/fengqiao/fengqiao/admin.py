@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from fengqiao.auth import TOKEN_PREFIX, hash_token
 from fengqiao.db import ensure_database, migrate
 from fengqiao.directory import DirectoryWriter
 from fengqiao.events import Role
@@ -55,11 +56,60 @@ async def seed_demo(dsn: str) -> list[dict[str, Any]]:
         return await seed(writer, datetime.now(STATION_TZ).date())
 
 
-async def create_token(dsn: str, station: str | None, role: Role, staff_id: str | None) -> str:
-    """Issue a token (announced to every service as a directory event); returns its plaintext."""
+class UnknownStaff(LookupError):
+    pass
+
+
+async def create_token(
+    dsn: str,
+    station: str | None,
+    role: Role,
+    staff_id: str | None,
+    *,
+    expires_at: datetime | None = None,
+    label: str | None = None,
+) -> str:
+    """Issue a token (announced to every service as a directory event); returns its plaintext.
+    A staff member's token takes their station and role from the directory."""
     async with directory_writer(dsn) as writer:
-        if station and not await writer.conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
+        if staff_id:
+            person = await writer.conn.fetchrow("SELECT station, role, active FROM staff WHERE staff_id = $1", staff_id)
+            if person is None or not person["active"]:
+                raise UnknownStaff(staff_id)
+            station, role = person["station"], person["role"]
+        elif station and not await writer.conn.fetchval("SELECT true FROM stations WHERE code = $1", station):
             raise UnknownStation(station)
         return await writer.issue_token(
-            token_id=f"cli:{secrets.token_hex(6)}", role=role, station=station, staff_id=staff_id
+            token_id=f"cli:{secrets.token_hex(6)}",
+            role=role,
+            station=station,
+            staff_id=staff_id,
+            expires_at=expires_at,
+            label=label,
         )
+
+
+async def revoke_token(dsn: str, token_or_id: str) -> str | None:
+    """Revoke a token given by its id or its plaintext; returns the id, None if there is no such live token."""
+    async with directory_writer(dsn) as writer:
+        token_id = token_or_id
+        if token_or_id.startswith(TOKEN_PREFIX):
+            token_id = await writer.conn.fetchval(
+                "SELECT token_id FROM api_tokens WHERE token_hash = $1", hash_token(token_or_id)
+            )
+        if token_id and await writer.revoke_token(token_id):
+            return str(token_id)
+        return None
+
+
+async def list_tokens(dsn: str) -> list[dict[str, Any]]:
+    """Every token with its state (never the secret or its hash)."""
+    conn = await asyncpg.connect(dsn, server_settings={"search_path": directory_owner().name})
+    try:
+        rows = await conn.fetch(
+            "SELECT token_id, role, station, staff_id, label, issued_at, expires_at, revoked, revoked_at, last_used_at "
+            "FROM api_tokens ORDER BY station NULLS FIRST, token_id"
+        )
+    finally:
+        await conn.close()
+    return [dict(r) for r in rows]

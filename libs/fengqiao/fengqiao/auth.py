@@ -58,14 +58,34 @@ def bearer_token(authorization: str | None) -> str | None:
     return value.strip()
 
 
+# A token acts with its staff member's *current* role and station, and only while they are active at
+# the token's station: deactivating or transferring someone stops their tokens as soon as the
+# directory event reaches the service, even before the revocation itself arrives.
+_AUTHENTICATE = """
+SELECT t.token_id, t.staff_id, t.last_used_at,
+       CASE WHEN t.staff_id IS NULL THEN t.role ELSE s.role END AS role,
+       CASE WHEN t.staff_id IS NULL THEN t.station ELSE s.station END AS station
+  FROM api_tokens t LEFT JOIN staff s ON s.staff_id = t.staff_id
+ WHERE t.token_hash = $1
+   AND NOT t.revoked
+   AND (t.expires_at IS NULL OR t.expires_at > now())
+   AND (t.staff_id IS NULL OR (s.active AND s.station IS NOT DISTINCT FROM t.station))
+"""
+LAST_USED_GRANULARITY_S = 60  # at most one write per token and minute, not one per request
+
+
 async def authenticate(conn: asyncpg.Connection, token: str | None) -> Principal | None:
     """Resolve a bearer token against this service's directory read model."""
     if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = await conn.fetchrow(
-        "SELECT token_id, role, station, staff_id FROM api_tokens WHERE token_hash = $1 AND NOT revoked",
-        hash_token(token),
-    )
+    row = await conn.fetchrow(_AUTHENTICATE, hash_token(token))
+    if row is not None:
+        await conn.execute(
+            "UPDATE api_tokens SET last_used_at = now() WHERE token_id = $1 "
+            "AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $2))",
+            row["token_id"],
+            LAST_USED_GRANULARITY_S,
+        )
     return principal_from_row(row)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,34 +122,90 @@ def token() -> None:
 
 
 @token.command("create")
-@click.option("--station", help="station code; required for station roles")
+@click.option("--station", help="station code; required for station roles without --staff-id")
 @click.option(
     "--role",
-    required=True,
     type=click.Choice(["officer", "mediator", "instructor", "leader", "bureau", "admin", "integration"]),
+    help="required unless --staff-id is given (a person's token takes their current role)",
 )
-@click.option("--staff-id", help="the staff member the token belongs to (optional)")
-def token_create(station: str | None, role: Role, staff_id: str | None) -> None:
+@click.option("--staff-id", help="the staff member the token belongs to: it acts as them, while they are active")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1, 730),
+    default=365,
+    show_default=True,
+    help="days until the token stops working",
+)
+@click.option("--label", help="what the token is for, e.g. the bureau system that uses it")
+def token_create(
+    station: str | None, role: Role | None, staff_id: str | None, expires_days: int, label: str | None
+) -> None:
     """Create a token; it is printed once, alone on the last line."""
-    from fengqiao.admin import UnknownStation, create_token
+    from fengqiao.admin import UnknownStaff, UnknownStation, create_token
     from fengqiao.auth import STATION_ROLES
 
-    if role in STATION_ROLES and not station:
+    if not staff_id and not role:
+        raise click.ClickException("--role is required without --staff-id")
+    if not staff_id and role in STATION_ROLES and not station:
         raise click.ClickException(f"--station is required for role {role}")
     dsn, _ = _connection_from_state(Settings())
     if not dsn:
         raise click.ClickException("set DATABASE_URL, or start `fengqiao dev` first")
+    expires_at = datetime.now(UTC) + timedelta(days=expires_days)
     try:
-        value = asyncio.run(create_token(dsn, station, role, staff_id))
+        value = asyncio.run(create_token(dsn, station, role or "officer", staff_id, expires_at=expires_at, label=label))
     except UnknownStation:
         raise click.ClickException(f"unknown station {station!r}") from None
+    except UnknownStaff:
+        raise click.ClickException(f"no active staff member {staff_id!r}") from None
     click.echo(
-        f"created a {role} token"
-        + (f" for station {station}" if station else "")
+        f"created a token, valid until {expires_at:%Y-%m-%d}"
+        + (f", for {staff_id}" if staff_id else f", role {role}")
+        + (f" of station {station}" if station and not staff_id else "")
         + "; services accept it within seconds (directory event). Keep it secret:",
         err=True,
     )
     click.echo(value)
+
+
+@token.command("revoke")
+@click.argument("token_or_id")
+def token_revoke(token_or_id: str) -> None:
+    """Revoke a token, given by its id (see `token list`) or its value; every service refuses it
+    as soon as the directory event arrives (normally within a second)."""
+    from fengqiao.admin import revoke_token
+
+    dsn, _ = _connection_from_state(Settings())
+    if not dsn:
+        raise click.ClickException("set DATABASE_URL, or start `fengqiao dev` first")
+    token_id = asyncio.run(revoke_token(dsn, token_or_id.strip()))
+    if token_id is None:
+        raise click.ClickException("no such live token (unknown, or already revoked)")
+    click.echo(f"revoked {token_id}")
+
+
+@token.command("list")
+def token_list() -> None:
+    """Tokens with their owner, expiry, revocation and last use (never the secret)."""
+    from fengqiao.admin import list_tokens
+
+    dsn, _ = _connection_from_state(Settings())
+    if not dsn:
+        raise click.ClickException("set DATABASE_URL, or start `fengqiao dev` first")
+
+    def when(value: datetime | None) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+    for t in asyncio.run(list_tokens(dsn)):
+        state = (
+            "revoked"
+            if t["revoked"]
+            else ("expired" if t["expires_at"] and t["expires_at"] < datetime.now(UTC) else "live")
+        )
+        click.echo(
+            f"{t['token_id']}\t{t['role']}\t{t['station'] or '-'}\t{t['staff_id'] or '-'}\t{state}\t"
+            f"expires {when(t['expires_at'])}\tlast used {when(t['last_used_at'])}\t{t['label'] or ''}"
+        )
 
 
 @main.command("keys")

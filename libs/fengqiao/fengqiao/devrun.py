@@ -167,6 +167,7 @@ class DevStack:
             "FENGQIAO_PII_KEYS": dev_secret(settings.pii_keys, home / "pii-keys", "dev1"),
             "FENGQIAO_PII_INDEX_KEY": dev_secret(settings.pii_index_key, home / "pii-index-key", None),
             "FENGQIAO_LINK_KEY": dev_secret(settings.link_key, home / "link-key", None),
+            "FENGQIAO_COOKIE_SECURE": os.environ.get("FENGQIAO_COOKIE_SECURE", "false"),  # plain HTTP on 127.0.0.1
         }
         if not (os.environ.get("SMS_GATEWAY_URL") or os.environ.get("NOTIFY_SMTP_HOST")):
             from fengqiao.devoutbox import DevOutbox

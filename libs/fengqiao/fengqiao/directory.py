@@ -6,7 +6,7 @@ outbox in the same transaction. Every other service keeps a local copy from thos
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 
 import asyncpg
 from pydantic import BaseModel
@@ -74,16 +74,27 @@ async def replace_roster(conn: asyncpg.Connection, r: RosterPublished) -> None:
 
 
 async def upsert_token(conn: asyncpg.Connection, t: TokenIssued) -> None:
+    """Apply a token event. For the same secret a revocation is final (a replayed issue event does
+    not bring it back); a newer secret (rotation) replaces the row; an event older than the row's
+    secret (a replay after a rotation) changes nothing."""
     await conn.execute(
-        "INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role, revoked) "
-        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (token_id) DO UPDATE SET token_hash = $2, "
-        "staff_id = $3, station = $4, role = $5, revoked = $6",
+        "INSERT INTO api_tokens (token_id, token_hash, staff_id, station, role, revoked, revoked_at, issued_at, "
+        "expires_at, label) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "ON CONFLICT (token_id) DO UPDATE SET "
+        "revoked = CASE WHEN api_tokens.token_hash = $2 THEN api_tokens.revoked OR $6 ELSE $6 END, "
+        "revoked_at = CASE WHEN api_tokens.token_hash = $2 THEN COALESCE(api_tokens.revoked_at, $7) ELSE $7 END, "
+        "token_hash = $2, staff_id = $3, station = $4, role = $5, issued_at = $8, expires_at = $9, label = $10 "
+        "WHERE api_tokens.token_hash = $2 OR api_tokens.issued_at IS NULL OR $8 > api_tokens.issued_at",
         t.token_id,
         t.token_hash,
         t.staff_id,
         t.station,
         t.role,
         t.revoked,
+        t.revoked_at,
+        t.issued_at,
+        t.expires_at,
+        t.label,
     )
 
 
@@ -131,18 +142,71 @@ class DirectoryWriter:
         await upsert_station(self.conn, s)
         self._emit(EventTypes.STATION_UPSERTED, s, f"station:{s.code}", s.code)
 
-    async def staff(self, s: StaffUpserted) -> None:
+    async def staff(self, s: StaffUpserted) -> list[str]:
+        """Create or change a staff record. Deactivating someone, or moving them to another station,
+        revokes every token they hold in the same transaction; returns the revoked token ids."""
+        before = await self.conn.fetchrow("SELECT station, active FROM staff WHERE staff_id = $1", s.staff_id)
         await upsert_staff(self.conn, s)
         self._emit(EventTypes.STAFF_UPSERTED, s, f"staff:{s.staff_id}", s.station)
+        leaves = before is not None and (not s.active or before["station"] != s.station)
+        return await self.revoke_staff_tokens(s.staff_id) if leaves else []
 
     async def roster(self, r: RosterPublished) -> None:
         await replace_roster(self.conn, r)
         self._emit(EventTypes.ROSTER_PUBLISHED, r, f"roster:{r.station}:{r.day}", r.station)
 
-    async def issue_token(self, *, token_id: str, role: Role, station: str | None, staff_id: str | None = None) -> str:
+    async def issue_token(
+        self,
+        *,
+        token_id: str,
+        role: Role,
+        station: str | None,
+        staff_id: str | None = None,
+        expires_at: datetime | None = None,
+        label: str | None = None,
+    ) -> str:
         """Create (or rotate) a token; returns the plaintext, which is shown once and never stored."""
         token = new_token()
-        t = TokenIssued(token_id=token_id, token_hash=hash_token(token), staff_id=staff_id, station=station, role=role)
+        t = TokenIssued(
+            token_id=token_id,
+            token_hash=hash_token(token),
+            staff_id=staff_id,
+            station=station,
+            role=role,
+            issued_at=datetime.now(UTC),
+            expires_at=expires_at,
+            label=label,
+        )
         await upsert_token(self.conn, t)
         self._emit(EventTypes.TOKEN_ISSUED, t, f"token:{token_id}", station)
         return token
+
+    async def revoke_token(self, token_id: str) -> bool:
+        """Revoke one token (announced to every service); False if there is none or it is revoked."""
+        row = await self.conn.fetchrow("SELECT * FROM api_tokens WHERE token_id = $1 AND NOT revoked", token_id)
+        if row is None:
+            return False
+        t = TokenIssued(
+            token_id=row["token_id"],
+            token_hash=row["token_hash"],
+            staff_id=row["staff_id"],
+            station=row["station"],
+            role=row["role"],
+            revoked=True,
+            revoked_at=datetime.now(UTC),
+            issued_at=row["issued_at"],
+            expires_at=row["expires_at"],
+            label=row["label"],
+        )
+        await upsert_token(self.conn, t)
+        self._emit(EventTypes.TOKEN_ISSUED, t, f"token:{token_id}", row["station"])
+        return True
+
+    async def revoke_staff_tokens(self, staff_id: str) -> list[str]:
+        ids = [
+            r["token_id"]
+            for r in await self.conn.fetch(
+                "SELECT token_id FROM api_tokens WHERE staff_id = $1 AND NOT revoked ORDER BY token_id", staff_id
+            )
+        ]
+        return [i for i in ids if await self.revoke_token(i)]

@@ -552,12 +552,19 @@ class RosterPublished(_Contract):
 
 
 class TokenIssued(_Contract):
+    """A token issued, rotated or revoked. A token of a staff member acts with that person's current
+    role and station, and only while they are active there."""
+
     token_id: str
     token_hash: str
     staff_id: str | None = None
     station: str | None = None
     role: Role
     revoked: bool = False
+    revoked_at: datetime | None = None
+    issued_at: datetime | None = None  # when this secret was made; rotation makes a new one
+    expires_at: datetime | None = None  # None: does not expire (demo accounts only)
+    label: str | None = Field(default=None, max_length=200)  # what it is for, e.g. "110 接警平台"
 
 
 class SurveyAnswered(_Contract):

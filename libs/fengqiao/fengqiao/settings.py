@@ -77,6 +77,8 @@ class Settings(BaseSettings):
 
     # Public base URL of intake, used in links sent to citizens.
     public_base_url: str = Field(default="http://127.0.0.1:8080", alias="PUBLIC_BASE_URL")
+    # Console session cookies carry `Secure` (sent over HTTPS only); the dev stack turns it off.
+    cookie_secure: bool = Field(default=True, alias="FENGQIAO_COOKIE_SECURE")
 
     def model_post_init(self, _context: object) -> None:
         self._ports = {

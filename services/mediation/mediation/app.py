@@ -20,6 +20,13 @@ from mediation.access_api import router as access_router
 from mediation.api import refused, router
 from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
+from mediation.console_web import (
+    PasswordChangeRequired,
+    SignInRequired,
+    password_redirect,
+    sign_in_redirect,
+)
+from mediation.console_web import router as console_router
 from mediation.handlers import make_handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -124,11 +131,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         handlers=make_handlers(cipher),
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
-        routers=[records_router, rectification_router, router, access_router, commands_router],
+        routers=[console_router, records_router, rectification_router, router, access_router, commands_router],
         background=[refresh_open_case_gauge, run_clocks],
         http_errors={Rejected: _refused},
     )
     app = build_app(spec, settings)
+    app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.add_exception_handler(PasswordChangeRequired, password_redirect)
     app.state.pii = cipher
     app.state.pii_index = index
     return app

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, timedelta
 
 from fengqiao.directory import DirectoryWriter
 from fengqiao.events import Role, RosterPublished, StaffUpserted, StationUpserted
+from mediation.signin import set_account
 
 STATIONS = [
     (
@@ -100,8 +102,17 @@ async def _issue_station_tokens(writer: DirectoryWriter, code: str, people: dict
         )
         credentials.append(
             {"staff_id": staff_id, "name": person, "role": ROLES[suffix], "station": code, "token": token}
+            | await _demo_account(writer, staff_id)
         )
     return credentials
+
+
+async def _demo_account(writer: DirectoryWriter, staff_id: str) -> dict[str, str]:
+    """The console sign-in of a demo account: user name = staff id in lower case, a fresh random
+    password at every seed (written to the dev credentials), no forced change (DESIGN 4.8)."""
+    username, password = staff_id.lower(), secrets.token_urlsafe(12)
+    await set_account(writer.conn, staff_id, username, password, must_change=False)
+    return {"username": username, "password": password}
 
 
 async def _seed_bureau(writer: DirectoryWriter) -> list[dict]:
@@ -119,6 +130,7 @@ async def _seed_bureau(writer: DirectoryWriter) -> list[dict]:
                 token_id=f"demo:{bureau_id}", role="bureau", station=None, staff_id=bureau_id
             ),
         }
+        | await _demo_account(writer, bureau_id)
     )
     credentials.append(
         {

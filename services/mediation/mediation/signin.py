@@ -1,0 +1,194 @@
+"""People sign in (DESIGN 4.8): accounts with argon2id password hashes, lockout and delay after
+repeated failures, server-side sessions with idle and absolute timeouts, CSRF tokens per session.
+
+A session is valid only while its person is active in the directory: deactivating or moving
+someone ends it at once (the directory writer also deletes their sessions)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from mediation import db
+
+# argon2id with the library's defaults (RFC 9106's second recommended profile: 64 MiB, t=3).
+HASHER = PasswordHasher()
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))  # verified for unknown names: same cost, same time
+
+IDLE_TIMEOUT = timedelta(minutes=30)
+ABSOLUTE_TIMEOUT = timedelta(hours=12)  # a shift; then sign in again
+TOUCH_EVERY = timedelta(seconds=60)  # last_seen_at is written at most once a minute per session
+LOCK_AFTER = 5  # failed sign-ins of one user name within the window lock it
+FAILURE_WINDOW_S = 15 * 60
+LOCK_S = 15 * 60
+MAX_DELAY_S = 3.0  # each failure answers a little later, up to this
+MIN_PASSWORD_LENGTH = 10
+MAX_PASSWORD_LENGTH = 256  # argon2 takes any length; the form does not need more
+
+
+class SignInRefused(Exception):
+    """Wrong name or password (never which of the two), or a locked name; message in Chinese."""
+
+    def __init__(self, message: str, *, retry_after_s: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class PasswordRefused(ValueError):
+    """A new password that does not meet the rules; message in Chinese, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Session:
+    session_hash: str
+    staff_id: str
+    role: str
+    station: str | None
+    name: str
+    csrf_token: str
+    must_change: bool
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+async def _verify(password_hash: str, password: str) -> bool:
+    """argon2 costs ~50 ms of CPU: off the event loop."""
+
+    def check() -> bool:
+        try:
+            return HASHER.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+async def sign_in(pool: asyncpg.Pool, username: str, password: str, now: datetime) -> tuple[str, Session]:
+    """Check the name and password; returns the new session's cookie value and the session."""
+    username = username.strip()[:100]
+    password = password[:MAX_PASSWORD_LENGTH]
+    async with pool.acquire() as conn:
+        failed = await db.accounts.failures(conn, username)
+        if failed and failed["locked_until"] and failed["locked_until"] > now:
+            wait = int((failed["locked_until"] - now).total_seconds()) + 1
+            raise SignInRefused(
+                f"登录失败次数过多，该账号已暂时锁定，请 {wait // 60 + 1} 分钟后再试，或联系所领导重置密码。",
+                retry_after_s=wait,
+            )
+        account = await db.accounts.account_by_username(conn, username) if username else None
+    ok = await _verify(account["password_hash"] if account else _DUMMY_HASH, password)
+    if not ok or account is None or not account["active"]:
+        async with pool.acquire() as conn:
+            attempts = await db.accounts.record_failure(
+                conn, username or "-", now=now, window_s=FAILURE_WINDOW_S, lock_after=LOCK_AFTER, lock_s=LOCK_S
+            )
+        await asyncio.sleep(min(MAX_DELAY_S, 0.5 * attempts))
+        raise SignInRefused("用户名或密码错误。")
+    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.accounts.clear_failures(conn, username)
+        if HASHER.check_needs_rehash(account["password_hash"]):
+            await db.accounts.rehash(conn, account["staff_id"], HASHER.hash(password))
+        await db.accounts.create_session(conn, _hash(cookie), account["staff_id"], csrf)
+    session = Session(
+        _hash(cookie),
+        account["staff_id"],
+        account["role"],
+        account["station"],
+        account["name"],
+        csrf,
+        account["must_change"],
+    )
+    return cookie, session
+
+
+async def current_session(conn: asyncpg.Connection, cookie: str | None, now: datetime) -> Session | None:
+    """The session of a cookie, if it is still valid (idle and absolute timeouts, person active)."""
+    if not cookie or len(cookie) > 100:
+        return None
+    row = await db.accounts.session(conn, _hash(cookie))
+    if row is None:
+        return None
+    if now - row["last_seen_at"] > IDLE_TIMEOUT or now - row["created_at"] > ABSOLUTE_TIMEOUT:
+        await db.accounts.end_session(conn, row["session_hash"])
+        return None
+    if now - row["last_seen_at"] > TOUCH_EVERY:
+        await db.accounts.touch_session(conn, row["session_hash"], now)
+    return Session(
+        row["session_hash"],
+        row["staff_id"],
+        row["role"],
+        row["station"],
+        row["name"],
+        row["csrf_token"],
+        row["must_change"],
+    )
+
+
+def csrf_ok(session: Session, submitted: str | None) -> bool:
+    return bool(submitted) and secrets.compare_digest(session.csrf_token, str(submitted))
+
+
+def check_new_password(username: str, current: str, new: str, confirm: str) -> None:
+    if len(new) < MIN_PASSWORD_LENGTH:
+        raise PasswordRefused("new_password", f"新密码至少 {MIN_PASSWORD_LENGTH} 位。")
+    if len(new) > MAX_PASSWORD_LENGTH:
+        raise PasswordRefused("new_password", f"新密码不能超过 {MAX_PASSWORD_LENGTH} 位。")
+    if new == current:
+        raise PasswordRefused("new_password", "新密码不能与当前密码相同。")
+    if username.lower() in new.lower():
+        raise PasswordRefused("new_password", "新密码不能包含用户名。")
+    if len(set(new)) < 4:
+        raise PasswordRefused("new_password", "新密码过于简单，请混合使用字母、数字和符号。")
+    if new != confirm:
+        raise PasswordRefused("confirm_password", "两次输入的新密码不一致。")
+
+
+async def change_password(pool: asyncpg.Pool, session: Session, current: str, new: str, confirm: str) -> None:
+    """The signed-in person changes their password; their other sessions end."""
+    async with pool.acquire() as conn:
+        account = await db.accounts.account_of(conn, session.staff_id)
+        row = await db.accounts.account_by_username(conn, account["username"]) if account else None
+    if row is None or not await _verify(row["password_hash"], current[:MAX_PASSWORD_LENGTH]):
+        raise PasswordRefused("current_password", "当前密码不正确。")
+    check_new_password(row["username"], current, new, confirm)
+    new_hash = await asyncio.to_thread(HASHER.hash, new)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.accounts.set_password(conn, session.staff_id, row["username"], new_hash, must_change=False)
+        await db.accounts.end_other_sessions(conn, session.staff_id, session.session_hash)
+
+
+async def set_account(
+    conn: asyncpg.Connection, staff_id: str, username: str, password: str, *, must_change: bool = True
+) -> None:
+    """Create or reset an account (by a leader or an administrator, or the demo seed): the person
+    must choose their own password at the next sign-in unless `must_change` is False (demo only)."""
+    username = username.strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise PasswordRefused("username", "用户名须为 1 至 64 个字符，不含空格。")
+    if await db.accounts.username_taken(conn, username, staff_id):
+        raise PasswordRefused("username", f"用户名“{username}”已被使用。")
+    await db.accounts.set_password(conn, staff_id, username, HASHER.hash(password), must_change=must_change)
+    await db.accounts.end_sessions_of(conn, staff_id)
+
+
+async def sign_out(conn: asyncpg.Connection, session: Session, *, everywhere: bool = False) -> None:
+    if everywhere:
+        await db.accounts.end_sessions_of(conn, session.staff_id)
+    else:
+        await db.accounts.end_session(conn, session.session_hash)
