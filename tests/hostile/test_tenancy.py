@@ -106,6 +106,20 @@ RULES: dict[str, tuple] = {
         for s in ("intake", "mediation", "triage", "notify")
         for p in ("/healthz", "/readyz", "/metrics")
     },
+    **{
+        f"mediation {m} {p}": (
+            "excluded: signing in and the signed-in person's own pages (cookie session, no bearer token); "
+            "the queue lists only the person's own cases under row-level security: tests/e2e/test_sign_in.py",
+        )
+        for m, p in (
+            ("GET", "/login"),
+            ("POST", "/login"),
+            ("POST", "/logout"),
+            ("GET", "/console/"),
+            ("GET", "/console/password"),
+            ("POST", "/console/password"),
+        )
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),
