@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.helpers import token, wait_for_status
+from tests.e2e.helpers import staff_get, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +117,7 @@ def test_a_scanned_slip_is_stored_encrypted_and_shown_to_station_staff_only(stac
     r = httpx.post(url, json=item, headers=token(stack, "KZ01-P2"))
     assert r.status_code == 202, r.text
     number = r.json()["tracking_no"]
-    scan = httpx.get(f"{url}/{number}/scan", headers=token(stack, "KZ01-P1"))
+    scan = staff_get(f"{url}/{number}/scan", headers=token(stack, "KZ01-P1"))
     assert scan.status_code == 200 and scan.content == png and scan.headers["content-type"] == "image/png"
     assert httpx.get(f"{url}/{number}/scan", headers=token(stack, "KZ02-LD")).status_code == 404
 

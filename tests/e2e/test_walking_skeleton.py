@@ -17,7 +17,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from fengqiao.events import CONTENT_TYPE, Topics
-from tests.e2e.helpers import read_public_stream, token, wait_for_status
+from tests.e2e.helpers import read_public_stream, staff_get, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -165,7 +165,7 @@ def test_the_station_can_be_found_from_the_address(stack):
         f"{intake}/api/v1/feedback", json={"content": "路口积水很深", "location": {"address": "新华街 88 号"}}
     )
     assert r.status_code == 202, r.text
-    leader = httpx.get(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", headers=token(stack, "KZ02-LD"))
+    leader = staff_get(f"{intake}/api/v1/feedback/{r.json()['tracking_no']}", headers=token(stack, "KZ02-LD"))
     assert leader.status_code == 200 and leader.json()["station"] == "KZ02"
     r = httpx.post(f"{intake}/api/v1/feedback", json={"content": "路口积水", "location": {"address": "月球背面"}})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"
