@@ -8,7 +8,7 @@ STAMP := $(VENV)/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-notify bench-triage fuzz install system-deps lock clean-data compose-config lint fix
+.PHONY: run test unit bench bench-notify bench-triage bench-urgent fuzz install system-deps lock clean-data compose-config lint fix
 
 run: install
 	$(BIN)/fengqiao dev
@@ -40,6 +40,10 @@ bench-notify: install
 BENCH_DATA ?= ../shared/data
 bench-triage: install
 	$(BIN)/fengqiao triage bench --data $(BENCH_DATA)
+
+# Urgent recall and false alarms of triage's urgent-signal layer on its contrast pairs (seconds).
+bench-urgent: install
+	$(BIN)/fengqiao triage bench-urgent
 
 # The schemathesis walk of tests/hostile with a larger budget (make test runs it with 6 examples per
 # operation); prints a summary. CI does not run it.

@@ -34,6 +34,14 @@ def bench(data: str, out: str | None, only: tuple[str, ...]) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+@triage.command("bench-urgent")
+def bench_urgent() -> None:
+    """Urgent recall and false alarms of the urgent-signal layer on the contrast pairs."""
+    from triage.urgent_bench import main
+
+    main()
+
+
 async def _with_conn(fn):
     import asyncpg
 

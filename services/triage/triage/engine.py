@@ -1,7 +1,11 @@
 """Classification: rules and the statistical model combined, every decision with its reasons. Pure.
 
-- Urgency: an urgent rule makes the item urgent, whatever the model says; a model that gives
-  `urgent` a probability of 0.25 or more lifts the item to at least `high` (recall first).
+- Urgency: a live urgent signal (triage/signals.py: a cue whose context does not say the danger
+  is past, denied, asked about, suggested or thanked for) or a station's urgent rule makes the
+  item urgent, whatever the model says, and names itself in the reasons. The model alone says
+  at most `high`: a model that gives `urgent` a probability of 0.25 or more (or its top label)
+  lifts the item to `high` (recall first, without the false alarms of a model trained on a few
+  hundred words).
 - Type and category: the model's probabilities plus a boost for each matching rule
   (`RULE_BOOST` times the rule's weight); the highest combined score wins, and the confidence is
   that score's share of the total.
@@ -18,6 +22,7 @@ from fengqiao.events import Category, RequestType
 from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from triage.model import Prediction, TextModel
 from triage.rules import Hit, RuleSet
+from triage.signals import SignalHit, SignalSet, default_signals
 from triage.text import normalise
 
 RULES_ONLY = "rules-1"
@@ -134,9 +139,11 @@ def classify(
     rules: RuleSet,
     model: TextModel | None = None,
     model_version: str = RULES_ONLY,
+    signals: SignalSet | None = None,
 ) -> Classification:
     text = normalise(f"{title or ''} {content}")
     hits = rules.hits(text, station)
+    signal_hits = (signals or default_signals()).hits(text)
     predicted = model.predict([text], explain=3)[0] if model is not None else {}
     reasons: list[str] = []
 
@@ -145,7 +152,7 @@ def classify(
     if type_ == "other" and category == "police_conduct":
         type_ = "complaint"
 
-    urgency, urg_conf = _urgency(predicted.get("urgency"), hits, reasons)
+    urgency, urg_conf = _urgency(predicted.get("urgency"), hits, signal_hits, reasons)
     if type_ == "other" and urgency in ("urgent", "high"):
         type_ = "help"
     mediation_hits = [h for h in hits if h.rule.field == "needs_mediation" and h.rule.value == "true"]
@@ -164,18 +171,26 @@ def classify(
     )
 
 
-def _urgency(prediction: Prediction | None, hits: list[Hit], reasons: list[str]) -> tuple[str, float]:
+def _urgency(
+    prediction: Prediction | None, hits: list[Hit], signal_hits: list[SignalHit], reasons: list[str]
+) -> tuple[str, float]:
     rule_levels = [h for h in hits if h.rule.field == "urgency" and h.rule.value in URGENCY_ORDER]
+    live = [h for h in signal_hits if h.countered is None]
     level = "normal"
     confidence = 0.5
     if prediction is not None:
         level = prediction.label if prediction.label in URGENCY_ORDER else "normal"
         confidence = prediction.probability
-        if level != "urgent" and prediction.scores.get("urgent", 0.0) >= 0.25 and _rank(level) < _rank("high"):
-            level = "high"
-            reasons.append(f"model:urgency:urgent_p={prediction.scores['urgent']:.2f}:lifted_to_high")
+        urgent_p = prediction.scores.get("urgent", 0.0)
+        if level == "urgent" or (urgent_p >= 0.25 and _rank(level) < _rank("high")):
+            level = "high"  # the model alone never says urgent: a signal or a station rule must
+            reasons.append(f"model:urgency:urgent_p={urgent_p:.2f}:lifted_to_high")
         elif prediction.label == level:
             reasons.append(f"model:urgency={level}:p={prediction.probability:.2f}")
+    if live:
+        confidence = max(confidence, 0.9) if level != "urgent" else confidence
+        level = "urgent"
+        reasons.extend(h.reason for h in live)
     if rule_levels:
         top = max(rule_levels, key=lambda h: _rank(h.rule.value))
         if _rank(top.rule.value) >= _rank(level):
@@ -183,6 +198,7 @@ def _urgency(prediction: Prediction | None, hits: list[Hit], reasons: list[str])
                 confidence = 0.9
             level = top.rule.value
             reasons.extend(h.reason for h in rule_levels if h.rule.value == level)
+    reasons.extend(h.reason for h in signal_hits if h.countered is not None)  # staff see what was lowered
     return level, round(confidence, 3)
 
 

@@ -1,13 +1,14 @@
 """Configurable rules: keywords or regular expressions that set or favour a label. Pure.
 
 The defaults below ship with the project; a deployment adds its own rules for all stations or
-for one station through the triage API (stored in triage's `rules` table). Urgent safety signals
-are rules so that they win whatever the model says: recall of `urgent` beats precision.
+for one station through the triage API (stored in triage's `rules` table). The built-in urgent
+signals are not here but in triage/signals.py (data with negation and time handled); a station's
+own `urgency=urgent` rule still wins whatever the model says: recall of `urgent` beats precision.
 
 Regular expressions run in the consumer every station shares, so they are compiled with RE2
 (`google-re2`): matching is linear in the text, whatever the pattern (`(a|aa)+$` cannot stall
 triage), and RE2 refuses what it cannot run in linear time (backreferences, lookarounds). The
-defaults use the same engine: their one regex is plain RE2 syntax.
+defaults are keywords; the urgent signals' patterns run on RE2 too.
 
 Every rule has a public id (`self_harm#3` for a default, `#12` for deployment rule 12): the
 public stream and webhooks carry that id and never the pattern, which is a citizen's word as
@@ -46,7 +47,7 @@ class Program(Protocol):
     def search(self, text: str) -> object: ...
 
 
-def _options() -> re2.Options:
+def re2_options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # RE2 would print the pattern to stderr; patterns stay out of logs
     options.max_mem = _RE2_MAX_MEM
@@ -58,7 +59,7 @@ def compile_pattern(pattern: str) -> Program:
     if not pattern or len(pattern) > MAX_PATTERN_LENGTH:
         raise InvalidPattern(f"pattern must be 1 to {MAX_PATTERN_LENGTH} characters")
     try:
-        compiled: Program = re2.compile(pattern, _options())
+        compiled: Program = re2.compile(pattern, re2_options())
     except re2.error as exc:
         detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise InvalidPattern(f"not a regular expression RE2 can run in linear time: {detail.split(':')[0]}") from None
@@ -139,39 +140,10 @@ def _kw(field: str, value: str, *words: str, weight: float = 1.0, group: str | N
 
 
 DEFAULT_RULES: tuple[Rule, ...] = tuple(
-    # Urgent safety signals: violence, weapons, threats, self-harm, crowds, wage-arrears protests.
-    # Grouped so that a public reason says what kind of signal it was without the word itself.
-    _kw("urgency", "urgent", "持刀", "拿刀", "菜刀", "枪", group="weapon")
-    + _kw(
-        "urgency",
-        "urgent",
-        "砍人",
-        "杀人",
-        "捅人",
-        "打人",
-        "打架",
-        "打起来",
-        "斗殴",
-        "动手",
-        "流血",
-        "家暴",
-        group="violence",
-    )
-    + _kw("urgency", "urgent", "威胁", "扬言", "绑架", group="threat")
-    + _kw("urgency", "urgent", "跳楼", "自杀", "轻生", "不想活", "想不开", group="self_harm")
-    + _kw("urgency", "urgent", "聚集", "围堵", "堵路", "堵门", "讨薪", "爬塔吊", group="crowd")
-    + _kw("urgency", "urgent", "着火", "起火", "爆炸", "燃气泄漏", "煤气味", group="fire_gas")
-    + _kw("urgency", "urgent", "救命", "肇事逃逸", "跟陌生人走", group="danger")
-    + [
-        Rule(
-            "urgency",
-            "urgent",
-            r"(几十|上百|一百多|二十多|三十多|数十)(个|名)?(人|工人|农民工|业主|村民)",
-            is_regex=True,
-            label="crowd_size#1",
-        )
-    ]
-    + _kw(
+    # Urgent safety signals are not keywords here: triage/signals.py finds them with their context
+    # (negation, past time, a suggestion or thanks), from data/signals/urgent.toml. These favour
+    # `high`: a report of a past fraud or theft is still more than routine.
+    _kw(
         "urgency",
         "high",
         "诈骗",
