@@ -391,7 +391,7 @@ def test_scan_links_and_scan_downloads_cannot_run_script(stack):
     assert bad.status_code == 422 and bad.json()["detail"]["field"] == "scan_url"
     r = httpx.post(url, json=item, headers=token(stack, "KZ01-P2"))
     assert r.status_code == 202, r.text
-    scan = httpx.get(f"{url}/{r.json()['tracking_no']}/scan", headers=token(stack, "KZ01-P1"))
+    scan = staff_get(f"{url}/{r.json()['tracking_no']}/scan", headers=token(stack, "KZ01-P1"))
     assert scan.status_code == 200 and scan.headers["x-content-type-options"] == "nosniff"
     assert "sandbox" in scan.headers["content-security-policy"]
     assert scan.headers["content-disposition"].startswith("attachment")

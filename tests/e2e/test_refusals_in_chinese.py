@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from tests.e2e.helpers import submit, token
+from tests.e2e.helpers import staff_get, submit, token
 
 pytestmark = pytest.mark.e2e
 
@@ -51,6 +51,7 @@ def test_mediation_refuses_a_command_with_a_missing_field_naming_that_field_not_
     no = submit(stack, "KZ01", "矿区东门路灯坏了三盏，晚上很黑")["tracking_no"]
     cases = f"{stack['urls']['mediation']}/api/v1/cases/{no}"
     staff = token(stack, "KZ01-LD")
+    assert staff_get(cases, staff).status_code == 200  # assigned: the case is there to be refused on
     for url, body in ((f"{cases}/commands", {"command": "resolve"}), (f"{cases}/resolve", {})):
         detail = refusal(httpx.post(url, json=body, headers=staff, timeout=10))
         assert detail["field"] == "summary"  # not "resolve.summary": the command's tag is no field
