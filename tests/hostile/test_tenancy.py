@@ -134,6 +134,21 @@ RULES: dict[str, tuple] = {
     f"mediation POST {CASE}/exclusions": ("id", {}, {"staff_id": "KZ01-P2", "reason": "越权"}),
     f"mediation DELETE {CASE}/exclusions/{{staff_id}}": ("id", {}, None),
     "mediation GET /api/v1/stations/{station}/rates": ("id", {}, None),
+    # mediation: directory administration (issue 15)
+    "mediation GET /api/v1/stations": ("list", {}, None),
+    "mediation POST /api/v1/stations": ("deployment", {}, {"code": "KZ09", "name": "越权"}),
+    "mediation GET /api/v1/stations/{station}": ("id", {}, None),
+    "mediation PATCH /api/v1/stations/{station}": ("id", {}, {"name": "越权"}),
+    "mediation POST /api/v1/stations/{station}/deactivate": ("id", {}, None),
+    "mediation POST /api/v1/stations/{station}/reactivate": ("id", {}, None),
+    "mediation GET /api/v1/stations/{station}/staff": ("id", {}, None),
+    "mediation POST /api/v1/stations/{station}/staff": ("id", {}, {"name": "越权", "role": "officer"}),
+    "mediation GET /api/v1/staff/{staff_id}": ("id", {}, None),
+    "mediation PATCH /api/v1/staff/{staff_id}": ("id", {}, {"name": "越权"}),
+    "mediation POST /api/v1/staff/{staff_id}/deactivate": ("id", {}, None),
+    "mediation POST /api/v1/staff/{staff_id}/transfer": ("id", {}, {"to_station": "KZ01"}),
+    "mediation POST /api/v1/staff/{staff_id}/password": ("id", {}, None),
+    "mediation GET /api/v1/directory/audit": ("list", {}, None),
     # mediation: records
     f"mediation POST {MED}": ("id", {}, {"mediator_id": "KZ01-MD"}),
     f"mediation PUT {MED}/mediator": ("id", {}, {"mediator_id": "KZ01-IN", "reason": "越权"}),
@@ -208,6 +223,7 @@ LIST_QUERIES = {
     "triage GET /api/v1/triage/alerts": {"station": "KZ02"},
     "triage GET /api/v1/triage/rules": {"station": "KZ02"},
     "mediation GET /api/v1/audit": {"tracking_no": "{tracking_no}"},
+    "mediation GET /api/v1/directory/audit": {"station": "KZ02"},
     "intake GET /api/v1/disclosures": {"tracking_no": "{tracking_no}"},
 }
 

@@ -6,6 +6,7 @@ outbox in the same transaction. Every other service keeps a local copy from thos
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time
 
 import asyncpg
@@ -38,13 +39,22 @@ def _hhmm(value: str) -> time:
 
 async def upsert_station(conn: asyncpg.Connection, s: StationUpserted) -> None:
     await conn.execute(
-        "INSERT INTO stations (code, name, jurisdiction, phone) VALUES ($1, $2, $3, $4) "
+        "INSERT INTO stations (code, name, jurisdiction, phone, active, mailbox, duty_starts, duty_ends, teams, "
+        "category_teams, alert_thresholds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11::jsonb) "
         "ON CONFLICT (code) DO UPDATE SET name = $2, jurisdiction = $3, phone = coalesce($4, stations.phone), "
-        "updated_at = now()",
+        "active = $5, mailbox = $6, duty_starts = $7, duty_ends = $8, teams = $9, category_teams = $10::jsonb, "
+        "alert_thresholds = $11::jsonb, updated_at = now()",
         s.code,
         s.name,
         s.jurisdiction,
         s.phone,
+        s.active,
+        s.mailbox,
+        _hhmm(s.duty_starts) if s.duty_starts else None,
+        _hhmm(s.duty_ends) if s.duty_ends else None,
+        s.teams,
+        json.dumps(s.category_teams),
+        json.dumps(s.alert_thresholds),
     )
 
 

@@ -531,6 +531,16 @@ class StationUpserted(_Contract):
     jurisdiction: list[str] = Field(default_factory=list)
     # The station's own number, given to citizens in messages (absent: 110; emergencies always 110).
     phone: str | None = Field(default=None, max_length=32, pattern=STATION_PHONE_PATTERN)
+    # Directory administration (issue 15). An inactive station's items stay readable, but intake
+    # takes nothing new for it. Events from before these fields read as an active station.
+    active: bool = True
+    mailbox: str | None = Field(default=None, max_length=254)  # the station's own mailbox address
+    duty_starts: str | None = Field(default=None, pattern=r"^[0-2][0-9]:[0-5][0-9]$")  # HH:MM
+    duty_ends: str | None = Field(default=None, pattern=r"^[0-2][0-9]:[0-5][0-9]$")
+    teams: list[str] = Field(default_factory=list)  # empty: the deployment's default teams
+    category_teams: dict[str, str] = Field(default_factory=dict)  # category -> team of this station
+    # {"kind", "category", "window_hours", "yellow", "orange", "red"}, as triage's alert_thresholds
+    alert_thresholds: list[dict[str, str | int]] = Field(default_factory=list)
 
 
 class StaffUpserted(_Contract):

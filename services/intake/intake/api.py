@@ -99,8 +99,8 @@ async def submit_feedback(
                 index=index,
                 publish_refs=principal is not None and principal.role == "integration",
             )
-        except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="station") from None
+        except UnknownStation as exc:
+            raise api_error(422, exc.code, exc.message, field="station") from None
         body = {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"}
         if idempotency_key:
             await db.store_idempotent(

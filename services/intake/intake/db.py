@@ -16,6 +16,12 @@ async def station_exists(conn: asyncpg.Connection, code: str) -> bool:
     return bool(await conn.fetchval("SELECT true FROM stations WHERE code = $1", code))
 
 
+async def station_active(conn: asyncpg.Connection, code: str) -> bool | None:
+    """True for a station taking items, False for a deactivated one, None for no such station."""
+    active: bool | None = await conn.fetchval("SELECT active FROM stations WHERE code = $1", code)
+    return active
+
+
 async def insert_submission(
     conn: asyncpg.Connection,
     *,
@@ -309,14 +315,14 @@ async def record_mailbox_item(
 
 
 async def stations(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT code, name FROM stations ORDER BY code")
+    return await conn.fetch("SELECT code, name FROM stations WHERE active ORDER BY code")
 
 
 async def station_for_address(conn: asyncpg.Connection, address: str) -> str | None:
     """The station whose jurisdiction names appear in the address (the longest name wins)."""
     return await conn.fetchval(
         "SELECT s.code FROM stations s, unnest(s.jurisdiction) AS j(name) "
-        "WHERE length(j.name) > 0 AND strpos($1, j.name) > 0 ORDER BY length(j.name) DESC, s.code LIMIT 1",
+        "WHERE s.active AND length(j.name) > 0 AND strpos($1, j.name) > 0 ORDER BY length(j.name) DESC, s.code LIMIT 1",
         address,
     )
 

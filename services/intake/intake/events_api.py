@@ -84,8 +84,8 @@ async def receive_cloudevent(
         except AlreadyAccepted:
             existing = await db.find_by_ingress(conn, event.source, event.id)
             return JSONResponse({"tracking_no": existing, "status": "duplicate"}, status_code=200)
-        except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{data.station}", field="data.station") from None
+        except UnknownStation as exc:
+            raise api_error(422, exc.code, exc.message, field="data.station") from None
     rt.metrics.feedback_received.labels(station=accepted.station, channel=accepted.channel).inc()
     return JSONResponse(
         {"tracking_no": accepted.tracking_no, "access_code": accepted.access_code, "status": "received"},

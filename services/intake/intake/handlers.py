@@ -59,7 +59,7 @@ async def on_feedback_submitted(
     except AlreadyAccepted:
         return  # e.g. through POST /api/v1/events first: (source, id) is the identity
     except UnknownStation as exc:
-        raise PoisonMessage("unknown_station", exc.station) from exc
+        raise PoisonMessage(exc.code, exc.station) from exc
     outbox.after_commit(metrics.feedback_received.labels(station=data.station, channel=data.channel).inc)
 
 

@@ -107,8 +107,8 @@ async def record_call(
             accepted = await accept_submission(
                 conn, outbox, data, cipher=cipher, index=index, publish_refs=principal.role == "integration"
             )
-        except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{call.station}", field="station") from None
+        except UnknownStation as exc:
+            raise api_error(422, exc.code, exc.message, field="station") from None
         earlier = await _earlier_calls(conn, caller_index, call, principal) if caller_index else []
         await _store_call(conn, call, accepted.tracking_no, caller_index)
         if refers_to:  # first: the finished item the caller named is linked as what this follows up

@@ -165,7 +165,7 @@ class MailboxHandler:
             )
         if station not in stations:
             async with self.rt.pool.acquire() as conn:
-                known = await db.station_exists(conn, station)
+                known = await db.station_active(conn, station)
             if not known:
                 return self._refuse("unknown_mailbox", "550 5.1.1 no such station mailbox")
         envelope.rcpt_tos.append(address)

@@ -26,7 +26,7 @@ from fengqiao.taxonomy import CATEGORY_LABELS
 from intake import db
 from intake.deps import CipherDep, IndexDep
 from intake.domain import STATUS_LABELS, normalise_tracking_no
-from intake.submissions import accept_submission
+from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 # A station code: never NUL, which PostgreSQL refuses with a 500 (hostile-input walk, finding S3).
@@ -191,8 +191,11 @@ async def create_request(
         except (ValidationError, ValueError) as exc:
             where = exc.errors()[0]["loc"] if isinstance(exc, ValidationError) else ("lat/long",)
             raise Open311Error(400, f"invalid {'.'.join(str(x) for x in where) or 'request'}") from None
-        async with unit_of_work(rt.pool) as (conn, outbox):
-            accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
+        try:
+            async with unit_of_work(rt.pool) as (conn, outbox):
+                accepted = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
+        except UnknownStation as exc:  # deactivated by the bureau: takes nothing new
+            raise Open311Error(400, f"jurisdiction_id {station!r} takes no new requests ({exc.code})") from None
     except Open311Error as exc:
         return _error(fmt, exc)
     rt.metrics.feedback_received.labels(station=station, channel="web").inc()

@@ -98,8 +98,8 @@ async def enter_item(
             )
         try:
             receipt = await accept_submission(conn, outbox, data, cipher=cipher, index=index)
-        except UnknownStation:
-            raise api_error(422, "unknown_station", f"未知的派出所代码：{item.station}", field="station") from None
+        except UnknownStation as exc:
+            raise api_error(422, exc.code, exc.message, field="station") from None
         await db.record_mailbox_item(
             conn,
             tracking_no=receipt.tracking_no,

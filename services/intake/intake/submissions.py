@@ -39,9 +39,22 @@ class _Envelope(TypedDict):
 
 
 class UnknownStation(Exception):
-    def __init__(self, station: str) -> None:
-        super().__init__(f"unknown station {station!r}")
+    """No such station, or (`inactive`) one the bureau deactivated: it takes nothing new."""
+
+    def __init__(self, station: str, *, inactive: bool = False) -> None:
+        super().__init__(f"{'inactive' if inactive else 'unknown'} station {station!r}")
         self.station = station
+        self.inactive = inactive
+
+    @property
+    def code(self) -> str:
+        return "station_inactive" if self.inactive else "unknown_station"
+
+    @property
+    def message(self) -> str:
+        if self.inactive:
+            return f"派出所 {self.station} 已停用，不再受理新的反映，请选择其他派出所或拨打 110。"
+        return f"未知的派出所代码：{self.station}"
 
 
 def reporter_key(index: BlindIndex | None, reporter: Reporter) -> str | None:
@@ -91,8 +104,9 @@ async def accept_submission(
     source and id, so the bureau system that sent the item can match it (DESIGN 4.4). Only for
     items another system sent: a citizen's free-text external_ref, an e-mail Message-ID or an
     Open311 device id says something about the person and stays inside (review finding 7)."""
-    if not await db.station_exists(conn, data.station):
-        raise UnknownStation(data.station)
+    active = await db.station_active(conn, data.station)
+    if not active:
+        raise UnknownStation(data.station, inactive=active is False)
     now = datetime.now(UTC)
     access_code = new_access_code()
     tracking_no = await _store_submission(

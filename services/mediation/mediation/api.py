@@ -98,6 +98,9 @@ async def list_cases(
     urgency: Urgency | None = None,
     channel: Annotated[Channel | None, Query(description="the channel the item came in by")] = None,
     overdue: Annotated[bool | None, Query(description="true: a running clock is past its due time")] = None,
+    flagged: Annotated[
+        bool | None, Query(description="true: flagged for the leader to reassign (e.g. the holder left the station)")
+    ] = None,
     since: Annotated[date | None, Query(description="submitted on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="submitted on or before this day (Beijing time)")] = None,
     sort: Annotated[CaseSort, Query(description="`due`: the running deadline, soonest first")] = "due",
@@ -116,6 +119,7 @@ async def list_cases(
         urgency=urgency,
         channel=channel,
         overdue=overdue,
+        flagged=flagged,
         since=since,
         until=until,
         sort=sort,

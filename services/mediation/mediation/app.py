@@ -27,6 +27,9 @@ from mediation.console_web import (
     sign_in_redirect,
 )
 from mediation.console_web import router as console_router
+from mediation.directory_admin import DirectoryRefused
+from mediation.directory_api import refused as directory_refused
+from mediation.directory_api import router as directory_router
 from mediation.handlers import make_handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
@@ -131,9 +134,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         handlers=make_handlers(cipher),
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
-        routers=[console_router, records_router, rectification_router, router, access_router, commands_router],
+        routers=[
+            console_router,
+            records_router,
+            rectification_router,
+            router,
+            access_router,
+            directory_router,
+            commands_router,
+        ],
         background=[refresh_open_case_gauge, run_clocks],
-        http_errors={Rejected: _refused},
+        http_errors={Rejected: _refused, DirectoryRefused: directory_refused},
     )
     app = build_app(spec, settings)
     app.add_exception_handler(SignInRequired, sign_in_redirect)
