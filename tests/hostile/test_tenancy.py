@@ -33,6 +33,7 @@ AGREEMENT = {
 CASE = "/api/v1/cases/{tracking_no}"
 MED = CASE + "/mediation"
 RECT = "/api/v1/rectifications"
+ROSTER = "/api/v1/stations/{station}/roster"
 CASE_COMMAND_BODIES = {
     "accept": {},
     "note": {"text": "越权备注"},
@@ -149,6 +150,22 @@ RULES: dict[str, tuple] = {
     "mediation POST /api/v1/staff/{staff_id}/transfer": ("id", {}, {"to_station": "KZ01"}),
     "mediation POST /api/v1/staff/{staff_id}/password": ("id", {}, None),
     "mediation GET /api/v1/directory/audit": ("list", {}, None),
+    # mediation: duty rosters (another station's, or its exception ids: tests/e2e/test_rosters.py)
+    f"mediation GET {ROSTER}": ("id", {}, None),
+    f"mediation PUT {ROSTER}/weekly": (
+        "id",
+        {},
+        {"shifts": [{"weekday": d, "staff": "KZ01-P1", "start": "08:00", "end": "20:00"} for d in range(1, 8)]},
+    ),
+    f"mediation PUT {ROSTER}/holiday": ("id", {}, {"shifts": []}),
+    f"mediation GET {ROSTER}/exceptions": ("id", {}, None),
+    f"mediation POST {ROSTER}/exceptions": (
+        "id",
+        {},
+        {"kind": "leave", "staff": "KZ02-P1", "from": SOON[:10], "to": SOON[:10]},
+    ),
+    f"mediation DELETE {ROSTER}/exceptions/{{exception_id}}": ("id", {"exception_id": 1}, None),
+    f"mediation GET {ROSTER}/days": ("id", {}, None),
     # mediation: records
     f"mediation POST {MED}": ("id", {}, {"mediator_id": "KZ01-MD"}),
     f"mediation PUT {MED}/mediator": ("id", {}, {"mediator_id": "KZ01-IN", "reason": "越权"}),

@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 from fastapi import FastAPI, HTTPException
 
+from fengqiao.constants import STATION_TZ
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
@@ -36,6 +37,10 @@ from mediation.metrics import MediationMetrics
 from mediation.records_api import router as records_router
 from mediation.rectification import unaddressed
 from mediation.rectification_api import router as rectification_router
+from mediation.roster_ops import materialise_all
+from mediation.rosters import RosterRefused
+from mediation.rosters_api import roster_refused
+from mediation.rosters_api import router as rosters_router
 from mediation.seed import seed_demo
 from mediation.timers import fire_due
 
@@ -108,6 +113,23 @@ async def run_clocks(rt: Runtime) -> None:
         await asyncio.sleep(CLOCK_INTERVAL_S)
 
 
+ROSTER_INTERVAL_S = 60.0
+
+
+async def run_rosters(rt: Runtime) -> None:
+    """Keep every station's day rosters published from yesterday to today + 14 (the new day after
+    midnight, staff deactivated since, a calendar loaded): only days whose content changed are
+    published, under the station's lock, so every replica may run it."""
+    while True:
+        try:
+            published = await materialise_all(rt.pool, datetime.now(STATION_TZ).date())
+            if published:
+                log.info("rosters_published", days=published)
+        except Exception as exc:  # the database may be away: the next run catches up
+            log.warning("roster_run_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        await asyncio.sleep(ROSTER_INTERVAL_S)
+
+
 def _refused(exc: Exception) -> HTTPException:
     """`refused` in the shape ServiceSpec.http_errors takes (one callable type for every error type)."""
     assert isinstance(exc, Rejected), "registered for Rejected only"
@@ -141,10 +163,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             router,
             access_router,
             directory_router,
+            rosters_router,
             commands_router,
         ],
-        background=[refresh_open_case_gauge, run_clocks],
-        http_errors={Rejected: _refused, DirectoryRefused: directory_refused},
+        background=[refresh_open_case_gauge, run_clocks, run_rosters],
+        http_errors={Rejected: _refused, DirectoryRefused: directory_refused, RosterRefused: roster_refused},
     )
     app = build_app(spec, settings)
     app.add_exception_handler(SignInRequired, sign_in_redirect)

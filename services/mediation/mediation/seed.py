@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, timedelta
+from datetime import date
 
 from fengqiao.directory import DirectoryWriter
-from fengqiao.events import Role, RosterPublished, StaffUpserted, StationUpserted
+from fengqiao.events import Role, StaffUpserted, StationUpserted
+from mediation.roster_ops import ShiftIn, set_pattern
 from mediation.signin import set_account
 
 STATIONS = [
@@ -52,7 +53,7 @@ CONFIDENTIAL_HANDLERS = frozenset({"LD", "IN", "P1"})
 
 
 async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
-    """Idempotent: upserts stations, staff and rosters (yesterday to tomorrow) and issues a fresh
+    """Idempotent: upserts stations, staff and weekly duty patterns and issues a fresh
     token for every demo account. Returns the credentials to print."""
     credentials: list[dict] = []
     for code, name, phone, jurisdiction, people in STATIONS:
@@ -81,16 +82,17 @@ async def _upsert_staff(writer: DirectoryWriter, code: str, people: dict[str, st
 
 
 async def _publish_rosters(writer: DirectoryWriter, code: str, today: date) -> None:
-    """The same day and night shifts for yesterday, today and tomorrow."""
-    for offset in (-1, 0, 1):
-        day = today + timedelta(days=offset)
-        await writer.roster(
-            RosterPublished(
-                station=code,
-                day=day.isoformat(),
-                shifts=[{"staff_id": f"{code}-{s}", "start": start, "end": end} for s, (start, end) in SHIFTS.items()],
-            )
-        )
+    """The same day and night shifts every weekday, set as the station's weekly pattern through
+    the roster functions the API uses, which publish yesterday to today + 14 (and the daily run
+    keeps them published ahead): the demo works any day without reseeding."""
+    shifts = [
+        ShiftIn(staff=f"{code}-{s}", start=start, end=end, field=f"{s}/{weekday}", weekday=weekday)
+        for weekday in range(1, 8)
+        for s, (start, end) in SHIFTS.items()
+    ]
+    await set_pattern(
+        writer.conn, writer.outbox, station=code, kind="weekly", shifts=shifts, allow_gaps=False, today=today
+    )
 
 
 async def _issue_station_tokens(writer: DirectoryWriter, code: str, people: dict[str, str]) -> list[dict]:

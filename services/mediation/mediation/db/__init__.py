@@ -3,6 +3,28 @@
 A package rather than one db.py: the service has four areas of tables (cases and their history,
 clocks, mediation records, the rectification ledger), together over 400 lines."""
 
-from mediation.db import access, accounts, additions, cases, clocks, directory, records, rectification, resolutions
+from mediation.db import (
+    access,
+    accounts,
+    additions,
+    cases,
+    clocks,
+    directory,
+    records,
+    rectification,
+    resolutions,
+    rosters,
+)
 
-__all__ = ["access", "accounts", "additions", "cases", "clocks", "directory", "records", "rectification", "resolutions"]
+__all__ = [
+    "access",
+    "accounts",
+    "additions",
+    "cases",
+    "clocks",
+    "directory",
+    "records",
+    "rectification",
+    "resolutions",
+    "rosters",
+]
