@@ -154,9 +154,8 @@ def test_deployment_wide_tokens_work_on_every_service(stack):
     cases = httpx.get(
         f"{stack['urls']['mediation']}/api/v1/cases?sort=-submitted_at", headers=token(stack, "BUREAU-01")
     ).json()["cases"]
-    assert {"KZ01", "KZ02"} >= {c["station"] for c in cases} and r.json()["tracking_no"] in {
-        c["tracking_no"] for c in cases
-    }
+    # the bureau's list spans the stations (other tests add stations of their own to the shared stack)
+    assert r.json()["tracking_no"] in {c["tracking_no"] for c in cases}
 
 
 def test_the_station_can_be_found_from_the_address(stack):
