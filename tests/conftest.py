@@ -93,6 +93,7 @@ def stack(infra):
         "SMTP_PORT": str(smtp_port),
         "RATE_LIMIT_SUBMIT": "100000/minute",
         "RATE_LIMIT_TRACK": "100000/minute",
+        "RATE_LIMIT_LOGIN": "100000/minute",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
         "SMS_GATEWAY_URL": f"{sms.url}/sms/send",
         "SMS_GATEWAY_AUTH": "Bearer e2e-gateway",

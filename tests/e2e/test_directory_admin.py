@@ -278,3 +278,38 @@ def test_a_deactivated_station_takes_nothing_new(stack, infra, kz03):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"  # not routed there by address
     cases = httpx.get(f"{kz03['url']}/api/v1/cases", headers=kz03["leader"]).json()
     assert cases["total"] >= 1  # its items stay readable
+
+
+def test_address_keywords_are_the_administrators_and_never_shared(stack, infra, kz03):
+    """A leader widening his own jurisdiction would take in another station's citizens' items."""
+    url = f"{kz03['url']}/api/v1/stations/{STATION}"
+    r = httpx.patch(url, json={"jurisdiction": ["河畔路", "新华街"]}, headers=kz03["leader"])
+    assert r.status_code == 403 and "辖区关键词" in r.json()["detail"]["message"]
+    taken = httpx.patch(url, json={"jurisdiction": ["河畔路", "新华街"]}, headers=kz03["admin"])
+    assert taken.status_code == 422, taken.text
+    assert taken.json()["detail"]["field"] == "jurisdiction" and "新华街（KZ02）" in taken.json()["detail"]["message"]
+    short = httpx.patch(url, json={"jurisdiction": ["路"]}, headers=kz03["admin"])
+    assert short.status_code == 422 and "至少 2 个字" in short.json()["detail"]["message"]
+    ok = httpx.patch(url, json={"jurisdiction": ["河畔路", "河畔新村"]}, headers=kz03["admin"])
+    assert ok.status_code == 200 and ok.json()["jurisdiction"] == ["河畔路", "河畔新村"]
+
+
+def test_a_hostile_spreadsheet_is_refused_before_it_is_read(infra, kz03, tmp_path):
+    """A few kilobytes declaring 300,000 rows, and a zip bomb: refused quickly, nothing imported."""
+    sparse = Workbook()
+    sparse.active.append(["name", "role", "badge_no"])
+    sparse.active.cell(row=300_000, column=1, value="钱多")
+    huge = tmp_path / "sparse.xlsx"
+    sparse.save(huge)
+    assert huge.stat().st_size < 20_000
+    r = fengqiao(infra, "staff", "import", str(huge))
+    assert r.returncode != 0 and "more than 20001 rows" in r.stderr, r.stderr
+
+    import zipfile
+
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", "<sst>" + " " * 60_000_000 + "</sst>")
+    assert bomb.stat().st_size < 200_000
+    r = fengqiao(infra, "staff", "import", str(bomb))
+    assert r.returncode != 0 and "unpacks to" in r.stderr, r.stderr

@@ -239,3 +239,44 @@ def test_a_token_acts_with_its_owners_current_state(stack, infra):
     finally:
         for schema in ("intake", "triage", "mediation", "notify"):
             sql(infra.dsn, f"UPDATE {schema}.staff SET active = true WHERE staff_id = 'KZ02-P1'")
+
+
+def test_guesses_sent_all_at_once_check_no_more_passwords_than_the_lockout_allows(stack):
+    """Each attempt is counted before its password is checked: 20 parallel guesses, at most five
+    of them are checked (401), the rest are refused as locked (429), and so is the right password."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    me = stack["credentials"]["KZ02-P1"]
+    url = stack["urls"]["mediation"]
+    clients = [httpx.Client(base_url=url, timeout=30) for _ in range(20)]
+    try:
+        forms = [login_form(c) for c in clients]
+
+        def guess(i: int) -> int:
+            data = {"username": me["username"], "password": f"guess-{i}", "csrf_token": forms[i]}
+            return clients[i].post("/login", data=data).status_code
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = list(pool.map(guess, range(20)))
+    finally:
+        for c in clients:
+            c.close()
+    assert statuses.count(401) <= 5 and statuses.count(401) + statuses.count(429) == 20, statuses
+    with httpx.Client(base_url=url, timeout=10) as owner:
+        assert sign_in(owner, me["username"], me["password"]).status_code == 429
+
+
+def test_guessing_the_current_password_from_an_open_session_is_limited_too(stack, console):
+    me = stack["credentials"]["KZ02-IN"]
+    page = sign_in(console, me["username"], me["password"])
+    assert page.status_code == 303
+    csrf = page_csrf(console.get("/console/password").text)
+    wrong = [
+        console.post(
+            "/console/password",
+            data={"csrf_token": csrf, "current_password": f"guess-{i}", "new_password": "x", "confirm_password": "x"},
+        )
+        for i in range(6)
+    ]
+    assert [r.status_code for r in wrong] == [422] * 6
+    assert "当前密码不正确" in wrong[0].text and "锁定" in wrong[5].text

@@ -228,7 +228,7 @@ async def test_leave_swap_and_extra_duty_and_inactive_staff(pool):
         ([ShiftIn("KZ01-X9", "08:00", "20:00", "shifts[0]", 1)], "unknown_staff", "shifts[0].staff", ["KZ01-X9"]),
         (
             [ShiftIn("KZ02-C1", "08:00", "20:00", "shifts[0]", 1)],
-            "staff_of_other_station",
+            "unknown_staff",  # the same answer as for nobody's id: other stations' staff are not probed
             "shifts[0].staff",
             ["KZ02-C1"],
         ),
@@ -283,3 +283,16 @@ async def test_two_replicas_publish_each_changed_day_once(pool):
     first, second = await asyncio.gather(replica(), replica())
     assert sorted(first + second) == [TODAY + timedelta(days=n) for n in range(-1, 15)]
     assert not (first and second)
+
+
+async def test_leave_and_extra_duty_far_in_the_future_are_refused_not_a_500(pool):
+    """9999-12-31 overflowed the day arithmetic (a 500); plans go at most two years ahead."""
+    await put(pool)
+    for e in (
+        ExceptionIn("extra", "KZ01-C1", date(9999, 12, 31), date(9999, 12, 31), start="08:00", end="09:00"),
+        ExceptionIn("leave", "KZ01-C1", TODAY + timedelta(days=800), TODAY + timedelta(days=801)),
+    ):
+        async with unit_of_work(pool) as (conn, outbox):
+            with pytest.raises(RosterRefused) as refused:
+                await add_exception(conn, outbox, station="KZ01", created_by="KZ01-LD", today=TODAY, e=e)
+        assert refused.value.code == "invalid_dates"

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     # Per client address, on public endpoints (limits notation, ";" separates several windows).
     rate_limit_submit: str = Field(default="20/minute;500/day", alias="RATE_LIMIT_SUBMIT")
     rate_limit_track: str = Field(default="30/minute;1000/day", alias="RATE_LIMIT_TRACK")
+    # Sign-in attempts per client address (the per-name lockout is in mediation.signin).
+    rate_limit_login: str = Field(default="20/minute;300/day", alias="RATE_LIMIT_LOGIN")
     # Reverse proxies whose X-Forwarded-For is trusted, comma-separated addresses.
     trusted_proxies: str = Field(default="", alias="TRUSTED_PROXIES")
 

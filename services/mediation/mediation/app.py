@@ -13,6 +13,7 @@ from fengqiao.constants import STATION_TZ
 from fengqiao.events import Topics
 from fengqiao.outbox import unit_of_work
 from fengqiao.pii import BlindIndex, PiiCipher, PiiKeyError
+from fengqiao.ratelimit import RateLimits
 from fengqiao.registry import ServiceDescriptor
 from fengqiao.runtime import Runtime, ServiceSpec, build_app
 from fengqiao.settings import Settings
@@ -171,6 +172,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app = build_app(spec, settings)
     app.add_exception_handler(SignInRequired, sign_in_redirect)
+    app.state.rate_limits = RateLimits(
+        {"login": settings.rate_limit_login},
+        trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()),
+    )
     app.add_exception_handler(PasswordChangeRequired, password_redirect)
     app.state.pii = cipher
     app.state.pii_index = index

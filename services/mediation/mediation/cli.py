@@ -98,6 +98,7 @@ _WEEKDAY_NAMES = {
 }
 HOLIDAY_NAMES = frozenset({"holiday", "节假日", "假日", "休息日"})
 MAX_ROSTER_FILE_BYTES = 2_000_000
+MAX_ROSTER_ROWS = 5_000  # a week of shifts of a large station is a few hundred
 
 
 def _rows_of(file: Path) -> list[list[str]]:
@@ -105,12 +106,15 @@ def _rows_of(file: Path) -> list[list[str]]:
     if file.stat().st_size > MAX_ROSTER_FILE_BYTES:
         raise click.ClickException(f"{file}: larger than {MAX_ROSTER_FILE_BYTES} bytes")
     if file.suffix.lower() in (".xlsx", ".xlsm"):
-        import openpyxl
+        from mediation.sheets import SheetRefused, xlsx_rows
 
-        sheet = openpyxl.load_workbook(file, read_only=True, data_only=True).worksheets[0]
+        try:
+            cells = xlsx_rows(file, max_rows=MAX_ROSTER_ROWS)
+        except SheetRefused as exc:
+            raise click.ClickException(str(exc)) from None
         rows = [
             ["" if c is None else (c.strftime("%H:%M") if hasattr(c, "strftime") else str(c)).strip() for c in row]
-            for row in sheet.iter_rows(values_only=True)
+            for row in cells
         ]
     else:
         text = file.read_text(encoding="utf-8-sig")

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from fengqiao.auth import Principal
+from fengqiao.http import RateLimitsDep
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, STATUS_LABELS, URGENCY_LABELS
 from mediation import db
@@ -122,8 +123,19 @@ async def login_form(
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request, rt: RuntimeDep, fq_login_csrf: Annotated[str | None, Cookie()] = None) -> Response:
+async def login(
+    request: Request,
+    rt: RuntimeDep,
+    limits: RateLimitsDep,
+    fq_login_csrf: Annotated[str | None, Cookie()] = None,
+) -> Response:
     secure = rt.settings.cookie_secure
+    # per client address, before any password is checked
+    allowed, retry_after = limits.allow("login", request) if limits is not None else (True, 0)
+    if not allowed:
+        refused = _login_page(request, secure, 429, error="登录尝试过于频繁，请稍后再试。")
+        refused.headers["Retry-After"] = str(retry_after)
+        return refused
     form = await request.form(max_files=0, max_fields=6)
     username = str(form.get("username", "")).strip()[:100]
     password = str(form.get("password", ""))

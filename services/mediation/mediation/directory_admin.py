@@ -239,10 +239,39 @@ def _merge_station(current: dict[str, Any], change: StationChange) -> dict[str, 
     return current | fields
 
 
+MIN_KEYWORD_CHARS = 2
+
+
+async def _check_jurisdiction(conn: asyncpg.Connection, s: dict[str, Any]) -> None:
+    """Address keywords are at least two characters and none is another active station's: a
+    shared keyword would send one station's citizens to another by the order of station codes."""
+    short = [k for k in s["jurisdiction"] if len(k.strip()) < MIN_KEYWORD_CHARS]
+    if short:
+        raise DirectoryRefused(
+            422, "invalid_field", f"辖区关键词至少 {MIN_KEYWORD_CHARS} 个字：{'、'.join(short)}。", "jurisdiction"
+        )
+    taken = {
+        k: other["code"]
+        for other in await db.directory.stations(conn, None)
+        if other["code"] != s["code"] and other["active"]
+        for k in other["jurisdiction"]
+    }
+    shared = sorted(k for k in s["jurisdiction"] if k in taken)
+    if shared:
+        raise DirectoryRefused(
+            422,
+            "jurisdiction_taken",
+            f"辖区关键词已属于其他派出所：{'、'.join(f'{k}（{taken[k]}）' for k in shared)}。",
+            "jurisdiction",
+        )
+
+
 async def _write_station(
     conn: asyncpg.Connection, outbox: Outbox, s: dict[str, Any], editor: Editor, action: str, changed: list[str]
 ) -> dict[str, Any]:
     _check_station(s)
+    if "jurisdiction" in changed:
+        await _check_jurisdiction(conn, s)
     await DirectoryWriter(conn, outbox).station(_event(s))
     await db.directory.set_duty_hours(conn, s["code"], _time(s["duty_starts"]), _time(s["duty_ends"]))
     await _audit(conn, editor, s["code"], action, s["code"], {"fields": changed})
@@ -279,6 +308,10 @@ async def change_station(
     conn: asyncpg.Connection, outbox: Outbox, editor: Editor, code: str, change: StationChange
 ) -> dict[str, Any]:
     _may_edit_station(editor, code)
+    if "jurisdiction" in change.model_fields_set:
+        # The keywords decide which station receives citizens' web items: a leader widening his own
+        # would take in another station's items, complaints about its officers included.
+        _admin_only(editor, "修改辖区关键词")
     current = await db.directory.station(conn, code, lock=True)
     if current is None:
         raise _not_found_station()
@@ -515,9 +548,10 @@ async def transfer_staff(
     record |= {"station": to_station, "team": team, "active": True}
     await _check_staff(conn, staff_id, record, editor)
     revoked, flagged = await _leave(conn, outbox, staff_id, record)
-    detail = {"from": row["station"], "to": to_station, "revoked_tokens": len(revoked), "flagged_cases": flagged}
-    for station in (row["station"], to_station):  # both leaders read it in their audit
-        await _audit(conn, editor, station, "staff_transferred", staff_id, detail)
+    # Both leaders read it in their audit: the old station's case numbers only in the old one's.
+    detail = {"from": row["station"], "to": to_station, "revoked_tokens": len(revoked)}
+    await _audit(conn, editor, row["station"], "staff_transferred", staff_id, detail | {"flagged_cases": flagged})
+    await _audit(conn, editor, to_station, "staff_transferred", staff_id, detail | {"flagged_cases": len(flagged)})
     fresh = await db.directory.staff_member(conn, staff_id)
     return StaffResult(staff_view(fresh, None), None, tuple(revoked), tuple(flagged))
 

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from mediation.sheets import SheetRefused, xlsx_rows
+
 if TYPE_CHECKING:
     import asyncpg
 
@@ -262,14 +264,14 @@ def read_rows(file: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _xlsx_rows(file: Path) -> list[list[Any]]:
-    from openpyxl import load_workbook
+MAX_IMPORT_ROWS = 20_000  # a bureau's whole staff, with room
 
-    book = load_workbook(file, read_only=True, data_only=True)
+
+def _xlsx_rows(file: Path) -> list[list[Any]]:
     try:
-        return [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
-    finally:
-        book.close()
+        return xlsx_rows(file, max_rows=MAX_IMPORT_ROWS + 1)
+    except SheetRefused as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _cell(value: Any) -> str | None:

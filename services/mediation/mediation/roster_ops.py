@@ -88,13 +88,11 @@ async def resolve_staff(
     for key, field in wanted:
         matches = [r for r in rows if r["staff_id"] == key] or [r for r in rows if r["badge_no"] == key]
         own = [r for r in matches if r["station"] == station]
-        if not matches:
-            raise RosterRefused(
-                "unknown_staff", f"字段 {field}：未找到工作人员「{key}」（警号或工作人员编号）。", field
-            )
         if not own:
+            # One answer whether the key is nobody's or another station's: a leader cannot probe
+            # other stations' staff ids and badge numbers through the roster.
             raise RosterRefused(
-                "staff_of_other_station", f"字段 {field}：「{key}」不是本所（{station}）的工作人员。", field
+                "unknown_staff", f"字段 {field}：本所（{station}）没有工作人员「{key}」（警号或工作人员编号）。", field
             )
         if active and not own[0]["active"]:
             raise RosterRefused("staff_inactive", f"字段 {field}：「{key}」已停用，不能排班。", field)
@@ -188,12 +186,17 @@ def _exception_of(r: asyncpg.Record) -> RosterException:
     )
 
 
+MAX_DAYS_AHEAD = 2 * 366  # leave and swaps are planned within two years (and dates near 9999 overflow)
+
+
 def _check_dates(e: ExceptionIn, today: date) -> None:
     field = "to" if e.kind == "leave" else "day"
     if e.day_to < e.day_from:
         raise RosterRefused("invalid_dates", "字段 to 不能早于 from。", "to")
     if e.day_to < today:
         raise RosterRefused("invalid_dates", f"字段 {field} 不能早于今天（{today.isoformat()}）。", field)
+    if e.day_from > today + timedelta(days=MAX_DAYS_AHEAD):
+        raise RosterRefused("invalid_dates", f"字段 {field} 不能晚于两年以后。", field)
     if (e.day_to - e.day_from).days >= MAX_LEAVE_DAYS:
         raise RosterRefused("invalid_dates", f"字段 to：一次最多登记 {MAX_LEAVE_DAYS} 天。", "to")
 

@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -78,26 +78,54 @@ async def _verify(password_hash: str, password: str) -> bool:
     return await asyncio.to_thread(check)
 
 
+class _Locked(Exception):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+async def _count_attempt(pool: asyncpg.Pool, username: str, now: datetime) -> int:
+    """Count this attempt before the password is checked; _Locked if the name is locked, or if
+    this attempt is one past the limit (it then locks the name). Returns the attempt's number."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await db.accounts.reserve_attempt(conn, username or "-", now=now, window_s=FAILURE_WINDOW_S)
+        if row["locked_until"] and row["locked_until"] > now:
+            raise _Locked(int((row["locked_until"] - now).total_seconds()) + 1)
+        if row["attempts"] > LOCK_AFTER:
+            await db.accounts.lock(conn, username or "-", now=now, lock_s=LOCK_S)
+            raise _Locked(LOCK_S)
+    attempts: int = row["attempts"]
+    return attempts
+
+
+async def _after_failure(pool: asyncpg.Pool, username: str, attempts: int, now: datetime) -> None:
+    """A wrong password: the name locks at the limit, and the answer comes a little later."""
+    if attempts >= LOCK_AFTER:
+        async with pool.acquire() as conn:
+            await db.accounts.lock(conn, username or "-", now=now, lock_s=LOCK_S)
+    await asyncio.sleep(min(MAX_DELAY_S, 0.5 * attempts))
+
+
+def _locked_message(retry_after_s: int) -> str:
+    return f"登录失败次数过多，该账号已暂时锁定，请 {retry_after_s // 60 + 1} 分钟后再试，或联系所领导重置密码。"
+
+
 async def sign_in(pool: asyncpg.Pool, username: str, password: str, now: datetime) -> tuple[str, Session]:
-    """Check the name and password; returns the new session's cookie value and the session."""
+    """Check the name and password; returns the new session's cookie value and the session.
+
+    Every attempt is counted before its password is checked, so parallel guesses gain nothing:
+    at most LOCK_AFTER passwords of a name are ever checked per window."""
     username = username.strip()[:100]
     password = password[:MAX_PASSWORD_LENGTH]
+    try:
+        attempts = await _count_attempt(pool, username, now)
+    except _Locked as exc:
+        raise SignInRefused(_locked_message(exc.retry_after_s), retry_after_s=exc.retry_after_s) from None
     async with pool.acquire() as conn:
-        failed = await db.accounts.failures(conn, username)
-        if failed and failed["locked_until"] and failed["locked_until"] > now:
-            wait = int((failed["locked_until"] - now).total_seconds()) + 1
-            raise SignInRefused(
-                f"登录失败次数过多，该账号已暂时锁定，请 {wait // 60 + 1} 分钟后再试，或联系所领导重置密码。",
-                retry_after_s=wait,
-            )
         account = await db.accounts.account_by_username(conn, username) if username else None
     ok = await _verify(account["password_hash"] if account else _DUMMY_HASH, password)
     if not ok or account is None or not account["active"]:
-        async with pool.acquire() as conn:
-            attempts = await db.accounts.record_failure(
-                conn, username or "-", now=now, window_s=FAILURE_WINDOW_S, lock_after=LOCK_AFTER, lock_s=LOCK_S
-            )
-        await asyncio.sleep(min(MAX_DELAY_S, 0.5 * attempts))
+        await _after_failure(pool, username, attempts, now)
         raise SignInRefused("用户名或密码错误。")
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
@@ -164,8 +192,19 @@ async def change_password(pool: asyncpg.Pool, session: Session, current: str, ne
     async with pool.acquire() as conn:
         account = await db.accounts.account_of(conn, session.staff_id)
         row = await db.accounts.account_by_username(conn, account["username"]) if account else None
-    if row is None or not await _verify(row["password_hash"], current[:MAX_PASSWORD_LENGTH]):
+    if row is None:
         raise PasswordRefused("current_password", "当前密码不正确。")
+    # Guessing the current password from a session left open is limited like signing in.
+    now = datetime.now(UTC)
+    try:
+        attempts = await _count_attempt(pool, row["username"], now)
+    except _Locked as exc:
+        raise PasswordRefused("current_password", _locked_message(exc.retry_after_s)) from None
+    if not await _verify(row["password_hash"], current[:MAX_PASSWORD_LENGTH]):
+        await _after_failure(pool, row["username"], attempts, now)
+        raise PasswordRefused("current_password", "当前密码不正确。")
+    async with pool.acquire() as conn:
+        await db.accounts.clear_failures(conn, row["username"])
     check_new_password(row["username"], current, new, confirm)
     new_hash = await asyncio.to_thread(HASHER.hash, new)
     async with pool.acquire() as conn, conn.transaction():
@@ -183,7 +222,11 @@ async def set_account(
         raise PasswordRefused("username", "用户名须为 1 至 64 个字符，不含空格。")
     if await db.accounts.username_taken(conn, username, staff_id):
         raise PasswordRefused("username", f"用户名“{username}”已被使用。")
-    await db.accounts.set_password(conn, staff_id, username, HASHER.hash(password), must_change=must_change)
+    try:
+        async with conn.transaction():  # a savepoint inside the caller's transaction
+            await db.accounts.set_password(conn, staff_id, username, HASHER.hash(password), must_change=must_change)
+    except asyncpg.UniqueViolationError:  # the same name taken at the same moment by another request
+        raise PasswordRefused("username", f"用户名“{username}”已被使用。") from None
     await db.accounts.end_sessions_of(conn, staff_id)
 
 

@@ -7,3 +7,5 @@ ALTER TABLE api_tokens
     ADD COLUMN revoked_at   timestamptz,
     ADD COLUMN last_used_at timestamptz,
     ADD COLUMN label        text;
+-- Tokens from before: their secret dates from their creation, so a replayed older event is refused.
+UPDATE api_tokens SET issued_at = created_at WHERE issued_at IS NULL;

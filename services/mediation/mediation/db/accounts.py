@@ -46,35 +46,33 @@ async def rehash(conn: asyncpg.Connection, staff_id: str, password_hash: str) ->
     await conn.execute("UPDATE accounts SET password_hash = $2 WHERE staff_id = $1", staff_id, password_hash)
 
 
-async def failures(conn: asyncpg.Connection, username: str) -> asyncpg.Record | None:
+async def reserve_attempt(conn: asyncpg.Connection, username: str, *, now: datetime, window_s: int) -> asyncpg.Record:
+    """Count a sign-in attempt *before* its password is checked (a count older than the window
+    starts again): concurrent guesses are serialised on the row, so no more than the limit are
+    ever checked. Returns the count and any lock in force."""
     return await conn.fetchrow(
-        "SELECT attempts, last_at, locked_until FROM signin_failures WHERE username = lower($1)", username
-    )
-
-
-async def record_failure(
-    conn: asyncpg.Connection, username: str, *, now: datetime, window_s: int, lock_after: int, lock_s: int
-) -> int:
-    """Count a failed sign-in (a count older than the window starts again) and lock the name for
-    `lock_s` once it reaches `lock_after`; returns the count."""
-    attempts: int = await conn.fetchval(
         "INSERT INTO signin_failures (username, attempts, last_at) VALUES (lower($1), 1, $2) "
         "ON CONFLICT (username) DO UPDATE SET "
-        "attempts = CASE WHEN signin_failures.last_at < $2 - make_interval(secs => $3) THEN 1 "
-        "ELSE signin_failures.attempts + 1 END, last_at = $2 RETURNING attempts",
+        # while locked nothing is counted (the lock is not extended by knocking on it)
+        "attempts = CASE WHEN signin_failures.locked_until > $2 THEN signin_failures.attempts "
+        "WHEN signin_failures.last_at < $2 - make_interval(secs => $3) THEN 1 "
+        "ELSE signin_failures.attempts + 1 END, "
+        "last_at = CASE WHEN signin_failures.locked_until > $2 THEN signin_failures.last_at ELSE $2 END "
+        "RETURNING attempts, locked_until",
         username,
         now,
         window_s,
     )
-    if attempts >= lock_after:
-        await conn.execute(
-            "UPDATE signin_failures SET locked_until = $2::timestamptz + make_interval(secs => $3), attempts = 0 "
-            "WHERE username = lower($1)",
-            username,
-            now,
-            lock_s,
-        )
-    return attempts
+
+
+async def lock(conn: asyncpg.Connection, username: str, *, now: datetime, lock_s: int) -> None:
+    await conn.execute(
+        "UPDATE signin_failures SET locked_until = $2::timestamptz + make_interval(secs => $3), attempts = 0 "
+        "WHERE username = lower($1)",
+        username,
+        now,
+        lock_s,
+    )
 
 
 async def clear_failures(conn: asyncpg.Connection, username: str) -> None:
