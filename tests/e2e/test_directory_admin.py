@@ -278,3 +278,15 @@ def test_a_deactivated_station_takes_nothing_new(stack, infra, kz03):
     assert r.status_code == 422 and r.json()["detail"]["field"] == "station"  # not routed there by address
     cases = httpx.get(f"{kz03['url']}/api/v1/cases", headers=kz03["leader"]).json()
     assert cases["total"] >= 1  # its items stay readable
+
+
+def test_the_demo_is_seeded_through_the_directory_functions(stack, infra):
+    """`fengqiao dev` (and the test stack) seed KZ01, KZ02 and their people through the functions
+    of the API: the same checks and the same audit, as the editor `seed`."""
+    rows = sql(infra.dsn, "SELECT action, target, station FROM mediation.directory_audit WHERE actor = 'seed'")
+    done = {(r["action"], r["target"]) for r in rows}
+    assert {("station_created", "KZ01"), ("station_created", "KZ02")} <= done, done
+    assert {("staff_created", "KZ01-P1"), ("staff_created", "KZ02-MD"), ("staff_created", "BUREAU-01")} <= done
+    people = sql(infra.dsn, "SELECT staff_id, username FROM mediation.accounts WHERE staff_id LIKE 'KZ01-%'")
+    assert {p["staff_id"]: p["username"] for p in people}["KZ01-P1"] == "kz01-p1"
+    assert stack["credentials"]["KZ01-P1"]["username"] == "kz01-p1"

@@ -421,12 +421,18 @@ async def create_staff(
     station: str | None,
     body: StaffIn,
     cipher: PiiCipher | None,
+    *,
+    staff_id: str | None = None,
 ) -> StaffResult:
-    """A new person and their sign-in account, with a one-time password they must change."""
+    """A new person and their sign-in account, with a one-time password they must change.
+    `staff_id` is for the demo seed only (its documented ids, e.g. KZ01-P1); the API and the
+    commands let the id be made from the station and badge number."""
     _may_manage(editor, station, {body.role})
     record = body.model_dump(include={"name", "role", "team", "badge_no"}) | {"station": station, "active": True}
     record["confidential_handler"] = bool(body.confidential_handler)
-    staff_id = await _new_staff_id(conn, station, body.badge_no)
+    if staff_id is not None and await db.directory.staff_id_taken(conn, staff_id):
+        raise DirectoryRefused(422, "duplicate", f"人员编号“{staff_id}”已被使用。", "staff_id")
+    staff_id = staff_id or await _new_staff_id(conn, station, body.badge_no)
     await _check_staff(conn, staff_id, record, editor)
     contact = _contact(body)
     await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, record))
@@ -499,6 +505,21 @@ async def deactivate_staff(conn: asyncpg.Connection, outbox: Outbox, editor: Edi
     await _audit(conn, editor, row["station"], "staff_deactivated", staff_id, detail)
     fresh = await db.directory.staff_member(conn, staff_id)
     return StaffResult(staff_view(fresh, None), None, tuple(revoked), tuple(flagged))
+
+
+async def reactivate_staff(conn: asyncpg.Connection, outbox: Outbox, editor: Editor, staff_id: str) -> StaffResult:
+    """Back at their station (administrator only; the demo seed): no token or session returns."""
+    row = await _person(conn, editor, staff_id)
+    _admin_only(editor, "恢复人员")
+    if row["active"]:
+        return StaffResult(staff_view(row, None), outcome="unchanged")
+    record = {k: row[k] for k in ("station", "name", "role", "team", "badge_no", "confidential_handler")}
+    record["active"] = True
+    await _check_staff(conn, staff_id, record, editor)
+    await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, record))
+    await _audit(conn, editor, row["station"], "staff_reactivated", staff_id, {})
+    fresh = await db.directory.staff_member(conn, staff_id)
+    return StaffResult(staff_view(fresh, None))
 
 
 async def transfer_staff(
