@@ -6,16 +6,19 @@ bureau. A station of its own (ST15), set through mediation's API by its leader; 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
 from fengqiao.admin import directory_writer
+from fengqiao.constants import STATION_TZ
 from fengqiao.events import StaffUpserted, StationUpserted
 from tests.e2e.helpers import sql, submit, token
 from tests.e2e.test_rosters import wait_until
@@ -29,6 +32,7 @@ NOISE = [
     "{p}隔壁工地晚上十一点还在打桩，噪声太大了",
     "{p}广场舞音响开到很晚，音量特别大，老人休息不了",
     "{p}楼上住户凌晨两点还在唱卡拉OK，噪音扰民很严重",
+    "{p}对面酒吧每晚放很响的音乐，附近居民投诉噪声扰民",
 ]
 
 
@@ -129,6 +133,53 @@ def test_the_stations_alert_thresholds_override_triages_defaults(stack, infra, s
     ours = [a for a in alerts if a["kind"] == "cluster" and no in a["members"]]
     # the deployment's default is yellow at 3 reporters: with the station's own, one is enough
     assert len(ours) == 1 and ours[0]["level"] == "yellow" and ours[0]["reporters"] == 1, alerts
+
+
+def test_duty_hours_per_weekday_decide_the_acceptance_clock(stack, infra, st15):
+    """Today's weekday without duty, every other day 00:00–23:59: an item filed now must be
+    accepted by 01:00 tomorrow (station time)."""
+    today = datetime.now(STATION_TZ).date()
+    hours = {"starts": "00:00", "ends": "23:59", "weekdays": {str(today.isoweekday()): "off"}}
+    r = httpx.patch(st15["url"], json={"duty_hours": hours}, headers=st15["leader"], timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["duty_schedule"] == {"weekdays": {str(today.isoweekday()): "off"}}
+    no = submit(stack, STATION, NOISE[4].format(p="设置路5号"))["tracking_no"]
+    clock = wait_until(
+        lambda: sql(
+            infra.dsn, "SELECT due_at, note FROM mediation.case_clocks WHERE tracking_no = $1 AND clock = 'accept'", no
+        ),
+        "the acceptance clock",
+        timeout=30,
+    )[0]
+    tomorrow_1am = datetime.combine(today + timedelta(days=1), time(1), STATION_TZ)
+    assert clock["due_at"] == tomorrow_1am and "周末及节假日按本所安排" in clock["note"], clock
+
+    every_day_off = {"starts": "08:00", "ends": "18:00", "weekdays": {str(d): "off" for d in range(1, 8)}}
+    bad = httpx.patch(st15["url"], json={"duty_hours": every_day_off}, headers=st15["leader"], timeout=10)
+    assert bad.status_code == 422 and bad.json()["detail"]["field"] == "duty_hours", bad.text
+    fengqiao = str(Path(sys.executable).parent / "fengqiao")
+    env = {**os.environ, "DATABASE_URL": infra.dsn}
+    args = ["--duty-hours", "08:30-17:30", "--duty-day", "6=09:00-12:00", "--duty-day", "7=off"]
+    done = subprocess.run(
+        [fengqiao, "station", "duty-hours", STATION, *args, "--holiday-hours", "off"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "weekday 6: 09:00-12:00" in done.stdout and "holidays: off" in done.stdout
+    stored = sql(infra.dsn, "SELECT schedule::text FROM mediation.station_duty_hours WHERE station = $1", STATION)
+    assert json.loads(stored[0]["schedule"]) == {
+        "weekdays": {"6": {"starts": "09:00", "ends": "12:00"}, "7": "off"},
+        "holidays": "off",
+    }
+    wrong = subprocess.run(
+        [fengqiao, "station", "duty-hours", STATION, "--duty-hours", "08:30-17:30", "--duty-day", "8=off"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode != 0 and "duty_hours" in wrong.stderr, wrong.stderr
 
 
 def test_an_item_on_its_way_when_the_station_is_deactivated_waits_for_the_bureau(stack, infra, st15):

@@ -141,16 +141,40 @@ class AlertThreshold(BaseModel):
         return self
 
 
-class DutyHours(BaseModel):
+class DutyRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     starts: HHMM
     ends: HHMM
 
     @model_validator(mode="after")
-    def _ordered(self) -> DutyHours:
+    def _ordered(self) -> DutyRange:
         if self.starts >= self.ends:
             raise ValueError("ends is before starts")
         return self
+
+
+Weekday = Literal["1", "2", "3", "4", "5", "6", "7"]
+
+
+class DutyHours(DutyRange):
+    """`starts`–`ends` every day, except the weekdays listed (ISO, "1" = Monday: their own range
+    or "off") and, if given, the days off of the working-day calendar (holidays and rest days)."""
+
+    weekdays: dict[Weekday, DutyRange | Literal["off"]] = Field(
+        default_factory=dict, description='per ISO weekday ("1" = Monday): a range, or "off"'
+    )
+    holidays: DutyRange | Literal["off"] | None = Field(
+        default=None, description='statutory holidays and rest days: a range, or "off"; absent: as their weekday'
+    )
+
+    @model_validator(mode="after")
+    def _some_duty(self) -> DutyHours:
+        if len(self.weekdays) == 7 and all(v == "off" for v in self.weekdays.values()):
+            raise ValueError("every weekday is off")
+        return self
+
+    def schedule(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"weekdays", "holidays"}, exclude_none=True)
 
 
 class StationChange(BaseModel):
@@ -231,8 +255,13 @@ def _event(s: dict[str, Any]) -> StationUpserted:
 def _merge_station(current: dict[str, Any], change: StationChange) -> dict[str, Any]:
     fields = change.model_dump(exclude_unset=True, mode="json")
     if "duty_hours" in fields:
-        hours = fields.pop("duty_hours") or {}
-        fields |= {"duty_starts": hours.get("starts"), "duty_ends": hours.get("ends")}
+        fields.pop("duty_hours")
+        hours = change.duty_hours
+        fields |= {
+            "duty_starts": hours.starts if hours else None,
+            "duty_ends": hours.ends if hours else None,
+            "duty_schedule": hours.schedule() if hours else None,
+        }
     for name in ("name", "jurisdiction", "teams", "category_teams", "alert_thresholds"):
         if name in fields and fields[name] is None:
             del fields[name]  # explicitly null: keep (these have no "none")
@@ -244,7 +273,9 @@ async def _write_station(
 ) -> dict[str, Any]:
     _check_station(s)
     await DirectoryWriter(conn, outbox).station(_event(s))
-    await db.directory.set_duty_hours(conn, s["code"], _time(s["duty_starts"]), _time(s["duty_ends"]))
+    await db.directory.set_duty_hours(
+        conn, s["code"], _time(s["duty_starts"]), _time(s["duty_ends"]), s.get("duty_schedule") or {}
+    )
     await _audit(conn, editor, s["code"], action, s["code"], {"fields": changed})
     stored = await db.directory.station(conn, s["code"])
     assert stored is not None
@@ -266,6 +297,7 @@ async def create_station(conn: asyncpg.Connection, outbox: Outbox, editor: Edito
         "mailbox": None,
         "duty_starts": None,
         "duty_ends": None,
+        "duty_schedule": None,
         "jurisdiction": [],
         "teams": [],
         "category_teams": {},
