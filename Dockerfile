@@ -10,28 +10,29 @@ RUN pip install --no-cache-dir --no-deps -e libs/fengqiao -e services/intake -e 
         -e services/mediation -e services/notify
 RUN useradd --system --uid 10001 fengqiao
 USER 10001
-ENTRYPOINT ["fengqiao"]
+# No entrypoint: a container runs whole commands, so operators type the documented ones as they
+# are (`docker compose run --rm mediation fengqiao staff import /setup/staff.xlsx`).
 HEALTHCHECK --interval=10s --timeout=3s CMD python -c "import os,urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SERVICE_PORT', '8080'))"
 
 FROM base AS init
-CMD ["topics", "create"]
+CMD ["fengqiao", "topics", "create"]
 
 FROM base AS intake
 ENV SERVICE_PORT=8080
 EXPOSE 8080 2525
-CMD ["serve", "intake"]
+CMD ["fengqiao", "serve", "intake"]
 
 FROM base AS mediation
 ENV SERVICE_PORT=8081
 EXPOSE 8081
-CMD ["serve", "mediation"]
+CMD ["fengqiao", "serve", "mediation"]
 
 FROM base AS triage
 ENV SERVICE_PORT=8082
 EXPOSE 8082
-CMD ["serve", "triage"]
+CMD ["fengqiao", "serve", "triage"]
 
 FROM base AS notify
 ENV SERVICE_PORT=8083
 EXPOSE 8083
-CMD ["serve", "notify"]
+CMD ["fengqiao", "serve", "notify"]

@@ -81,3 +81,14 @@ def test_dashboard_queries_use_only_metrics_the_services_export():
             for name in re.findall(r"fengqiao_[a-z_]+", target["expr"]):
                 base = re.sub(r"_(bucket|count|sum|total)$", "", name)
                 assert base in exported, f"{panel['title']}: {name} is not exported"
+
+
+def test_the_images_run_the_documented_commands_as_typed():
+    """docs/operations.md's first run: `docker compose run --rm mediation fengqiao ...` must run
+    `fengqiao ...` itself, so the image has no entrypoint and each target's command is whole."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert not [line for line in dockerfile.splitlines() if line.startswith("ENTRYPOINT")]
+    commands = [json.loads(line.removeprefix("CMD ")) for line in dockerfile.splitlines() if line.startswith("CMD [")]
+    assert len(commands) == 5 and all(c[0] == "fengqiao" for c in commands), commands
+    guide = (ROOT / "docs/operations.md").read_text()
+    assert "docker compose run --rm mediation fengqiao" in guide

@@ -313,3 +313,15 @@ def test_a_hostile_spreadsheet_is_refused_before_it_is_read(infra, kz03, tmp_pat
     assert bomb.stat().st_size < 200_000
     r = fengqiao(infra, "staff", "import", str(bomb))
     assert r.returncode != 0 and "unpacks to" in r.stderr, r.stderr
+
+
+def test_the_demo_is_seeded_through_the_directory_functions(stack, infra):
+    """`fengqiao dev` (and the test stack) seed KZ01, KZ02 and their people through the functions
+    of the API: the same checks and the same audit, as the editor `seed`."""
+    rows = sql(infra.dsn, "SELECT action, target, station FROM mediation.directory_audit WHERE actor = 'seed'")
+    done = {(r["action"], r["target"]) for r in rows}
+    assert {("station_created", "KZ01"), ("station_created", "KZ02")} <= done, done
+    assert {("staff_created", "KZ01-P1"), ("staff_created", "KZ02-MD"), ("staff_created", "BUREAU-01")} <= done
+    people = sql(infra.dsn, "SELECT staff_id, username FROM mediation.accounts WHERE staff_id LIKE 'KZ01-%'")
+    assert {p["staff_id"]: p["username"] for p in people}["KZ01-P1"] == "kz01-p1"
+    assert stack["credentials"]["KZ01-P1"]["username"] == "kz01-p1"

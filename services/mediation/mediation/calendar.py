@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import chinese_calendar
 
@@ -87,36 +88,71 @@ def _remind(start: datetime, due: datetime) -> datetime:
     return min(start + span * 3 / 4, due - timedelta(minutes=10))
 
 
+Window = tuple[time, time]
+MAX_DAYS_WITHOUT_DUTY = 60  # a clock never searches further for on-duty time: it counts wall-clock
+
+
 @dataclass(frozen=True)
 class DutyHours:
+    """A station's on-duty hours: `starts`–`ends` every day, except the weekdays listed in
+    `weekdays` (ISO 1 = Monday: their own window, or None = no duty that day) and, if
+    `holidays_set`, the days off of the working-day calendar (holidays and rest days), which take
+    `holidays` (None = no duty)."""
+
     starts: time
     ends: time
+    weekdays: dict[int, Window | None] = field(default_factory=dict)
+    holidays: Window | None = None
+    holidays_set: bool = False
+
+    def window(self, day: date, cal: WorkCalendar | None) -> Window | None:
+        if self.holidays_set and cal is not None and not cal.is_workday(day):
+            return self.holidays
+        return self.weekdays.get(day.isoweekday(), (self.starts, self.ends))
+
+    @property
+    def uniform(self) -> bool:
+        return not self.weekdays and not self.holidays_set
 
 
-def on_duty_after(start: datetime, span: timedelta, duty: DutyHours) -> datetime:
-    """The moment `span` of on-duty time has passed after `start` (every day has the same hours)."""
+def _window(value: Any) -> Window | None:
+    return None if value == "off" else (time.fromisoformat(value["starts"]), time.fromisoformat(value["ends"]))
+
+
+def duty_of(starts: time, ends: time, schedule: dict[str, Any]) -> DutyHours:
+    """The clock's duty hours from the station's stored schedule (as directory_admin.DutyHours)."""
+    weekdays = {int(day): _window(v) for day, v in (schedule.get("weekdays") or {}).items()}
+    holidays = schedule.get("holidays")
+    return DutyHours(starts, ends, weekdays, _window(holidays) if holidays is not None else None, holidays is not None)
+
+
+def on_duty_after(start: datetime, span: timedelta, duty: DutyHours, cal: WorkCalendar | None = None) -> datetime:
+    """The moment `span` of on-duty time has passed after `start`, day by day with each day's
+    window (a day without duty is skipped). Beyond MAX_DAYS_WITHOUT_DUTY days: wall-clock time."""
     t = start.astimezone(STATION_TZ)
     remaining = span
-    while True:
-        window_start = datetime.combine(t.date(), duty.starts, STATION_TZ)
-        window_end = datetime.combine(t.date(), duty.ends, STATION_TZ)
-        if t < window_start:
-            t = window_start
-        if t >= window_end:
-            t = datetime.combine(t.date() + timedelta(days=1), duty.starts, STATION_TZ)
-            continue
-        if remaining <= window_end - t:
-            return t + remaining
-        remaining -= window_end - t
-        t = datetime.combine(t.date() + timedelta(days=1), duty.starts, STATION_TZ)
+    for _ in range(MAX_DAYS_WITHOUT_DUTY):
+        window = duty.window(t.date(), cal)
+        if window is not None:
+            window_start = datetime.combine(t.date(), window[0], STATION_TZ)
+            window_end = datetime.combine(t.date(), window[1], STATION_TZ)
+            t = max(t, window_start)
+            if t < window_end:
+                if remaining <= window_end - t:
+                    return t + remaining
+                remaining -= window_end - t
+        t = datetime.combine(t.date() + timedelta(days=1), time(0), STATION_TZ)
+    return start + span
 
 
-def accept_deadline(assigned_at: datetime, duty: DutyHours | None = None, urgent: bool = False) -> Deadline:
+def accept_deadline(
+    assigned_at: datetime, duty: DutyHours | None = None, urgent: bool = False, cal: WorkCalendar | None = None
+) -> Deadline:
     if duty is None or urgent:
         due = assigned_at + ACCEPT
         return Deadline("accept", due, _remind(assigned_at, due), "签收时限：分派后1小时内")
-    due = on_duty_after(assigned_at, ACCEPT, duty)
-    hours = f"{duty.starts:%H:%M}–{duty.ends:%H:%M}"
+    due = on_duty_after(assigned_at, ACCEPT, duty, cal)
+    hours = f"{duty.starts:%H:%M}–{duty.ends:%H:%M}" + ("" if duty.uniform else "，周末及节假日按本所安排")
     return Deadline("accept", due, due - timedelta(minutes=15), f"签收时限：在岗时间1小时内（值班时间 {hours}）")
 
 

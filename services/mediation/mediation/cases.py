@@ -3,6 +3,7 @@ history and its clocks, and emits the events, all in the caller's transaction.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, get_args
 
@@ -25,7 +26,14 @@ from fengqiao.events import (
 from fengqiao.outbox import Outbox
 from fengqiao.taxonomy import DISPUTE_CATEGORIES
 from mediation import db
-from mediation.calendar import DutyHours, WorkCalendar, accept_deadline, resolve_deadline, visit_deadline
+from mediation.calendar import (
+    DutyHours,
+    WorkCalendar,
+    accept_deadline,
+    duty_of,
+    resolve_deadline,
+    visit_deadline,
+)
 from mediation.commands import CaseCommand, Close, RequestInfo, name_of
 from mediation.lifecycle import OPEN, Actor, Case, Rejected, Transition, decide
 
@@ -56,7 +64,7 @@ def case_of(row: asyncpg.Record, excluded: frozenset[str] = frozenset(), *, wait
 
 async def duty_hours(conn: asyncpg.Connection, station: str) -> DutyHours | None:
     row = await db.clocks.duty_hours(conn, station)
-    return DutyHours(row["starts"], row["ends"]) if row else None
+    return duty_of(row["starts"], row["ends"], json.loads(row["schedule"] or "{}")) if row else None
 
 
 async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: datetime) -> None:
@@ -83,7 +91,7 @@ async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: dateti
 
 async def start_clocks(conn: asyncpg.Connection, row: Any, at: datetime, cal: WorkCalendar) -> None:
     """A newly assigned case: the acceptance and the resolution clocks start."""
-    a = accept_deadline(at, await duty_hours(conn, row["station"]), urgent=row["urgency"] == "urgent")
+    a = accept_deadline(at, await duty_hours(conn, row["station"]), urgent=row["urgency"] == "urgent", cal=cal)
     await db.clocks.start_clock(conn, row["tracking_no"], "accept", at, a.due_at, a.remind_at, a.note)
     r = resolve_deadline(cal, at, row["type"], row["urgency"], row["needs_mediation"])
     await db.clocks.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
@@ -301,7 +309,8 @@ async def _move_clocks(
     if t.event == "accepted":
         await db.clocks.stop_clock(conn, no, "accept", now)
     elif t.event in ("reassigned", "transferred"):
-        a = accept_deadline(now, await duty_hours(conn, station), urgent=row["urgency"] == "urgent")
+        duty = await duty_hours(conn, station)
+        a = accept_deadline(now, duty, urgent=row["urgency"] == "urgent", cal=await calendar(conn) if duty else None)
         await db.clocks.start_clock(conn, no, "accept", now, a.due_at, a.remind_at, a.note)
     elif t.event == "resolved":
         await db.clocks.stop_clock(conn, no, "resolve", now)

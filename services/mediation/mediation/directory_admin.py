@@ -141,16 +141,40 @@ class AlertThreshold(BaseModel):
         return self
 
 
-class DutyHours(BaseModel):
+class DutyRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     starts: HHMM
     ends: HHMM
 
     @model_validator(mode="after")
-    def _ordered(self) -> DutyHours:
+    def _ordered(self) -> DutyRange:
         if self.starts >= self.ends:
             raise ValueError("ends is before starts")
         return self
+
+
+Weekday = Literal["1", "2", "3", "4", "5", "6", "7"]
+
+
+class DutyHours(DutyRange):
+    """`starts`–`ends` every day, except the weekdays listed (ISO, "1" = Monday: their own range
+    or "off") and, if given, the days off of the working-day calendar (holidays and rest days)."""
+
+    weekdays: dict[Weekday, DutyRange | Literal["off"]] = Field(
+        default_factory=dict, description='per ISO weekday ("1" = Monday): a range, or "off"'
+    )
+    holidays: DutyRange | Literal["off"] | None = Field(
+        default=None, description='statutory holidays and rest days: a range, or "off"; absent: as their weekday'
+    )
+
+    @model_validator(mode="after")
+    def _some_duty(self) -> DutyHours:
+        if len(self.weekdays) == 7 and all(v == "off" for v in self.weekdays.values()):
+            raise ValueError("every weekday is off")
+        return self
+
+    def schedule(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", include={"weekdays", "holidays"}, exclude_none=True)
 
 
 class StationChange(BaseModel):
@@ -231,8 +255,13 @@ def _event(s: dict[str, Any]) -> StationUpserted:
 def _merge_station(current: dict[str, Any], change: StationChange) -> dict[str, Any]:
     fields = change.model_dump(exclude_unset=True, mode="json")
     if "duty_hours" in fields:
-        hours = fields.pop("duty_hours") or {}
-        fields |= {"duty_starts": hours.get("starts"), "duty_ends": hours.get("ends")}
+        fields.pop("duty_hours")
+        hours = change.duty_hours
+        fields |= {
+            "duty_starts": hours.starts if hours else None,
+            "duty_ends": hours.ends if hours else None,
+            "duty_schedule": hours.schedule() if hours else None,
+        }
     for name in ("name", "jurisdiction", "teams", "category_teams", "alert_thresholds"):
         if name in fields and fields[name] is None:
             del fields[name]  # explicitly null: keep (these have no "none")
@@ -273,7 +302,9 @@ async def _write_station(
     if "jurisdiction" in changed:
         await _check_jurisdiction(conn, s)
     await DirectoryWriter(conn, outbox).station(_event(s))
-    await db.directory.set_duty_hours(conn, s["code"], _time(s["duty_starts"]), _time(s["duty_ends"]))
+    await db.directory.set_duty_hours(
+        conn, s["code"], _time(s["duty_starts"]), _time(s["duty_ends"]), s.get("duty_schedule") or {}
+    )
     await _audit(conn, editor, s["code"], action, s["code"], {"fields": changed})
     stored = await db.directory.station(conn, s["code"])
     assert stored is not None
@@ -295,6 +326,7 @@ async def create_station(conn: asyncpg.Connection, outbox: Outbox, editor: Edito
         "mailbox": None,
         "duty_starts": None,
         "duty_ends": None,
+        "duty_schedule": None,
         "jurisdiction": [],
         "teams": [],
         "category_teams": {},
@@ -454,12 +486,18 @@ async def create_staff(
     station: str | None,
     body: StaffIn,
     cipher: PiiCipher | None,
+    *,
+    staff_id: str | None = None,
 ) -> StaffResult:
-    """A new person and their sign-in account, with a one-time password they must change."""
+    """A new person and their sign-in account, with a one-time password they must change.
+    `staff_id` is for the demo seed only (its documented ids, e.g. KZ01-P1); the API and the
+    commands let the id be made from the station and badge number."""
     _may_manage(editor, station, {body.role})
     record = body.model_dump(include={"name", "role", "team", "badge_no"}) | {"station": station, "active": True}
     record["confidential_handler"] = bool(body.confidential_handler)
-    staff_id = await _new_staff_id(conn, station, body.badge_no)
+    if staff_id is not None and await db.directory.staff_id_taken(conn, staff_id):
+        raise DirectoryRefused(422, "duplicate", f"人员编号“{staff_id}”已被使用。", "staff_id")
+    staff_id = staff_id or await _new_staff_id(conn, station, body.badge_no)
     await _check_staff(conn, staff_id, record, editor)
     contact = _contact(body)
     await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, record))
@@ -532,6 +570,21 @@ async def deactivate_staff(conn: asyncpg.Connection, outbox: Outbox, editor: Edi
     await _audit(conn, editor, row["station"], "staff_deactivated", staff_id, detail)
     fresh = await db.directory.staff_member(conn, staff_id)
     return StaffResult(staff_view(fresh, None), None, tuple(revoked), tuple(flagged))
+
+
+async def reactivate_staff(conn: asyncpg.Connection, outbox: Outbox, editor: Editor, staff_id: str) -> StaffResult:
+    """Back at their station (administrator only; the demo seed): no token or session returns."""
+    row = await _person(conn, editor, staff_id)
+    _admin_only(editor, "恢复人员")
+    if row["active"]:
+        return StaffResult(staff_view(row, None), outcome="unchanged")
+    record = {k: row[k] for k in ("station", "name", "role", "team", "badge_no", "confidential_handler")}
+    record["active"] = True
+    await _check_staff(conn, staff_id, record, editor)
+    await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, record))
+    await _audit(conn, editor, row["station"], "staff_reactivated", staff_id, {})
+    fresh = await db.directory.staff_member(conn, staff_id)
+    return StaffResult(staff_view(fresh, None))
 
 
 async def transfer_staff(

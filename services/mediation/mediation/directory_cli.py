@@ -111,7 +111,46 @@ def _run(change: Callable[[asyncpg.Connection, Outbox], Awaitable[T]]) -> T:
 
 @click.group()
 def station() -> None:
-    """Stations of the deployment (add, list, deactivate)."""
+    """Stations of the deployment (add, duty-hours, list, deactivate)."""
+
+
+def _range(value: str) -> dict[str, str] | str:
+    if value.strip().lower() == "off":
+        return "off"
+    starts, _, ends = value.partition("-")
+    return {"starts": starts.strip(), "ends": ends.strip()}
+
+
+def _duty_hours(every_day: str, days: tuple[str, ...], holidays: str | None) -> dict[str, Any]:
+    """`08:30-17:30`, `6=09:00-12:00` / `7=off` (ISO weekday), `10:00-12:00` / `off` as the API's duty_hours."""
+    default = _range(every_day)
+    if isinstance(default, str):
+        raise click.ClickException("--duty-hours: HH:MM-HH:MM (the hours of every day not listed)")
+    hours: dict[str, Any] = dict(default)
+    weekdays = {}
+    for day in days:
+        weekday, _, value = day.partition("=")
+        weekdays[weekday.strip()] = _range(value)
+    hours["weekdays"] = weekdays
+    if holidays:
+        hours["holidays"] = _range(holidays)
+    return hours
+
+
+def _duty_options(command: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(
+        [
+            click.option(
+                "--duty-hours", help="on-duty hours of the acceptance clock, HH:MM-HH:MM (none: around the clock)"
+            ),
+            click.option(
+                "--duty-day", multiple=True, help="a weekday's own hours: 6=09:00-12:00, or 7=off (1 = Monday; repeat)"
+            ),
+            click.option("--holiday-hours", help="hours on holidays and rest days: HH:MM-HH:MM, or off"),
+        ]
+    ):
+        command = option(command)
+    return command
 
 
 @station.command("add")
@@ -120,9 +159,16 @@ def station() -> None:
 @click.option("--jurisdiction", multiple=True, help="an address keyword that routes web items here (repeat)")
 @click.option("--phone", help="the station's own number, given to citizens")
 @click.option("--mailbox", help="the station's mailbox address")
-@click.option("--duty-hours", help="on-duty hours of the acceptance clock, HH:MM-HH:MM (none: around the clock)")
+@_duty_options
 def station_add(
-    code: str, name: str, jurisdiction: tuple[str, ...], phone: str | None, mailbox: str | None, duty_hours: str | None
+    code: str,
+    name: str,
+    jurisdiction: tuple[str, ...],
+    phone: str | None,
+    mailbox: str | None,
+    duty_hours: str | None,
+    duty_day: tuple[str, ...],
+    holiday_hours: str | None,
 ) -> None:
     """Add station CODE (upper-case letters and digits, e.g. KZ03)."""
     from mediation import directory_admin as admin
@@ -130,8 +176,9 @@ def station_add(
     fields: dict[str, Any] = {"code": code, "name": name, "jurisdiction": list(jurisdiction)}
     fields |= {k: v for k, v in (("phone", phone), ("mailbox", mailbox)) if v}
     if duty_hours:
-        starts, _, ends = duty_hours.partition("-")
-        fields["duty_hours"] = {"starts": starts.strip(), "ends": ends.strip()}
+        fields["duty_hours"] = _duty_hours(duty_hours, duty_day, holiday_hours)
+    elif duty_day or holiday_hours:
+        raise click.ClickException("--duty-day and --holiday-hours need --duty-hours (the hours of the other days)")
     editor = _editor()
 
     async def change(conn: asyncpg.Connection, outbox: Outbox) -> dict[str, Any]:
@@ -140,6 +187,33 @@ def station_add(
 
     created = _run(change)
     click.echo(f"station {created['code']} ({created['name']}) added; services learn it within seconds")
+
+
+@station.command("duty-hours")
+@click.argument("code")
+@_duty_options
+def station_duty_hours(code: str, duty_hours: str | None, duty_day: tuple[str, ...], holiday_hours: str | None) -> None:
+    """Set (replace) the acceptance clock's duty hours of station CODE; without --duty-hours:
+    around the clock. New clocks use them at once."""
+    from mediation import directory_admin as admin
+
+    if not duty_hours and (duty_day or holiday_hours):
+        raise click.ClickException("--duty-day and --holiday-hours need --duty-hours (the hours of the other days)")
+    fields = {"duty_hours": _duty_hours(duty_hours, duty_day, holiday_hours) if duty_hours else None}
+    editor = _editor()
+
+    async def change(conn: asyncpg.Connection, outbox: Outbox) -> dict[str, Any]:
+        return await admin.change_station(conn, outbox, editor, code, admin.parse(admin.StationChange, fields))
+
+    changed = _run(change)
+    click.echo(
+        f"station {code}: duty hours {changed['duty_starts'] or 'around the clock'}–{changed['duty_ends'] or ''}"
+    )
+    for day, hours in sorted((changed["duty_schedule"] or {}).get("weekdays", {}).items()):
+        click.echo(f"  weekday {day}: {hours if hours == 'off' else hours['starts'] + '-' + hours['ends']}")
+    holidays = (changed["duty_schedule"] or {}).get("holidays")
+    if holidays:
+        click.echo(f"  holidays: {holidays if holidays == 'off' else holidays['starts'] + '-' + holidays['ends']}")
 
 
 @station.command("list")

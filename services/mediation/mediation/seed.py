@@ -1,15 +1,23 @@
-"""The demo deployment of DESIGN 4.6, written through the directory owner's normal path
-(rows + directory events in one transaction), so other services learn it the usual way."""
+"""The demo deployment of DESIGN 4.6, made through the same domain functions as the directory API
+and the `fengqiao station|staff` commands (mediation.directory_admin: the same checks, directory
+events and audit, as the editor `seed`) and the roster functions, so other services learn it the
+usual way. Only the demo's fixed staff ids (KZ01-P1...) and its accounts without a forced password
+change (DESIGN 4.8) are its own."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import date
+from typing import Any
 
 from fengqiao.directory import DirectoryWriter
-from fengqiao.events import Role, StaffUpserted, StationUpserted
+from fengqiao.events import Role
+from mediation import db
+from mediation import directory_admin as admin
 from mediation.roster_ops import ShiftIn, set_pattern
 from mediation.signin import set_account
+
+SEED = admin.Editor("seed", "admin", None)  # audited as `seed`
 
 STATIONS = [
     (
@@ -57,7 +65,7 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
     token for every demo account. Returns the credentials to print."""
     credentials: list[dict] = []
     for code, name, phone, jurisdiction, people in STATIONS:
-        await writer.station(StationUpserted(code=code, name=name, jurisdiction=jurisdiction, phone=phone))
+        await _upsert_station(writer, code, {"name": name, "jurisdiction": jurisdiction, "phone": phone})
         await _upsert_staff(writer, code, people)
         await _publish_rosters(writer, code, today)
         credentials.extend(await _issue_station_tokens(writer, code, people))
@@ -65,20 +73,54 @@ async def seed_demo(writer: DirectoryWriter, today: date) -> list[dict]:
     return credentials
 
 
+# A reseed puts the demo stations' settings back to these (name, jurisdiction and phone above).
+STATION_DEFAULTS: dict[str, Any] = {
+    "mailbox": None,
+    "duty_hours": None,
+    "teams": [],
+    "category_teams": {},
+    "alert_thresholds": [],
+}
+
+
+async def _upsert_station(writer: DirectoryWriter, code: str, fields: dict[str, Any]) -> None:
+    conn, outbox = writer.conn, writer.outbox
+    current = await db.directory.station(conn, code, lock=True)
+    if current is None:
+        await admin.create_station(conn, outbox, SEED, admin.parse(admin.StationIn, {"code": code, **fields}))
+        return
+    change = admin.parse(admin.StationChange, STATION_DEFAULTS | fields)
+    await admin.change_station(conn, outbox, SEED, code, change)
+    if not current["active"]:
+        await admin.set_station_active(conn, outbox, SEED, code, True)
+
+
+async def _upsert_person(writer: DirectoryWriter, staff_id: str, station: str | None, fields: dict[str, Any]) -> None:
+    """Create the demo person with their fixed id, or put them back as the demo has them
+    (reactivated, back at their station, their fields as seeded)."""
+    conn, outbox = writer.conn, writer.outbox
+    row = await db.directory.staff_member(conn, staff_id)
+    if row is None:
+        body = admin.parse(admin.StaffIn, fields | {"username": staff_id.lower()})
+        await admin.create_staff(conn, outbox, SEED, station, body, None, staff_id=staff_id)
+        return
+    if row["station"] != station and station is not None:
+        await admin.transfer_staff(conn, outbox, SEED, staff_id, station, fields.get("team"))
+    if not row["active"]:
+        await admin.reactivate_staff(conn, outbox, SEED, staff_id)
+    await admin.change_staff(conn, outbox, SEED, staff_id, admin.parse(admin.StaffChange, fields), None)
+
+
 async def _upsert_staff(writer: DirectoryWriter, code: str, people: dict[str, str]) -> None:
-    for suffix, person in people.items():
-        staff_id = f"{code}-{suffix}"
-        await writer.staff(
-            StaffUpserted(
-                staff_id=staff_id,
-                station=code,
-                name=person,
-                role=ROLES[suffix],
-                team=TEAMS.get(suffix),
-                badge_no=f"{code[-2:]}{list(people).index(suffix) + 1:04d}",
-                confidential_handler=suffix in CONFIDENTIAL_HANDLERS,
-            )
-        )
+    for n, (suffix, person) in enumerate(people.items(), start=1):
+        fields = {
+            "name": person,
+            "role": ROLES[suffix],
+            "team": TEAMS.get(suffix),
+            "badge_no": f"{code[-2:]}{n:04d}",
+            "confidential_handler": suffix in CONFIDENTIAL_HANDLERS,
+        }
+        await _upsert_person(writer, f"{code}-{suffix}", code, fields)
 
 
 async def _publish_rosters(writer: DirectoryWriter, code: str, today: date) -> None:
@@ -121,7 +163,7 @@ async def _seed_bureau(writer: DirectoryWriter) -> list[dict]:
     """The bureau's account and the bureau systems' integration token: they belong to no station."""
     credentials: list[dict] = []
     bureau_id, bureau_name = BUREAU
-    await writer.staff(StaffUpserted(staff_id=bureau_id, station=None, name=bureau_name, role="bureau"))
+    await _upsert_person(writer, bureau_id, None, {"name": bureau_name, "role": "bureau"})
     credentials.append(
         {
             "staff_id": bureau_id,

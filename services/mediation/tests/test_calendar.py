@@ -101,3 +101,28 @@ def test_acceptance_counts_on_duty_time_only():
     assert accept_deadline(local(2026, 11, 27, 22)).due_at == local(2026, 11, 27, 23)
     assert "值班时间 08:30–17:30" in accept_deadline(local(2026, 11, 27, 22), duty).note
     assert on_duty_after(local(2026, 11, 27, 9), timedelta(hours=10), duty) == local(2026, 11, 28, 10)
+
+
+def test_acceptance_follows_the_weekday_and_holiday_duty_hours():
+    from datetime import time as t
+
+    from mediation.calendar import DutyHours
+
+    # Weekdays 08:30–17:30, Saturday mornings only, no duty on Sunday; holidays 10:00–12:00.
+    duty = DutyHours(t(8, 30), t(17, 30), weekdays={6: (t(9), t(12)), 7: None})
+    # Friday 2026-11-27 17:00: 30 minutes on Friday, 30 on Saturday from 09:00.
+    assert accept_deadline(local(2026, 11, 27, 17), duty).due_at == local(2026, 11, 28, 9, 30)
+    # Saturday 11:30: 30 minutes on Saturday, Sunday has no duty, Monday from 08:30.
+    assert accept_deadline(local(2026, 11, 28, 11, 30), duty).due_at == local(2026, 11, 30, 9)
+    cal = WorkCalendar()
+    holidays = DutyHours(t(8, 30), t(17, 30), holidays=(t(10), t(12)), holidays_set=True)
+    # Thursday 2026-10-01 (National Day, a holiday) 09:00: the holiday hours start at 10:00.
+    assert accept_deadline(local(2026, 10, 1, 9), holidays, cal=cal).due_at == local(2026, 10, 1, 11)
+    # Saturday 2026-10-10 is an adjusted working day: the ordinary hours.
+    assert accept_deadline(local(2026, 10, 10, 8), holidays, cal=cal).due_at == local(2026, 10, 10, 9, 30)
+    closed = DutyHours(t(8, 30), t(17, 30), holidays=None, holidays_set=True)
+    # No duty through the National Day week: Thursday 2026-10-08 is the next working day.
+    assert accept_deadline(local(2026, 9, 30, 17), closed, cal=cal).due_at == local(2026, 10, 8, 9)
+    assert "周末及节假日按本所安排" in accept_deadline(local(2026, 9, 30, 17), closed, cal=cal).note
+    never = DutyHours(t(8, 30), t(17, 30), weekdays=dict.fromkeys(range(1, 8)))
+    assert accept_deadline(local(2026, 11, 27, 17), never).due_at == local(2026, 11, 27, 18)  # wall-clock

@@ -4,6 +4,7 @@ release open work when a case is resolved or closed."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -45,6 +46,7 @@ from triage.labels import (
 )
 from triage.metrics import TriageMetrics
 from triage.state import EngineState
+from triage.station import StationSettings, station_inactive
 from triage.text import mask_personal_data, normalise, place_key, shingles
 
 # Merge rules as the public stream names them. The detail (same reporter, same place) links two
@@ -66,6 +68,7 @@ async def on_triage_requested(
     data = event.payload(TriageRequested)
     await db.use_custom_plans(conn)
     engine = await state.current(conn)
+    station = await db.station_settings(conn, data.station)
     text = normalise(f"{data.title or ''} {data.content}")
     c, classify_seconds = _classify(data, engine)
     place = place_key(data.address, data.lat, data.lon)
@@ -82,7 +85,7 @@ async def on_triage_requested(
     )
     common = dict(source=SOURCE, subject=data.tracking_no, stationid=data.station, correlationid=event.correlationid)
     _publish_triaged(outbox, data, c, common)
-    raised = await _early_warning(conn, outbox, data, c, place, engine, event.correlationid)
+    raised = await _early_warning(conn, outbox, data, c, place, engine, station, event.correlationid)
     grams = shingles(text)
     item = DupItem(
         data.tracking_no, signature(text, grams), c.category, data.reporter_key, place, data.submitted_at, len(grams)
@@ -107,7 +110,7 @@ async def on_triage_requested(
         return
     if not data.confidential:
         await db.add_fingerprint(conn, data.station, item)
-    a = await _assign(conn, outbox, data, c, text, engine, now, common)
+    a = await _assign(conn, outbox, data, c, text, engine, station, now, common)
     outbox.after_commit(partial(observe, assignment_rule=a.reason.split(";")[0].split(":")[1]))
 
 
@@ -188,15 +191,16 @@ async def _assign(
     c: Classification,
     text: str,
     engine: EngineState,
+    station: StationSettings,
     now: datetime,
     common: dict,
 ) -> Assignment:
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
-    a = choose_assignee(
-        AssignItem(c.type, c.category, c.urgency, text, data.confidential),
-        candidates,
-        engine.team_for_category(data.station),
-    )
+    item = AssignItem(c.type, c.category, c.urgency, text, data.confidential)
+    if station.active:
+        a = choose_assignee(item, candidates, station.team_for_category(engine.team_for_category(data.station)))
+    else:  # deactivated while the item was on its way: nobody there gets new work (triage/station.py)
+        a = replace(station_inactive(), excluded=excluded_staff(item, candidates))
     await db.record_assignment(conn, data.tracking_no, data.station, a)
     await _settle_access(conn, outbox, data, a.excluded, common)  # in the outbox before the assignment
     # Labels from the taxonomy, roles from the staff directory (CaseAssigned validates them again).
@@ -293,20 +297,28 @@ async def _early_warning(
     c: Classification,
     place: str | None,
     engine: EngineState,
+    station: StationSettings,
     correlation_id: str | None,
 ) -> list[str]:
     """Evaluate the three alert kinds for this item; emit each alert that is new or rose a level."""
-    drafts = await _draft_alerts(conn, data, c, place, engine)
+    drafts = await _draft_alerts(conn, data, c, place, engine, station)
     return await _raise_alerts(conn, outbox, data, drafts, correlation_id)
 
 
 async def _draft_alerts(
-    conn: asyncpg.Connection, data: TriageRequested, c: Classification, place: str | None, engine: EngineState
+    conn: asyncpg.Connection,
+    data: TriageRequested,
+    c: Classification,
+    place: str | None,
+    engine: EngineState,
+    station: StationSettings,
 ) -> list[alerts.Draft]:
-    """The cluster, trend and repeat-dispute drafts this item completes (each only if its threshold is set)."""
+    """The cluster, trend and repeat-dispute drafts this item completes (each only if its threshold
+    is set: the station's own first, then triage's table)."""
     now = data.submitted_at
     drafts: list[alerts.Draft] = []
-    t = engine.threshold(data.station, c.category, "cluster")
+    threshold = partial(engine.threshold, data.station)
+    t = station.threshold(c.category, "cluster", threshold)
     if t and place and c.category != "other":
         members, reporters = await db.cluster_members(
             conn, data.station, c.category, place, now - timedelta(hours=t.window_hours), now
@@ -314,12 +326,12 @@ async def _draft_alerts(
         label = "该地点（约500米范围）" if place.startswith("grid:") else place.removeprefix("addr:")
         if d := alerts.cluster(c.category, place, label, members, reporters, t):
             drafts.append(d)
-    t = engine.threshold(data.station, c.category, "trend")
+    t = station.threshold(c.category, "trend", threshold)
     if t and c.category != "other" and engine.trend_due(data.station, c.category):
         members, daily_mean = await db.trend_counts(conn, data.station, c.category, now)
         if d := alerts.trend(c.category, len(members), daily_mean, members, t):
             drafts.append(d)
-    t = engine.threshold(data.station, c.category, "repeat_dispute")
+    t = station.threshold(c.category, "repeat_dispute", threshold)
     if t and data.reporter_key and c.category in DISPUTES:
         members, categories = await db.repeat_members(
             conn, data.station, data.reporter_key, now - timedelta(hours=t.window_hours), now

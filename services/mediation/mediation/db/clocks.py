@@ -156,7 +156,9 @@ async def upsert_calendar_days(conn: asyncpg.Connection, rows: list[tuple[Any, b
 
 
 async def duty_hours(conn: asyncpg.Connection, station: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT starts, ends FROM station_duty_hours WHERE station = $1", station)
+    return await conn.fetchrow(
+        "SELECT starts, ends, schedule::text AS schedule FROM station_duty_hours WHERE station = $1", station
+    )
 
 
 async def station_rates(conn: asyncpg.Connection, now: datetime, days: int = 30) -> list[asyncpg.Record]:

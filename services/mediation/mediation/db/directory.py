@@ -14,7 +14,8 @@ import asyncpg
 _STATION_COLUMNS = (
     "code, name, jurisdiction, phone, active, mailbox, to_char(duty_starts, 'HH24:MI') AS duty_starts, "
     "to_char(duty_ends, 'HH24:MI') AS duty_ends, teams, category_teams::text AS category_teams, "
-    "alert_thresholds::text AS alert_thresholds, updated_at"
+    "alert_thresholds::text AS alert_thresholds, updated_at, "
+    "(SELECT d.schedule::text FROM station_duty_hours d WHERE d.station = stations.code) AS duty_schedule"
 )
 _STAFF_COLUMNS = (
     "s.staff_id, s.station, s.name, s.role, s.team, s.badge_no, s.active, s.confidential_handler, s.updated_at, "
@@ -31,6 +32,7 @@ def _station(row: asyncpg.Record | None) -> dict[str, Any] | None:
     out = dict(row)
     out["category_teams"] = json.loads(out["category_teams"])
     out["alert_thresholds"] = json.loads(out["alert_thresholds"])
+    out["duty_schedule"] = json.loads(out["duty_schedule"]) if out["duty_schedule"] else None
     out["jurisdiction"] = list(out["jurisdiction"])
     out["teams"] = list(out["teams"])
     return out
@@ -49,17 +51,21 @@ async def stations(conn: asyncpg.Connection, only: str | None) -> list[dict[str,
     return [s for s in map(_station, rows) if s is not None]
 
 
-async def set_duty_hours(conn: asyncpg.Connection, station: str, starts: time | None, ends: time | None) -> None:
-    """The acceptance clock's on-duty hours (migration 0007); none = around the clock."""
+async def set_duty_hours(
+    conn: asyncpg.Connection, station: str, starts: time | None, ends: time | None, schedule: dict[str, Any]
+) -> None:
+    """The acceptance clock's on-duty hours (migrations 0007, 0018: the per-weekday and holiday
+    exceptions); none = around the clock."""
     if starts is None or ends is None:
         await conn.execute("DELETE FROM station_duty_hours WHERE station = $1", station)
         return
     await conn.execute(
-        "INSERT INTO station_duty_hours (station, starts, ends) VALUES ($1, $2, $3) "
-        "ON CONFLICT (station) DO UPDATE SET starts = $2, ends = $3",
+        "INSERT INTO station_duty_hours (station, starts, ends, schedule) VALUES ($1, $2, $3, $4::jsonb) "
+        "ON CONFLICT (station) DO UPDATE SET starts = $2, ends = $3, schedule = $4::jsonb",
         station,
         starts,
         ends,
+        json.dumps(schedule),
     )
 
 

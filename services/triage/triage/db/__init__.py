@@ -40,6 +40,9 @@ from triage.db.assignment import (
     record_assignment as record_assignment,
 )
 from triage.db.assignment import (
+    station_settings as station_settings,
+)
+from triage.db.assignment import (
     team_rules as team_rules,
 )
 from triage.db.assignment import (

@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 import asyncpg
 
 from triage.assign import Assignment, Candidate, on_shift
+from triage.station import UNKNOWN_STATION, StationSettings, settings_of
 
 # -- directory and assignment -----------------------------------------------------------------
 
@@ -162,3 +163,11 @@ async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str, stati
             "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station
         )
     )
+
+
+async def station_settings(conn: asyncpg.Connection, station: str) -> StationSettings:
+    """The station's own settings from the directory copy (defaults while the copy has no row)."""
+    row = await conn.fetchrow("SELECT active, category_teams, alert_thresholds FROM stations WHERE code = $1", station)
+    if row is None:
+        return UNKNOWN_STATION
+    return settings_of(row["active"], row["category_teams"], row["alert_thresholds"])
