@@ -187,8 +187,16 @@ def test_a_gap_is_refused_naming_the_weekday_and_hours_and_nothing_changes(infra
     assert (detail["error"], detail["field"]) == ("roster_gap", "shifts")
     assert "周一 00:00–08:00、20:00–24:00" in detail["message"] and "allow_gaps" in detail["message"]
     for body, field, words in (
-        ({"weekday": 1, "staff": "KZ02-P1", "start": "08:00", "end": "20:00"}, "shifts[0].staff", "不是本所"),
-        ({"weekday": 1, "staff": "RS15-ZZ", "start": "08:00", "end": "20:00"}, "shifts[0].staff", "未找到"),
+        (
+            {"weekday": 1, "staff": "KZ02-P1", "start": "08:00", "end": "20:00"},
+            "shifts[0].staff",
+            "本所（RS15）没有工作人员",
+        ),
+        (
+            {"weekday": 1, "staff": "RS15-ZZ", "start": "08:00", "end": "20:00"},
+            "shifts[0].staff",
+            "本所（RS15）没有工作人员",
+        ),
         ({"weekday": 1, "staff": "RS15-C2", "start": "8点", "end": "20:00"}, "shifts[0].start", "HH:MM"),
     ):
         r = httpx.put(f"{rs15['url']}/weekly", json={"shifts": [body]}, headers=rs15["LD"], timeout=10)
