@@ -162,3 +162,9 @@ async def is_confidential_handler(conn: asyncpg.Connection, staff_id: str, stati
             "SELECT confidential_handler FROM staff WHERE staff_id = $1 AND station = $2 AND active", staff_id, station
         )
     )
+
+
+async def staff_station(conn: asyncpg.Connection, staff_id: str) -> str | None:
+    """The station a member of staff is active at in the directory copy (None: unknown or inactive)."""
+    value = await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
+    return str(value) if value is not None else None
