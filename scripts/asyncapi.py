@@ -53,9 +53,10 @@ CHANNELS = {
         "send",
     ),
     Topics.CASE_ACCESS: (
-        "Internal, triage and mediation -> intake, mediation and triage: who may not open a case (staff named "
-        "in a complaint, the leader's exclusions). Confidential: staff ids of a complaint against an officer. "
-        "Restrict to the four services.",
+        "Internal, triage and mediation -> intake, mediation, triage and notify: who may not open a case (staff "
+        "named in a complaint, the leader's exclusions), per station (triage checks the receiving station's "
+        "staff again after a transfer, and a member of staff joining a station). Confidential: staff ids of a "
+        "complaint against an officer. Restrict to the four services.",
         "send",
     ),
     Topics.CITIZEN_ADDITIONS: (

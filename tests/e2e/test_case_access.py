@@ -156,7 +156,7 @@ def test_the_leader_keeps_a_member_of_staff_out_of_a_case_with_a_reason_and_lets
     ]
     assert httpx.get(url, headers=token(stack, "KZ02-LD")).status_code == 404
 
-    r = httpx.delete(f"{url}/{other}", params={"reason": "经核实无利害关系"}, headers=token(stack, "KZ01-LD"))
+    r = httpx.post(f"{url}/{other}/lift", json={"reason": "经核实无利害关系"}, headers=token(stack, "KZ01-LD"))
     assert r.status_code == 200, r.text
     assert case_get(stack, no, other).status_code == 200
     eventually(lambda: intake_get(stack, no, other).status_code == 200)

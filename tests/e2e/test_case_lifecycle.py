@@ -350,7 +350,12 @@ def test_station_isolation_is_enforced_by_postgresql_and_every_view_and_change_i
         await tx.start()
         try:
             await conn.execute("SET LOCAL ROLE fengqiao_staff_api")
-            await conn.execute("SELECT set_config('fengqiao.station', $1, true)", station)
+            # as a person of the station (a request without a staff id opens no case: finding 6)
+            await conn.execute(
+                "SELECT set_config('fengqiao.station', $1, true), set_config('fengqiao.staff', $2, true)",
+                station,
+                f"{station}-P2",
+            )
             return {
                 "cases": await conn.fetchval("SELECT count(*) FROM cases WHERE tracking_no = $1", no),
                 "history": await conn.fetchval("SELECT count(*) FROM case_history WHERE tracking_no = $1", no),

@@ -115,7 +115,11 @@ def test_the_citizen_answers_on_the_tracking_page_and_the_clock_resumes(stack, i
     assert 'id="add-information"' not in done.text  # answered: no form until the officer asks again
 
     c = answered(stack, no)
-    assert [a["text"] for a in c["citizen_additions"]] == [secret]
+    # Staff read the addition masked like the original words; the text as written is a logged reveal.
+    assert [a["text"] for a in c["citizen_additions"]] == [secret.replace("13900131313", "139****1313")]
+    reveal = f"{stack['urls']['intake']}/api/v1/feedback/{no}/reveal"
+    revealed = httpx.post(reveal, json={"reason": "回电核实"}, headers=token(stack, LEADER))
+    assert revealed.status_code == 200 and [a["text"] for a in revealed.json()["additions"]] == [secret], revealed.text
     assert c["waiting_for_citizen_since"] is None
     reasons = [s["reason"] for s in c["history"]]
     assert "群众已补充材料（进度查询页）" in reasons

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.e2e.helpers import token, wait_for_status
+from tests.e2e.helpers import staff_get, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +43,9 @@ def test_a_call_becomes_a_submission_once_and_a_repeat_call_joins_the_open_item(
     retried = post(stack, first_call)  # the CTI retries the same call record
     assert retried.status_code == 200 and retried.json()["tracking_no"] == receipt["tracking_no"]
 
+    # An officer joins a call only to an item he may open: once triage has said whom it names.
+    seen = staff_get(f"{stack['urls']['intake']}/api/v1/feedback/{receipt['tracking_no']}", token(stack, "KZ02-P1"))
+    assert seen.status_code == 200, seen.text
     second = post(
         stack, call(caller_number="+86 13900002222", summary="又打来：夜市占道问题还没解决"), who="KZ02-P1"
     )  # an officer taking the call, the number written differently

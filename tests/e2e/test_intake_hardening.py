@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.helpers import public_events, sql, token, wait_for_status
+from tests.e2e.helpers import public_events, sql, staff_get, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +86,9 @@ def test_earlier_calls_of_a_number_are_those_of_the_callers_own_station(stack):
     # Nor does KZ02's call id tell him which item it became.
     taken = httpx.post(hotline, json=call | {"station": "KZ01"}, headers=token(stack, "KZ01-P1"))
     assert taken.status_code == 409 and kz02.json()["tracking_no"] not in taken.text
+    # An officer joins a call only to an item he may open: once triage has said whom it names.
+    item = f"{stack['urls']['intake']}/api/v1/feedback/{kz02.json()['tracking_no']}"
+    assert staff_get(item, token(stack, "KZ02-P2")).status_code == 200
     again = httpx.post(
         hotline, json=call | {"call_id": f"CTI-{uuid.uuid4().hex[:10]}"}, headers=token(stack, "KZ02-P2")
     )
@@ -177,6 +180,8 @@ def test_earlier_calls_do_not_reveal_a_confidential_tip_off_to_who_may_not_open_
         return r.json()
 
     tip = call("KZ02-LD", confidential=True)
+    item = f"{stack['urls']['intake']}/api/v1/feedback/{tip['tracking_no']}"
+    assert staff_get(item, token(stack, "KZ02-IN")).status_code == 200  # settled: triage has said whom it names
     # The instructor may open the tip-off: a follow-up call from the number joins it (issue 13).
     assert call("KZ02-IN")["added_to"] == tip["tracking_no"]
     # An officer who is not an approved handler types the same number in: nothing tells him it reported.

@@ -133,7 +133,7 @@ RULES: dict[str, tuple] = {
     "mediation GET /api/v1/audit": ("list", {}, None),
     f"mediation GET {CASE}/exclusions": ("id", {}, None),
     f"mediation POST {CASE}/exclusions": ("id", {}, {"staff_id": "KZ01-P2", "reason": "越权"}),
-    f"mediation DELETE {CASE}/exclusions/{{staff_id}}": ("id", {}, None),
+    f"mediation POST {CASE}/exclusions/{{staff_id}}/lift": ("id", {}, {"reason": "越权"}),
     "mediation GET /api/v1/stations/{station}/rates": ("id", {}, None),
     # mediation: directory administration (issue 15)
     "mediation GET /api/v1/stations": ("list", {}, None),
@@ -234,7 +234,6 @@ LEADERSHIP_ONLY = {
 }
 QUERIES = {
     "notify GET /api/v1/templates/preview": {"station": "KZ02", "name": "received"},
-    "mediation DELETE /api/v1/cases/{tracking_no}/exclusions/{staff_id}": {"reason": "越权"},
 }
 LIST_QUERIES = {
     "triage GET /api/v1/triage/alerts": {"station": "KZ02"},

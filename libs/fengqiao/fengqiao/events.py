@@ -592,9 +592,10 @@ class SurveyAnswered(_Contract):
 class CaseAccessChanged(_Contract):
     """Internal: who may not open a case, keyed by its tracking number. `origin` triage: staff named
     in a complaint or police-conduct item (sent for every item triage classifies, with an empty list
-    when nobody is named: it settles the item's access, and until it arrives the station's staff do
-    not open the item); `origin` leader: the leader kept staff out of the case, or let them in again.
-    Staff ids only; the leader's reason stays in mediation."""
+    when nobody is named: it settles the item's access at `station`, and until it arrives the
+    station's staff do not open the item; sent again for the receiving station after a transfer,
+    and for a member of staff joining a station); `origin` leader: the leader kept staff out of the
+    case, or let them in again. Staff ids only; the leader's reason stays in mediation."""
 
     tracking_no: str = Field(min_length=1, max_length=64)
     station: str = Field(min_length=1, max_length=32)

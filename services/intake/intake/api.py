@@ -29,7 +29,7 @@ from intake import db
 from intake.access import AccessLocked, code_opens
 from intake.deps import CipherDep, IndexDep
 from intake.domain import CHANNELS_NEEDING_TOKEN, READS_DISCLOSURES, STATUS_LABELS, normalise_tracking_no
-from intake.staff_access import case_file, staff_opens
+from intake.staff_access import case_file, citizen_additions, staff_opens
 from intake.submissions import UnknownStation, accept_submission, open_receipt, seal_receipt
 
 router = APIRouter(prefix="/api/v1", tags=["feedback"])
@@ -173,8 +173,10 @@ async def reveal_feedback(
     staff: StaffPrincipal,
     cipher: CipherDep,
 ) -> dict:
-    """What the citizen wrote and who they are, unmasked, for staff who open the item; the reveal
-    and its reason go to the station's disclosure log. Anyone else: 404."""
+    """What the citizen wrote and who they are, unmasked, for staff who open the item, with what
+    they added later (`additions`: tracking page, e-mail reply, follow-up call; mediation's case
+    detail shows those masked); the reveal and its reason go to the station's disclosure log.
+    Anyone else: 404."""
     if not body.reason.strip():
         raise api_error(422, "missing_reason", "请说明查看个人信息的理由。", field="reason")
     tracking_no = normalise_tracking_no(tracking_no)
@@ -183,6 +185,7 @@ async def reveal_feedback(
         if row is None or not await staff_opens(conn, staff, row):
             raise _not_found()
         words = case_file(cipher, staff, row, reveal=True)
+        added = citizen_additions(cipher, row["tracking_no"], await db.additions(conn, tracking_no))
         await db.log_personal_data_access(
             conn,
             tracking_no,
@@ -193,7 +196,7 @@ async def reveal_feedback(
             action="reveal",
             reason=body.reason.strip(),
         )
-    return {"tracking_no": tracking_no, **words}
+    return {"tracking_no": tracking_no, **words, "additions": added}
 
 
 @router.get("/disclosures")
@@ -207,14 +210,14 @@ async def list_disclosures(
     """The station's disclosure log, newest first: who revealed an item's personal data and why,
     who viewed a scanned slip, who was refused an item they are kept out of. The station's
     leadership (their own station) and bureau supervisors (any, or `station`)."""
-    if staff.role not in READS_DISCLOSURES:
+    if staff.role not in READS_DISCLOSURES or (staff.staff_id is None and not staff.sees_all_stations):
         raise api_error(403, "forbidden", "只有所领导和分局可以查看个人信息查阅记录。")
     if station is not None and not staff.can_see_station(station):
         raise api_error(404, "not_found", "未找到该派出所。")
     scope = station if staff.sees_all_stations else staff.station
     number = normalise_tracking_no(tracking_no) if tracking_no else None
     async with rt.pool.acquire() as conn:
-        rows = await db.disclosures(conn, scope, number, limit)
+        rows = await db.disclosures(conn, scope, number, limit, reader=staff.staff_id)
     return {"entries": [{**dict(r), "at": r["at"].isoformat()} for r in rows]}
 
 

@@ -252,6 +252,15 @@ async def record_info_requested(conn: asyncpg.Connection, tracking_no: str, at: 
     )
 
 
+async def additions(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
+    """What the citizen added to the item (sealed), oldest first."""
+    return await conn.fetch(
+        "SELECT channel, source_key, pii_kid, text_enc, added_at FROM citizen_additions WHERE tracking_no = $1 "
+        "ORDER BY added_at, id",
+        tracking_no,
+    )
+
+
 async def insert_addition(
     conn: asyncpg.Connection,
     *,
@@ -387,16 +396,19 @@ async def log_personal_data_access(
 
 
 async def disclosures(
-    conn: asyncpg.Connection, station: str | None, tracking_no: str | None, limit: int
+    conn: asyncpg.Connection, station: str | None, tracking_no: str | None, limit: int, *, reader: str | None
 ) -> list[asyncpg.Record]:
-    """The disclosure log of a station (None: every station), newest first."""
+    """The disclosure log of a station (None: every station), newest first, without the items the
+    `reader` (a staff id) is kept out of: who looked at a complaint and why is part of it."""
     return await conn.fetch(
-        "SELECT at, tracking_no, station, staff_id, role, action, reason FROM personal_data_access "
+        "SELECT at, tracking_no, station, staff_id, role, action, reason FROM personal_data_access a "
         "WHERE ($1::text IS NULL OR station = $1) AND ($2::text IS NULL OR tracking_no = $2) "
-        "ORDER BY at DESC, id DESC LIMIT $3",
+        "AND NOT EXISTS (SELECT 1 FROM access_exclusions e WHERE e.tracking_no = a.tracking_no "
+        "AND e.staff_id = $4) ORDER BY at DESC, id DESC LIMIT $3",
         station,
         tracking_no,
         limit,
+        reader or "",
     )
 
 
@@ -409,10 +421,17 @@ async def is_excluded(conn: asyncpg.Connection, tracking_no: str, staff_id: str)
 
 
 async def change_exclusions(
-    conn: asyncpg.Connection, tracking_no: str, origin: str, excluded: list[str], restored: list[str], *, settle: bool
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    origin: str,
+    excluded: list[str],
+    restored: list[str],
+    *,
+    settle: str | None,
 ) -> None:
-    """Staff kept out of an item (`excluded`) or let in again (`restored`); `settle`: triage has
-    said who the item names, so the station's staff may open it."""
+    """Staff kept out of an item (`excluded`) or let in again (`restored`); `settle`: the station
+    whose staff triage has matched the item against, so they may open it while it is there (a
+    transfer moves it to a station not yet checked: closed to its staff until triage says)."""
     await conn.executemany(
         "INSERT INTO access_exclusions (tracking_no, staff_id, origin) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         [(tracking_no, staff_id, origin) for staff_id in excluded],
@@ -422,7 +441,12 @@ async def change_exclusions(
             "DELETE FROM access_exclusions WHERE tracking_no = $1 AND staff_id = any($2::text[])", tracking_no, restored
         )
     if settle:
-        await conn.execute("UPDATE submissions SET access_settled = true WHERE tracking_no = $1", tracking_no)
+        await conn.execute(
+            "UPDATE submissions SET settled_stations = array_append(settled_stations, $2) "
+            "WHERE tracking_no = $1 AND NOT $2 = ANY(settled_stations)",
+            tracking_no,
+            settle,
+        )
 
 
 async def record_survey_answer(

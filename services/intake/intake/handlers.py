@@ -158,7 +158,12 @@ async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, ou
     the station's staff open it from now on) or kept out by the station's leader."""
     data = event.payload(CaseAccessChanged)
     await db.change_exclusions(
-        conn, data.tracking_no, data.origin, data.excluded, data.restored, settle=data.origin == "triage"
+        conn,
+        data.tracking_no,
+        data.origin,
+        data.excluded,
+        data.restored,
+        settle=data.station if data.origin == "triage" else None,
     )
 
 

@@ -19,6 +19,7 @@ from intake import db
 from intake.additions import add_to_item
 from intake.deps import CipherDep, IndexDep
 from intake.domain import CLOSED_FOR_ADDITIONS, may_open_confidential, normalise_tracking_no, open_for_additions
+from intake.staff_access import staff_opens
 from intake.submissions import UnknownStation, accept_submission
 
 router = APIRouter(prefix="/api/v1/hotline", tags=["hotline"])
@@ -149,7 +150,7 @@ async def _follow_up_of(
     exist, is ignored alike: the answer must not tell which numbers exist elsewhere."""
     if call.tracking_no:
         row = await db.get_submission(conn, normalise_tracking_no(call.tracking_no))
-        if row is not None and row["station"] == call.station:
+        if row is not None and row["station"] == call.station and await _may_join(conn, principal, row):
             if open_for_additions(row["status"]):
                 return row, None
             return None, row["tracking_no"]
@@ -162,7 +163,17 @@ async def _follow_up_of(
         sorted(CLOSED_FOR_ADDITIONS),
         include_confidential=await _sees_confidential(conn, call, principal),
     )
-    return item, None
+    return (item if item is not None and await _may_join(conn, principal, item) else None), None
+
+
+async def _may_join(conn: asyncpg.Connection, principal: Principal, row: asyncpg.Record) -> bool:
+    """Whether a staff member posting the call may join it to the item `row` (or name it): only if
+    they may open it (intake's staff view: not kept out of it, not a confidential tip-off they may
+    not see, settled). Otherwise the officer a complaint names would learn its tracking number from
+    `added_to` and write into the complaint against him; the call becomes a new item instead, and
+    nothing names the old one. A refusal is in the disclosure log. The call-centre system
+    (integration token) is nobody and is checked by station (and confidentiality) only."""
+    return not principal.is_staff or await staff_opens(conn, principal, row)
 
 
 async def _sees_confidential(conn: asyncpg.Connection, call: HotlineCall, principal: Principal) -> bool:
@@ -193,11 +204,15 @@ def _submission(call: HotlineCall, refers_to: str | None = None) -> FeedbackSubm
 async def _earlier_calls(
     conn: asyncpg.Connection, caller_index: str, call: HotlineCall, principal: Principal
 ) -> list[str]:
-    """The earlier items from the same number at this station; confidential ones only for staff
-    who may open them."""
-    return await db.earlier_calls_from(
+    """The earlier items from the same number at this station; confidential ones, and for staff
+    any they may not open (a complaint naming them), only for those who may open them."""
+    numbers = await db.earlier_calls_from(
         conn, caller_index, call.station, include_confidential=await _sees_confidential(conn, call, principal)
     )
+    if not principal.is_staff:
+        return numbers
+    rows = [await db.get_submission(conn, n) for n in numbers]
+    return [r["tracking_no"] for r in rows if r is not None and await staff_opens(conn, principal, r)]
 
 
 async def _store_call(

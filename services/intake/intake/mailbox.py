@@ -42,6 +42,11 @@ log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024
 STATION_CODE = re.compile(r"[A-Z0-9_-]{1,32}")
+# One answer for every stored message: a reply added to the reporter's item, a new item, a repeat.
+# Naming the item (or saying "added to your item") told anyone who guessed a tracking number and an
+# address whether that address is the reporter's; the citizen learns the outcome from the
+# acknowledgement e-mail and the tracking page instead.
+RECEIVED = "250 OK received"
 _RCPT_ATTEMPTS = "fq_rcpt_attempts"  # RCPT commands so far, on an Envelope (message) and a Session
 
 
@@ -194,7 +199,7 @@ class MailboxHandler:
             if item is not None:
                 added = await self._add_reply(item, raw, mail["message_id"], reply_text(content))
                 log.info("smtp_reply_added", added=added)
-                return "250 OK added to your item" if added else "250 OK (already received)"
+                return RECEIVED
             accepted = await self._accept(envelope, raw, mail["message_id"], sender, subject, content, refers_to)
         except (ValidationError, ValueError, UnknownStation) as exc:
             return self._refuse("invalid_message", f"550 5.6.0 rejected: {type(exc).__name__}")
@@ -202,7 +207,7 @@ class MailboxHandler:
             log.warning("smtp_store_failed", error=type(exc).__name__)
             return "451 4.3.0 temporary failure, try again later"
         log.info("smtp_message_accepted", submissions=len(accepted))
-        return "250 OK " + " ".join(accepted) if accepted else "250 OK (already received)"
+        return RECEIVED
 
     async def _read(self, raw: bytes) -> tuple[dict | None, str]:
         """The parsed message, or None and the SMTP answer refusing it."""

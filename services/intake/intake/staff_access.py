@@ -6,7 +6,9 @@ An item is opened by staff of its station (bureau and admin: any), except:
 - before triage has said who the item names (`access_settled`, normally within a second of
   receipt): the station's staff do not open it yet (bureau and admin do), so a named officer cannot
   read the complaint in the window before the exclusion arrives;
-- a confidential tip-off: only the leadership, approved handlers and the bureau (finding 12).
+- a confidential tip-off: only the leadership, approved handlers and the bureau (finding 12);
+- a station token without a staff id (`fengqiao token create --role officer --station X`): it
+  files items, but opens none (exclusions are by person; security review, finding 6).
 
 What the citizen wrote (title, content, place) and who they are are shown masked (138****5678);
 the unmasked text is given on a reveal with a reason, and every reveal is logged."""
@@ -29,6 +31,8 @@ async def staff_opens(conn: asyncpg.Connection, principal: Principal | None, row
     that a 404 would roll back)."""
     if principal is None or not principal.is_staff or not principal.can_see_station(row["station"]):
         return False
+    if principal.staff_id is None and not principal.sees_all_stations:
+        return False  # a station token that is nobody's: exclusions are by person, so it opens no item
     if principal.staff_id is not None and await db.is_excluded(conn, row["tracking_no"], principal.staff_id):
         await db.log_personal_data_access(
             conn,
@@ -70,3 +74,17 @@ def case_file(cipher: PiiCipher, principal: Principal, row: asyncpg.Record, *, r
         "address": mask_text(address, names) if address else None,
         "reporter": mask_reporter(reporter) if reporter is not None else None,
     }
+
+
+def citizen_additions(cipher: PiiCipher, tracking_no: str, rows: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    """What the citizen added to the item, as written (for a logged reveal only)."""
+    return [
+        {
+            "at": r["added_at"].isoformat(),
+            "channel": r["channel"],
+            "text": cipher.open_json(
+                Sealed(r["pii_kid"], r["text_enc"]), context=f"{tracking_no}/addition/{r['channel']}/{r['source_key']}"
+            )["text"],
+        }
+        for r in rows
+    ]

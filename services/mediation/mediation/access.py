@@ -14,11 +14,80 @@ from typing import Any
 import asyncpg
 
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
-from fengqiao.events import CaseAccessChanged, EventTypes, Topics, TriageRequested, new_event
+from fengqiao.events import (
+    CaseAccessChanged,
+    CaseUpdated,
+    EventTypes,
+    StaffNotice,
+    Topics,
+    TriageRequested,
+    new_event,
+)
 from fengqiao.outbox import Outbox
 from fengqiao.pii import PiiCipher, Sealed, mask_text
 from mediation import db
 from mediation.lifecycle import Actor, Rejected
+
+ACCESS_ACTOR = "system:access"
+
+
+async def settled(conn: asyncpg.Connection, outbox: Outbox, data: CaseAccessChanged, *, at: datetime) -> None:
+    """Triage has matched the item against `data.station`'s staff: the named are kept out and the
+    station's staff may open the case while it is there. If the case is there now and its holder is
+    among those kept out (a transfer handed it to the receiving leader the complaint names), it goes
+    to the station's leadership not kept out, else to nobody (flagged: the bureau assigns). A held
+    transfer notice goes out then, to the holder it ends with."""
+    no = data.tracking_no
+    await db.access.add_exclusions(conn, no, data.station, data.excluded, origin="triage")
+    await db.access.settle(conn, no, data.station)
+    row = await db.cases.case_for_update(conn, no)
+    if row is None or row["station"] != data.station:
+        return  # not assigned yet, or moved on since: the next check is for the next station
+    assignee = row["assignee_id"]
+    if assignee is not None and await db.access.is_excluded(conn, no, assignee):
+        assignee = await _away_from_excluded(conn, outbox, row, at)
+    held = await db.access.take_transfer_notice(conn, no, data.station)
+    if held is not None:
+        notice = StaffNotice.model_validate_json(held).model_copy(update={"assignee_id": assignee})
+        outbox.add(
+            Topics.STAFF_REMINDERS,
+            new_event(EventTypes.STAFF_NOTICE, notice, source=SOURCE, subject=no, stationid=data.station),
+        )
+
+
+async def _away_from_excluded(
+    conn: asyncpg.Connection, outbox: Outbox, row: asyncpg.Record, at: datetime
+) -> str | None:
+    """The case leaves a holder kept out of it: the leadership not kept out, else nobody (flagged)."""
+    no, station = row["tracking_no"], row["station"]
+    assignee = await db.cases.unexcluded_leadership(conn, no, station)
+    await db.cases.update_case_state(
+        conn, no, status=row["status"], assignee_id=assignee, station=station, changes={"flagged": True}, at=at
+    )
+    why = "原承办人须回避本事项，改由本所领导承办" if assignee else "本所领导均须回避本事项，待分局指定承办人"
+    await db.cases.add_history(
+        conn, no, at=at, status=row["status"], actor=ACCESS_ACTOR, reason=why, event="reassigned", assignee_id=assignee
+    )
+    outbox.add(
+        Topics.CASE_EVENTS,
+        new_event(
+            EventTypes.CASE_REASSIGNED,
+            CaseUpdated(
+                tracking_no=no,
+                station=station,
+                status=row["status"],
+                previous_status=row["status"],
+                assignee_id=assignee,
+                previous_assignee_id=row["assignee_id"],
+                actor_id=ACCESS_ACTOR,
+                at=at,
+            ),
+            source=SOURCE,
+            subject=no,
+            stationid=station,
+        ),
+    )
+    return assignee
 
 
 def words_context(tracking_no: str) -> str:

@@ -11,7 +11,7 @@ import asyncpg
 from fengqiao.constants import MEDIATION_SOURCE as SOURCE
 from fengqiao.events import CitizenAdded, CitizenAddedNotice, EventTypes, Topics, new_event
 from fengqiao.outbox import Outbox
-from fengqiao.pii import PiiCipher, Sealed
+from fengqiao.pii import PiiCipher, Sealed, mask_text
 from mediation import db
 from mediation.cases import resume_after_wait
 
@@ -61,7 +61,8 @@ async def record_addition(
     resumed = data.answers_request and await resume_after_wait(
         conn, no, status=status, assignee=assignee, at=data.added_at, why="群众已补充，办理时限恢复"
     )
-    recipient = assignee or await db.cases.station_leader(conn, row["station"])
+    # Nobody holds it: the leadership, but never one kept out of the case.
+    recipient = assignee or await db.cases.unexcluded_leadership(conn, no, row["station"])
     if recipient:
         notice = CitizenAddedNotice(
             tracking_no=no, station=row["station"], recipient_id=recipient, channel=data.channel, clock_resumed=resumed
@@ -73,15 +74,19 @@ async def record_addition(
 
 
 def opened(rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher) -> list[dict[str, Any]]:
-    """The additions as the case detail shows them to the station's staff (the read is audited)."""
+    """The additions as the case detail shows them to the station's staff (the read is audited):
+    phones, ID numbers and e-mails masked like the citizen's original words; the text as written is
+    intake's logged reveal (`POST :8080/api/v1/feedback/{no}/reveal`, which returns the additions too)."""
     return [
         {
             "at": r["added_at"].isoformat(),
             "channel": r["channel"],
             "answers_request": r["answers_request"],
-            "text": cipher.open_json(Sealed(r["pii_kid"], r["text_enc"]), context=_context(tracking_no, r["event_id"]))[
-                "text"
-            ],
+            "text": mask_text(
+                cipher.open_json(Sealed(r["pii_kid"], r["text_enc"]), context=_context(tracking_no, r["event_id"]))[
+                    "text"
+                ]
+            ),
         }
         for r in rows
     ]

@@ -121,9 +121,8 @@ async def perform(
         await _check_new_assignee(conn, row, assignee)
         changes["flagged"] = False
     elif t.event == "transferred":
-        assignee = await _hand_over(conn, station)
+        assignee = await _hand_over(conn, tracking_no, station)
         changes.update(transferred_from=case.station, flagged=True)
-        await db.access.case_moved(conn, tracking_no, station)
     elif t.event == "escalated":
         changes["escalated"] = True
     await db.cases.update_case_state(
@@ -147,7 +146,16 @@ async def perform(
     elif t.clock == "resume":
         await resume_after_wait(conn, tracking_no, status=t.status, assignee=assignee, at=now, why="办理时限恢复")
     _emit(outbox, row, t, actor, station=station, assignee=assignee, now=now)
-    _notify_staff(outbox, row, t, actor, command, station=station, assignee=assignee, now=now)
+    notice = _staff_notice(row, t, actor, command, station=station, assignee=assignee, now=now)
+    if notice is not None and t.event == "transferred":
+        # Told once triage has checked the receiving station's staff (access.settled): the holder
+        # may change then, and the leader the complaint names must not hear of it at all.
+        await db.access.hold_transfer_notice(conn, tracking_no, station, notice.model_dump_json())
+    elif notice is not None:
+        outbox.add(
+            Topics.STAFF_REMINDERS,
+            new_event(EventTypes.STAFF_NOTICE, notice, source=SOURCE, subject=tracking_no, stationid=station),
+        )
     if t.event == "merged":
         await db.cases.record_duplicate(conn, _merged(row, t, actor, station), now)
     if t.event == "resolved" or isinstance(command, RequestInfo):
@@ -220,8 +228,7 @@ def _tell_citizen(outbox: Outbox, t: Transition, *, tracking_no: str, station: s
     )
 
 
-def _notify_staff(
-    outbox: Outbox,
+def _staff_notice(
     row: asyncpg.Record,
     t: Transition,
     actor: Actor,
@@ -230,37 +237,27 @@ def _notify_staff(
     station: str,
     assignee: str | None,
     now: datetime,
-) -> None:
+) -> StaffNotice | None:
     """What the staff concerned must read about a step a person took: who, why, from whom, from
     which station. On the internal staff topic, because the reason is staff free text; notify
     builds the console notices of a person's steps from this event, not from the public one."""
     name = name_of(command)
     if name not in NOTICE_COMMANDS or (name == "visit" and t.event != "reopened"):
-        return  # a satisfied visit tells nobody; the citizen's own survey answer reaches notify itself
+        return None  # a satisfied visit tells nobody; the citizen's own survey answer reaches notify itself
     reason = getattr(command, "reason", None)
-    no = row["tracking_no"]
-    outbox.add(
-        Topics.STAFF_REMINDERS,
-        new_event(
-            EventTypes.STAFF_NOTICE,
-            StaffNotice(
-                tracking_no=no,
-                station=station,
-                command=name,  # type: ignore[arg-type]  # checked against NOTICE_COMMANDS above
-                status=t.status,
-                previous_status=row["status"],
-                actor_id=actor.staff_id,
-                assignee_id=assignee,
-                previous_assignee_id=row["assignee_id"],
-                from_station=row["station"] if t.event == "transferred" else None,
-                merged_into=t.changes.get("into") if t.event == "merged" else None,
-                reason=(reason.strip() or None) if isinstance(reason, str) else None,
-                at=now,
-            ),
-            source=SOURCE,
-            subject=no,
-            stationid=station,
-        ),
+    return StaffNotice(
+        tracking_no=row["tracking_no"],
+        station=station,
+        command=name,  # type: ignore[arg-type]  # checked against NOTICE_COMMANDS above
+        status=t.status,
+        previous_status=row["status"],
+        actor_id=actor.staff_id,
+        assignee_id=assignee,
+        previous_assignee_id=row["assignee_id"],
+        from_station=row["station"] if t.event == "transferred" else None,
+        merged_into=t.changes.get("into") if t.event == "merged" else None,
+        reason=(reason.strip() or None) if isinstance(reason, str) else None,
+        at=now,
     )
 
 
@@ -286,19 +283,26 @@ async def _check_new_assignee(conn: asyncpg.Connection, row: asyncpg.Record, ass
     target = await db.cases.staff_station(conn, assignee) if assignee else None
     if target is None or not target["active"] or target["station"] != row["station"]:
         raise Rejected("invalid_assignee", "新的承办人不是本所在岗人员。")
+    if assignee and await db.access.is_excluded(conn, row["tracking_no"], assignee):
+        # Named in the complaint, or kept out by the leader: they may not even open it.
+        raise Rejected("assignee_excluded", "该人员须回避本事项（被反映人员或已被所长排除），不能交其承办。")
     if row["confidential"] and not (target["confidential_handler"] or target["role"] in ("leader", "instructor")):
         # They could not even open it (row-level security): the case would sit unseen until overdue.
         raise Rejected("invalid_assignee", "该事项为保密举报，只能交给经所领导批准的保密承办人。")
 
 
-async def _hand_over(conn: asyncpg.Connection, station: str) -> str | None:
-    """A transfer: the receiving station's leader holds the case until they assign it."""
+async def _hand_over(conn: asyncpg.Connection, tracking_no: str, station: str) -> str | None:
+    """A transfer: the receiving station's leader holds the case until they assign it, else its
+    instructor, never one kept out of it; with both kept out, nobody (flagged: the bureau assigns).
+    Triage checks the complaint against the receiving station's staff afterwards (access.settled),
+    which may move it on; until then the station's staff do not see it."""
     if not await db.cases.station_exists(conn, station):
         raise Rejected("invalid_station", f"未知的派出所：{station}")
     # Authorised by the state machine on a row this station could see; moving it out of the
     # station's sight is the one write that needs the deployment scope.
     await db.cases.widen_to_deployment_scope(conn)
-    return await db.cases.station_leader(conn, station)
+    await db.access.case_moved(conn, tracking_no, station)
+    return await db.cases.unexcluded_leadership(conn, tracking_no, station)
 
 
 async def _move_clocks(

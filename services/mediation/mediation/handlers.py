@@ -19,7 +19,7 @@ from fengqiao.events import (
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from fengqiao.pii import PiiCipher
-from mediation import db
+from mediation import access, db
 from mediation.access import store_words
 from mediation.additions import record_addition
 from mediation.cases import open_case, perform
@@ -46,12 +46,12 @@ async def on_triage_requested(
 
 async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """Staff named in a complaint, from triage: kept out of the case, which the station's staff may
-    open from now on. The leader's own exclusions were written here when made."""
+    open from now on (after a transfer: the receiving station's, who may take it from a holder the
+    complaint names). The leader's own exclusions were written here when made."""
     data = event.payload(CaseAccessChanged)
     if data.origin != "triage":
         return
-    await db.access.add_exclusions(conn, data.tracking_no, data.station, data.excluded, origin="triage")
-    await db.access.settle(conn, data.tracking_no)
+    await access.settled(conn, outbox, data, at=event.time)
 
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:

@@ -89,6 +89,25 @@ async def station_leaders(conn: asyncpg.Connection, station: str) -> list[str]:
     return [r["staff_id"] for r in rows]
 
 
+async def change_exclusions(
+    conn: asyncpg.Connection, tracking_no: str, excluded: list[str], restored: list[str]
+) -> None:
+    """Staff kept out of a case (`excluded`), or let in again (`restored`)."""
+    await conn.executemany(
+        "INSERT INTO case_exclusions (tracking_no, staff_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        [(tracking_no, s) for s in excluded],
+    )
+    if restored:
+        await conn.execute(
+            "DELETE FROM case_exclusions WHERE tracking_no = $1 AND staff_id = any($2::text[])", tracking_no, restored
+        )
+
+
+async def excluded_from(conn: asyncpg.Connection, tracking_no: str) -> frozenset[str]:
+    rows = await conn.fetch("SELECT staff_id FROM case_exclusions WHERE tracking_no = $1", tracking_no)
+    return frozenset(r["staff_id"] for r in rows)
+
+
 async def staff_name(conn: asyncpg.Connection, staff_id: str) -> str:
     return await conn.fetchval("SELECT name FROM staff WHERE staff_id = $1", staff_id) or ""
 

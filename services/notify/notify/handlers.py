@@ -33,6 +33,7 @@ from fengqiao.directory import READ_MODEL_HANDLERS
 from fengqiao.events import (
     CONTRACTS,
     AlertRaised,
+    CaseAccessChanged,
     CaseAssigned,
     CaseTriaged,
     CaseUpdated,
@@ -93,7 +94,11 @@ async def _console(
     """Console notifications: (recipient, kind) pairs, each recipient once (the first kind wins);
     a missing recipient (None) is skipped."""
     station_name = params.pop("station_name", None) or await db.station_name(conn, station)
-    created, seen = 0, set()
+    created, seen = 0, set[str]()
+    if tracking_no and not all(kind == "alert" for _, kind in targets):
+        # Never tell someone kept out of the case about it (named in the complaint, or excluded by
+        # the leader): not even that it exists. An early-warning alert only cites a member item.
+        seen |= await db.excluded_from(conn, tracking_no)
     for recipient, kind in targets:
         if not recipient or recipient in seen:
             continue
@@ -138,7 +143,8 @@ async def _page(
     """Urgent matters also by SMS to the staff among `staff_ids` who left a phone for it: not held
     by quiet hours or rate limits."""
     station_name = await db.station_name(conn, station)
-    for row in await db.staff_phones(conn, list(dict.fromkeys(s for s in staff_ids if s))):
+    kept_out = await db.excluded_from(conn, tracking_no) if tracking_no else frozenset()
+    for row in await db.staff_phones(conn, list(dict.fromkeys(s for s in staff_ids if s and s not in kept_out))):
         phone = deps.queue.cipher.open(
             Sealed(row["phone_kid"], row["phone_enc"]), context=f"staff/{row['staff_id']}/phone"
         ).decode()
@@ -421,6 +427,13 @@ def _both(first, second):
     return handler
 
 
+async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Who is kept out of a case (triage: named in the complaint; the leader's exclusions): told
+    nothing about it from now on."""
+    data = event.payload(CaseAccessChanged)
+    await db.change_exclusions(conn, data.tracking_no, data.excluded, data.restored)
+
+
 PUBLIC_TYPES = [t for t in CONTRACTS if t.startswith("fengqiao.case.") or t == EventTypes.ALERT_RAISED]
 
 
@@ -445,6 +458,7 @@ def handlers_table(deps: Deps) -> dict:
         EventTypes.STAFF_CITIZEN_ADDED: partial(on_citizen_added, deps=deps),
         EventTypes.CITIZEN_MESSAGE_REQUESTED: partial(on_citizen_message_requested, deps=deps),
         EventTypes.SURVEY_ANSWERED: partial(on_survey_answered, deps=deps),
+        EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
         **READ_MODEL_HANDLERS,
     }
     webhooks = partial(fan_out, queue=deps.queue)

@@ -22,6 +22,7 @@ from fengqiao.events import (
     CaseUpdated,
     CloudEvent,
     EventTypes,
+    StaffUpserted,
     Topics,
     TriageCorrected,
     TriageRequested,
@@ -30,7 +31,7 @@ from fengqiao.events import (
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
 from triage import alerts, db
-from triage.assign import Assignment, choose_assignee, excluded_staff
+from triage.assign import Assignment, Candidate, choose_assignee, excluded_staff
 from triage.assign import Item as AssignItem
 from triage.duplicates import Item as DupItem
 from triage.duplicates import Merge, find_primary, signature
@@ -412,6 +413,69 @@ async def on_case_moved(event: CloudEvent, conn: asyncpg.Connection, outbox: Out
     await db.move_item(conn, data.tracking_no, data.assignee_id, data.station)
 
 
+async def on_case_transferred(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """A transferred item moves (as on_case_moved), and the complaint is matched against the
+    receiving station's staff: its access event for that station settles the case there (intake
+    and mediation keep it from the station's staff until it arrives, and mediation takes it from a
+    receiving leader it names). Sent for every transfer, an empty list included."""
+    data = event.payload(CaseUpdated)
+    await db.move_item(conn, data.tracking_no, data.assignee_id, data.station)
+    row = await db.decision(conn, data.tracking_no)
+    excluded: frozenset[str] = frozenset()
+    if row is not None and row["text_masked"]:
+        candidates = await db.candidates(conn, data.station, datetime.now(STATION_TZ))
+        item = AssignItem(row["type"], row["category"], row["urgency"], row["text_masked"], row["confidential"])
+        excluded = excluded_staff(item, candidates)
+    _announce_access(outbox, data.tracking_no, data.station, excluded, event.correlationid)
+    if excluded:
+        await db.change_exclusions(conn, data.tracking_no, sorted(excluded), [])
+
+
+# How far back a member of staff joining a station is matched against its complaints.
+JOINER_LOOKBACK = timedelta(days=365)
+
+
+async def on_staff_upserted(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """The directory copy, and: a member of staff new at a station (created there, or transferred
+    in) is matched against the station's complaints of the last year; those naming them keep them
+    out from now on (access events, as at triage)."""
+    s = event.payload(StaffUpserted)
+    before = await db.staff_station(conn, s.staff_id)
+    await READ_MODEL_HANDLERS[EventTypes.STAFF_UPSERTED](event, conn, outbox)
+    if not s.active or s.station is None or before == s.station:
+        return
+    since = datetime.now(UTC) - JOINER_LOOKBACK
+    candidate = [Candidate(s.staff_id, s.role, s.team, 0, False, s.name, s.badge_no)]
+    for row in await db.complaints_naming(conn, s.station, s.staff_id, s.name, s.badge_no, since):
+        item = AssignItem(row["type"], row["category"], row["urgency"], row["text_masked"], row["confidential"])
+        if excluded_staff(item, candidate):
+            await db.change_exclusions(conn, row["tracking_no"], [s.staff_id], [])
+            _announce_access(outbox, row["tracking_no"], s.station, frozenset({s.staff_id}), event.correlationid)
+
+
+def _announce_access(
+    outbox: Outbox, tracking_no: str, station: str, excluded: frozenset[str], correlationid: str | None
+) -> None:
+    """Who a complaint names among `station`'s staff (internal case-access topic, origin triage)."""
+    outbox.add(
+        Topics.CASE_ACCESS,
+        new_event(
+            EventTypes.CASE_ACCESS_CHANGED,
+            CaseAccessChanged(
+                tracking_no=tracking_no,
+                station=station,
+                origin="triage",
+                excluded=sorted(excluded),
+                at=datetime.now(UTC),
+            ),
+            source=SOURCE,
+            subject=tracking_no,
+            stationid=station,
+            correlationid=correlationid,
+        ),
+    )
+
+
 async def on_case_merged_by_staff(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """A repeat merged by hand in the console: it stops being open work (triage's own merges were
     never assigned)."""
@@ -435,8 +499,9 @@ def make_handlers(state: EngineState):
             EventTypes.CASE_CLOSED: on_case_closed,
             EventTypes.CASE_REASSIGNED: on_case_moved,
             EventTypes.CASE_MERGED: on_case_merged_by_staff,
-            EventTypes.CASE_TRANSFERRED: on_case_moved,
             **READ_MODEL_HANDLERS,
+            EventTypes.CASE_TRANSFERRED: on_case_transferred,
+            EventTypes.STAFF_UPSERTED: on_staff_upserted,
         }
 
     return handlers

@@ -57,9 +57,37 @@ async def is_excluded(conn: asyncpg.Connection, tracking_no: str, staff_id: str)
     )
 
 
-async def settle(conn: asyncpg.Connection, tracking_no: str) -> None:
-    """Triage has said who the item names: the station's staff may see the case."""
-    await conn.execute("INSERT INTO case_access (tracking_no) VALUES ($1) ON CONFLICT DO NOTHING", tracking_no)
+async def settle(conn: asyncpg.Connection, tracking_no: str, station: str) -> bool:
+    """Triage has said who the item names among `station`'s staff: they may see the case while it is
+    there. False if that was known already (a redelivery)."""
+    return bool(
+        await conn.fetchval(
+            "INSERT INTO case_access (tracking_no, station) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            tracking_no,
+            station,
+        )
+    )
+
+
+async def hold_transfer_notice(conn: asyncpg.Connection, tracking_no: str, station: str, notice: str) -> None:
+    """The console notice of a transfer, kept until triage has checked the receiving station."""
+    await conn.execute("DELETE FROM transfer_notices WHERE tracking_no = $1", tracking_no)
+    await conn.execute(
+        "INSERT INTO transfer_notices (tracking_no, station, notice) VALUES ($1, $2, $3::jsonb)",
+        tracking_no,
+        station,
+        notice,
+    )
+
+
+async def take_transfer_notice(conn: asyncpg.Connection, tracking_no: str, station: str) -> str | None:
+    """The held notice of the case's transfer to `station` (removed), if any."""
+    value = await conn.fetchval(
+        "DELETE FROM transfer_notices WHERE tracking_no = $1 AND station = $2 RETURNING notice::text",
+        tracking_no,
+        station,
+    )
+    return str(value) if value is not None else None
 
 
 async def store_case_file(
@@ -94,5 +122,8 @@ async def case_file(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Recor
 
 
 async def case_moved(conn: asyncpg.Connection, tracking_no: str, station: str) -> None:
-    """A transferred case's exclusions follow it (the new station's leader reads and manages them)."""
+    """A transferred case's exclusions follow it (the new station's leader reads and manages them),
+    and it is unsettled at the receiving station until triage has matched the complaint against
+    that station's staff (an earlier check of it, A -> B -> A, is forgotten: staff change)."""
     await conn.execute("UPDATE case_exclusions SET station = $2 WHERE tracking_no = $1", tracking_no, station)
+    await conn.execute("DELETE FROM case_access WHERE tracking_no = $1 AND station = $2", tracking_no, station)

@@ -247,6 +247,18 @@ async def station_leader(conn: asyncpg.Connection, station: str) -> str | None:
     )
 
 
+async def unexcluded_leadership(conn: asyncpg.Connection, tracking_no: str, station: str) -> str | None:
+    """Who of the station's leadership may hold the case: the leader, else the instructor, never one
+    kept out of it (named in the complaint, or excluded by the leader); None if both are."""
+    return await conn.fetchval(
+        "SELECT s.staff_id FROM staff s WHERE s.station = $2 AND s.role IN ('leader', 'instructor') AND s.active "
+        "AND NOT EXISTS (SELECT 1 FROM case_exclusions e WHERE e.tracking_no = $1 AND e.staff_id = s.staff_id) "
+        "ORDER BY s.role = 'leader' DESC, s.staff_id LIMIT 1",
+        tracking_no,
+        station,
+    )
+
+
 async def staff_station(conn: asyncpg.Connection, staff_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT station, role, active, confidential_handler FROM staff WHERE staff_id = $1", staff_id

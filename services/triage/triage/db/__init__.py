@@ -40,6 +40,9 @@ from triage.db.assignment import (
     record_assignment as record_assignment,
 )
 from triage.db.assignment import (
+    staff_station as staff_station,
+)
+from triage.db.assignment import (
     station_settings as station_settings,
 )
 from triage.db.assignment import (
@@ -56,6 +59,9 @@ from triage.db.decisions import (
 )
 from triage.db.decisions import (
     change_exclusions as change_exclusions,
+)
+from triage.db.decisions import (
+    complaints_naming as complaints_naming,
 )
 from triage.db.decisions import (
     decision as decision,

@@ -171,3 +171,9 @@ async def station_settings(conn: asyncpg.Connection, station: str) -> StationSet
     if row is None:
         return UNKNOWN_STATION
     return settings_of(row["active"], row["category_teams"], row["alert_thresholds"])
+
+
+async def staff_station(conn: asyncpg.Connection, staff_id: str) -> str | None:
+    """The station a member of staff is active at in the directory copy (None: unknown or inactive)."""
+    value = await conn.fetchval("SELECT station FROM staff WHERE staff_id = $1 AND active", staff_id)
+    return str(value) if value is not None else None

@@ -62,6 +62,26 @@ async def change_exclusions(
     )
 
 
+async def complaints_naming(
+    conn: asyncpg.Connection, station: str, staff_id: str, name: str, badge_no: str | None, since: datetime
+) -> list[asyncpg.Record]:
+    """The station's complaints and police-conduct items since `since` whose text holds `name` or
+    `badge_no` and that do not keep `staff_id` out yet (a member of staff who just joined the
+    station; the caller matches them exactly, this only narrows the search)."""
+    return await conn.fetch(
+        "SELECT tracking_no, type, category, urgency, text_masked, confidential FROM decisions "
+        "WHERE station = $1 AND submitted_at >= $5 AND (type = 'complaint' OR category = 'police_conduct') "
+        "AND text_masked IS NOT NULL AND NOT $2 = ANY(excluded_staff) "
+        "AND ((length($3) >= 2 AND strpos(text_masked, $3) > 0) "
+        "     OR (length(coalesce($4, '')) >= 4 AND strpos(text_masked, $4) > 0))",
+        station,
+        staff_id,
+        name,
+        badge_no,
+        since,
+    )
+
+
 async def decision(conn: asyncpg.Connection, tracking_no: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM decisions WHERE tracking_no = $1", tracking_no)
 
