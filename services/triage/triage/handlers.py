@@ -44,6 +44,7 @@ from triage.labels import (
     is_urgency,
 )
 from triage.metrics import TriageMetrics
+from triage.review import low_confidence_heads
 from triage.state import EngineState
 from triage.text import mask_personal_data, normalise, place_key, shingles
 
@@ -193,7 +194,9 @@ async def _assign(
 ) -> Assignment:
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
     a = choose_assignee(
-        AssignItem(c.type, c.category, c.urgency, text, data.confidential),
+        AssignItem(
+            c.type, c.category, c.urgency, text, data.confidential, low_confidence_heads(c.urgency, c.confidences)
+        ),
         candidates,
         engine.team_for_category(data.station),
     )

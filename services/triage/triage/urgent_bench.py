@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from triage.engine import classify
-from triage.model import TextModel, seed_examples
+from triage.model import TextModel, shipped_examples
 from triage.rules import RuleSet
 from triage.signals import SignalSet, default_signals
 from triage.text import normalise
@@ -70,7 +70,7 @@ def run() -> list[tuple[str, str, dict[str, object]]]:
     pairs = read_pairs()
     urgent, calm = [p.urgent for p in pairs], [p.not_urgent for p in pairs]
     inside_urgent, inside_calm = held_in(default_signals())
-    model = TextModel().fit(seed_examples())
+    model = TextModel().fit(shipped_examples())
     results = []
     for how, m in (("signals", None), ("engine, rules only", None), ("engine, seed model", model)):
         results.append(("contrast pairs", how, evaluate(urgent, calm, how, m)))
