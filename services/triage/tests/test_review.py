@@ -103,3 +103,8 @@ def test_engine_confidence_sends_an_ambiguous_item_to_review_and_a_clear_one_not
     vague = classify(None, "你好，那个事情怎么样了", station="KZ01", rules=rules, model=model)
     assert not needs_review(clear.urgency, clear.confidences), clear.confidences
     assert needs_review(vague.urgency, vague.confidences), vague.confidences
+
+
+def test_a_station_threshold_of_zero_turns_the_review_off():
+    assert low_confidence_heads("normal", {"type": 0.1, "category": 0.1}, {"type": 0.0, "category": 0.0}) == ()
+    assert low_confidence_heads("normal", {"type": 0.5, "category": 0.5}, {"type": 0.6, "category": 0.0}) == ("type",)

@@ -195,7 +195,12 @@ async def _assign(
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
     a = choose_assignee(
         AssignItem(
-            c.type, c.category, c.urgency, text, data.confidential, low_confidence_heads(c.urgency, c.confidences)
+            c.type,
+            c.category,
+            c.urgency,
+            text,
+            data.confidential,
+            low_confidence_heads(c.urgency, c.confidences, engine.review_below(data.station)),
         ),
         candidates,
         engine.team_for_category(data.station),

@@ -26,13 +26,16 @@ REVIEW_BELOW: dict[str, float] = {"type": 0.40, "category": 0.30}
 REVIEW_REASON = "review:low_confidence"
 
 
-def low_confidence_heads(urgency: str, confidences: Mapping[str, float]) -> tuple[str, ...]:
-    """The heads (type, category) whose confidence is below its threshold; none for an urgent item,
-    and none for a head without a confidence (nothing to judge by)."""
+def low_confidence_heads(
+    urgency: str, confidences: Mapping[str, float], below: Mapping[str, float] = REVIEW_BELOW
+) -> tuple[str, ...]:
+    """The heads (type, category) whose confidence is below its threshold (`below`: a station's
+    own, from triage's `review_thresholds` table); none for an urgent item, and none for a head
+    without a confidence (nothing to judge by)."""
     if urgency == "urgent":
         return ()
-    return tuple(h for h, below in REVIEW_BELOW.items() if h in confidences and confidences[h] < below)
+    return tuple(h for h, t in below.items() if h in confidences and confidences[h] < t)
 
 
-def needs_review(urgency: str, confidences: Mapping[str, float]) -> bool:
-    return bool(low_confidence_heads(urgency, confidences))
+def needs_review(urgency: str, confidences: Mapping[str, float], below: Mapping[str, float] = REVIEW_BELOW) -> bool:
+    return bool(low_confidence_heads(urgency, confidences, below))
