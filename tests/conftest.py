@@ -77,9 +77,23 @@ def infra():
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+async def _sql(dsn: str, statement: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
 @pytest.fixture(scope="session")
 def stack(infra):
     asyncio.run(migrate_all(infra.dsn))
+    # The suite's items are short test phrases a model cannot be sure of; the review queue for
+    # low-confidence labels (issue 14) is off here and switched on per station by the tests of it
+    # (tests/e2e/test_review_queue.py).
+    asyncio.run(_sql(infra.dsn, "UPDATE triage.review_thresholds SET type_below = 0, category_below = 0"))
     credentials = asyncio.run(seed_demo(infra.dsn))
     services = service_names()  # every installed service registers itself (fengqiao.registry)
     ports = {name: free_port() for name in services}

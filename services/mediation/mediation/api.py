@@ -19,7 +19,7 @@ from fengqiao.taxonomy import STATUS_LABELS
 from mediation import additions, cases, db
 from mediation.access import citizen_words
 from mediation.deps import TRACKING_NO_PATTERN, CipherDep, CurrentActor, TrackingNo, VisibleCase
-from mediation.lifecycle import Rejected
+from mediation.lifecycle import Rejected, review_label
 from mediation.unit import audit, audit_refusal, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=AuthoriseFirstRoute)
@@ -99,7 +99,11 @@ async def list_cases(
     channel: Annotated[Channel | None, Query(description="the channel the item came in by")] = None,
     overdue: Annotated[bool | None, Query(description="true: a running clock is past its due time")] = None,
     flagged: Annotated[
-        bool | None, Query(description="true: flagged for the leader to reassign (e.g. the holder left the station)")
+        bool | None,
+        Query(
+            description="true: flagged for the leader: to reassign (e.g. the holder left the station) or to check "
+            "a classification triage was unsure of (`assignment_reason` review:low_confidence, 请核对分类)"
+        ),
     ] = None,
     since: Annotated[date | None, Query(description="submitted on or after this day (Beijing time)")] = None,
     until: Annotated[date | None, Query(description="submitted on or before this day (Beijing time)")] = None,
@@ -173,6 +177,8 @@ async def get_case(tracking_no: TrackingNo, rt: RuntimeDep, principal: StaffPrin
     return {
         **{k: iso(v) for k, v in dict(row).items()},
         "status_label": STATUS_LABELS.get(row["status"], row["status"]),
+        # triage was not sure of the type or category: the leadership checks them (issue 14)
+        "review_label": review_label(row["assignment_reason"], row["flagged"]),
         "words": words,
         # 等待群众补充材料: since when the resolution clock is suspended (null: it runs)
         "waiting_for_citizen_since": iso(waiting),

@@ -20,6 +20,7 @@ from fengqiao.http import RateLimitsDep
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, STATUS_LABELS, URGENCY_LABELS
 from mediation import db
+from mediation.lifecycle import review_label
 from mediation.signin import (
     PasswordRefused,
     Session,
@@ -231,6 +232,7 @@ async def queue(request: Request, rt: RuntimeDep, session: SessionDep) -> HTMLRe
                 "urgency_label": URGENCY_LABELS.get(r["urgency"] or "", "—"),
                 "clock_text": text,
                 "clock_class": css,
+                "review_label": review_label(r["assignment_reason"], r["flagged"]),
             }
         )
     return _render(request, "console/queue.html", me=session, cases=cases, total=total)

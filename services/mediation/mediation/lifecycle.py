@@ -321,3 +321,8 @@ def decide(case: Case, actor: Actor, command: CaseCommand) -> Transition:
     if rule is None:
         raise Rejected("unknown_command", f"未知操作：{name_of(command)}")
     return rule(case, actor, command)
+
+
+def review_label(assignment_reason: str | None, flagged: bool | None) -> str | None:
+    """请核对分类 while a case triage was unsure of waits, flagged, for the leadership."""
+    return "请核对分类" if flagged and (assignment_reason or "").startswith("review:low_confidence") else None

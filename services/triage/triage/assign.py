@@ -7,6 +7,8 @@ Rules, in order:
    station's leadership is named, it is flagged for the bureau.
 3. Confidential tip-offs (举报人保密) go only to leader-approved handlers (and leadership).
 4. Urgent: whoever is on duty now (any team, least open work), and the leader is told.
+4a. Low confidence in the type or category (triage/review.py): the duty leader's review queue,
+   flagged `review:low_confidence` (请核对分类), never silently to a team.
 5. Otherwise the category's team under the station's rules (category -> team), on today's duty
    roster, least open work; then any officer on duty.
 6. Nobody on duty: the leader's queue, flagged and the leader told; never dropped.
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import time
+
+from triage.review import REVIEW_REASON
 
 LEADERSHIP = ("instructor", "leader")
 HANDLERS = ("officer", "mediator")
@@ -40,6 +44,7 @@ class Item:
     urgency: str
     text: str = ""
     confidential: bool = False
+    low_confidence: tuple[str, ...] = ()  # heads below their review threshold (triage/review.py)
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,9 @@ def _choose(item: Item, candidates: list[Candidate], team_for_category: dict[str
             pick.staff_id, pick.role, pick.team, _why("urgent_on_duty_now", pick, excluded), notify_leader=True
         )
 
+    if item.low_confidence and (review := _review_queue(item, leaders)) is not None:
+        return review
+
     team = team_for_category.get(item.category)
     if team:
         members = [x for x in on_duty if x.team == team]
@@ -142,6 +150,18 @@ def _police_conduct(leaders: list[Candidate], named: set[str], excluded: str) ->
         flagged=True,
         notify_leader=not named,
     )
+
+
+def _review_queue(item: Item, leaders: list[Candidate]) -> Assignment | None:
+    """Rule 4a: the leadership on duty (the leader before the instructor), else any of them, checks
+    the labels (请核对分类) and hands the item on; None without leadership (the usual rules apply)."""
+    on_duty = [x for x in leaders if x.on_duty]
+    pick = min(on_duty or leaders, key=lambda x: (x.role != "leader", x.open_items, x.staff_id), default=None)
+    if pick is None:
+        return None
+    roster = "on_duty" if pick.on_duty else "off_duty"
+    reason = f"{REVIEW_REASON};roster:{roster};load:{pick.open_items};low:{','.join(item.low_confidence)}"
+    return Assignment(pick.staff_id, pick.role, None, reason, flagged=True)
 
 
 def _leader_queue(

@@ -23,9 +23,15 @@ def triage() -> None:
     help="folder holding teddycup2020/ and msgabench/",
 )
 @click.option("--json", "out", help="also write the results to this JSON file")
-@click.option("--only", multiple=True, help="run only this task (repeatable)")
+@click.option(
+    "--only",
+    multiple=True,
+    help="run only this task (repeatable): teddycup_details, msgabench_type, teddycup_titles, "
+    "corpus_cv, corpus_test, corpus_late",
+)
 def bench(data: str, out: str | None, only: tuple[str, ...]) -> None:
-    """Train on the public sets' training splits; report scores and speed on their test splits."""
+    """Train on the public sets' training splits and report on their test splits; then the engine
+    on the police corpus (CV on train, test, late)."""
     from triage.bench import main
 
     try:

@@ -46,6 +46,7 @@ from triage.labels import (
     is_urgency,
 )
 from triage.metrics import TriageMetrics
+from triage.review import low_confidence_heads
 from triage.state import EngineState
 from triage.station import StationSettings, station_inactive
 from triage.text import mask_personal_data, normalise, place_key, shingles
@@ -197,7 +198,14 @@ async def _assign(
     common: dict,
 ) -> Assignment:
     candidates = await db.candidates(conn, data.station, now.astimezone(STATION_TZ))
-    item = AssignItem(c.type, c.category, c.urgency, text, data.confidential)
+    item = AssignItem(
+        c.type,
+        c.category,
+        c.urgency,
+        text,
+        data.confidential,
+        low_confidence_heads(c.urgency, c.confidences, engine.review_below(data.station)),
+    )
     if station.active:
         a = choose_assignee(item, candidates, station.team_for_category(engine.team_for_category(data.station)))
     else:  # deactivated while the item was on its way: nobody there gets new work (triage/station.py)

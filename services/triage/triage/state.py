@@ -14,6 +14,7 @@ from triage import db
 from triage.alerts import Thresholds
 from triage.engine import RULES_ONLY
 from triage.model import TextModel
+from triage.review import REVIEW_BELOW
 from triage.rules import InvalidPattern, Rule, RuleSet
 from triage.signing import ModelRejected, ModelSigner
 from triage.training import ensure_active_model, seed_model, seed_version
@@ -30,6 +31,7 @@ class EngineState:
         self.rules = RuleSet()
         self.teams: dict[str, dict[str, str]] = {}
         self.thresholds: dict[tuple[str, str, str], Thresholds] = {}
+        self.review: dict[str, dict[str, float]] = {}
         self.loaded_at = 0.0
         self.on_model_change: Callable[[str, str], None] | None = None  # callback(old_version, new_version)
         self._trend_checked: dict[tuple[str, str], float] = {}
@@ -54,6 +56,7 @@ class EngineState:
         self.rules = RuleSet().with_rules(self._usable(await db.deployment_rules(conn)))
         self.teams = await db.team_rules(conn)
         self.thresholds = await db.thresholds(conn)
+        self.review = await db.review_thresholds(conn)
         self.loaded_at = time.monotonic()
 
     async def _load(self, conn: asyncpg.Connection, version: str) -> None:
@@ -105,6 +108,10 @@ class EngineState:
 
     def team_for_category(self, station: str) -> dict[str, str]:
         return {**self.teams.get("*", {}), **self.teams.get(station, {})}
+
+    def review_below(self, station: str) -> dict[str, float]:
+        """The station's review thresholds (its own row, else '*', else the shipped defaults)."""
+        return self.review.get(station) or self.review.get("*") or dict(REVIEW_BELOW)
 
     def threshold(self, station: str, category: str, kind: str) -> Thresholds | None:
         for key in ((station, category, kind), (station, "*", kind), ("*", category, kind), ("*", "*", kind)):

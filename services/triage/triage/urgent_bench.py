@@ -3,7 +3,7 @@
 Measured on the contrast set `data/signals/contrast_pairs.tsv` (urgent / not-urgent pairs written
 from the 110 rules, separately from the signals' own examples, which the layer never reads) and on
 the held-in examples and counter-examples of `data/signals/urgent.toml`, three ways: the signal
-layer alone, the engine with the default rules, and the engine with the seed model as deployed."""
+layer alone, the engine with the default rules, and the engine with the shipped model as deployed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from triage.engine import classify
-from triage.model import TextModel, seed_examples
+from triage.model import TextModel, shipped_examples
 from triage.rules import RuleSet
 from triage.signals import SignalSet, default_signals
 from triage.text import normalise
@@ -70,9 +70,9 @@ def run() -> list[tuple[str, str, dict[str, object]]]:
     pairs = read_pairs()
     urgent, calm = [p.urgent for p in pairs], [p.not_urgent for p in pairs]
     inside_urgent, inside_calm = held_in(default_signals())
-    model = TextModel().fit(seed_examples())
+    model = TextModel().fit(shipped_examples())
     results = []
-    for how, m in (("signals", None), ("engine, rules only", None), ("engine, seed model", model)):
+    for how, m in (("signals", None), ("engine, rules only", None), ("engine, shipped model", model)):
         results.append(("contrast pairs", how, evaluate(urgent, calm, how, m)))
     results.append(("signal examples (held-in)", "signals", evaluate(inside_urgent, inside_calm, "signals")))
     return results

@@ -155,7 +155,7 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery
     the running acceptance or resolution deadline, `overdue` whether a running clock is past due."""
     return await conn.fetch(
         "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.channel, c.assignee_id, "
-        "c.flagged, "
+        "c.flagged, c.assignment_reason, "
         "c.submitted_at, coalesce(k.started_at, c.assigned_at) AS assigned_at, "
         "coalesce(k.due_at, c.accept_due_at) AS accept_due_at, "
         f"{_DUE} AS due_at, {_OVERDUE} AS overdue, "

@@ -118,6 +118,9 @@ from triage.db.learning import (
     replace_artifact as replace_artifact,
 )
 from triage.db.learning import (
+    review_thresholds as review_thresholds,
+)
+from triage.db.learning import (
     rule_slot_free as rule_slot_free,
 )
 from triage.db.learning import (

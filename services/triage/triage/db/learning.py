@@ -164,3 +164,9 @@ async def model_for_report(conn: asyncpg.Connection, version: str) -> asyncpg.Re
 async def lock_seed_training(conn: asyncpg.Connection, key: int) -> None:
     """Replicas starting together train the seed model once: the others wait for the transaction."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+
+async def review_thresholds(conn: asyncpg.Connection) -> dict[str, dict[str, float]]:
+    """station ('*' = default) -> head -> the confidence below which the item goes to review."""
+    rows = await conn.fetch("SELECT station, type_below, category_below FROM review_thresholds")
+    return {r["station"]: {"type": float(r["type_below"]), "category": float(r["category_below"])} for r in rows}
