@@ -212,9 +212,10 @@ class DevStack:
             url = urls[d.name]
             click.echo(f"  {d.name:<10} {url:<28} {d.label or d.name}  (health {url}/readyz, metrics {url}/metrics)")
         if credentials:
-            click.echo("Demo accounts (Authorization: Bearer <token>):")
+            click.echo("Demo accounts (sign-in user name and password; API: Authorization: Bearer <token>):")
             for c in credentials:
-                click.echo(f"  {c['station'] or '-':<5} {c['role']:<11} {c['name']:<8} {c['token']}")
+                sign_in = f"{c['username']} / {c['password']}" if c.get("username") else "-"
+                click.echo(f"  {c['station'] or '-':<5} {c['role']:<11} {c['name']:<8} {sign_in:<32} {c['token']}")
             click.echo(f"  (also in {self.home / 'dev-credentials.json'})")
         click.echo(f"Logs: {self.logs}")
         for d in self.services:

@@ -191,4 +191,5 @@ SERVICE = ServiceDescriptor(
     label="staff console",
     owns_directory=True,
     demo_seed=seed_demo,
+    dev_hints=("  Console    {url}/login  (staff sign in with a demo account's user name and password above)",),
 )
