@@ -82,6 +82,16 @@ class Settings(BaseSettings):
     # Console session cookies carry `Secure` (sent over HTTPS only); the dev stack turns it off.
     cookie_secure: bool = Field(default=True, alias="FENGQIAO_COOKIE_SECURE")
 
+    # OpenID Connect sign-in to the console with the bureau's own identity provider (off unless
+    # OIDC_ISSUER is set; discovery at `{issuer}/.well-known/openid-configuration`).
+    oidc_issuer: str | None = Field(default=None, alias="OIDC_ISSUER")
+    oidc_client_id: str = Field(default="", alias="OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="OIDC_CLIENT_SECRET")
+    # The ID token's claim that holds the person's user name (mediation `accounts.username`).
+    oidc_staff_claim: str = Field(default="preferred_username", alias="OIDC_STAFF_CLAIM")
+    # Mediation's public base URL: the provider sends the browser back to `{base}/login/oidc/callback`.
+    oidc_redirect_base: str = Field(default="http://127.0.0.1:8081", alias="OIDC_REDIRECT_BASE")
+
     def model_post_init(self, _context: object) -> None:
         self._ports = {
             key[: -len("_PORT")].lower(): int(value)

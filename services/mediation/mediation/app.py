@@ -35,6 +35,7 @@ from mediation.directory_api import router as directory_router
 from mediation.handlers import make_handlers
 from mediation.lifecycle import Rejected
 from mediation.metrics import MediationMetrics
+from mediation.oidc import OidcClient
 from mediation.records_api import router as records_router
 from mediation.rectification import unaddressed
 from mediation.rectification_api import router as rectification_router
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(PasswordChangeRequired, password_redirect)
     app.state.pii = cipher
+    app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index
     return app
 

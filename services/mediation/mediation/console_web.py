@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import structlog
 from fastapi import APIRouter, Cookie, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,6 +22,7 @@ from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, STATUS_LABELS, URGENCY_LABELS
 from mediation import db
 from mediation.lifecycle import review_label
+from mediation.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcClient, OidcRefused
 from mediation.signin import (
     PasswordRefused,
     Session,
@@ -29,11 +31,13 @@ from mediation.signin import (
     csrf_ok,
     current_session,
     sign_in,
+    sign_in_verified,
     sign_out,
 )
 from mediation.unit import staff_unit
 
 router = APIRouter(include_in_schema=False)
+log = structlog.get_logger(__name__)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 SESSION_COOKIE = "fq_session"
@@ -107,6 +111,7 @@ def _login_page(request: Request, secure: bool, status: int = 200, **context: An
     token = secrets.token_urlsafe(32)
     context.setdefault("username", "")
     context.setdefault("next", "/console/")
+    context.setdefault("oidc", getattr(request.app.state, "oidc", None) is not None)
     response = _render(request, "login.html", status, csrf_token=token, **context)
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/login", max_age=3600
@@ -158,6 +163,83 @@ async def login(
     signed_in = RedirectResponse(target, status_code=303)
     signed_in.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=secure, path="/")
     signed_in.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return signed_in
+
+
+def _signed_in(target: str, cookie: str, secure: bool) -> RedirectResponse:
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=secure, path="/")
+    return response
+
+
+def _oidc_refused(request: Request, secure: bool, status: int, message: str) -> HTMLResponse:
+    page = _login_page(request, secure, status, error=message)
+    page.delete_cookie(FLOW_COOKIE, path=FLOW_COOKIE_PATH)
+    return page
+
+
+@router.get("/login/oidc", response_model=None)
+async def login_oidc(request: Request, rt: RuntimeDep, next: str | None = None) -> Response:
+    """Off to the bureau's identity provider (authorization code with PKCE, state and nonce)."""
+    secure = rt.settings.cookie_secure
+    client: OidcClient | None = getattr(request.app.state, "oidc", None)
+    if client is None:
+        return _login_page(request, secure, 404, error="本系统未启用统一身份认证登录，请使用用户名和密码登录。")
+    flow = client.new_flow(_safe_next(next))
+    try:
+        url = await client.authorization_url(flow)
+    except OidcRefused as exc:
+        log.warning("oidc_refused", reason=exc.reason)
+        return _oidc_refused(request, secure, 503, exc.message)
+    response = RedirectResponse(url, status_code=303)
+    response.set_cookie(
+        FLOW_COOKIE,
+        client.seal(flow),
+        httponly=True,
+        samesite="lax",  # the provider sends the browser back with a top-level GET
+        secure=secure,
+        path=FLOW_COOKIE_PATH,
+        max_age=FLOW_TTL_S,
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", response_model=None)
+async def login_oidc_callback(
+    request: Request,
+    rt: RuntimeDep,
+    limits: RateLimitsDep,
+    code: str | None = None,
+    state: str | None = None,
+    error: str | None = None,
+    fq_oidc: Annotated[str | None, Cookie()] = None,
+) -> Response:
+    """Back from the provider: check the flow, exchange the code, check the ID token, map the
+    claim to an active person, and open the same session as a password sign-in."""
+    secure = rt.settings.cookie_secure
+    client: OidcClient | None = getattr(request.app.state, "oidc", None)
+    if client is None:
+        return _login_page(request, secure, 404, error="本系统未启用统一身份认证登录，请使用用户名和密码登录。")
+    allowed, retry_after = limits.allow("login", request) if limits is not None else (True, 0)
+    if not allowed:
+        refused = _oidc_refused(request, secure, 429, "登录尝试过于频繁，请稍后再试。")
+        refused.headers["Retry-After"] = str(retry_after)
+        return refused
+    try:
+        flow = client.open(fq_oidc, state)
+        if error or not code or len(code) > 2048:
+            raise OidcRefused("统一身份认证未完成登录，请重新登录。", "no_code")
+        username = await client.username(flow, code)
+        cookie, _session = await sign_in_verified(rt.pool, username, datetime.now(UTC))
+    except OidcRefused as exc:
+        log.info("oidc_refused", reason=exc.reason)
+        status = 503 if exc.reason == "provider_unavailable" else 403
+        return _oidc_refused(request, secure, status, exc.message)
+    except SignInRefused as exc:
+        log.info("oidc_refused", reason="unknown_or_inactive")
+        return _oidc_refused(request, secure, 403, exc.message)
+    signed_in = _signed_in(flow.next_url, cookie, secure)
+    signed_in.delete_cookie(FLOW_COOKIE, path=FLOW_COOKIE_PATH)
     return signed_in
 
 

@@ -79,12 +79,15 @@ async def clear_failures(conn: asyncpg.Connection, username: str) -> None:
     await conn.execute("DELETE FROM signin_failures WHERE username = lower($1)", username)
 
 
-async def create_session(conn: asyncpg.Connection, session_hash: str, staff_id: str, csrf_token: str) -> None:
+async def create_session(
+    conn: asyncpg.Connection, session_hash: str, staff_id: str, csrf_token: str, method: str = "password"
+) -> None:
     await conn.execute(
-        "INSERT INTO sessions (session_hash, staff_id, csrf_token) VALUES ($1, $2, $3)",
+        "INSERT INTO sessions (session_hash, staff_id, csrf_token, method) VALUES ($1, $2, $3, $4)",
         session_hash,
         staff_id,
         csrf_token,
+        method,
     )
 
 
@@ -92,7 +95,7 @@ async def session(conn: asyncpg.Connection, session_hash: str) -> asyncpg.Record
     """The session and its person as the directory has them now (inactive people have none)."""
     return await conn.fetchrow(
         "SELECT x.session_hash, x.staff_id, x.csrf_token, x.created_at, x.last_seen_at, "
-        "s.role, s.station, s.name, a.must_change "
+        "s.role, s.station, s.name, (a.must_change AND x.method = 'password') AS must_change "
         "FROM sessions x JOIN staff s USING (staff_id) JOIN accounts a USING (staff_id) "
         "WHERE x.session_hash = $1 AND s.active",
         session_hash,
