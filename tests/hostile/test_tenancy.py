@@ -115,6 +115,8 @@ RULES: dict[str, tuple] = {
         for m, p in (
             ("GET", "/login"),
             ("POST", "/login"),
+            ("GET", "/login/oidc"),
+            ("GET", "/login/oidc/callback"),
             ("POST", "/logout"),
             ("GET", "/console/"),
             ("GET", "/console/password"),
