@@ -16,7 +16,8 @@ import pytest
 from openpyxl import Workbook
 
 from tests.e2e.helpers import sql, token
-from tests.e2e.test_sign_in import _accepted_everywhere, _refused_everywhere, page_csrf, sign_in
+from tests.e2e.test_first_run import one_time_password
+from tests.e2e.test_sign_in import _accepted_everywhere, _refused_everywhere, choose_password, sign_in
 from tests.hostile.helpers import wait_for_case
 
 FENGQIAO = str(Path(sys.executable).parent / "fengqiao")
@@ -144,32 +145,18 @@ def test_staff_are_imported_from_csv_and_xlsx_with_a_report_of_refused_rows(stac
     assert b"13900030101" not in bytes(sealed[0]["contact_enc"])
 
 
-def _one_time_password(report: str, staff_id: str) -> str:
-    line = next(x for x in report.splitlines() if f"created {staff_id}" in x)
-    return line.rsplit("one-time password ", 1)[1].strip()
-
-
 def test_a_new_officer_signs_in_then_is_deactivated_and_stopped_everywhere(stack, infra, kz03, tmp_path):
     csv_file = tmp_path / "one.csv"
     csv_file.write_text(f"station,name,role,team,badge_no\n{STATION},冯十,officer,patrol,030301\n", encoding="utf-8")
     made = fengqiao(infra, "staff", "import", str(csv_file))
     assert made.returncode == 0, made.stdout + made.stderr
-    password = _one_time_password(made.stdout, "KZ03-030301")
+    _, password = one_time_password(made.stdout, "KZ03-030301")
     url = kz03["url"]
     with httpx.Client(base_url=url, timeout=10) as console:
         r = sign_in(console, "030301", password)
         assert r.status_code == 303 and r.headers["location"] == "/console/password"  # must change it first
         new = "河畔路的新密码-2026"
-        form = console.get("/console/password")
-        r = console.post(
-            "/console/password",
-            data={
-                "csrf_token": page_csrf(form.text),
-                "current_password": password,
-                "new_password": new,
-                "confirm_password": new,
-            },
-        )
+        r = choose_password(console, password, new)
         assert r.status_code == 303 and console.get("/console/").status_code == 200
 
         # an open case of his: filed for KZ03, given to him by his leader

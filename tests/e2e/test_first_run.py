@@ -22,7 +22,7 @@ from openpyxl import Workbook
 from fengqiao.db import ensure_database
 from fengqiao.devstack import EmbeddedBroker, free_port, start_service, stop_process, wait_ready
 from tests.e2e.helpers import sql
-from tests.e2e.test_sign_in import page_csrf, sign_in
+from tests.e2e.test_sign_in import choose_password, sign_in
 
 pytestmark = pytest.mark.e2e
 FENGQIAO = str(Path(sys.executable).parent / "fengqiao")
@@ -180,16 +180,7 @@ def test_a_new_station_goes_live_by_the_documented_commands_alone(deployment):
         assert r.status_code == 303 and r.headers["location"] == "/console/password"
         assert console.get("/console/").headers.get("location") == "/console/password"  # nothing before the change
         new = "河畔新村值班民警-2027"
-        form = console.get("/console/password")
-        r = console.post(
-            "/console/password",
-            data={
-                "csrf_token": page_csrf(form.text),
-                "current_password": password,
-                "new_password": new,
-                "confirm_password": new,
-            },
-        )
+        r = choose_password(console, password, new)
         assert r.status_code == 303
         queue = console.get("/console/")
         assert queue.status_code == 200 and no in queue.text

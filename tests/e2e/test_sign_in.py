@@ -33,6 +33,20 @@ def sign_in(client: httpx.Client, username: str, password: str, **extra: str) ->
     return client.post("/login", data={"username": username, "password": password, "csrf_token": csrf, **extra})
 
 
+def choose_password(client: httpx.Client, current: str, new: str) -> httpx.Response:
+    """Set a new password on the password page of a signed-in client."""
+    form = client.get("/console/password")
+    return client.post(
+        "/console/password",
+        data={
+            "csrf_token": page_csrf(form.text),
+            "current_password": current,
+            "new_password": new,
+            "confirm_password": new,
+        },
+    )
+
+
 def page_csrf(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found
