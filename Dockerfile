@@ -1,4 +1,11 @@
 # One image, one target per service: `docker build --target intake .`
+
+# The console's browser assets (htmx), from npm with the lockfile; served by mediation itself.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts
+
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 BIND_HOST=0.0.0.0
 WORKDIR /app
@@ -8,6 +15,8 @@ COPY libs libs
 COPY services services
 RUN pip install --no-cache-dir --no-deps -e libs/fengqiao -e services/intake -e services/triage \
         -e services/mediation -e services/notify
+COPY --from=assets /assets/node_modules node_modules
+ENV FENGQIAO_ASSETS_DIR=/app/node_modules
 RUN useradd --system --uid 10001 fengqiao
 USER 10001
 # No entrypoint: a container runs whole commands, so operators type the documented ones as they

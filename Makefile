@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
+NODE_STAMP := node_modules/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
@@ -55,7 +56,14 @@ fuzz: install
 		$(BIN)/pytest tests/hostile/test_schemathesis.py -q -k generated_input; status=$$?; \
 		$(BIN)/python tests/hostile/fuzz_summary.py $(FUZZ_REPORT) $$(( $$(date +%s) - start )); exit $$status
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
+
+# The console's browser assets (htmx.org) and the accessibility checker (axe-core), from npm with
+# the lockfile; mediation serves them itself (no CDN on a closed network).
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Debian's nodejs and npm" >&2; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NODE_STAMP)
 
 $(STAMP): requirements/runtime.lock requirements/dev.lock $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -22,12 +22,17 @@ from mediation.access_api import router as access_router
 from mediation.api import refused, router
 from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
-from mediation.console_web import (
+from mediation.console_assets import missing_assets
+from mediation.console_assets import router as console_assets_router
+from mediation.console_common import (
+    FormExpired,
     PasswordChangeRequired,
     SignInRequired,
+    form_expired,
     password_redirect,
     sign_in_redirect,
 )
+from mediation.console_queue import router as console_queue_router
 from mediation.console_web import router as console_router
 from mediation.directory_admin import DirectoryRefused
 from mediation.directory_api import refused as directory_refused
@@ -160,6 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
         routers=[
             console_router,
+            console_assets_router,
+            # the console's pages (issue 16), one module each
+            console_queue_router,
             records_router,
             rectification_router,
             router,
@@ -178,6 +186,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         trusted_proxies=frozenset(a.strip() for a in settings.trusted_proxies.split(",") if a.strip()),
     )
     app.add_exception_handler(PasswordChangeRequired, password_redirect)
+    app.add_exception_handler(FormExpired, form_expired)
+    if missing := missing_assets():
+        log.warning("console_assets_missing", files=missing, hint="make install (npm ci) or FENGQIAO_ASSETS_DIR")
     app.state.pii = cipher
     app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index

@@ -1,107 +1,35 @@
-"""Signing in and the console's pages (DESIGN 4.8): `GET/POST /login`, `POST /logout`, the password
-page and the signed-in person's queue under `/console/`. Server-rendered, zh-CN, no JavaScript
-needed. Every form carries a CSRF token: the session's once signed in, a double-submit cookie on
-the sign-in form (so nobody can sign a victim in as someone else)."""
+"""Signing in (DESIGN 4.8): `GET/POST /login`, `POST /logout`, OpenID Connect, and the password
+page. Server-rendered, zh-CN, no JavaScript needed. Every form carries a CSRF token: the
+session's once signed in, a double-submit cookie on the sign-in form (so nobody can sign a
+victim in as someone else)."""
 
 from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
 import structlog
-from fastapi import APIRouter, Cookie, Depends, Request
+from fastapi import APIRouter, Cookie, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from fengqiao.auth import Principal
 from fengqiao.http import RateLimitsDep
 from fengqiao.runtime import RuntimeDep
-from fengqiao.taxonomy import CATEGORY_LABELS, STATUS_LABELS, URGENCY_LABELS
-from mediation import db
-from mediation.lifecycle import review_label
+from mediation.console_common import SESSION_COOKIE, AnySessionDep, render, safe_next
 from mediation.oidc import FLOW_COOKIE, FLOW_COOKIE_PATH, FLOW_TTL_S, OidcClient, OidcRefused
 from mediation.signin import (
     PasswordRefused,
-    Session,
     SignInRefused,
     change_password,
     csrf_ok,
-    current_session,
     sign_in,
     sign_in_verified,
     sign_out,
 )
-from mediation.unit import staff_unit
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger(__name__)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
-SESSION_COOKIE = "fq_session"
 LOGIN_CSRF_COOKIE = "fq_login_csrf"
-ROLE_LABELS = {
-    "officer": "民警",
-    "mediator": "调解员",
-    "instructor": "教导员",
-    "leader": "所长",
-    "bureau": "分局督办",
-    "admin": "系统管理员",
-}
-
-
-class SignInRequired(Exception):
-    """Raised by `SessionDep` for a page that needs a signed-in person: redirect to /login."""
-
-    def __init__(self, next_url: str) -> None:
-        super().__init__(next_url)
-        self.next_url = next_url
-
-
-class PasswordChangeRequired(Exception):
-    """A person who must choose their own password sees nothing else first."""
-
-
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    me: Session | None = context.get("me")
-    context.setdefault("role_label", ROLE_LABELS.get(me.role, me.role) if me else "")
-    response = templates.TemplateResponse(request, name, context, status_code=status)
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-async def _session(request: Request, rt: RuntimeDep, fq_session: Annotated[str | None, Cookie()] = None) -> Session:
-    async with rt.pool.acquire() as conn:
-        session = await current_session(conn, fq_session, datetime.now(UTC))
-    if session is None:
-        raise SignInRequired(request.url.path)
-    return session
-
-
-async def _settled_session(request: Request, session: Annotated[Session, Depends(_session)]) -> Session:
-    if session.must_change:
-        raise PasswordChangeRequired
-    return session
-
-
-AnySessionDep = Annotated[Session, Depends(_session)]  # also one that must still change its password
-SessionDep = Annotated[Session, Depends(_settled_session)]
-
-
-def principal_of(session: Session) -> Principal:
-    """The signed-in person as the API's principal (row-level security, audit)."""
-    return Principal(
-        token_id=f"session:{session.staff_id}", role=session.role, station=session.station, staff_id=session.staff_id
-    )
-
-
-def _safe_next(value: str | None) -> str:
-    """Only our own console pages: never an open redirect."""
-    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
-        return value
-    return "/console/"
 
 
 # -- signing in and out ------------------------------------------------------------------------
@@ -112,7 +40,7 @@ def _login_page(request: Request, secure: bool, status: int = 200, **context: An
     context.setdefault("username", "")
     context.setdefault("next", "/console/")
     context.setdefault("oidc", getattr(request.app.state, "oidc", None) is not None)
-    response = _render(request, "login.html", status, csrf_token=token, **context)
+    response = render(request, "login.html", status, csrf_token=token, **context)
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure, path="/login", max_age=3600
     )
@@ -124,7 +52,7 @@ async def login_form(
     request: Request, rt: RuntimeDep, next: str | None = None, signed_out: bool = False
 ) -> HTMLResponse:
     return _login_page(
-        request, rt.settings.cookie_secure, next=_safe_next(next), message="您已退出登录。" if signed_out else None
+        request, rt.settings.cookie_secure, next=safe_next(next), message="您已退出登录。" if signed_out else None
     )
 
 
@@ -145,7 +73,7 @@ async def login(
     form = await request.form(max_files=0, max_fields=6)
     username = str(form.get("username", "")).strip()[:100]
     password = str(form.get("password", ""))
-    next_url = _safe_next(str(form.get("next", "")))
+    next_url = safe_next(str(form.get("next", "")))
     submitted = str(form.get("csrf_token", ""))
     if not fq_login_csrf or not submitted or not secrets.compare_digest(fq_login_csrf, submitted):
         return _login_page(request, secure, 403, username=username, next=next_url, error="页面已过期，请重新登录。")
@@ -185,7 +113,7 @@ async def login_oidc(request: Request, rt: RuntimeDep, next: str | None = None) 
     client: OidcClient | None = getattr(request.app.state, "oidc", None)
     if client is None:
         return _login_page(request, secure, 404, error="本系统未启用统一身份认证登录，请使用用户名和密码登录。")
-    flow = client.new_flow(_safe_next(next))
+    flow = client.new_flow(safe_next(next))
     try:
         url = await client.authorization_url(flow)
     except OidcRefused as exc:
@@ -247,7 +175,7 @@ async def login_oidc_callback(
 async def logout(request: Request, rt: RuntimeDep, session: AnySessionDep) -> Response:
     form = await request.form(max_files=0, max_fields=3)
     if not csrf_ok(session, str(form.get("csrf_token", ""))):
-        return _render(
+        return render(
             request, "login.html", 403, csrf_token="", username="", next="/console/", error="页面已过期，请刷新后重试。"
         )
     async with rt.pool.acquire() as conn:
@@ -262,14 +190,14 @@ async def logout(request: Request, rt: RuntimeDep, session: AnySessionDep) -> Re
 
 @router.get("/console/password", response_class=HTMLResponse)
 async def password_form(request: Request, session: AnySessionDep) -> HTMLResponse:
-    return _render(request, "password.html", me=session, errors={})
+    return render(request, "password.html", me=session, errors={})
 
 
 @router.post("/console/password", response_class=HTMLResponse)
 async def password_change(request: Request, rt: RuntimeDep, session: AnySessionDep) -> Response:
     form = await request.form(max_files=0, max_fields=5)
     if not csrf_ok(session, str(form.get("csrf_token", ""))):
-        return _render(request, "password.html", 403, me=session, errors={"csrf_token": "页面已过期，请刷新后重试。"})
+        return render(request, "password.html", 403, me=session, errors={"csrf_token": "页面已过期，请刷新后重试。"})
     try:
         await change_password(
             rt.pool,
@@ -279,55 +207,5 @@ async def password_change(request: Request, rt: RuntimeDep, session: AnySessionD
             str(form.get("confirm_password", "")),
         )
     except PasswordRefused as exc:
-        return _render(request, "password.html", 422, me=session, errors={exc.field: exc.message})
+        return render(request, "password.html", 422, me=session, errors={exc.field: exc.message})
     return RedirectResponse("/console/?password_changed=true", status_code=303)
-
-
-def _clock_words(due_at: datetime | None, now: datetime) -> tuple[str, str]:
-    """The running deadline in plain words, and its colour class (the text says it too)."""
-    if due_at is None:
-        return "—", ""
-    seconds = (due_at - now).total_seconds()
-    hours, minutes = divmod(int(abs(seconds)) // 60, 60)
-    span = f"{hours} 小时 {minutes} 分" if hours else f"{minutes} 分钟"
-    if seconds < 0:
-        return f"已超时 {span}", "late"
-    return f"剩余 {span}", "soon" if seconds < 3600 else "fine"
-
-
-@router.get("/console/", response_class=HTMLResponse)
-async def queue(request: Request, rt: RuntimeDep, session: SessionDep) -> HTMLResponse:
-    principal = principal_of(session)
-    query = db.cases.CaseQuery(assignee_id=session.staff_id, statuses=tuple(OPEN_STATUSES), limit=100)
-    async with staff_unit(rt.pool, principal) as (conn, _):
-        rows = await db.cases.list_cases(conn, session.station, query)
-        total = await db.cases.count_cases(conn, session.station, query)
-    now = datetime.now(UTC)
-    cases = []
-    for r in rows:
-        text, css = _clock_words(r["due_at"], now)
-        cases.append(
-            {
-                "tracking_no": r["tracking_no"],
-                "status_label": STATUS_LABELS.get(r["status"], r["status"]),
-                "category_label": CATEGORY_LABELS.get(r["category"] or "", "—"),
-                "urgency_label": URGENCY_LABELS.get(r["urgency"] or "", "—"),
-                "clock_text": text,
-                "clock_class": css,
-                "review_label": review_label(r["assignment_reason"], r["flagged"]),
-            }
-        )
-    return _render(request, "console/queue.html", me=session, cases=cases, total=total)
-
-
-OPEN_STATUSES = ("assigned", "accepted", "in_progress", "mediating", "returned", "reopened")
-
-
-def sign_in_redirect(request: Request, exc: Exception) -> Response:
-    """A page that needs a signed-in person: to the sign-in form, and back afterwards."""
-    assert isinstance(exc, SignInRequired)
-    return RedirectResponse(f"/login?next={quote(_safe_next(exc.next_url))}", status_code=303)
-
-
-def password_redirect(request: Request, exc: Exception) -> Response:
-    return RedirectResponse("/console/password", status_code=303)
