@@ -130,3 +130,14 @@ async def read_public_stream(
 def public_events(bootstrap: str, tracking_no: str, seconds: float = 5) -> list[dict]:
     """Every event about one item on the public stream (read from the beginning for `seconds`)."""
     return asyncio.run(read_public_stream(bootstrap, lambda d, _: d.get("subject") == tracking_no, seconds=seconds))
+
+
+def console_sign_in(page, stack, staff_id: str, next_path: str = "/console/") -> None:
+    """Sign a Playwright page in to the console as a demo account, through the sign-in form."""
+    account = stack["credentials"][staff_id]
+    base = stack["urls"]["mediation"]
+    page.goto(f"{base}/login?next={next_path}")
+    page.get_by_label("用户名").fill(account["username"])
+    page.get_by_label("密码").fill(account["password"])
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(f"{base}{next_path}*")
