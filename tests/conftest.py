@@ -108,6 +108,7 @@ def stack(infra):
         "RATE_LIMIT_SUBMIT": "100000/minute",
         "RATE_LIMIT_TRACK": "100000/minute",
         "RATE_LIMIT_LOGIN": "100000/minute",
+        "CONSOLE_REFRESH_S": "2",  # the console's queue shows a new assignment within seconds
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
         "SMS_GATEWAY_URL": f"{sms.url}/sms/send",
         "SMS_GATEWAY_AUTH": "Bearer e2e-gateway",

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # Console session cookies carry `Secure` (sent over HTTPS only); the dev stack turns it off.
     cookie_secure: bool = Field(default=True, alias="FENGQIAO_COOKIE_SECURE")
 
+    # How often an open console queue asks for new assignments (seconds).
+    console_refresh_s: int = Field(default=30, ge=2, le=3600, alias="CONSOLE_REFRESH_S")
+
     # OpenID Connect sign-in to the console with the bureau's own identity provider (off unless
     # OIDC_ISSUER is set; discovery at `{issuer}/.well-known/openid-configuration`).
     oidc_issuer: str | None = Field(default=None, alias="OIDC_ISSUER")

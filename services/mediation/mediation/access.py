@@ -101,12 +101,17 @@ async def store_words(conn: asyncpg.Connection, cipher: PiiCipher, data: TriageR
     await db.access.store_case_file(conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob)
 
 
-def citizen_words(cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None) -> dict[str, Any] | None:
+def citizen_words(
+    cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None, *, masked: bool = True
+) -> dict[str, Any] | None:
     """Title, content and address with phones, ID numbers and e-mails masked (None before the
-    case file arrived). Names in free text are not recognised; intake's logged reveal shows all."""
+    case file arrived). Names in free text are not recognised; intake's logged reveal shows all.
+    `masked=False` is for the server's own use (confirming a search), never for display."""
     if row is None:
         return None
     words = cipher.open_json(Sealed(row["pii_kid"], row["words_enc"]), context=words_context(tracking_no))
+    if not masked:
+        return {k: v if isinstance(v, str) and v else None for k, v in words.items()}
     return {k: mask_text(v) if isinstance(v, str) and v else None for k, v in words.items()}
 
 

@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             Topics.CASE_ACCESS,
             Topics.CITIZEN_ADDITIONS,
         ],
-        handlers=make_handlers(cipher),
+        handlers=make_handlers(cipher, index),
         # commands_router last: its catch-all /cases/{no}/{command} answers unknown commands
         routers=[
             console_router,
@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pii = cipher
     app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index
+    app.state.console_refresh_s = settings.console_refresh_s
     return app
 
 

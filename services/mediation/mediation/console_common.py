@@ -79,6 +79,7 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> HT
     me: Session | None = context.get("me")
     context.setdefault("role_label", ROLE_LABELS.get(me.role, me.role) if me else "")
     context.setdefault("is_leadership", bool(me and me.role in LEADERSHIP))
+    context.setdefault("refresh_s", getattr(request.app.state, "console_refresh_s", 30))
     response = templates.TemplateResponse(request, name, context, status_code=status)
     secure_headers(response)
     return response

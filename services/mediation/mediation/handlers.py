@@ -18,8 +18,8 @@ from fengqiao.events import (
 )
 from fengqiao.metrics import Metrics
 from fengqiao.outbox import Outbox
-from fengqiao.pii import PiiCipher
-from mediation import access, db
+from fengqiao.pii import BlindIndex, PiiCipher
+from mediation import access, db, search
 from mediation.access import store_words
 from mediation.additions import record_addition
 from mediation.cases import open_case, perform
@@ -37,11 +37,16 @@ async def on_case_assigned(event: CloudEvent, conn: asyncpg.Connection, outbox: 
 
 
 async def on_triage_requested(
-    event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher
+    event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher, index: BlindIndex | None = None
 ) -> None:
     """The citizen's words and the channel, kept sealed for the case detail (the request intake
-    sends triage: mediation reads no other service's tables)."""
-    await store_words(conn, cipher, event.payload(TriageRequested))
+    sends triage: mediation reads no other service's tables), and their keyed pairs for the
+    console's search."""
+    data = event.payload(TriageRequested)
+    await store_words(conn, cipher, data)
+    if index is not None:
+        keys = search.word_keys(index, data.title, data.content, data.address)
+        await db.search.store(conn, data.tracking_no, data.station, keys, data.reporter_key)
 
 
 async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -86,7 +91,7 @@ async def on_citizen_added(event: CloudEvent, conn: asyncpg.Connection, outbox: 
     await record_addition(conn, outbox, event.payload(CitizenAdded), event_id=event.id, cipher=cipher)
 
 
-def make_handlers(cipher: PiiCipher):
+def make_handlers(cipher: PiiCipher, index: BlindIndex | None = None):
     """The HANDLERS table with this process's dependencies bound once, as keyword arguments."""
 
     def handlers(metrics: Metrics) -> dict:
@@ -94,7 +99,7 @@ def make_handlers(cipher: PiiCipher):
             EventTypes.CASE_ASSIGNED: on_case_assigned,
             EventTypes.CASE_MERGED: on_case_merged,
             EventTypes.SURVEY_ANSWERED: on_survey_answered,
-            EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher),
+            EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher, index=index),
             EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
             EventTypes.CITIZEN_ADDED: partial(on_citizen_added, cipher=cipher),
         }

@@ -14,6 +14,7 @@ from mediation.db import (
     rectification,
     resolutions,
     rosters,
+    search,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "rectification",
     "resolutions",
     "rosters",
+    "search",
 ]

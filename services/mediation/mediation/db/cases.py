@@ -94,6 +94,7 @@ class CaseQuery:
     flagged: bool | None = None  # for the leader to reassign (e.g. the holder left: directory_admin)
     since: date | None = None
     until: date | None = None
+    tracking_nos: tuple[str, ...] | None = None  # only these (a search's hits)
     sort: str = "due"
     limit: int = 50
     offset: int = 0
@@ -109,7 +110,7 @@ _OVERDUE = (
     "AND o.done_at IS NULL AND o.suspended_at IS NULL AND o.due_at < now())"
 )
 # Every filter is a parameter ($1 station ... $9 until, $10 the stations' time zone, $11 channel,
-# $12 flagged), so the
+# $12 flagged, $13 tracking numbers: a search's hits), so the
 # statement's text never varies with the request; only the ORDER BY is picked, from CASE_SORTS.
 _WHERE = (
     "WHERE ($1::text IS NULL OR c.station = $1) AND ($2::text IS NULL OR c.assignee_id = $2) "
@@ -120,6 +121,7 @@ _WHERE = (
     "AND ($9::date IS NULL OR c.submitted_at < (($9::date + 1)::timestamp AT TIME ZONE $10)) "
     "AND ($11::text IS NULL OR c.channel = $11) "
     "AND ($12::boolean IS NULL OR c.flagged = $12) "
+    "AND ($13::text[] IS NULL OR c.tracking_no = ANY($13)) "
 )
 CASE_SORTS = {
     "due": "due_at ASC NULLS LAST, c.submitted_at ASC",
@@ -146,6 +148,7 @@ def _filter_args(station: str | None, q: CaseQuery) -> list[Any]:
         STATION_TZ.key,
         q.channel,
         q.flagged,
+        list(q.tracking_nos) if q.tracking_nos is not None else None,
     ]
 
 
@@ -164,7 +167,7 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery
         "FROM cases c LEFT JOIN case_clocks k ON k.tracking_no = c.tracking_no AND k.clock = 'accept' "
         "LEFT JOIN case_duplicates d ON d.merged_into = c.tracking_no "
         f"{_WHERE} GROUP BY c.tracking_no, k.tracking_no, k.clock "
-        f"ORDER BY {CASE_SORTS[q.sort]}, c.tracking_no LIMIT $13 OFFSET $14",
+        f"ORDER BY {CASE_SORTS[q.sort]}, c.tracking_no LIMIT $14 OFFSET $15",
         *_filter_args(station, q),
         q.limit,
         q.offset,
