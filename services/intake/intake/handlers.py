@@ -113,17 +113,27 @@ async def on_case_updated(event: CloudEvent, conn: asyncpg.Connection, outbox: O
     await db.record_progress(conn, data.tracking_no, status, event.time, note, event.id, **fields)
 
 
+NAME_PLACEHOLDER = "{称呼}"
+
+
+def addressed(text: str, name: str | None) -> str:
+    """A reply's {称呼} as the citizen's own name ("{称呼}您好": 王芳您好; no name given: 您好)."""
+    return text.replace(NAME_PLACEHOLDER, name.strip() if name and name.strip() else "")
+
+
 async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox, *, cipher: PiiCipher) -> None:
     """The result (办结) or a request for more information: on the tracking page, and sent on the
     channel the citizen gave (never for anonymous reporters without a contact)."""
     data = event.payload(CitizenUpdate)
+    # a reusable reply's {称呼} (issue 16): the citizen's name in the message to them, not on the page
+    shown = data.text.replace(NAME_PLACEHOLDER, "")
     template: Literal["result", "rectified", "more_info"]
     if data.kind == "resolved":
-        status, note, template = "resolved", f"办理结果：{data.text}", "result"
+        status, note, template = "resolved", f"办理结果：{shown}", "result"
     elif data.kind == "rectified":
-        status, note, template = None, f"您提出的意见已整改：{data.text}", "rectified"
+        status, note, template = None, f"您提出的意见已整改：{shown}", "rectified"
     else:
-        status, note, template = "in_progress", f"需要您补充：{data.text}", "more_info"
+        status, note, template = "in_progress", f"需要您补充：{shown}", "more_info"
         await db.record_info_requested(conn, data.tracking_no, event.time)  # the tracking page offers the form
     if status is None:
         await db.add_timeline_note(conn, data.tracking_no, event.time, note, event.id)
@@ -144,7 +154,8 @@ async def on_citizen_update(event: CloudEvent, conn: asyncpg.Connection, outbox:
                     template=template,
                     phone=reporter.get("phone") or None,
                     email=reporter.get("email") or None,
-                    params={"text": data.text} | ({"resolution": str(data.resolution)} if data.resolution else {}),
+                    params={"text": addressed(data.text, reporter.get("name"))}
+                    | ({"resolution": str(data.resolution)} if data.resolution else {}),
                 ),
                 source=INTAKE_SOURCE,
                 subject=data.tracking_no,

@@ -33,6 +33,7 @@ from mediation.console_common import (
     sign_in_redirect,
 )
 from mediation.console_queue import router as console_queue_router
+from mediation.console_replies import router as console_replies_router
 from mediation.console_web import router as console_router
 from mediation.directory_admin import DirectoryRefused
 from mediation.directory_api import refused as directory_refused
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             console_assets_router,
             # the console's pages (issue 16), one module each
             console_queue_router,
+            console_replies_router,
             records_router,
             rectification_router,
             router,
