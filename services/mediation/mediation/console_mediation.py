@@ -351,7 +351,7 @@ async def _carry_out(
     except FieldRefused as exc:
         return await _page(
             request, rt, session, cipher, tracking_no, status=422, form=form_name, field=exc.field,
-            error=exc.message, typed=_typed(form), reveal=form_name == "agreement",
+            error=exc.message, typed=_typed(form),
         )  # fmt: skip
     except Rejected as exc:
         status = _STATUS_FOR_CODE.get(exc.code, 409 if exc.code in records_conflicts else 422)
@@ -361,7 +361,6 @@ async def _carry_out(
         return await _page(
             request, rt, session, cipher, tracking_no, status=status, form=form_name,
             field=REJECTION_FIELDS.get(exc.code, ""), error=exc.message, typed=_typed(form),
-            reveal=form_name == "agreement",
         )  # fmt: skip
     return RedirectResponse(f"/console/cases/{tracking_no}/mediation#{anchor}", status_code=303)
 
