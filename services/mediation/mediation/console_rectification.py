@@ -105,7 +105,7 @@ def _measure_row(m: Any, names: dict[str, str], now: datetime) -> dict[str, Any]
         "owner_id": m["owner_id"],
         "due": _local(m["due_at"]),
         "overdue": overdue,
-        "items": list(m["tracking_nos"] or []),
+        "cases": list(m["tracking_nos"] or []),
     }
 
 
