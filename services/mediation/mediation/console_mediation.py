@@ -194,7 +194,11 @@ def _followup_view(f: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 def _record_view(data: dict[str, Any], reveal: bool, names: dict[str, str]) -> dict[str, Any]:
     """The record as the page shows it: times in the station's zone, personal data masked unless revealed."""
-    text = (lambda v: v) if reveal else mask_text
+    party_names = tuple(p["name"] for p in data["parties"])
+
+    def text(value: str) -> str:  # free text: phones, ID numbers and the parties' names masked
+        return value if reveal else mask_text(value, party_names)
+
     now = _now()
     a = data["agreement"]
     agreement = None
