@@ -123,6 +123,37 @@ RULES: dict[str, tuple] = {
             ("POST", "/console/password"),
         )
     },
+    **{
+        f"mediation {m} {p}": (
+            "excluded: console pages (cookie session, no bearer token); another station's mediation record, "
+            "printed agreement and measure are 404 in tests/e2e/test_console_mediation.py and "
+            "tests/e2e/test_console_rectification.py, read through row-level security like the API",
+        )
+        for m, p in (
+            ("GET", "/console/cases/{tracking_no}/mediation"),
+            ("GET", "/console/cases/{tracking_no}/mediation/agreement"),
+            *(
+                ("POST", f"/console/cases/{{tracking_no}}/mediation/{tail}")
+                for tail in (
+                    "open",
+                    "mediator",
+                    "parties",
+                    "sessions",
+                    "sessions/{session_id}/minutes",
+                    "agreement",
+                    "outcome",
+                    "followups/{followup_id}",
+                )
+            ),
+            ("GET", "/console/rectification"),
+            ("POST", "/console/rectification"),
+            ("GET", "/console/rectification/{measure_id}"),
+            *(
+                ("POST", f"/console/rectification/{{measure_id}}/{tail}")
+                for tail in ("items", "progress", "complete", "verify")
+            ),
+        )
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),

@@ -32,7 +32,9 @@ from mediation.console_common import (
     password_redirect,
     sign_in_redirect,
 )
+from mediation.console_mediation import router as console_mediation_router
 from mediation.console_queue import router as console_queue_router
+from mediation.console_rectification import router as console_rectification_router
 from mediation.console_replies import router as console_replies_router
 from mediation.console_web import router as console_router
 from mediation.directory_admin import DirectoryRefused
@@ -170,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # the console's pages (issue 16), one module each
             console_queue_router,
             console_replies_router,
+            console_mediation_router,
+            console_rectification_router,
             records_router,
             rectification_router,
             router,

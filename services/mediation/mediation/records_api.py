@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
+from fengqiao.pii import mask_phone, mask_text
 from fengqiao.runtime import RuntimeDep
 from mediation import records
 from mediation.deps import BlindIndexDep, CipherDep, CurrentActor, OutcomesDep, RowId, TrackingNo, VisibleCase
@@ -317,18 +318,24 @@ async def print_agreement(
         await audit(conn, principal, "print_agreement", tracking_no, station, "personal data")
     if data["agreement"] is None:
         raise api_error(404, "no_agreement", "该调解尚未达成协议。")
-    parties = {p["party_id"]: p for p in data["parties"]}
-    return templates.TemplateResponse(
-        request,
-        "agreement.html",
-        {
-            "no": tracking_no,
-            "station": data["station_name"],
-            "mediator": data["mediator_name"],
-            "a": data["agreement"],
-            "parties": data["parties"],
-            "signers": [(parties[s["party_id"]], s["signed_at"][:10]) for s in data["agreement"]["signatures"]],
-            "role_labels": ROLE_LABELS,
-            "signed_on": data["agreement"]["signed_at"].date().isoformat(),
-        },
-    )
+    return templates.TemplateResponse(request, "agreement.html", agreement_page(tracking_no, data))
+
+
+def agreement_page(tracking_no: str, data: dict[str, Any], *, masked: bool = False) -> dict[str, Any]:
+    """What agreement.html shows, from `records.printable_agreement` (which has an agreement).
+    `masked`: the parties' phone and ID numbers masked (the console prints so unless asked)."""
+    agreement = data["agreement"]
+    parties = [
+        {**p, "phone": mask_phone(p["phone"]), "id_no": mask_text(p["id_no"])} if masked else p for p in data["parties"]
+    ]
+    by_id = {p["party_id"]: p for p in parties}
+    return {
+        "no": tracking_no,
+        "station": data["station_name"],
+        "mediator": data["mediator_name"],
+        "a": agreement,
+        "parties": parties,
+        "signers": [(by_id[s["party_id"]], s["signed_at"][:10]) for s in agreement["signatures"]],
+        "role_labels": ROLE_LABELS,
+        "signed_on": agreement["signed_at"].date().isoformat(),
+    }

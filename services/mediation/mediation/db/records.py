@@ -223,3 +223,10 @@ async def claim_due_followups(conn: asyncpg.Connection, now: datetime, limit: in
 
 async def mark_followup_reminded(conn: asyncpg.Connection, followup_id: int, at: datetime) -> None:
     await conn.execute("UPDATE mediation_followups SET reminded_at = $2 WHERE followup_id = $1", followup_id, at)
+
+
+async def active_staff(conn: asyncpg.Connection, station: str) -> list[asyncpg.Record]:
+    """The station's people at work (the choices for a mediator or a measure's owner), by role."""
+    return await conn.fetch(
+        "SELECT staff_id, name, role FROM staff WHERE station = $1 AND active ORDER BY role, staff_id", station
+    )
