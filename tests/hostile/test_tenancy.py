@@ -154,6 +154,22 @@ RULES: dict[str, tuple] = {
             ),
         )
     },
+    "mediation GET /console/static/{name}": ("excluded: the console's own scripts and stylesheet, no station data",),
+    **{
+        f"mediation {m} {p}": (
+            "excluded: console pages (cookie session, no bearer token); the station queue and its bulk actions "
+            "read and act through row-level security like the API (another station's case is refused per case: "
+            "tests/e2e/test_console_queue.py); replies are kept per station (tests/e2e/test_console_replies.py)",
+        )
+        for m, p in (
+            ("GET", "/console/station"),
+            ("POST", "/console/station/bulk"),
+            ("GET", "/console/replies"),
+            ("POST", "/console/replies"),
+            ("POST", "/console/replies/{reply_id}/delete"),
+            ("GET", "/console/replies/fill"),
+        )
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),
