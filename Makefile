@@ -9,7 +9,7 @@ NODE_STAMP := node_modules/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-notify bench-triage bench-urgent fuzz install system-deps lock clean-data compose-config lint fix
+.PHONY: run test unit bench bench-notify bench-triage bench-urgent fuzz install system-deps lock clean-data compose-config lint fix screenshots
 
 run: install
 	$(BIN)/fengqiao dev
@@ -55,6 +55,13 @@ fuzz: install
 	@start=$$(date +%s); FENGQIAO_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FENGQIAO_FUZZ_REPORT=$(FUZZ_REPORT) \
 		$(BIN)/pytest tests/hostile/test_schemathesis.py -q -k generated_input; status=$$?; \
 		$(BIN)/python tests/hostile/fuzz_summary.py $(FUZZ_REPORT) $$(( $$(date +%s) - start )); exit $$status
+
+# The console's and the citizen's main pages into docs/screenshots/ after a short day on the test
+# stack (Chromium; Chinese needs Debian's fonts-noto-cjk, installed here when run as root). CI does not run it.
+screenshots: install system-deps
+	@fc-list :lang=zh | grep -q . || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends fonts-noto-cjk >/dev/null; } || { echo "install fonts-noto-cjk: Chinese renders as boxes" >&2; exit 1; }
+	$(BIN)/pytest -q tests/e2e/screenshots.py
 
 install: $(STAMP) $(NODE_STAMP)
 
