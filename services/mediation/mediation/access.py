@@ -98,7 +98,9 @@ async def store_words(conn: asyncpg.Connection, cipher: PiiCipher, data: TriageR
     """The citizen's words as intake sent them to triage, sealed, and the channel."""
     words = {"title": data.title, "content": data.content, "address": data.address}
     sealed = cipher.seal_json(words, context=words_context(data.tracking_no))
-    await db.access.store_case_file(conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob)
+    await db.access.store_case_file(
+        conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob, data.reporter_key
+    )
 
 
 def citizen_words(cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None) -> dict[str, Any] | None:

@@ -7,9 +7,11 @@ from functools import partial
 import asyncpg
 
 from fengqiao.events import (
+    AlertRaised,
     CaseAccessChanged,
     CaseAssigned,
     CaseMerged,
+    CaseTriaged,
     CitizenAdded,
     CloudEvent,
     EventTypes,
@@ -58,6 +60,16 @@ async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Ou
     await db.cases.record_duplicate(conn, event.payload(CaseMerged), event.time)
 
 
+async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Triage's decision with its reasons (rule ids, model labels), for the case detail."""
+    await db.detail.store_triage(conn, event.payload(CaseTriaged), event.time)
+
+
+async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """An early warning (预警) naming cases of a station, shown on those cases."""
+    await db.detail.store_alert(conn, event.payload(AlertRaised))
+
+
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     """The citizen answered the return-visit survey of the case's latest resolution: visited, or
     back to the leader when dissatisfied (the reason is kept in the history)."""
@@ -93,6 +105,8 @@ def make_handlers(cipher: PiiCipher):
         return {
             EventTypes.CASE_ASSIGNED: on_case_assigned,
             EventTypes.CASE_MERGED: on_case_merged,
+            EventTypes.CASE_TRIAGED: on_case_triaged,
+            EventTypes.ALERT_RAISED: on_alert_raised,
             EventTypes.SURVEY_ANSWERED: on_survey_answered,
             EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher),
             EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,
