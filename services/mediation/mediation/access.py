@@ -103,13 +103,17 @@ async def store_words(conn: asyncpg.Connection, cipher: PiiCipher, data: TriageR
     )
 
 
-def citizen_words(cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None) -> dict[str, Any] | None:
+def citizen_words(
+    cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None, *, reveal: bool = False
+) -> dict[str, Any] | None:
     """Title, content and address with phones, ID numbers and e-mails masked (None before the
-    case file arrived). Names in free text are not recognised; intake's logged reveal shows all."""
+    case file arrived). Names in free text are not recognised; a logged reveal (intake's, or the
+    console's with a reason: `reveal`) shows all."""
     if row is None:
         return None
     words = cipher.open_json(Sealed(row["pii_kid"], row["words_enc"]), context=words_context(tracking_no))
-    return {k: mask_text(v) if isinstance(v, str) and v else None for k, v in words.items()}
+    shown = (lambda v: v) if reveal else mask_text
+    return {k: shown(v) if isinstance(v, str) and v else None for k, v in words.items()}
 
 
 async def exclude(

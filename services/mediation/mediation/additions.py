@@ -73,7 +73,9 @@ async def record_addition(
         )
 
 
-def opened(rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher) -> list[dict[str, Any]]:
+def opened(
+    rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher, *, reveal: bool = False
+) -> list[dict[str, Any]]:
     """The additions as the case detail shows them to the station's staff (the read is audited):
     phones, ID numbers and e-mails masked like the citizen's original words; the text as written is
     intake's logged reveal (`POST :8080/api/v1/feedback/{no}/reveal`, which returns the additions too)."""
@@ -82,7 +84,7 @@ def opened(rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher) -> l
             "at": r["added_at"].isoformat(),
             "channel": r["channel"],
             "answers_request": r["answers_request"],
-            "text": mask_text(
+            "text": (lambda t: t if reveal else mask_text(t))(
                 cipher.open_json(Sealed(r["pii_kid"], r["text_enc"]), context=_context(tracking_no, r["event_id"]))[
                     "text"
                 ]

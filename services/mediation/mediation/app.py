@@ -24,6 +24,7 @@ from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
 from mediation.console_assets import missing_assets
 from mediation.console_assets import router as console_assets_router
+from mediation.console_case import router as console_case_router
 from mediation.console_common import (
     FormExpired,
     PasswordChangeRequired,
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             console_assets_router,
             # the console's pages (issue 16), one module each
             console_queue_router,
+            console_case_router,
             records_router,
             rectification_router,
             router,

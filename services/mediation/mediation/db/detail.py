@@ -104,17 +104,20 @@ async def version(conn: asyncpg.Connection, tracking_no: str) -> int:
     return int(await conn.fetchval("SELECT coalesce(max(id), 0) FROM case_history WHERE tracking_no = $1", tracking_no))
 
 
-async def recent_viewers(
-    conn: asyncpg.Connection, tracking_no: str, staff_id: str, since: datetime
+async def recent_activity(
+    conn: asyncpg.Connection, tracking_no: str, staff_id: str, since: datetime, looking: list[str]
 ) -> list[asyncpg.Record]:
-    """Others who opened the case since `since` (their latest view each), from the audit log."""
+    """Others who opened or changed the case since `since`, from the audit log: their latest entry
+    each, and whether any of theirs was a change (an action not in `looking`)."""
     return await conn.fetch(
-        "SELECT a.staff_id, s.name, max(a.at) AS at FROM audit_log a LEFT JOIN staff s ON s.staff_id = a.staff_id "
-        "WHERE a.tracking_no = $1 AND a.action = 'view_case' AND a.at >= $3 AND a.staff_id <> $2 "
+        "SELECT a.staff_id, s.name, max(a.at) AS at, bool_or(a.action <> ALL($4::text[])) AS changed "
+        "FROM audit_log a LEFT JOIN staff s ON s.staff_id = a.staff_id "
+        "WHERE a.tracking_no = $1 AND a.at >= $3 AND a.staff_id <> $2 AND a.action NOT LIKE 'refused%' "
         "GROUP BY a.staff_id, s.name ORDER BY max(a.at) DESC LIMIT 5",
         tracking_no,
         staff_id,
         since,
+        looking,
     )
 
 
