@@ -219,8 +219,9 @@ async def changes(
 ) -> HTMLResponse:
     """The htmx poll: a banner when the case changed since the page was loaded, and who else is on it."""
     found = await changes_since(rt, session, tracking_no, max(0, min(since, 2**62)))
-    if found is None:
-        return render(request, "console/case_changes.html", status=404, me=session, gone=True, no=tracking_no)
+    if found is None:  # htmx swaps only a 200: the banner says so; anyone else is told 404
+        status = 200 if request.headers.get("HX-Request") else 404
+        return render(request, "console/case_changes.html", status=status, me=session, gone=True, no=tracking_no)
     return render(request, "console/case_changes.html", me=session, no=tracking_no, gone=False, **found)
 
 

@@ -127,6 +127,16 @@ def _who(actor: str, names: dict[str, str]) -> str:
     return actor
 
 
+def _what(step: Any) -> str:
+    if step["event"]:
+        return EVENT_WORDS.get(step["event"], step["event"])
+    if step["actor"].startswith("citizen:"):
+        return "补充"
+    if _who(step["actor"], {}) == "系统":
+        return "分派" if step["status"] == "assigned" else "系统记录"
+    return "办理记录"
+
+
 def steps_in_words(steps: list[Any], names: dict[str, str]) -> list[dict[str, Any]]:
     """History steps as the page lists them: when, who, what, why."""
     return [
@@ -134,8 +144,7 @@ def steps_in_words(steps: list[Any], names: dict[str, str]) -> list[dict[str, An
             "at": s["at"],
             "when": when(s["at"]),
             "who": _who(s["actor"], names),
-            "what": EVENT_WORDS.get(s["event"] or "", "")
-            or ("办理记录" if not s["actor"].startswith("citizen:") else "补充"),
+            "what": _what(s),
             "status": STATUS_LABELS.get(s["status"], s["status"]),
             "reason": s["reason"],
             "assignee": names.get(s["assignee_id"] or "", s["assignee_id"] or ""),
