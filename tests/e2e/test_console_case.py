@@ -5,6 +5,7 @@ shown, and another station's case answered 404."""
 
 from __future__ import annotations
 
+import random
 import time
 
 import httpx
@@ -15,8 +16,10 @@ from tests.e2e.helpers import console_sign_in, staff_get, submit, token
 pytestmark = pytest.mark.e2e
 
 
-def new_case(stack, content: str, phone: str = "13912345678") -> tuple[str, str]:
-    """A citizen's web submission to KZ01, once assigned: (tracking number, holder)."""
+def new_case(stack, content: str, phone: str | None = None) -> tuple[str, str]:
+    """A citizen's web submission to KZ01, once assigned: (tracking number, holder). Each its own
+    reporter unless `phone` says (the same reporter's similar items are merged as repeats)."""
+    phone = phone or f"139{random.randrange(10**8):08d}"
     no = submit(stack, "KZ01", content, reporter={"phone": phone})["tracking_no"]
     url = f"{stack['urls']['mediation']}/api/v1/cases/{no}"
     deadline = time.monotonic() + 20
@@ -40,7 +43,7 @@ def post_action(page, command: str) -> None:
 
 
 def test_an_officer_takes_a_case_to_resolution_and_the_leader_visits_and_closes_it(stack, browser):
-    no, holder = new_case(stack, "小区门口的路灯坏了一个多月，晚上很黑，老人出门不方便。")
+    no, holder = new_case(stack, "小区门口的路灯坏了一个多月，晚上很黑，老人出门不方便。联系电话 13911112222")
     base = stack["urls"]["mediation"]
     officer = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900}).new_page()
     console_sign_in(officer, stack, holder, f"/console/cases/{no}")
@@ -88,14 +91,19 @@ def test_an_officer_takes_a_case_to_resolution_and_the_leader_visits_and_closes_
     leader.wait_for_url(f"{base}/console/cases/{no}?done=close")
     assert api_case(stack, no)["status"] == "closed"
     form = leader.context.request.get(f"{base}/console/cases/{no}/print")
-    assert form.status == 200 and "受理登记表" in form.text() and "13912345678" not in form.text()
+    assert form.status == 200 and "受理登记表" in form.text()
+    assert "139****2222" in form.text() and "13911112222" not in form.text()  # masked on paper too
     leader.context.close()
 
 
 def test_the_holder_corrects_the_classification_and_a_reveal_is_audited(stack, desk):
-    no, holder = new_case(stack, "邻居家晚上装修噪音很大，请帮忙处理，我的电话 13812345678。")
+    earlier, _ = new_case(stack, "我的身份证丢了，请问在哪里补办？", phone="13700001111")
+    no, holder = new_case(stack, "邻居家晚上装修噪音很大，请帮忙处理，我的电话 13812345678。", phone="13700001111")
     base = stack["urls"]["mediation"]
     console_sign_in(desk, stack, holder, f"/console/cases/{no}")
+    # the same reporter's earlier case (by the keyed hash of the phone), and triage's reasons in words
+    assert desk.locator("#links-h ~ ul a", has_text=earlier).count() == 1
+    assert desk.locator("#triage-h ~ ul code").count() >= 1
     # the citizen's words are masked until a reveal with a reason
     assert "13812345678" not in desk.content() and "138" in desk.locator(".words").first.inner_text()
     desk.locator("summary", has_text="更正分类").click()
