@@ -128,6 +128,14 @@ def test_the_holder_corrects_the_classification_and_a_reveal_is_audited(stack, d
     assert reveals == [(holder, "需电话联系群众核实")]
     desk.goto(f"{base}/console/cases/{no}")  # the full words were on that response only
     assert "13812345678" not in desk.content()
+    # the printed form, masked unless revealed (with a reason) in the same request
+    desk.goto(f"{base}/console/cases/{no}/print")
+    assert "138****5678" in desk.content() and "13812345678" not in desk.content()
+    desk.locator("summary", has_text="打印完整内容").click()
+    desk.get_by_label("理由（将记入审计日志）").fill("群众来所领取书面答复")
+    desk.locator("form[action$='/print'] button[type=submit]").click()
+    desk.wait_for_load_state()
+    assert "13812345678" in desk.content() and "本表含完整个人信息" in desk.content()
 
 
 def test_a_stale_form_is_refused_with_the_change_shown_and_what_was_typed_kept(stack, browser):

@@ -136,6 +136,7 @@ RULES: dict[str, tuple] = {
             ("POST", "/rectification"),
             ("GET", "/changes"),
             ("GET", "/print"),
+            ("POST", "/print"),
             ("GET", "/visit-record"),
         )
     },

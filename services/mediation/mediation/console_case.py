@@ -230,11 +230,41 @@ async def print_form(
     tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
 ) -> HTMLResponse:
     """受理登记表, A4, personal data masked."""
-    view = await load_case(rt, session, cipher, tracking_no, action="print_case")
+    return await _print_case(request, rt, session, cipher, tracking_no)
+
+
+@router.post("/console/cases/{tracking_no}/print", response_class=HTMLResponse)
+async def print_form_revealed(
+    tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
+) -> HTMLResponse:
+    """受理登记表 with the citizen's words as written: a reveal with a reason (audited), on this
+    response only."""
+    form = await read_form(request, session)
+    reason = str(form.get("reason", "")).strip()
+    if not reason or len(reason) > 500:
+        error = "请填写打印完整内容的理由（500 字以内）。"
+        return await _print_case(request, rt, session, cipher, tracking_no, status=422, error=error)
+    return await _print_case(request, rt, session, cipher, tracking_no, reveal=True, detail=f"print: {reason}")
+
+
+async def _print_case(
+    request: Request,
+    rt: Runtime,
+    session: Session,
+    cipher: Any,
+    no: str,
+    *,
+    status: int = 200,
+    reveal: bool = False,
+    detail: str | None = None,
+    error: str | None = None,
+) -> HTMLResponse:
+    action = "reveal_words" if reveal else "print_case"
+    view = await load_case(rt, session, cipher, no, reveal=reveal, action=action, detail=detail)
     if view is None:
-        await audit_refusal(rt.pool, principal_of(session), tracking_no)
+        await audit_refusal(rt.pool, principal_of(session), no)
         return _not_found(request, session)
-    return render(request, "console/print_case.html", me=session, **FORM_CHOICES, **view)
+    return render(request, "console/print_case.html", status=status, me=session, error=error, **FORM_CHOICES, **view)
 
 
 @router.get("/console/cases/{tracking_no}/visit-record", response_class=HTMLResponse)
