@@ -98,7 +98,9 @@ def test_an_officer_takes_a_case_to_resolution_and_the_leader_visits_and_closes_
 
 def test_the_holder_corrects_the_classification_and_a_reveal_is_audited(stack, desk):
     earlier, _ = new_case(stack, "我的身份证丢了，请问在哪里补办？", phone="13700001111")
-    no, holder = new_case(stack, "邻居家晚上装修噪音很大，请帮忙处理，我的电话 13812345678。", phone="13700001111")
+    no, holder = new_case(
+        stack, "邻居家晚上装修噪音很大，请帮忙处理，我的电话 13812345678。<b>装修</b>", phone="13700001111"
+    )
     base = stack["urls"]["mediation"]
     console_sign_in(desk, stack, holder, f"/console/cases/{no}")
     # the same reporter's earlier case (by the keyed hash of the phone), and triage's reasons in words
@@ -121,6 +123,8 @@ def test_the_holder_corrects_the_classification_and_a_reveal_is_audited(stack, d
     desk.locator("form[action$='/reveal'] button[type=submit]").click()
     desk.wait_for_load_state()
     assert "13812345678" in desk.locator(".words").first.inner_text()
+    assert "<b>装修</b>" in desk.locator(".words").first.inner_text()  # the citizen's HTML is text, never markup
+    assert desk.locator(".words b").count() == 0
     entries = httpx.get(
         f"{base}/api/v1/audit", params={"tracking_no": no}, headers=token(stack, "KZ01-LD"), timeout=5
     ).json()["entries"]
