@@ -17,7 +17,10 @@ from tests.e2e.helpers import console_sign_in, submit, token, wait_for_status
 OUT = Path(os.environ.get("SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots"))
 LEADER, OFFICER = "KZ01-LD", "KZ01-P1"
 ITEMS = [
-    ("楼上邻居每天深夜拖动家具，噪音很大，协商多次无果，希望派出所出面调解。", {"name": "王芳", "phone": "13800138001"}),
+    (
+        "楼上邻居每天深夜拖动家具，噪音很大，协商多次无果，希望派出所出面调解。",
+        {"name": "王芳", "phone": "13800138001"},
+    ),
     ("东风路菜市场门口早上占道经营，车辆和行人无法通行。", {"phone": "13800138002"}),
     ("咨询一下居住证办理需要带哪些材料，周末能不能办。", {"name": "李明", "phone": "13800138003"}),
     ("小区楼道里堆满杂物，还有人给电动车在楼道充电，存在火灾隐患。", {"phone": "13800138004"}),

@@ -170,6 +170,23 @@ RULES: dict[str, tuple] = {
             ("GET", "/console/replies/fill"),
         )
     },
+    **{
+        f"mediation {m} /console/cases/{{tracking_no}}{p}": (
+            "excluded: a console page (cookie session, no bearer token); another station's case is 404 in "
+            "tests/e2e/test_console_case.py",
+        )
+        for m, p in (
+            ("GET", ""),
+            ("POST", "/act/{command}"),
+            ("POST", "/classification"),
+            ("POST", "/reveal"),
+            ("POST", "/rectification"),
+            ("GET", "/changes"),
+            ("GET", "/print"),
+            ("POST", "/print"),
+            ("GET", "/visit-record"),
+        )
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),

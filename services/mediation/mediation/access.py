@@ -98,21 +98,22 @@ async def store_words(conn: asyncpg.Connection, cipher: PiiCipher, data: TriageR
     """The citizen's words as intake sent them to triage, sealed, and the channel."""
     words = {"title": data.title, "content": data.content, "address": data.address}
     sealed = cipher.seal_json(words, context=words_context(data.tracking_no))
-    await db.access.store_case_file(conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob)
+    await db.access.store_case_file(
+        conn, data.tracking_no, data.station, data.channel, sealed.kid, sealed.blob, data.reporter_key
+    )
 
 
 def citizen_words(
-    cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None, *, masked: bool = True
+    cipher: PiiCipher, tracking_no: str, row: asyncpg.Record | None, *, reveal: bool = False
 ) -> dict[str, Any] | None:
     """Title, content and address with phones, ID numbers and e-mails masked (None before the
-    case file arrived). Names in free text are not recognised; intake's logged reveal shows all.
-    `masked=False` is for the server's own use (confirming a search), never for display."""
+    case file arrived). Names in free text are not recognised; a logged reveal (intake's, or the
+    console's with a reason: `reveal`) shows all."""
     if row is None:
         return None
     words = cipher.open_json(Sealed(row["pii_kid"], row["words_enc"]), context=words_context(tracking_no))
-    if not masked:
-        return {k: v if isinstance(v, str) and v else None for k, v in words.items()}
-    return {k: mask_text(v) if isinstance(v, str) and v else None for k, v in words.items()}
+    shown = (lambda v: v) if reveal else mask_text
+    return {k: shown(v) if isinstance(v, str) and v else None for k, v in words.items()}
 
 
 async def exclude(

@@ -73,20 +73,22 @@ async def record_addition(
         )
 
 
-def opened(rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher) -> list[dict[str, Any]]:
+def opened(
+    rows: list[asyncpg.Record], tracking_no: str, cipher: PiiCipher, *, reveal: bool = False
+) -> list[dict[str, Any]]:
     """The additions as the case detail shows them to the station's staff (the read is audited):
     phones, ID numbers and e-mails masked like the citizen's original words; the text as written is
-    intake's logged reveal (`POST :8080/api/v1/feedback/{no}/reveal`, which returns the additions too)."""
-    return [
-        {
-            "at": r["added_at"].isoformat(),
-            "channel": r["channel"],
-            "answers_request": r["answers_request"],
-            "text": mask_text(
-                cipher.open_json(Sealed(r["pii_kid"], r["text_enc"]), context=_context(tracking_no, r["event_id"]))[
-                    "text"
-                ]
-            ),
-        }
-        for r in rows
-    ]
+    a logged reveal (intake's `POST :8080/api/v1/feedback/{no}/reveal`, which returns the additions
+    too, or the console's with a reason: `reveal`)."""
+    shown = []
+    for r in rows:
+        text = cipher.open_json(Sealed(r["pii_kid"], r["text_enc"]), context=_context(tracking_no, r["event_id"]))
+        shown.append(
+            {
+                "at": r["added_at"].isoformat(),
+                "channel": r["channel"],
+                "answers_request": r["answers_request"],
+                "text": text["text"] if reveal else mask_text(text["text"]),
+            }
+        )
+    return shown

@@ -14,12 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from fengqiao.auth import Principal
 from fengqiao.events import CaseStatus, Category, Channel, RequestType, Urgency
 from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error, iso
-from fengqiao.runtime import RuntimeDep
+from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
 from mediation import additions, cases, db
 from mediation.access import citizen_words
+from mediation.commands_api import unchanged_since
 from mediation.deps import TRACKING_NO_PATTERN, CipherDep, CurrentActor, TrackingNo, VisibleCase
-from mediation.lifecycle import Rejected, review_label
+from mediation.lifecycle import Actor, Rejected, review_label
 from mediation.unit import audit, audit_refusal, staff_unit
 
 router = APIRouter(prefix="/api/v1", tags=["cases"], route_class=AuthoriseFirstRoute)
@@ -262,15 +263,32 @@ async def correct_classification(
     changes = body.model_dump(exclude_none=True, exclude={"reason"})
     if not changes:
         raise api_error(422, "invalid_field", "请至少更正类型、类别或紧急程度之一。", field="category")
+    await apply_correction(rt, principal, actor, tracking_no, changes, body.reason)
+    return {"tracking_no": tracking_no, **changes}
+
+
+async def apply_correction(
+    rt: Runtime,
+    principal: Principal,
+    actor: Actor,
+    tracking_no: str,
+    changes: dict[str, str],
+    reason: str,
+    *,
+    expected_version: int | None = None,
+) -> None:
+    """A classification corrected (the API's PUT and the console's form): the case's labels, the
+    labelled example for triage and the audit entry, in one transaction. Rejected if not allowed,
+    StaleForm if the case changed since `expected_version`."""
     async with staff_unit(rt.pool, principal) as (conn, outbox):
+        await unchanged_since(conn, tracking_no, expected_version)
         station = await cases.correct_classification(
             conn,
             outbox,
             tracking_no=tracking_no,
             actor=actor,
             changes=changes,
-            reason=body.reason,
+            reason=reason,
             now=datetime.now(UTC),
         )
         await audit(conn, principal, "correct_classification", tracking_no, station, str(changes))
-    return {"tracking_no": tracking_no, **changes}

@@ -24,6 +24,7 @@ from mediation.cases import calendar
 from mediation.commands_api import router as commands_router
 from mediation.console_assets import missing_assets
 from mediation.console_assets import router as console_assets_router
+from mediation.console_case import router as console_case_router
 from mediation.console_common import (
     FormExpired,
     PasswordChangeRequired,
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             console_replies_router,
             console_mediation_router,
             console_rectification_router,
+            console_case_router,
             records_router,
             rectification_router,
             router,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
@@ -16,6 +17,7 @@ from fengqiao.auth import Principal
 from fengqiao.http import AuthoriseFirstRoute, StaffPrincipal, api_error
 from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import STATUS_LABELS
+from mediation import db
 from mediation.cases import perform
 from mediation.commands import STAFF_COMMANDS, CaseCommand, StaffCommand, name_of
 from mediation.deps import CurrentActor, TrackingNo, VisibleCase
@@ -36,13 +38,40 @@ class CommandOut(BaseModel):
     event: str | None
 
 
+class StaleForm(Exception):
+    """The case changed since the form was shown (no silent overwrite): `steps` are its history since."""
+
+    def __init__(self, steps: list[asyncpg.Record]) -> None:
+        super().__init__(f"{len(steps)} steps since")
+        self.steps = steps
+
+
+async def unchanged_since(conn: asyncpg.Connection, tracking_no: str, version: int | None) -> None:
+    """StaleForm if the case has a history step after `version` (None: not checked). Locks the case
+    row first, so nothing changes between this check and the change itself."""
+    if version is None:
+        return
+    await db.cases.case_for_update(conn, tracking_no)
+    steps = await db.detail.history_with_ids(conn, tracking_no, version)
+    if steps:
+        raise StaleForm(steps)
+
+
 async def carry_out(
-    rt: Runtime, principal: Principal, actor: Actor, tracking_no: str, command: CaseCommand
+    rt: Runtime,
+    principal: Principal,
+    actor: Actor,
+    tracking_no: str,
+    command: CaseCommand,
+    *,
+    expected_version: int | None = None,
 ) -> CommandOut:
-    """One command in the staff member's transaction, audited; Rejected (its HTTP error) if illegal."""
+    """One command in the staff member's transaction, audited; Rejected (its HTTP error) if illegal,
+    StaleForm if the case has changed since `expected_version` (a form's, see `db.detail.version`)."""
     now = datetime.now(UTC)
     try:
         async with staff_unit(rt.pool, principal) as (conn, outbox):
+            await unchanged_since(conn, tracking_no, expected_version)
             t, before = await perform(conn, outbox, tracking_no=tracking_no, actor=actor, command=command, now=now)
             await audit(conn, principal, name_of(command), tracking_no, before["station"], t.event)
     except Rejected as exc:

@@ -163,7 +163,7 @@ async def find(
     keys = search.word_keys(index, typed)
     hits = []
     for tracking_no in await db.search.candidates(conn, keys, SEARCH_CANDIDATES):
-        words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no), masked=False)
+        words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no), reveal=True)
         if search.contains(words, typed):
             hits.append(tracking_no)
     return tuple(hits), None

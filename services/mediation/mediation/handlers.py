@@ -7,9 +7,11 @@ from functools import partial
 import asyncpg
 
 from fengqiao.events import (
+    AlertRaised,
     CaseAccessChanged,
     CaseAssigned,
     CaseMerged,
+    CaseTriaged,
     CitizenAdded,
     CloudEvent,
     EventTypes,
@@ -46,7 +48,7 @@ async def on_triage_requested(
     await store_words(conn, cipher, data)
     if index is not None:
         keys = search.word_keys(index, data.title, data.content, data.address)
-        await db.search.store(conn, data.tracking_no, data.station, keys, data.reporter_key)
+        await db.search.store(conn, data.tracking_no, data.station, keys)
 
 
 async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -61,6 +63,16 @@ async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, ou
 
 async def on_case_merged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
     await db.cases.record_duplicate(conn, event.payload(CaseMerged), event.time)
+
+
+async def on_case_triaged(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """Triage's decision with its reasons (rule ids, model labels), for the case detail."""
+    await db.detail.store_triage(conn, event.payload(CaseTriaged), event.time)
+
+
+async def on_alert_raised(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
+    """An early warning (预警) naming cases of a station, shown on those cases."""
+    await db.detail.store_alert(conn, event.payload(AlertRaised))
 
 
 async def on_survey_answered(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
@@ -98,6 +110,8 @@ def make_handlers(cipher: PiiCipher, index: BlindIndex | None = None):
         return {
             EventTypes.CASE_ASSIGNED: on_case_assigned,
             EventTypes.CASE_MERGED: on_case_merged,
+            EventTypes.CASE_TRIAGED: on_case_triaged,
+            EventTypes.ALERT_RAISED: on_alert_raised,
             EventTypes.SURVEY_ANSWERED: on_survey_answered,
             EventTypes.TRIAGE_REQUESTED: partial(on_triage_requested, cipher=cipher, index=index),
             EventTypes.CASE_ACCESS_CHANGED: on_case_access_changed,

@@ -323,6 +323,42 @@ def decide(case: Case, actor: Actor, command: CaseCommand) -> Transition:
     return rule(case, actor, command)
 
 
+# A filled-in example of each staff command, for `available`: its fields pass every rule that looks
+# at fields alone (a reason given, a new assignee or station that differs from the current one), so
+# what is left is whether this person may do it to this case now. NUL never names a real id.
+_PROBES: dict[type[CaseCommand], CaseCommand] = {
+    Accept: Accept(),
+    Note: Note(text="-"),
+    RequestInfo: RequestInfo(text="-"),
+    ResumeClock: ResumeClock(),
+    StartMediation: StartMediation(),
+    Resolve: Resolve(summary="-"),
+    Return: Return(reason="-"),
+    ReviewReturn: ReviewReturn(approve=False),
+    Reassign: Reassign(assignee_id="\x00"),
+    Transfer: Transfer(to_station="\x00"),
+    Escalate: Escalate(),
+    Visit: Visit(result="satisfied"),
+    Close: Close(),
+    Reopen: Reopen(),
+    Merge: Merge(into="\x00"),
+    Void: Void(ground="other", reason="-"),
+}
+
+
+def available(case: Case, actor: Actor) -> list[str]:
+    """The commands this person may give on this case now (the console shows only these): each
+    command's own rule (`decide`) run on a filled-in example, so there is one copy of the rules."""
+    allowed = []
+    for command, probe in _PROBES.items():
+        try:
+            decide(case, actor, probe)
+        except Rejected:
+            continue
+        allowed.append(name_of(command))
+    return allowed
+
+
 def review_label(assignment_reason: str | None, flagged: bool | None) -> str | None:
     """请核对分类 while a case triage was unsure of waits, flagged, for the leadership."""
     return "请核对分类" if flagged and (assignment_reason or "").startswith("review:low_confidence") else None

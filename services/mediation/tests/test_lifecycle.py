@@ -185,3 +185,26 @@ def test_merge_by_hand_and_request_for_information():
     assert (t.status, t.event) == ("in_progress", None)
     with pytest.raises(Rejected):
         decide(case("accepted"), OFFICER, RequestInfo(text=" "))
+
+
+def test_available_lists_only_what_this_person_may_do_now_by_the_same_rules():
+    from mediation.lifecycle import _PROBES, available
+
+    assert set(_PROBES) == set(STAFF_COMMANDS), "every staff command has an example for the console"
+    assert available(case(), OFFICER) == ["accept", "return", "escalate"]
+    # the leader reassigns, transfers or voids an assigned case, but does not accept it for the officer
+    assert set(available(case(), LEADER)) == {"reassign", "transfer", "escalate", "merge", "void"}
+    assert available(case(), OTHER) == []
+    assert available(case(), FOREIGN_LEADER) == []
+    working = available(case("in_progress"), OFFICER)
+    assert {"note", "request_info", "resolve", "start_mediation", "escalate"} <= set(working)
+    assert "resume_clock" not in working and "accept" not in working
+    assert "resume_clock" in available(case("in_progress", waiting=True), OFFICER)
+    # the return visit: anyone of the station but the handler and the holder, never one kept out
+    resolved = case("resolved", handled_by="KZ01-P1")
+    assert "visit" not in available(resolved, OFFICER)
+    assert set(available(resolved, LEADER)) == {"visit", "reopen"}
+    assert "visit" not in available(case("resolved", excluded=frozenset({"KZ01-P2"})), OTHER)
+    assert set(available(case("visited"), LEADER)) == {"close", "reopen"}
+    assert available(case("returned"), LEADER)[0] == "review_return"
+    assert available(case("closed"), OFFICER) == []

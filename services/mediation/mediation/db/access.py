@@ -91,17 +91,25 @@ async def take_transfer_notice(conn: asyncpg.Connection, tracking_no: str, stati
 
 
 async def store_case_file(
-    conn: asyncpg.Connection, tracking_no: str, station: str, channel: str, pii_kid: str, words_enc: bytes
+    conn: asyncpg.Connection,
+    tracking_no: str,
+    station: str,
+    channel: str,
+    pii_kid: str,
+    words_enc: bytes,
+    reporter_key: str | None = None,
 ) -> None:
-    """The citizen's words (sealed) and the channel; the case, if it exists already, learns the channel."""
+    """The citizen's words (sealed), the channel and the reporter's keyed hash; the case, if it
+    exists already, learns the channel."""
     await conn.execute(
-        "INSERT INTO case_files (tracking_no, station, channel, pii_kid, words_enc) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (tracking_no) DO NOTHING",
+        "INSERT INTO case_files (tracking_no, station, channel, pii_kid, words_enc, reporter_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tracking_no) DO NOTHING",
         tracking_no,
         station,
         channel,
         pii_kid,
         words_enc,
+        reporter_key,
     )
     await conn.execute("UPDATE cases SET channel = $2 WHERE tracking_no = $1 AND channel IS NULL", tracking_no, channel)
 

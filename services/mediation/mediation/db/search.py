@@ -5,25 +5,21 @@ from __future__ import annotations
 import asyncpg
 
 
-async def store(
-    conn: asyncpg.Connection, tracking_no: str, station: str, keys: list[int], reporter_key: str | None
-) -> None:
+async def store(conn: asyncpg.Connection, tracking_no: str, station: str, keys: list[int]) -> None:
     await conn.execute(
-        "INSERT INTO case_search (tracking_no, station, word_keys, reporter_key) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (tracking_no) DO UPDATE SET station = EXCLUDED.station, word_keys = EXCLUDED.word_keys, "
-        "reporter_key = EXCLUDED.reporter_key",
+        "INSERT INTO case_search (tracking_no, station, word_keys) VALUES ($1, $2, $3) "
+        "ON CONFLICT (tracking_no) DO UPDATE SET station = EXCLUDED.station, word_keys = EXCLUDED.word_keys",
         tracking_no,
         station,
         keys,
-        reporter_key,
     )
 
 
 async def by_reporter(conn: asyncpg.Connection, reporter_key: str, limit: int) -> list[str]:
     """The cases of one reporter that the reader may see, newest first."""
     rows = await conn.fetch(
-        "SELECT s.tracking_no FROM case_search s JOIN cases c USING (tracking_no) "
-        "WHERE s.reporter_key = $1 ORDER BY c.submitted_at DESC LIMIT $2",
+        "SELECT f.tracking_no FROM case_files f JOIN cases c USING (tracking_no) "
+        "WHERE f.reporter_key = $1 ORDER BY c.submitted_at DESC LIMIT $2",
         reporter_key,
         limit,
     )
