@@ -3,6 +3,7 @@ another station neither sees nor changes them; a form without its token is refus
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from tests.e2e.helpers import console_sign_in
+from tests.e2e.helpers import console_sign_in, submit, token, wait_for_status
 
 pytestmark = pytest.mark.e2e
 
@@ -66,3 +67,35 @@ def test_the_leader_keeps_the_stations_replies_and_officers_read_them(stack, des
         assert r.status_code == 403
     desk.reload()
     assert desk.get_by_role("heading", name=title).count() == 1
+
+
+def test_the_officer_resolves_with_a_reply_and_the_citizen_is_addressed_by_name(stack, desk):
+    officer, phone = "KZ01-P2", f"137{random.randrange(10**8):08d}"
+    title = f"证件咨询已答复{uuid.uuid4().hex[:4]}"
+    with _client(stack, "KZ01-LD") as leader:
+        page = leader.get("/console/replies")
+        body = "{称呼}您好，您咨询的事项（{编号}）已电话答复，材料清单已发送。"
+        r = leader.post("/console/replies", data={"csrf_token": _csrf(page.text), "title": title, "body": body})
+        assert r.status_code == 303
+    no = submit(
+        stack,
+        "KZ01",
+        f"咨询身份证补办要带什么材料（{uuid.uuid4().hex[:6]}）",
+        reporter={"name": "张桂兰", "phone": phone},
+    )["tracking_no"]
+    url = f"{stack['urls']['mediation']}/api/v1/cases/{no}"
+    case = wait_for_status(url, token(stack, "KZ01-LD"), "assigned", timeout=20)
+    if case["assignee_id"] != officer:
+        r = httpx.post(f"{url}/reassign", json={"assignee_id": officer}, headers=token(stack, "KZ01-LD"), timeout=10)
+        assert r.status_code == 200, r.text
+    console_sign_in(desk, stack, officer, f"/console/cases/{no}")
+    desk.get_by_role("button", name="签收").click()
+    desk.locator("summary", has_text="办结").click()
+    desk.get_by_label("常用答复").select_option(label=title)
+    summary = desk.locator("#resolve-summary")
+    summary.filter(has_text=no).wait_for(timeout=10_000)  # htmx put the reply in, with the number
+    assert "{称呼}您好" in summary.input_value()
+    desk.locator("form[action$='/act/resolve'] button[type=submit]").click()
+    assert wait_for_status(url, token(stack, officer), "resolved", timeout=10)["status"] == "resolved"
+    (sms,) = stack["sms"].wait_for(1, where=lambda r: no in r.json()["text"] and "已电话答复" in r.json()["text"])
+    assert "张桂兰您好" in sms.json()["text"] and "{称呼}" not in sms.json()["text"]

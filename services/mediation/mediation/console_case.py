@@ -28,6 +28,7 @@ from mediation.console_case_view import (
     steps_in_words,
 )
 from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render, secure_headers
+from mediation.console_replies import fill
 from mediation.deps import CipherDep, TrackingNo
 from mediation.lifecycle import Rejected
 from mediation.signin import Session
@@ -59,7 +60,20 @@ async def _page(
         await audit_refusal(rt.pool, principal_of(session), no)
         return _not_found(request, session)
     done = DONE_WORDS.get(request.query_params.get("done", "")) if request.method == "GET" else None
-    context = {"me": session, "active": "", "done": done, "error": None, "stale": None, "typed": {}, **extra}
+    replies: list[Any] = []
+    if "resolve" in view.get("allowed", ()) and session.station:  # 常用答复 for the resolve form
+        async with staff_unit(rt.pool, principal_of(session)) as (conn, _):
+            replies = await db.replies.of_station(conn, session.station)
+    context = {
+        "me": session,
+        "active": "",
+        "done": done,
+        "error": None,
+        "stale": None,
+        "typed": {},
+        "replies": replies,
+        **extra,
+    }
     return render(request, "console/case.html", status=status, **FORM_CHOICES, **view, **context)
 
 
@@ -85,6 +99,8 @@ async def act(
     kind = COMMANDS_BY_NAME.get(command)
     if kind is None:
         return _not_found(request, session)
+    if command == "resolve":
+        form = await _with_reply(rt, session, form, tracking_no)
     typed_command, typed, message = read_command(kind, form)
     error = {"command": command, "message": message}
     if typed_command is None:
@@ -108,6 +124,20 @@ async def act(
     except StaleForm as exc:
         return await _stale(request, rt, session, cipher, tracking_no, exc, command, typed)
     return _back(tracking_no, command)
+
+
+async def _with_reply(rt: Runtime, session: Session, form: FormData, tracking_no: str) -> FormData:
+    """Without JavaScript the chosen reusable reply is not in the summary field yet: an empty
+    summary takes it (with htmx it was put there when chosen, and may have been edited since)."""
+    raw = str(form.get("reply_id", ""))
+    if str(form.get("summary", "")).strip() or not raw.isdigit() or not 0 < int(raw) < 2**63 or not session.station:
+        return form
+    async with staff_unit(rt.pool, principal_of(session)) as (conn, _):
+        reply = await db.replies.get(conn, session.station, int(raw))
+    if reply is None:
+        return form
+    kept = [(k, v) for k, v in form.multi_items() if k != "summary"]
+    return FormData([*kept, ("summary", fill(reply["body"], tracking_no))])
 
 
 def _back(tracking_no: str, done: str) -> Response:
