@@ -32,7 +32,9 @@ from mediation.console_common import (
     password_redirect,
     sign_in_redirect,
 )
+from mediation.console_inbox import router as console_inbox_router
 from mediation.console_queue import router as console_queue_router
+from mediation.console_reception import router as console_reception_router
 from mediation.console_web import router as console_router
 from mediation.directory_admin import DirectoryRefused
 from mediation.directory_api import refused as directory_refused
@@ -49,6 +51,7 @@ from mediation.rosters import RosterRefused
 from mediation.rosters_api import roster_refused
 from mediation.rosters_api import router as rosters_router
 from mediation.seed import seed_demo
+from mediation.service_calls import Services
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -168,6 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             console_assets_router,
             # the console's pages (issue 16), one module each
             console_queue_router,
+            console_reception_router,
+            console_inbox_router,
             records_router,
             rectification_router,
             router,
@@ -190,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if missing := missing_assets():
         log.warning("console_assets_missing", files=missing, hint="make install (npm ci) or FENGQIAO_ASSETS_DIR")
     app.state.pii = cipher
+    app.state.services = Services.from_settings(settings)  # intake and notify, for the console
     app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index
     return app

@@ -22,7 +22,7 @@ from fengqiao.pii import PiiCipher
 from mediation import access, db
 from mediation.access import store_words
 from mediation.additions import record_addition
-from mediation.cases import open_case, perform
+from mediation.cases import open_case, perform, walk_in_arrived_late
 from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
 
@@ -41,7 +41,10 @@ async def on_triage_requested(
 ) -> None:
     """The citizen's words and the channel, kept sealed for the case detail (the request intake
     sends triage: mediation reads no other service's tables)."""
-    await store_words(conn, cipher, event.payload(TriageRequested))
+    data = event.payload(TriageRequested)
+    await store_words(conn, cipher, data)
+    if data.channel == "walk_in":
+        await walk_in_arrived_late(conn, data.tracking_no)
 
 
 async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:
