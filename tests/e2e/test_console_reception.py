@@ -57,21 +57,18 @@ def _sign_out(desk) -> None:
 
 def test_a_walk_in_gets_a_printed_receipt_a_same_day_target_and_an_inbox_notice(stack, desk):
     console_sign_in(desk, stack, "KZ01-P1", "/console/reception")
-    desk.screenshot(path="/tmp/reception-form.png", full_page=True)  # TEMP
     words = "请问办理户口迁入需要准备哪些材料？<b>谢谢</b>"
     no, code = _record(desk, "来访", words, 群众姓名="王秀英", 联系电话="13912345678", 地址="矿区幸福路 3 号")
     assert no and code, desk.content()[:2000]
     receipt = desk.locator("section.receipt")
     assert "当日办结" in receipt.locator("[data-target]").inner_text()
     assert "请妥善保管" in receipt.inner_text()
-    desk.screenshot(path="/tmp/reception-receipt.png", full_page=True)  # TEMP
 
     # The printed receipt: the numbers the citizen needs, without the console around them.
     desk.emulate_media(media="print")
     assert desk.locator("[data-tracking-no]").is_visible() and desk.locator("[data-access-code]").is_visible()
     assert not desk.locator("header.top").is_visible()
     assert not desk.get_by_role("button", name="打印回执").is_visible()
-    desk.screenshot(path="/tmp/reception-receipt-print.png", full_page=True)  # TEMP
     desk.emulate_media(media="screen")
 
     # The citizen tracks it on intake with the two numbers on the receipt.
@@ -103,7 +100,6 @@ def test_a_walk_in_gets_a_printed_receipt_a_same_day_target_and_an_inbox_notice(
     notice = desk.locator("li[data-notice]", has=desk.locator(f"a[href='/console/cases/{no}']"))
     notice.wait_for(timeout=15000)  # a new session's token may still be on its way: htmx retries the list
     desk.locator("#inbox-badge .badge").wait_for()  # the nav's unread count (htmx)
-    desk.screenshot(path="/tmp/reception-inbox.png", full_page=True)  # TEMP
     assert notice.count() == 1 and "未读" in notice.inner_text(), desk.content()[:3000]
     notice.get_by_role("button", name="标为已读").click()
     desk.wait_for_url("**/console/inbox")

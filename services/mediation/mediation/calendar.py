@@ -170,7 +170,7 @@ def walk_in_due(start: datetime, duty: DutyHours | None, cal: WorkCalendar | Non
     end = datetime.combine(local.date(), window[1] if window else END_OF_DAY, STATION_TZ)
     if end - start < WALK_IN_AT_LEAST:
         return start + WALK_IN_AT_LEAST, "来访事项：当日办结（来访时已近下班，2小时内办结）"
-    return end, f"来访事项：当日办结（{end:%H:%M} 前）"
+    return end, "来访事项：当日办结（本所值班时间结束前）" if window else "来访事项：当日办结"
 
 
 def resolve_deadline(

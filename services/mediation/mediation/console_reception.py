@@ -11,7 +11,7 @@ receipt (its Idempotency-Key), never with a second item."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -172,6 +172,15 @@ async def reception_submit(request: Request, rt: RuntimeDep, session: SessionDep
         # the session's token has not reached intake yet: keep what was typed, try again shortly
         return _form_page(request, session, 503, visit=visit, problem=exc.message)
     except ServiceProblem as exc:
+        if exc.field == "Idempotency-Key":  # the page's form was sent before (back button), then changed
+            fresh = replace(visit, request_id=uuid.uuid4().hex)
+            return _form_page(
+                request,
+                session,
+                409,
+                visit=fresh,
+                problem="该表单已登记过一次。如需登记新的事项，请核对内容后再次提交。",
+            )
         field = INTAKE_FIELDS.get(exc.field or "")
         if field and exc.status < 500:
             return _form_page(request, session, exc.status, visit=visit, errors={field: exc.message})
