@@ -5,16 +5,19 @@ with the session; and another station's officer filing for their own station onl
 
 from __future__ import annotations
 
+import asyncio
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 
 from fengqiao.constants import STATION_TZ
-from mediation.signin import session_api_token
-from tests.e2e.helpers import console_notifications, console_sign_in, staff_get, token
+from mediation.signin import session_api_token, sweep_expired_sessions
+from tests.e2e.helpers import console_notifications, console_sign_in, sql, staff_get, token
 
 SUBMIT = "登记并打印回执"
+AGE = "UPDATE mediation.sessions SET {} WHERE staff_id = $1"
 
 
 def _record(desk, kind: str, content: str, **fields: str) -> tuple[str, str | None]:
@@ -126,6 +129,36 @@ def test_signing_out_revokes_the_session_token(stack, desk):
     _sign_out(desk)
     _wait_status(inbox, bearer, {401})
     _wait_status(disclosures, bearer, {401})
+
+
+def test_a_timed_out_session_takes_its_token_with_it(stack, infra, desk):
+    """Seen again after the idle timeout: the console sends the person to sign in, and the token is
+    revoked; one nobody comes back to is swept (its SQL run here directly, as the sweep runs it)."""
+    console_sign_in(desk, stack, "KZ01-P3", "/console/")
+    (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
+    bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
+    inbox = f"{stack['urls']['notify']}/api/v1/inbox"
+    _wait_status(inbox, bearer, {200})
+    sql(infra.dsn, AGE.format("last_seen_at = now() - interval '31 minutes'"), "KZ01-P3")
+    desk.goto(f"{stack['urls']['mediation']}/console/inbox")
+    assert "/login" in desk.url
+    _wait_status(inbox, bearer, {401})
+
+    console_sign_in(desk, stack, "KZ01-P4", "/console/")
+    (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
+    bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
+    _wait_status(inbox, bearer, {200})
+    sql(infra.dsn, AGE.format("created_at = now() - interval '13 hours'"), "KZ01-P4")
+    asyncio.run(_sweep(infra.dsn))
+    _wait_status(inbox, bearer, {401})
+
+
+async def _sweep(dsn: str) -> None:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1, server_settings={"search_path": "mediation"})
+    try:
+        assert await sweep_expired_sessions(pool, datetime.now(UTC)) >= 1
+    finally:
+        await pool.close()
 
 
 def test_another_stations_officer_files_for_their_own_station_only(stack, desk):

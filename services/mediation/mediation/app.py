@@ -52,6 +52,7 @@ from mediation.rosters_api import roster_refused
 from mediation.rosters_api import router as rosters_router
 from mediation.seed import seed_demo
 from mediation.service_calls import Services
+from mediation.signin import sweep_expired_sessions
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -124,6 +125,7 @@ async def run_clocks(rt: Runtime) -> None:
 
 
 ROSTER_INTERVAL_S = 60.0
+SESSION_SWEEP_INTERVAL_S = 60.0  # a timed-out session's token lives at most this much longer
 
 
 async def run_rosters(rt: Runtime) -> None:
@@ -138,6 +140,19 @@ async def run_rosters(rt: Runtime) -> None:
         except Exception as exc:  # the database may be away: the next run catches up
             log.warning("roster_run_failed", error=type(exc).__name__, detail=str(exc)[:200])
         await asyncio.sleep(ROSTER_INTERVAL_S)
+
+
+async def run_session_sweep(rt: Runtime) -> None:
+    """End sessions past their timeouts and revoke their console tokens (issue 16); each replica
+    may run it (rows are claimed with SKIP LOCKED)."""
+    while True:
+        try:
+            ended = await sweep_expired_sessions(rt.pool, datetime.now(UTC))
+            if ended:
+                log.info("sessions_expired", count=ended)
+        except Exception as exc:  # the database may be away: the next run catches up
+            log.warning("session_sweep_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        await asyncio.sleep(SESSION_SWEEP_INTERVAL_S)
 
 
 def _refused(exc: Exception) -> HTTPException:
@@ -181,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rosters_router,
             commands_router,
         ],
-        background=[refresh_open_case_gauge, run_clocks, run_rosters],
+        background=[refresh_open_case_gauge, run_clocks, run_rosters, run_session_sweep],
         http_errors={Rejected: _refused, DirectoryRefused: directory_refused, RosterRefused: roster_refused},
     )
     app = build_app(spec, settings)

@@ -118,6 +118,17 @@ async def revoke_session_tokens(conn: asyncpg.Connection, session_hashes: list[s
     await outbox.flush()
 
 
+async def sweep_expired_sessions(pool: asyncpg.Pool, now: datetime) -> int:
+    """Sessions nobody came back to after their timeout: ended, and their tokens revoked (a leaked
+    cookie must not keep working at intake and notify until the token's own 12-hour expiry)."""
+    async with pool.acquire() as conn, conn.transaction():
+        ended = await db.accounts.end_expired_sessions(
+            conn, now, IDLE_TIMEOUT.total_seconds(), ABSOLUTE_TIMEOUT.total_seconds()
+        )
+        await revoke_session_tokens(conn, ended)
+    return len(ended)
+
+
 async def end_sessions_of(conn: asyncpg.Connection, staff_id: str) -> None:
     """Every session of a person ends (password reset, new role) and their tokens are revoked."""
     await revoke_session_tokens(conn, await db.accounts.end_sessions_of(conn, staff_id))

@@ -122,3 +122,20 @@ async def end_other_sessions(conn: asyncpg.Connection, staff_id: str, keep_hash:
         "DELETE FROM sessions WHERE staff_id = $1 AND session_hash <> $2 RETURNING session_hash", staff_id, keep_hash
     )
     return [r["session_hash"] for r in rows]
+
+
+async def end_expired_sessions(
+    conn: asyncpg.Connection, now: datetime, idle_s: float, absolute_s: float, limit: int = 500
+) -> list[str]:
+    """Delete sessions past their idle or absolute timeout (oldest first, `limit` at a time)."""
+    rows = await conn.fetch(
+        "DELETE FROM sessions WHERE session_hash IN (SELECT session_hash FROM sessions "
+        "WHERE last_seen_at < $1::timestamptz - make_interval(secs => $2) "
+        "OR created_at < $1::timestamptz - make_interval(secs => $3) "
+        "ORDER BY last_seen_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING session_hash",
+        now,
+        idle_s,
+        absolute_s,
+        limit,
+    )
+    return [r["session_hash"] for r in rows]
