@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -139,7 +140,7 @@ def test_a_timed_out_session_takes_its_token_with_it(stack, infra, desk):
     bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
     inbox = f"{stack['urls']['notify']}/api/v1/inbox"
     _wait_status(inbox, bearer, {200})
-    sql(infra.dsn, AGE.format("last_seen_at = now() - interval '31 minutes'"), "KZ01-P3")
+    _off_loop(sql, infra.dsn, AGE.format("last_seen_at = now() - interval '31 minutes'"), "KZ01-P3")
     desk.goto(f"{stack['urls']['mediation']}/console/inbox")
     assert "/login" in desk.url
     _wait_status(inbox, bearer, {401})
@@ -148,9 +149,15 @@ def test_a_timed_out_session_takes_its_token_with_it(stack, infra, desk):
     (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
     bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
     _wait_status(inbox, bearer, {200})
-    sql(infra.dsn, AGE.format("created_at = now() - interval '13 hours'"), "KZ01-P4")
-    asyncio.run(_sweep(infra.dsn))
+    _off_loop(sql, infra.dsn, AGE.format("created_at = now() - interval '13 hours'"), "KZ01-P4")
+    _off_loop(asyncio.run, _sweep(infra.dsn))
     _wait_status(inbox, bearer, {401})
+
+
+def _off_loop(fn, *args):
+    """Run `fn` on another thread: Playwright's sync API holds an event loop on this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 async def _sweep(dsn: str) -> None:
