@@ -175,7 +175,10 @@ def test_a_new_officer_signs_in_then_is_deactivated_and_stopped_everywhere(stack
         _accepted_everywhere(stack, his_token)
         r = httpx.post(f"{url}/api/v1/staff/KZ03-030301/deactivate", headers=kz03["leader"])
         assert r.status_code == 200, r.text
-        assert r.json()["flagged_cases"] == [no] and len(r.json()["revoked_tokens"]) == 1
+        revoked = r.json()["revoked_tokens"]
+        assert r.json()["flagged_cases"] == [no]
+        # his API token, and the session-bound token of his console session (issue 16)
+        assert len(revoked) == 2 and sum(t.startswith("session:") for t in revoked) == 1, revoked
         print(f"deactivation reached all four services in {_refused_everywhere(stack, his_token, timeout=1):.2f} s")
         assert console.get("/console/").status_code == 303  # his session ended
         assert sign_in(console, "030301", new).status_code == 401

@@ -187,6 +187,21 @@ RULES: dict[str, tuple] = {
             ("GET", "/visit-record"),
         )
     },
+    **{
+        f"mediation {m} {p}": (
+            "excluded: the console's reception and inbox pages (cookie session): they file only for the "
+            "person's own station and read only their own notices, through intake's and notify's APIs "
+            "with the session's token: tests/e2e/test_console_reception.py",
+        )
+        for m, p in (
+            ("GET", "/console/reception"),
+            ("POST", "/console/reception"),
+            ("GET", "/console/inbox"),
+            ("GET", "/console/inbox/list"),
+            ("GET", "/console/inbox/badge"),
+            ("POST", "/console/inbox/read"),
+        )
+    },
     # mediation: cases
     "mediation GET /api/v1/cases": ("list", {}, None),
     f"mediation GET {CASE}": ("id", {}, None),

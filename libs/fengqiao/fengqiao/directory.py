@@ -174,9 +174,11 @@ class DirectoryWriter:
         staff_id: str | None = None,
         expires_at: datetime | None = None,
         label: str | None = None,
+        token: str | None = None,
     ) -> str:
-        """Create (or rotate) a token; returns the plaintext, which is shown once and never stored."""
-        token = new_token()
+        """Create (or rotate) a token; returns the plaintext, which is shown once and never stored.
+        `token`: a plaintext the caller derives itself (a console session's, from its cookie)."""
+        token = token or new_token()
         t = TokenIssued(
             token_id=token_id,
             token_hash=hash_token(token),

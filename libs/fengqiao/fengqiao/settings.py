@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     # Mediation's public base URL: the provider sends the browser back to `{base}/login/oidc/callback`.
     oidc_redirect_base: str = Field(default="http://127.0.0.1:8081", alias="OIDC_REDIRECT_BASE")
 
+    # Where the console (mediation) calls intake's and notify's APIs, server side, with the signed-in
+    # person's session-bound token (issue 16). Unset: the dev stack's ports on this host.
+    intake_url: str | None = Field(default=None, alias="INTAKE_URL")
+    notify_url: str | None = Field(default=None, alias="NOTIFY_URL")
+
     def model_post_init(self, _context: object) -> None:
         self._ports = {
             key[: -len("_PORT")].lower(): int(value)
@@ -113,3 +118,9 @@ class Settings(BaseSettings):
     def service_port(self, service: str, default: int) -> int:
         """The HTTP port of `service`: `<SERVICE>_PORT` if set, else `default`."""
         return self._ports.get(service.lower(), default)
+
+    def intake_base_url(self) -> str:
+        return (self.intake_url or f"http://127.0.0.1:{self.service_port('intake', 8080)}").rstrip("/")
+
+    def notify_base_url(self) -> str:
+        return (self.notify_url or f"http://127.0.0.1:{self.service_port('notify', 8083)}").rstrip("/")

@@ -33,8 +33,10 @@ from mediation.console_common import (
     password_redirect,
     sign_in_redirect,
 )
+from mediation.console_inbox import router as console_inbox_router
 from mediation.console_mediation import router as console_mediation_router
 from mediation.console_queue import router as console_queue_router
+from mediation.console_reception import router as console_reception_router
 from mediation.console_rectification import router as console_rectification_router
 from mediation.console_replies import router as console_replies_router
 from mediation.console_web import router as console_router
@@ -53,6 +55,8 @@ from mediation.rosters import RosterRefused
 from mediation.rosters_api import roster_refused
 from mediation.rosters_api import router as rosters_router
 from mediation.seed import seed_demo
+from mediation.service_calls import Services
+from mediation.signin import sweep_expired_sessions
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -125,6 +129,7 @@ async def run_clocks(rt: Runtime) -> None:
 
 
 ROSTER_INTERVAL_S = 60.0
+SESSION_SWEEP_INTERVAL_S = 60.0  # a timed-out session's token lives at most this much longer
 
 
 async def run_rosters(rt: Runtime) -> None:
@@ -139,6 +144,19 @@ async def run_rosters(rt: Runtime) -> None:
         except Exception as exc:  # the database may be away: the next run catches up
             log.warning("roster_run_failed", error=type(exc).__name__, detail=str(exc)[:200])
         await asyncio.sleep(ROSTER_INTERVAL_S)
+
+
+async def run_session_sweep(rt: Runtime) -> None:
+    """End sessions past their timeouts and revoke their console tokens (issue 16); each replica
+    may run it (rows are claimed with SKIP LOCKED)."""
+    while True:
+        try:
+            ended = await sweep_expired_sessions(rt.pool, datetime.now(UTC))
+            if ended:
+                log.info("sessions_expired", count=ended)
+        except Exception as exc:  # the database may be away: the next run catches up
+            log.warning("session_sweep_failed", error=type(exc).__name__, detail=str(exc)[:200])
+        await asyncio.sleep(SESSION_SWEEP_INTERVAL_S)
 
 
 def _refused(exc: Exception) -> HTTPException:
@@ -176,6 +194,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             console_mediation_router,
             console_rectification_router,
             console_case_router,
+            console_reception_router,
+            console_inbox_router,
             records_router,
             rectification_router,
             router,
@@ -184,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rosters_router,
             commands_router,
         ],
-        background=[refresh_open_case_gauge, run_clocks, run_rosters],
+        background=[refresh_open_case_gauge, run_clocks, run_rosters, run_session_sweep],
         http_errors={Rejected: _refused, DirectoryRefused: directory_refused, RosterRefused: roster_refused},
     )
     app = build_app(spec, settings)
@@ -198,6 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if missing := missing_assets():
         log.warning("console_assets_missing", files=missing, hint="make install (npm ci) or FENGQIAO_ASSETS_DIR")
     app.state.pii = cipher
+    app.state.services = Services.from_settings(settings)  # intake and notify, for the console
     app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index
     app.state.console_refresh_s = settings.console_refresh_s

@@ -156,9 +156,39 @@ def accept_deadline(
     return Deadline("accept", due, due - timedelta(minutes=15), f"签收时限：在岗时间1小时内（值班时间 {hours}）")
 
 
-def resolve_deadline(cal: WorkCalendar, start: datetime, type_: str, urgency: str, needs_mediation: bool) -> Deadline:
+# A walk-in visitor (来访) came to the station in person: the answer is due the same day, by the end
+# of the day's duty hours; one who came too close to that end still gets a real afternoon's work.
+WALK_IN_AT_LEAST = timedelta(hours=2)
+END_OF_DAY = time(23, 59)
+
+
+def walk_in_due(start: datetime, duty: DutyHours | None, cal: WorkCalendar | None = None) -> tuple[datetime, str]:
+    """The same-day target of a walk-in and its note: the end of today's duty hours (midnight on a
+    day without any), or WALK_IN_AT_LEAST after the visit if that end is too close."""
+    local = start.astimezone(STATION_TZ)
+    window = duty.window(local.date(), cal) if duty is not None else None
+    end = datetime.combine(local.date(), window[1] if window else END_OF_DAY, STATION_TZ)
+    if end - start < WALK_IN_AT_LEAST:
+        return start + WALK_IN_AT_LEAST, "来访事项：当日办结（来访时已近下班，2小时内办结）"
+    return end, "来访事项：当日办结（本所值班时间结束前）" if window else "来访事项：当日办结"
+
+
+def resolve_deadline(
+    cal: WorkCalendar,
+    start: datetime,
+    type_: str,
+    urgency: str,
+    needs_mediation: bool,
+    *,
+    channel: str | None = None,
+    duty: DutyHours | None = None,
+) -> Deadline:
+    """The resolution clock. A walk-in's is the same day unless it is urgent (two hours is sooner)
+    or a dispute to mediate (parties cannot be brought together within the day)."""
     if urgency == "urgent":
         due, note = start + URGENT_RESOLVE, "紧急事项：2小时内办结"
+    elif channel == "walk_in" and not needs_mediation:
+        due, note = walk_in_due(start, duty, cal)
     elif urgency == "high":
         local = start.astimezone(STATION_TZ)
         due, note = datetime.combine(local.date(), time(23, 59), STATION_TZ), "较急事项：当日办结"

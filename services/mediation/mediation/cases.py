@@ -75,6 +75,7 @@ async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: dateti
         await db.cases.add_history(
             conn, assigned.tracking_no, at=at, status="assigned", actor="triage", reason=assigned.reason
         )
+        case_file = await db.access.case_file(conn, assigned.tracking_no)  # usually here first
         await start_clocks(
             conn,
             {
@@ -83,6 +84,7 @@ async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: dateti
                 "type": assigned.type,
                 "urgency": assigned.urgency,
                 "needs_mediation": assigned.needs_mediation,
+                "channel": case_file["channel"] if case_file else None,
             },
             at,
             await calendar(conn),
@@ -91,10 +93,30 @@ async def open_case(conn: asyncpg.Connection, assigned: CaseAssigned, at: dateti
 
 async def start_clocks(conn: asyncpg.Connection, row: Any, at: datetime, cal: WorkCalendar) -> None:
     """A newly assigned case: the acceptance and the resolution clocks start."""
-    a = accept_deadline(at, await duty_hours(conn, row["station"]), urgent=row["urgency"] == "urgent", cal=cal)
+    duty = await duty_hours(conn, row["station"])
+    a = accept_deadline(at, duty, urgent=row["urgency"] == "urgent", cal=cal)
     await db.clocks.start_clock(conn, row["tracking_no"], "accept", at, a.due_at, a.remind_at, a.note)
-    r = resolve_deadline(cal, at, row["type"], row["urgency"], row["needs_mediation"])
+    r = resolve_deadline(
+        cal, at, row["type"], row["urgency"], row["needs_mediation"], channel=row.get("channel"), duty=duty
+    )
     await db.clocks.start_clock(conn, row["tracking_no"], "resolve", at, r.due_at, r.remind_at, r.note)
+
+
+async def walk_in_arrived_late(conn: asyncpg.Connection, tracking_no: str) -> None:
+    """A walk-in's case file that came after its assignment (the two travel on different topics):
+    the resolution clock started with the ordinary target is set to the same day, from its start."""
+    row = await db.cases.get_case(conn, tracking_no)
+    if row is None:
+        return  # open_case reads the channel when the assignment comes
+    running = [c for c in await db.clocks.clocks(conn, tracking_no) if c["clock"] == "resolve" and c["done_at"] is None]
+    if not running or running[0]["note"].startswith("来访") or row["urgency"] == "urgent":
+        return
+    start = running[0]["started_at"]
+    duty = await duty_hours(conn, row["station"])
+    r = resolve_deadline(
+        await calendar(conn), start, row["type"], row["urgency"], row["needs_mediation"], channel="walk_in", duty=duty
+    )
+    await db.clocks.start_clock(conn, tracking_no, "resolve", start, r.due_at, r.remind_at, r.note)
 
 
 async def perform(

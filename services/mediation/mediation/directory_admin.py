@@ -26,7 +26,7 @@ from fengqiao.outbox import Outbox
 from fengqiao.pii import PiiCipher, mask_email, mask_phone, normalise_phone
 from mediation import db
 from mediation.lifecycle import OPEN
-from mediation.signin import PasswordRefused, set_account
+from mediation.signin import PasswordRefused, end_sessions_of, set_account
 
 # Teams a station has when it names none: those of the deployment's default category rules.
 DEFAULT_TEAMS = ("community", "patrol", "mediation")
@@ -542,7 +542,7 @@ async def change_staff(
         revoked = await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, new))
     await _seal_contact(conn, staff_id, contact, cipher, row)
     if "role" in changed:  # a new role: sessions carry the old one's pages; sign in again
-        await db.accounts.end_sessions_of(conn, staff_id)
+        await end_sessions_of(conn, staff_id)
     await _audit(conn, editor, row["station"], "staff_changed", staff_id, _described(changed, contact))
     fresh = await db.directory.staff_member(conn, staff_id)
     return StaffResult(staff_view(fresh, cipher), revoked_tokens=tuple(revoked))
@@ -554,7 +554,7 @@ async def _leave(
     """The person leaves their station (deactivated or transferred): tokens revoked, sessions
     ended and open cases flagged for the leader, in this transaction."""
     revoked = await DirectoryWriter(conn, outbox).staff(_upserted(staff_id, record))
-    await db.accounts.end_sessions_of(conn, staff_id)
+    await end_sessions_of(conn, staff_id)  # their session tokens were among the revoked ones
     flagged = await db.directory.flag_open_cases(conn, staff_id, sorted(OPEN))
     return revoked, flagged
 

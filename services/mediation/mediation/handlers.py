@@ -24,7 +24,7 @@ from fengqiao.pii import BlindIndex, PiiCipher
 from mediation import access, db, search
 from mediation.access import store_words
 from mediation.additions import record_addition
-from mediation.cases import open_case, perform
+from mediation.cases import open_case, perform, walk_in_arrived_late
 from mediation.commands import Survey
 from mediation.lifecycle import Actor, Rejected
 
@@ -49,6 +49,8 @@ async def on_triage_requested(
     if index is not None:
         keys = search.word_keys(index, data.title, data.content, data.address)
         await db.search.store(conn, data.tracking_no, data.station, keys)
+    if data.channel == "walk_in":
+        await walk_in_arrived_late(conn, data.tracking_no)
 
 
 async def on_case_access_changed(event: CloudEvent, conn: asyncpg.Connection, outbox: Outbox) -> None:

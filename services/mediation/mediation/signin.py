@@ -2,20 +2,30 @@
 repeated failures, server-side sessions with idle and absolute timeouts, CSRF tokens per session.
 
 A session is valid only while its person is active in the directory: deactivating or moving
-someone ends it at once (the directory writer also deletes their sessions)."""
+someone ends it at once (the directory writer also deletes their sessions).
+
+Each session carries a session-bound API token (issue 16), so the console can call intake's and
+notify's APIs as the signed-in person without reading their databases: its plaintext is derived
+from the session cookie (never stored, never sent to the browser), only its hash is announced like
+every token's, it expires with the session, and every path that ends a session revokes it."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from fengqiao.auth import TOKEN_PREFIX
+from fengqiao.directory import DirectoryWriter
+from fengqiao.outbox import Outbox
 from mediation import db
 
 # argon2id with the library's defaults (RFC 9106's second recommended profile: 64 MiB, t=3).
@@ -60,6 +70,68 @@ class Session:
     name: str
     csrf_token: str
     must_change: bool
+    # the session-bound API token for intake and notify (server side only; never rendered)
+    api_token: str = field(default="", repr=False)
+
+
+SESSION_TOKEN_LABEL = "工作台会话"
+
+
+def session_api_token(cookie: str) -> str:
+    """The session's API token, recomputed from its cookie on each request (only its hash is stored)."""
+    digest = hmac.new(cookie.encode(), b"console-api", hashlib.sha256).digest()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def session_token_id(session_hash: str) -> str:
+    """The token's id: derived from the session hash, so ending a session finds its token."""
+    return "session:" + hashlib.sha256(f"token-id:{session_hash}".encode()).hexdigest()[:16]
+
+
+async def _open_session(
+    conn: asyncpg.Connection, cookie: str, account: asyncpg.Record, csrf: str, method: str = "password"
+) -> None:
+    """The session row and its token, in the caller's transaction (the token's event through the outbox)."""
+    session_hash = _hash(cookie)
+    await db.accounts.create_session(conn, session_hash, account["staff_id"], csrf, method=method)
+    outbox = Outbox(conn)
+    await DirectoryWriter(conn, outbox).issue_token(
+        token_id=session_token_id(session_hash),
+        role=account["role"],
+        station=account["station"],
+        staff_id=account["staff_id"],
+        expires_at=datetime.now(UTC) + ABSOLUTE_TIMEOUT,
+        label=SESSION_TOKEN_LABEL,
+        token=session_api_token(cookie),
+    )
+    await outbox.flush()
+
+
+async def revoke_session_tokens(conn: asyncpg.Connection, session_hashes: list[str]) -> None:
+    """The tokens of ended sessions are revoked, announced to every service (call in a transaction)."""
+    if not session_hashes:
+        return
+    outbox = Outbox(conn)
+    writer = DirectoryWriter(conn, outbox)
+    for session_hash in session_hashes:
+        await writer.revoke_token(session_token_id(session_hash))
+    await outbox.flush()
+
+
+async def sweep_expired_sessions(pool: asyncpg.Pool, now: datetime) -> int:
+    """Sessions nobody came back to after their timeout: ended, and their tokens revoked (a leaked
+    cookie must not keep working at intake and notify until the token's own 12-hour expiry)."""
+    async with pool.acquire() as conn, conn.transaction():
+        ended = await db.accounts.end_expired_sessions(
+            conn, now, IDLE_TIMEOUT.total_seconds(), ABSOLUTE_TIMEOUT.total_seconds()
+        )
+        await revoke_session_tokens(conn, ended)
+    return len(ended)
+
+
+async def end_sessions_of(conn: asyncpg.Connection, staff_id: str) -> None:
+    """Every session of a person ends (password reset, new role) and their tokens are revoked."""
+    await revoke_session_tokens(conn, await db.accounts.end_sessions_of(conn, staff_id))
 
 
 def _hash(value: str) -> str:
@@ -132,7 +204,7 @@ async def sign_in(pool: asyncpg.Pool, username: str, password: str, now: datetim
         await db.accounts.clear_failures(conn, username)
         if HASHER.check_needs_rehash(account["password_hash"]):
             await db.accounts.rehash(conn, account["staff_id"], HASHER.hash(password))
-        await db.accounts.create_session(conn, _hash(cookie), account["staff_id"], csrf)
+        await _open_session(conn, cookie, account, csrf)
     session = Session(
         _hash(cookie),
         account["staff_id"],
@@ -141,6 +213,7 @@ async def sign_in(pool: asyncpg.Pool, username: str, password: str, now: datetim
         account["name"],
         csrf,
         account["must_change"],
+        session_api_token(cookie),
     )
     return cookie, session
 
@@ -158,10 +231,17 @@ async def sign_in_verified(pool: asyncpg.Pool, username: str, now: datetime) -> 
     if not account["active"]:
         raise SignInRefused("该工作人员账号已停用，无法登录。")
     cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    async with pool.acquire() as conn:
-        await db.accounts.create_session(conn, _hash(cookie), account["staff_id"], csrf, method="oidc")
+    async with pool.acquire() as conn, conn.transaction():
+        await _open_session(conn, cookie, account, csrf, method="oidc")
     session = Session(
-        _hash(cookie), account["staff_id"], account["role"], account["station"], account["name"], csrf, False
+        _hash(cookie),
+        account["staff_id"],
+        account["role"],
+        account["station"],
+        account["name"],
+        csrf,
+        False,
+        session_api_token(cookie),
     )
     return cookie, session
 
@@ -174,7 +254,8 @@ async def current_session(conn: asyncpg.Connection, cookie: str | None, now: dat
     if row is None:
         return None
     if now - row["last_seen_at"] > IDLE_TIMEOUT or now - row["created_at"] > ABSOLUTE_TIMEOUT:
-        await db.accounts.end_session(conn, row["session_hash"])
+        async with conn.transaction():  # an idle-expired session's token goes with it
+            await revoke_session_tokens(conn, await db.accounts.end_session(conn, row["session_hash"]))
         return None
     if now - row["last_seen_at"] > TOUCH_EVERY:
         await db.accounts.touch_session(conn, row["session_hash"], now)
@@ -186,6 +267,7 @@ async def current_session(conn: asyncpg.Connection, cookie: str | None, now: dat
         row["name"],
         row["csrf_token"],
         row["must_change"],
+        session_api_token(cookie),
     )
 
 
@@ -230,7 +312,8 @@ async def change_password(pool: asyncpg.Pool, session: Session, current: str, ne
     new_hash = await asyncio.to_thread(HASHER.hash, new)
     async with pool.acquire() as conn, conn.transaction():
         await db.accounts.set_password(conn, session.staff_id, row["username"], new_hash, must_change=False)
-        await db.accounts.end_other_sessions(conn, session.staff_id, session.session_hash)
+        ended = await db.accounts.end_other_sessions(conn, session.staff_id, session.session_hash)
+        await revoke_session_tokens(conn, ended)
 
 
 async def set_account(
@@ -248,11 +331,12 @@ async def set_account(
             await db.accounts.set_password(conn, staff_id, username, HASHER.hash(password), must_change=must_change)
     except asyncpg.UniqueViolationError:  # the same name taken at the same moment by another request
         raise PasswordRefused("username", f"用户名“{username}”已被使用。") from None
-    await db.accounts.end_sessions_of(conn, staff_id)
+    await end_sessions_of(conn, staff_id)
 
 
 async def sign_out(conn: asyncpg.Connection, session: Session, *, everywhere: bool = False) -> None:
-    if everywhere:
-        await db.accounts.end_sessions_of(conn, session.staff_id)
-    else:
-        await db.accounts.end_session(conn, session.session_hash)
+    async with conn.transaction():
+        if everywhere:
+            await end_sessions_of(conn, session.staff_id)
+        else:
+            await revoke_session_tokens(conn, await db.accounts.end_session(conn, session.session_hash))

@@ -106,14 +106,36 @@ async def touch_session(conn: asyncpg.Connection, session_hash: str, now: dateti
     await conn.execute("UPDATE sessions SET last_seen_at = $2 WHERE session_hash = $1", session_hash, now)
 
 
-async def end_session(conn: asyncpg.Connection, session_hash: str) -> None:
-    await conn.execute("DELETE FROM sessions WHERE session_hash = $1", session_hash)
+async def end_session(conn: asyncpg.Connection, session_hash: str) -> list[str]:
+    """Delete a session; returns the hashes of the sessions deleted (for their console tokens)."""
+    rows = await conn.fetch("DELETE FROM sessions WHERE session_hash = $1 RETURNING session_hash", session_hash)
+    return [r["session_hash"] for r in rows]
 
 
-async def end_sessions_of(conn: asyncpg.Connection, staff_id: str) -> int:
-    result = await conn.execute("DELETE FROM sessions WHERE staff_id = $1", staff_id)
-    return int(result.split()[-1])
+async def end_sessions_of(conn: asyncpg.Connection, staff_id: str) -> list[str]:
+    rows = await conn.fetch("DELETE FROM sessions WHERE staff_id = $1 RETURNING session_hash", staff_id)
+    return [r["session_hash"] for r in rows]
 
 
-async def end_other_sessions(conn: asyncpg.Connection, staff_id: str, keep_hash: str) -> None:
-    await conn.execute("DELETE FROM sessions WHERE staff_id = $1 AND session_hash <> $2", staff_id, keep_hash)
+async def end_other_sessions(conn: asyncpg.Connection, staff_id: str, keep_hash: str) -> list[str]:
+    rows = await conn.fetch(
+        "DELETE FROM sessions WHERE staff_id = $1 AND session_hash <> $2 RETURNING session_hash", staff_id, keep_hash
+    )
+    return [r["session_hash"] for r in rows]
+
+
+async def end_expired_sessions(
+    conn: asyncpg.Connection, now: datetime, idle_s: float, absolute_s: float, limit: int = 500
+) -> list[str]:
+    """Delete sessions past their idle or absolute timeout (oldest first, `limit` at a time)."""
+    rows = await conn.fetch(
+        "DELETE FROM sessions WHERE session_hash IN (SELECT session_hash FROM sessions "
+        "WHERE last_seen_at < $1::timestamptz - make_interval(secs => $2) "
+        "OR created_at < $1::timestamptz - make_interval(secs => $3) "
+        "ORDER BY last_seen_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING session_hash",
+        now,
+        idle_s,
+        absolute_s,
+        limit,
+    )
+    return [r["session_hash"] for r in rows]
