@@ -105,13 +105,13 @@ async def sample_cases(dsn: str) -> dict[str, str]:
     conn = await asyncpg.connect(dsn, server_settings={"search_path": "mediation"})
     try:
         mine = await conn.fetchval(
-            "SELECT tracking_no FROM cases WHERE assignee_id = $1 AND status = 'in_progress' "
-            "ORDER BY tracking_no LIMIT 1",
+            "SELECT tracking_no FROM cases WHERE assignee_id = $1 "
+            "ORDER BY status = 'in_progress' DESC, status NOT IN ('closed', 'voided') DESC, tracking_no LIMIT 1",
             OFFICER,
         )
         closed = await conn.fetchval(
             "SELECT tracking_no FROM cases WHERE station = $1 AND status = 'closed' "
-            "AND submitted_at < now() - interval '1 year' ORDER BY tracking_no LIMIT 1",
+            "ORDER BY submitted_at < now() - interval '1 year' DESC, tracking_no LIMIT 1",
             STATION,
         )
         size = await conn.fetchval("SELECT pg_size_pretty(pg_database_size(current_database()))")
@@ -247,7 +247,7 @@ def main() -> None:
             c.close()
         report = {
             "when": datetime.now(UTC).isoformat(),
-            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "load_average": os.getloadavg()},
             "cases": int(sample["cases"]),
             "stations": int(sample["stations"]),
             "seed_seconds": round(seed_s, 1),
@@ -260,7 +260,7 @@ def main() -> None:
         path = out / f"console-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
         path.write_text(json.dumps(report, indent=2))
         print(f"[bench] {sample['cases']} cases, {sample['stations']} stations, seed {seed_s:.0f} s")
-        print(f"[bench] database size {sample['db_size']}")
+        print(f"[bench] database size {sample['db_size']}; load average {os.getloadavg()}")
         print(f"[bench] written to {path}")
     finally:
         stop_process(mediation)

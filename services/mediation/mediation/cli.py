@@ -331,6 +331,7 @@ def seed(cases: int, stations: int, seed_value: int) -> None:
     dsn = _dsn()
     cipher = _pii_cipher()
     started = time.monotonic()
+    click.echo(f"stations SY001… and their staff, then {cases:,} cases (batches of 10,000) …", err=True)
     with tqdm(total=cases, unit="case", desc="seeding", unit_scale=True) as bar:
         report = asyncio.run(
             run_seed(dsn, cases=cases, stations=stations, seed=seed_value, cipher=cipher, progress=bar.update)
