@@ -240,7 +240,7 @@ def main() -> None:
             line = (
                 f"p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f} ms  max {r['max']:7.1f} ms"
                 if r["status"] == 200
-                else f"HTTP {r['status']} (not built on this branch?)"
+                else f"HTTP {r['status']}" + (" (not built on this branch?)" if r["status"] == 404 else "")
             )
             print(f"[bench] {route.label:<38} {line}", flush=True)
         for c in clients.values():
