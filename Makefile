@@ -9,7 +9,8 @@ NODE_STAMP := node_modules/.install-stamp
 PACKAGES := libs/fengqiao services/intake services/triage services/mediation services/notify
 PYPROJECTS := $(addsuffix /pyproject.toml,$(PACKAGES))
 
-.PHONY: run test unit bench bench-notify bench-triage bench-urgent fuzz install system-deps lock clean-data compose-config lint fix screenshots
+.PHONY: run test unit bench bench-console bench-notify bench-triage bench-urgent fuzz install system-deps lock clean-data \
+	compose-config lint fix screenshots
 
 run: install
 	$(BIN)/fengqiao dev
@@ -32,6 +33,14 @@ unit: install
 
 bench: install
 	$(BIN)/python bench/e2e_bench.py
+
+# Console page times (issue 16) on a large synthetic history: its own embedded PostgreSQL in
+# .fengqiao/bench-console (kept: a second run skips the seeding done), `fengqiao seed`, mediation
+# alone; p50/p95/max per page. CASES= and STATIONS= change the size (default 1,000,000 / 200).
+CASES ?= 1000000
+STATIONS ?= 200
+bench-console: install
+	$(BIN)/python bench/console_bench.py --cases $(CASES) --stations $(STATIONS)
 
 # Notify's delivery queue: drain rate through a real SMS gateway, steady latency, channel isolation.
 bench-notify: install

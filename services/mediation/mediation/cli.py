@@ -1,5 +1,6 @@
 """`fengqiao calendar ...` (load a year's statutory holidays and adjusted working days) and
-`fengqiao roster ...` (a station's weekly duty pattern from a file, the days ahead, leave)."""
+`fengqiao roster ...` (a station's weekly duty pattern from a file, the days ahead, leave) and
+`fengqiao seed` (a large synthetic history for benchmarks, mediation.bulk_seed)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import asyncio
 import csv
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from fengqiao.pii import PiiCipher
 
 
 def parse_schedule(text: str) -> list[tuple[date, bool, str]]:
@@ -282,3 +287,57 @@ def roster_leave(staff: str, day_from: object, day_to: object, reason: str | Non
             click.echo(line)
     except RosterRefused as exc:
         raise click.ClickException(exc.message) from exc
+
+
+# -- fengqiao seed -----------------------------------------------------------------------------------
+
+
+def _pii_cipher() -> PiiCipher:
+    """The deployment's personal-data keys: FENGQIAO_PII_KEYS, else the dev stack's key file."""
+    from fengqiao.pii import PiiCipher, PiiKeyError
+    from fengqiao.settings import Settings
+
+    settings = Settings()
+    value = settings.pii_keys.get_secret_value() if settings.pii_keys else None
+    key_file = settings.fengqiao_home / "pii-keys"
+    if not value and key_file.exists():
+        value = key_file.read_text().strip()
+    try:
+        return PiiCipher.from_setting(value)
+    except PiiKeyError as exc:
+        raise click.ClickException(f"FENGQIAO_PII_KEYS: {exc}") from None
+
+
+@click.command("seed")
+@click.option(
+    "--cases", type=click.IntRange(1, 20_000_000), required=True, help="how many cases in all (existing ones count)"
+)
+@click.option(
+    "--stations", type=click.IntRange(1, 999), default=200, show_default=True, help="synthetic stations SY001..."
+)
+@click.option("--seed", "seed_value", type=click.IntRange(0), default=1, show_default=True, help="random seed")
+def seed(cases: int, stations: int, seed_value: int) -> None:
+    """A large synthetic history for benchmarks: stations SY001... with eight staff each (through
+    the directory functions) and CASES cases over the last two years (COPY into mediation's tables:
+    cases, history, clocks, case access, the citizen's words sealed with FENGQIAO_PII_KEYS).
+    Against the dev stack or DATABASE_URL. Only mediation is seeded: intake, triage and notify
+    know nothing of these cases. A second run adds only what is missing."""
+    import time
+
+    from tqdm import tqdm
+
+    from mediation.bulk_seed import run_seed
+
+    dsn = _dsn()
+    cipher = _pii_cipher()
+    started = time.monotonic()
+    click.echo(f"stations SY001… and their staff, then {cases:,} cases (batches of 10,000) …", err=True)
+    with tqdm(total=cases, unit="case", desc="seeding", unit_scale=True) as bar:
+        report = asyncio.run(
+            run_seed(dsn, cases=cases, stations=stations, seed=seed_value, cipher=cipher, progress=bar.update)
+        )
+    click.echo(
+        f"stations: {report.stations_created} created; staff: {report.staff_created} created; "
+        f"cases: {report.cases_created} created, {report.cases_existing} already there "
+        f"({time.monotonic() - started:.0f} s)"
+    )

@@ -152,10 +152,20 @@ def _filter_args(station: str | None, q: CaseQuery) -> list[Any]:
     ]
 
 
+async def _plan_per_request(conn: asyncpg.Connection) -> None:
+    """The list statements' filters are `($n IS NULL OR ...)`: only a plan made for the values at
+    hand can use an index. asyncpg prepares statements, and after five executions PostgreSQL may
+    switch to a generic plan; at a million cases that was a sequential scan of every case with its
+    row-level security subqueries, over the 4.5 s request limit (docs/benchmarks.md). Plan each
+    execution for its values, for the rest of this transaction."""
+    await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery) -> list[asyncpg.Record]:
     """One page of the station's cases as `q` asks; `assigned_at` and `accept_due_at` are those of
     the current assignment (the acceptance clock restarts on reassignment and transfer), `due_at`
     the running acceptance or resolution deadline, `overdue` whether a running clock is past due."""
+    await _plan_per_request(conn)
     return await conn.fetch(
         "SELECT c.tracking_no, c.station, c.status, c.type, c.category, c.urgency, c.channel, c.assignee_id, "
         "c.flagged, c.assignment_reason, "
@@ -176,6 +186,7 @@ async def list_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery
 
 async def count_cases(conn: asyncpg.Connection, station: str | None, q: CaseQuery) -> int:
     """How many cases match `q` across all its pages."""
+    await _plan_per_request(conn)
     total = await conn.fetchval(f"SELECT count(*) FROM cases c {_WHERE}", *_filter_args(station, q))
     return int(total)
 
