@@ -57,6 +57,10 @@ ROUTES = [
     Route("leader", "station overdue (API)", "/api/v1/cases?overdue=true&limit=50", api=True),
     Route("leader", "station page 21 (API)", "/api/v1/cases?limit=50&offset=1000", api=True),
     Route("officer", "search tracking no (page)", "/console/?q={closed}"),
+    Route("leader", "station search, tracking no (page)", "/console/station?q={closed}"),
+    Route("leader", "station search, words (page)", "/console/station?q=%E5%99%AA%E9%9F%B3%E6%89%B0%E6%B0%91"),
+    Route("leader", "station search, phone (page)", "/console/station?q=13800138000"),
+    Route("leader", "station, all statuses (page)", "/console/station?status=all"),
     Route(
         "leader",
         "search filters (API)",

@@ -32,7 +32,7 @@ import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from fengqiao.cli import _migrate_all, _seed
+from fengqiao.admin import migrate_all, seed_demo
 from fengqiao.devstack import (
     SERVICES,
     EmbeddedBroker,
@@ -446,8 +446,8 @@ def main() -> None:
         asyncio.run(
             create_topics(bootstrap, Topics.all(), partitions=4, replication=1, compacted=frozenset({Topics.DIRECTORY}))
         )
-        asyncio.run(_migrate_all(dsn, SERVICES))
-        credentials = asyncio.run(_seed(dsn))
+        asyncio.run(migrate_all(dsn, SERVICES))
+        credentials = asyncio.run(seed_demo(dsn))
         integration = next(c["token"] for c in credentials if c["role"] == "integration")
 
         wanted = set(args.only.split(",")) if args.only else None
