@@ -6,6 +6,10 @@ with the session; and another station's officer filing for their own station onl
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,11 +18,17 @@ import asyncpg
 import httpx
 
 from fengqiao.constants import STATION_TZ
-from mediation.signin import session_api_token, sweep_expired_sessions
+from mediation.signin import session_api_token, sweep_expired_sessions, use_token_key
 from tests.e2e.helpers import console_notifications, console_sign_in, sql, staff_get, token
 
 SUBMIT = "登记并打印回执"
 AGE = "UPDATE mediation.sessions SET {} WHERE staff_id = $1"
+
+
+def api_token(cookie: str) -> str:
+    """The session's token as mediation derives it, with the test stack's key (tests/conftest.py)."""
+    use_token_key(os.environ["FENGQIAO_PII_INDEX_KEY"].encode())
+    return session_api_token(cookie)
 
 
 def _record(desk, kind: str, content: str, **fields: str) -> tuple[str, str | None]:
@@ -122,11 +132,15 @@ def _wait_status(url: str, headers: dict, statuses: set[int], timeout: float = 1
 def test_signing_out_revokes_the_session_token(stack, desk):
     console_sign_in(desk, stack, "KZ01-P2", "/console/")
     (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
-    bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
+    bearer = {"Authorization": f"Bearer {api_token(cookie)}"}
     inbox = f"{stack['urls']['notify']}/api/v1/inbox"
     disclosures = f"{stack['urls']['intake']}/api/v1/disclosures"  # leadership only: 403 for an officer
     _wait_status(inbox, bearer, {200})  # the token reached notify and intake as the person
     _wait_status(disclosures, bearer, {403})
+    # the cookie alone does not give the token: it is keyed with the server's secret too
+    unkeyed = hmac.new(cookie.encode(), b"console-api", hashlib.sha256).digest()
+    guess = "fq_" + base64.urlsafe_b64encode(unkeyed).rstrip(b"=").decode()
+    assert httpx.get(inbox, headers={"Authorization": f"Bearer {guess}"}, timeout=5).status_code == 401
     _sign_out(desk)
     _wait_status(inbox, bearer, {401})
     _wait_status(disclosures, bearer, {401})
@@ -137,7 +151,7 @@ def test_a_timed_out_session_takes_its_token_with_it(stack, infra, desk):
     revoked; one nobody comes back to is swept (its SQL run here directly, as the sweep runs it)."""
     console_sign_in(desk, stack, "KZ01-P3", "/console/")
     (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
-    bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
+    bearer = {"Authorization": f"Bearer {api_token(cookie)}"}
     inbox = f"{stack['urls']['notify']}/api/v1/inbox"
     _wait_status(inbox, bearer, {200})
     _off_loop(sql, infra.dsn, AGE.format("last_seen_at = now() - interval '31 minutes'"), "KZ01-P3")
@@ -147,7 +161,7 @@ def test_a_timed_out_session_takes_its_token_with_it(stack, infra, desk):
 
     console_sign_in(desk, stack, "KZ01-P4", "/console/")
     (cookie,) = [c["value"] for c in desk.context.cookies() if c["name"] == "fq_session"]
-    bearer = {"Authorization": f"Bearer {session_api_token(cookie)}"}
+    bearer = {"Authorization": f"Bearer {api_token(cookie)}"}
     _wait_status(inbox, bearer, {200})
     _off_loop(sql, infra.dsn, AGE.format("created_at = now() - interval '13 hours'"), "KZ01-P4")
     _off_loop(asyncio.run, _sweep(infra.dsn))

@@ -56,7 +56,7 @@ from mediation.rosters_api import roster_refused
 from mediation.rosters_api import router as rosters_router
 from mediation.seed import seed_demo
 from mediation.service_calls import Services
-from mediation.signin import sweep_expired_sessions
+from mediation.signin import sweep_expired_sessions, use_token_key
 from mediation.timers import fire_due
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -221,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.services = Services.from_settings(settings)  # intake and notify, for the console
     app.state.oidc = OidcClient.from_settings(settings)
     app.state.pii_index = index
+    use_token_key(settings.pii_index_key.get_secret_value().encode() if settings.pii_index_key else b"")
     app.state.console_refresh_s = settings.console_refresh_s
     return app
 

@@ -27,7 +27,15 @@ from mediation.console_case_view import (
     read_command,
     steps_in_words,
 )
-from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render, secure_headers
+from mediation.console_common import (
+    SessionDep,
+    actor_of_session,
+    principal_of,
+    read_form,
+    render,
+    row_id,
+    secure_headers,
+)
 from mediation.console_replies import fill
 from mediation.deps import CipherDep, TrackingNo
 from mediation.lifecycle import Rejected
@@ -79,8 +87,7 @@ async def _page(
 
 def _version(form: FormData) -> int | None:
     """The version the form was rendered with; a form without one is treated as stale (0)."""
-    value = str(form.get("version", ""))
-    return int(value) if value.isdigit() and len(value) < 19 else 0
+    return row_id(form.get("version")) or 0
 
 
 @router.get("/console/cases/{tracking_no}", response_class=HTMLResponse)
@@ -129,11 +136,11 @@ async def act(
 async def _with_reply(rt: Runtime, session: Session, form: FormData, tracking_no: str) -> FormData:
     """Without JavaScript the chosen reusable reply is not in the summary field yet: an empty
     summary takes it (with htmx it was put there when chosen, and may have been edited since)."""
-    raw = str(form.get("reply_id", ""))
-    if str(form.get("summary", "")).strip() or not raw.isdigit() or not 0 < int(raw) < 2**63 or not session.station:
+    reply_id = row_id(form.get("reply_id"))
+    if str(form.get("summary", "")).strip() or reply_id is None or not session.station:
         return form
     async with staff_unit(rt.pool, principal_of(session)) as (conn, _):
-        reply = await db.replies.get(conn, session.station, int(raw))
+        reply = await db.replies.get(conn, session.station, reply_id)
     if reply is None:
         return form
     kept = [(k, v) for k, v in form.multi_items() if k != "summary"]
@@ -223,7 +230,7 @@ async def link_measure(
     form = await read_form(request, session)
     value = str(form.get("measure_id", ""))
     error = {"command": "rectification", "message": ""}
-    if not value.isdigit() or len(value) > 18:
+    if row_id(value) is None:
         error["message"] = "请选择整改措施。"
         return await _page(request, rt, session, cipher, tracking_no, status=422, error=error)
     principal = principal_of(session)

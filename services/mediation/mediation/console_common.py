@@ -7,6 +7,7 @@ A console page is server-rendered Jinja2 and works without JavaScript; htmx (ser
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -95,7 +96,10 @@ def secure_headers(response: Response) -> Response:
 
 async def _session(request: Request, rt: RuntimeDep, fq_session: Annotated[str | None, Cookie()] = None) -> Session:
     async with rt.pool.acquire() as conn:
-        session = await current_session(conn, fq_session, datetime.now(UTC))
+        # a page's background poll (X-FQ-Poll) is not the person's activity: an unattended console
+        # still signs out after the idle timeout
+        polled = request.headers.get("X-FQ-Poll") == "1"
+        session = await current_session(conn, fq_session, datetime.now(UTC), activity=not polled)
     if session is None:
         # back to the page afterwards: the one asked for, or (a form or an htmx fragment) the page it was on
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -133,6 +137,13 @@ async def read_form(request: Request, session: Session, max_fields: int = 40) ->
     if not csrf_ok(session, str(form.get("csrf_token", ""))):
         raise FormExpired
     return form
+
+
+def row_id(value: object) -> int | None:
+    """A form's id field as a positive bigint, or None (ASCII digits only: "²" is a digit to
+    str.isdigit, not to int)."""
+    text = str(value or "")
+    return int(text) if re.fullmatch(r"[0-9]{1,18}", text) and int(text) > 0 else None
 
 
 def safe_next(value: str | None) -> str:

@@ -24,7 +24,7 @@ from fengqiao.runtime import RuntimeDep
 from mediation import db, records
 from mediation.api import _STATUS_FOR_CODE
 from mediation.cases import case_of
-from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render
+from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render, row_id
 from mediation.deps import BlindIndexDep, CipherDep, OutcomesDep, RowId, TrackingNo
 from mediation.lifecycle import Actor, Rejected
 from mediation.records_api import (
@@ -226,8 +226,8 @@ def _record_view(data: dict[str, Any], reveal: bool, names: dict[str, str]) -> d
             {
                 "session_id": s["session_id"],
                 "scheduled_at": _local(s["scheduled_at"]),
-                "place": s["place"],
-                "attendees": "、".join(s["attendees"]),
+                "place": text(s["place"]) if s["place"] else s["place"],
+                "attendees": text("、".join(s["attendees"])),
                 "held_at": _local(s["held_at"]),
                 "minutes": text(s["minutes"]) if s["minutes"] else None,
             }
@@ -484,9 +484,10 @@ async def record_agreement(
         checks = [_day("performance_checks", str(d)) for d in form.getlist("performance_check") if str(d).strip()]
         signers = []
         for raw in form.getlist("signer"):
-            if not str(raw).isdigit():
+            party_id = row_id(raw)
+            if party_id is None:
                 raise FieldRefused("signatures", "签名的当事人不正确。")
-            signers.append({"party_id": int(str(raw)), "signed_at": signed_at})
+            signers.append({"party_id": party_id, "signed_at": signed_at})
         body = _model(
             AgreementIn,
             {

@@ -37,12 +37,13 @@ from mediation.console_common import (
 from mediation.lifecycle import Rejected, review_label
 from mediation.search import tracking_no as typed_tracking_no
 from mediation.signin import Session
-from mediation.unit import staff_unit
+from mediation.unit import audit, staff_unit
 
 router = APIRouter(include_in_schema=False)
 
 OPEN_STATUSES = ("assigned", "accepted", "in_progress", "mediating", "returned", "reopened")
 PAGE_SIZE = 25
+MAX_PAGE = 400  # 10,000 cases deep; further back, narrow the filters
 SEARCH_CANDIDATES = 200  # cases opened to confirm a words search; more hits: narrow the words
 STATUS_CHOICES = {"open": "未办结（全部）", **{s: STATUS_LABELS[s] for s in (*OPEN_STATUSES, "resolved", "visited")}}
 STATUS_CHOICES |= {"closed": STATUS_LABELS.get("closed", "已办结"), "all": "全部状态"}
@@ -89,7 +90,7 @@ class Filters:
                 return None
 
         try:
-            page = max(1, min(int(str(params.get("page", "1") or "1")), 40_000))
+            page = max(1, min(int(str(params.get("page", "1") or "1")), MAX_PAGE))
         except ValueError:
             page = 1
         since, until = day("since"), day("until")
@@ -163,7 +164,9 @@ async def find(
     keys = search.word_keys(index, typed)
     hits = []
     for tracking_no in await db.search.candidates(conn, keys, SEARCH_CANDIDATES):
-        words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no), reveal=True)
+        # confirmed against the words as staff see them (masked): a search must not test guesses
+        # of a hidden phone or ID number digit by digit
+        words = citizen_words(cipher, tracking_no, await db.access.case_file(conn, tracking_no))
         if search.contains(words, typed):
             hits.append(tracking_no)
     return tuple(hits), None
@@ -202,6 +205,15 @@ async def _listing(
         )
         if search_problem:
             problems["q"] = search_problem
+        if hits is not None:  # who searched, how, and how much was found (never what was typed)
+            how = (
+                "phone"
+                if search.looks_like_phone(filters.q)
+                else "number"
+                if search.tracking_no(filters.q)
+                else "words"
+            )
+            await audit(conn, principal, "search_cases", None, station, f"{how}: {len(hits)} found")
         if hits is not None:
             # a search looks through every status unless one was chosen
             query = replace(query, tracking_nos=hits, statuses=None if filters.status == "open" else query.statuses)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -57,6 +57,25 @@ INTAKE_FIELDS = {
 }
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_request_id(at: datetime) -> str:
+    """A form's own id (its Idempotency-Key at intake), carrying when the form was opened."""
+    return f"{uuid.uuid4().hex}-{int(at.timestamp())}"
+
+
+def request_time(request_id: str, now: datetime, *, keep: timedelta = timedelta(days=1)) -> datetime:
+    """When the form was opened, from its id: sent to intake as the time of the visit or call, so a
+    reload of the receipt sends the same body. An id without a usable time: now."""
+    _, _, stamp = request_id.rpartition("-")
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 11:
+        return now
+    at = datetime.fromtimestamp(int(stamp), UTC)
+    return at if now - keep <= at <= now + timedelta(minutes=5) else now
+
+
 @dataclass(frozen=True)
 class Visit:
     kind: str
@@ -71,7 +90,7 @@ class Visit:
 def _form_page(
     request: Request, session: Session, status: int = 200, *, visit: Visit | None = None, **context: Any
 ) -> HTMLResponse:
-    visit = visit or Visit("walk_in", "", "", "", "", "", uuid.uuid4().hex)
+    visit = visit or Visit("walk_in", "", "", "", "", "", new_request_id(_now()))
     context.setdefault("errors", {})
     return render(
         request, "console/reception.html", status, me=session, active="reception", kinds=KINDS, v=visit, **context
@@ -81,7 +100,7 @@ def _form_page(
 def _read_visit(form: Any) -> tuple[Visit, dict[str, str]]:
     values = {k: str(form.get(k, "")).strip() for k in FIELDS}
     kind = str(form.get("kind", ""))
-    request_id = str(form.get("request_id", ""))[:64] or uuid.uuid4().hex
+    request_id = str(form.get("request_id", ""))[:64] or new_request_id(_now())
     errors: dict[str, str] = {}
     if kind not in KINDS:
         errors["kind"] = "请选择来源：来访、热线电话或意见箱。"
@@ -165,15 +184,16 @@ async def reception_submit(request: Request, rt: RuntimeDep, session: SessionDep
     visit, errors = _read_visit(form)
     if errors:
         return _form_page(request, session, 422, visit=visit, errors=errors)
-    now = datetime.now(UTC)
+    now = _now()
     try:
-        answer = await _submit(services_of(request), session, visit, now)
+        # the times sent are the form's own: a reload sends the same request, and gets the same receipt
+        answer = await _submit(services_of(request), session, visit, request_time(visit.request_id, now))
     except NotYetSynced as exc:
         # the session's token has not reached intake yet: keep what was typed, try again shortly
         return _form_page(request, session, 503, visit=visit, problem=exc.message)
     except ServiceProblem as exc:
         if exc.field == "Idempotency-Key":  # the page's form was sent before (back button), then changed
-            fresh = replace(visit, request_id=uuid.uuid4().hex)
+            fresh = replace(visit, request_id=new_request_id(_now()))
             return _form_page(
                 request,
                 session,

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fengqiao.runtime import RuntimeDep
 from mediation import db
-from mediation.console_common import LEADERSHIP, SessionDep, principal_of, read_form, render
+from mediation.console_common import LEADERSHIP, SessionDep, principal_of, read_form, render, row_id
 from mediation.search import tracking_no as typed_tracking_no
 from mediation.signin import Session
 from mediation.unit import staff_unit
@@ -56,7 +56,7 @@ async def save_reply(request: Request, rt: RuntimeDep, session: SessionDep) -> R
     if session.role not in LEADERSHIP or not session.station:
         return await _page(request, rt, session, 403, errors={"title": "只有所领导可以维护常用答复。"})
     raw_id = str(form.get("id", "") or "")
-    reply_id = int(raw_id) if raw_id.isdigit() and 0 < int(raw_id) < 2**63 else None
+    reply_id = row_id(raw_id)
     title, body = str(form.get("title", "")).strip(), str(form.get("body", "")).strip()
     typed = {"id": reply_id, "title": title, "body": body}
     errors = {}

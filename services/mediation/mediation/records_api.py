@@ -321,10 +321,27 @@ async def print_agreement(
     return templates.TemplateResponse(request, "agreement.html", agreement_page(tracking_no, data))
 
 
+def _masked(value: Any) -> Any:
+    """Phone and ID numbers masked in an agreement's text, its list of terms or its performance."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    return value
+
+
 def agreement_page(tracking_no: str, data: dict[str, Any], *, masked: bool = False) -> dict[str, Any]:
     """What agreement.html shows, from `records.printable_agreement` (which has an agreement).
-    `masked`: the parties' phone and ID numbers masked (the console prints so unless asked)."""
+    `masked`: phone and ID numbers masked, the parties' own and any in the agreement's text (the
+    console prints so unless asked; names and addresses stay: the parties sign this page)."""
     agreement = data["agreement"]
+    if masked:
+        agreement = {
+            **agreement,
+            **{k: _masked(agreement.get(k)) for k in ("facts", "dispute", "terms", "performance")},
+        }
     parties = [
         {**p, "phone": mask_phone(p["phone"]), "id_no": mask_text(p["id_no"])} if masked else p for p in data["parties"]
     ]

@@ -127,6 +127,6 @@ async def measure(conn: asyncpg.Connection, measure_id: int) -> dict[str, Any]:
         raise Rejected("not_found", "未找到该整改措施。")
     return {
         **dict(row),
-        "tracking_nos": sorted(await db.rectification.items(conn, measure_id)),
+        "tracking_nos": await db.rectification.visible_items(conn, measure_id),
         "progress": [dict(n) for n in await db.rectification.progress(conn, measure_id)],
     }

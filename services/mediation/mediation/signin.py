@@ -18,6 +18,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -77,9 +78,21 @@ class Session:
 SESSION_TOKEN_LABEL = "工作台会话"
 
 
+_TOKEN_KEY: list[bytes] = []  # the server's secret for session tokens: use_token_key() at start
+
+
+def use_token_key(key: bytes) -> None:
+    """Set by the composition root from the blind-index key: with the cookie alone nobody can
+    compute the session's API token (a stolen cookie stays a console session, not an API key)."""
+    _TOKEN_KEY[:] = [hashlib.sha256(b"fengqiao console-api token\0" + key).digest()]
+
+
 def session_api_token(cookie: str) -> str:
-    """The session's API token, recomputed from its cookie on each request (only its hash is stored)."""
-    digest = hmac.new(cookie.encode(), b"console-api", hashlib.sha256).digest()
+    """The session's API token, recomputed from its cookie and the server's secret on each request
+    (only its hash is stored)."""
+    if not _TOKEN_KEY:
+        raise RuntimeError("signin.use_token_key() was not called")
+    digest = hmac.new(_TOKEN_KEY[0], cookie.encode(), hashlib.sha256).digest()
     return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -91,9 +104,16 @@ def session_token_id(session_hash: str) -> str:
 async def _open_session(
     conn: asyncpg.Connection, cookie: str, account: asyncpg.Record, csrf: str, method: str = "password"
 ) -> None:
-    """The session row and its token, in the caller's transaction (the token's event through the outbox)."""
+    """The session row and its token, in the caller's transaction (the token's event through the
+    outbox). A person who must still choose a password gets the token only once they have."""
     session_hash = _hash(cookie)
     await db.accounts.create_session(conn, session_hash, account["staff_id"], csrf, method=method)
+    if method == "password" and account["must_change"]:
+        return
+    await _issue_session_token(conn, session_hash, account, session_api_token(cookie))
+
+
+async def _issue_session_token(conn: asyncpg.Connection, session_hash: str, account: Any, token: str) -> None:
     outbox = Outbox(conn)
     await DirectoryWriter(conn, outbox).issue_token(
         token_id=session_token_id(session_hash),
@@ -102,7 +122,7 @@ async def _open_session(
         staff_id=account["staff_id"],
         expires_at=datetime.now(UTC) + ABSOLUTE_TIMEOUT,
         label=SESSION_TOKEN_LABEL,
-        token=session_api_token(cookie),
+        token=token,
     )
     await outbox.flush()
 
@@ -246,8 +266,11 @@ async def sign_in_verified(pool: asyncpg.Pool, username: str, now: datetime) -> 
     return cookie, session
 
 
-async def current_session(conn: asyncpg.Connection, cookie: str | None, now: datetime) -> Session | None:
-    """The session of a cookie, if it is still valid (idle and absolute timeouts, person active)."""
+async def current_session(
+    conn: asyncpg.Connection, cookie: str | None, now: datetime, *, activity: bool = True
+) -> Session | None:
+    """The session of a cookie, if it is still valid (idle and absolute timeouts, person active).
+    `activity=False`: a page's own background poll, which must not keep an unattended session alive."""
     if not cookie or len(cookie) > 100:
         return None
     row = await db.accounts.session(conn, _hash(cookie))
@@ -257,7 +280,7 @@ async def current_session(conn: asyncpg.Connection, cookie: str | None, now: dat
         async with conn.transaction():  # an idle-expired session's token goes with it
             await revoke_session_tokens(conn, await db.accounts.end_session(conn, row["session_hash"]))
         return None
-    if now - row["last_seen_at"] > TOUCH_EVERY:
+    if activity and now - row["last_seen_at"] > TOUCH_EVERY:
         await db.accounts.touch_session(conn, row["session_hash"], now)
     return Session(
         row["session_hash"],
@@ -314,6 +337,9 @@ async def change_password(pool: asyncpg.Pool, session: Session, current: str, ne
         await db.accounts.set_password(conn, session.staff_id, row["username"], new_hash, must_change=False)
         ended = await db.accounts.end_other_sessions(conn, session.staff_id, session.session_hash)
         await revoke_session_tokens(conn, ended)
+        if session.must_change:  # the session's token, held back until the person chose a password
+            person = {"staff_id": session.staff_id, "role": session.role, "station": session.station}
+            await _issue_session_token(conn, session.session_hash, person, session.api_token)
 
 
 async def set_account(

@@ -69,8 +69,12 @@ async def alerts_of(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.
 async def duplicates(conn: asyncpg.Connection, tracking_no: str) -> list[asyncpg.Record]:
     """The repeats merged into this case, and the case this one was merged into (并单)."""
     return await conn.fetch(
-        "SELECT tracking_no, merged_into, similarity, reason, submitted_at FROM case_duplicates "
-        "WHERE merged_into = $1 OR tracking_no = $1 ORDER BY submitted_at",
+        "SELECT d.tracking_no, d.merged_into, d.similarity, d.reason, d.submitted_at FROM case_duplicates d "
+        "WHERE d.merged_into = $1 "
+        # the case this one went into only if the reader may open it (row-level security on cases);
+        # repeats merged by triage never became cases of their own and share this case's access
+        "OR (d.tracking_no = $1 AND EXISTS (SELECT 1 FROM cases c WHERE c.tracking_no = d.merged_into)) "
+        "ORDER BY d.submitted_at",
         tracking_no,
     )
 

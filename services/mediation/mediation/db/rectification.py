@@ -48,6 +48,7 @@ async def list_measures(conn: asyncpg.Connection, limit: int = 500) -> list[asyn
     return await conn.fetch(
         "SELECT r.*, (r.status = 'open' AND r.due_at < now()) AS overdue, "
         "coalesce((SELECT array_agg(i.tracking_no ORDER BY i.tracking_no) FROM rectification_items i "
+        "JOIN cases c USING (tracking_no) "  # only the cases the reader may open (row-level security)
         "WHERE i.measure_id = r.measure_id), '{}') AS tracking_nos FROM rectifications r "
         "ORDER BY r.created_at DESC LIMIT $1",
         limit,
@@ -67,6 +68,16 @@ async def link_items(conn: asyncpg.Connection, measure_id: int, tracking_nos: li
         "INSERT INTO rectification_items (measure_id, tracking_no) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         [(measure_id, no) for no in tracking_nos],
     )
+
+
+async def visible_items(conn: asyncpg.Connection, measure_id: int) -> list[str]:
+    """The measure's items the reader may open: not a case they are kept out of (row-level security)."""
+    rows = await conn.fetch(
+        "SELECT i.tracking_no FROM rectification_items i JOIN cases c USING (tracking_no) "
+        "WHERE i.measure_id = $1 ORDER BY i.tracking_no",
+        measure_id,
+    )
+    return [r["tracking_no"] for r in rows]
 
 
 async def items(conn: asyncpg.Connection, measure_id: int) -> list[str]:
