@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fengqiao.constants import STATION_TZ
 from tests.e2e.helpers import console_sign_in, submit, token, wait_for_status
 
 OUT = Path(os.environ.get("SCREENSHOTS_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots"))
@@ -30,7 +32,7 @@ ITEMS = [
 
 def _api(stack, method: str, path: str, who: str, **body) -> dict:
     r = httpx.request(
-        method, f"{stack['urls']['mediation']}/api/v1{path}", json=body or None, headers=token(stack, who), timeout=15
+        method, f"{stack['urls']['mediation']}/api/v1{path}", json=body, headers=token(stack, who), timeout=15
     )
     assert r.status_code in (200, 201), r.text
     return r.json()
@@ -89,6 +91,20 @@ def test_screenshots(stack, wide, page):
     wide.goto(f"{mediation}/console/cases/{numbers[2]}")
     _shoot(wide, "console-case")
     wide.goto(f"{mediation}/console/cases/{dispute}/mediation")
+    wide.get_by_role("button", name="建立调解记录").click()
+    for role, name, phone in (("applicant", "周桂兰", "13800138001"), ("respondent", "吴建军", "13800138765")):
+        if role == "respondent":  # the party form folds away once there is a party
+            wide.locator("#parties summary").first.click()
+        wide.get_by_label("身份", exact=True).select_option(role)
+        wide.get_by_label("姓名").fill(name)
+        wide.get_by_label("联系电话").fill(phone)
+        wide.get_by_role("button", name="登记").click()
+    wide.locator("#sessions summary", has_text="安排调解").click()
+    wide.get_by_label("调解时间", exact=True).fill(
+        (datetime.now(STATION_TZ) + timedelta(days=1)).strftime("%Y-%m-%dT10:00")
+    )
+    wide.get_by_label("调解地点").fill("幸福路社区调解室")
+    wide.get_by_role("button", name="安排").click()
     _shoot(wide, "console-mediation")
     wide.goto(f"{mediation}/console/inbox")
     _shoot(wide, "console-inbox")

@@ -40,10 +40,12 @@ def test_a_new_assignment_appears_in_the_open_queue_with_its_clock_in_words(stac
     assert clock.inner_text().startswith(("剩余", "已超时"))
     assert clock.get_attribute("class") in ("fine", "soon", "late")
     # a filter is a plain GET: the page and its address say what is shown
+    desk.locator("summary", has_text="筛选条件").click()
     desk.get_by_label("紧急程度").select_option("urgent")
     desk.get_by_role("button", name="查询").click()
     desk.wait_for_url("**urgency=urgent**")
     assert desk.get_by_role("link", name=no).count() == 0
+    assert "已设置" in desk.locator("summary", has_text="筛选条件").inner_text()  # the panel says so, open
 
 
 def test_the_station_queue_finds_a_case_by_number_phone_and_words(stack, desk):

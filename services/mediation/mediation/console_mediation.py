@@ -282,7 +282,8 @@ async def _page(
                     me=session,
                     no=tracking_no,
                     case=case,
-                    may_open=case["needs_mediation"] and case["status"] in ("accepted", "in_progress", "mediating"),
+                    # as records.open_record: any case the holder took, a dispute or one they flag
+                    may_open=case["status"] in ("accepted", "in_progress", "mediating"),
                     staff=staff,
                     field=field,
                     error=error,

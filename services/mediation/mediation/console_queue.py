@@ -138,6 +138,19 @@ class Filters:
             offset=(self.page - 1) * PAGE_SIZE,
         )
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether any filter besides the search is set (the filter panel opens by itself)."""
+        defaults = Filters()
+        return (
+            any(
+                getattr(self, name) != getattr(defaults, name)
+                for name in ("status", "type", "category", "urgency", "channel", "overdue", "flagged", "since", "until")
+            )
+            or bool(self.assignee)
+            or self.sort != defaults.sort
+        )
+
     def link(self, **changes: Any) -> str:
         """The query string of these filters with `changes` (for the pager's links)."""
         values = {**self.__dict__, **changes}
