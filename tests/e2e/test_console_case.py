@@ -5,8 +5,11 @@ shown, and another station's case answered 404."""
 
 from __future__ import annotations
 
+import base64
 import random
 import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -204,3 +207,32 @@ def test_another_stations_officer_gets_404_for_the_case_and_its_forms(stack, des
         r = desk.context.request.post(f"{base}/console/cases/{no}/{action}", form={"csrf_token": csrf or "", **data})
         assert r.status == 404, action
     assert api_case(stack, no)["status"] == "assigned"
+
+
+def test_the_scanned_slip_opens_from_the_case_page_and_not_for_another_station(stack, desk):
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + uuid.uuid4().hex.encode()
+    item = {
+        "station": "KZ01",
+        "kind": "suggestion_box",
+        "content": f"意见箱纸条：建议派出所延长周末办证时间（{uuid.uuid4().hex[:6]}）",
+        "opened_at": (datetime.now(UTC) - timedelta(minutes=random.randrange(1, 100_000))).isoformat(),
+        "opened_by": "KZ01-IN",
+        "scan_image_base64": base64.b64encode(png).decode(),
+    }
+    r = httpx.post(f"{stack['urls']['intake']}/api/v1/mailbox/items", json=item, headers=token(stack, "KZ01-P2"))
+    assert r.status_code == 202, r.text
+    no = r.json()["tracking_no"]
+    base = stack["urls"]["mediation"]
+    assert staff_get(f"{base}/api/v1/cases/{no}", token(stack, "KZ01-LD")).status_code == 200
+    console_sign_in(desk, stack, "KZ01-LD", f"/console/cases/{no}")
+    link = desk.get_by_role("link", name="意见单扫描件")
+    assert link.get_attribute("href") == f"/console/cases/{no}/scan"
+    # the browser's own session fetches it (the session's token may need a moment to reach intake)
+    deadline = time.monotonic() + 15
+    while (scan := desk.request.get(f"{base}/console/cases/{no}/scan")).status == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert scan.status == 200 and scan.body() == png, scan.status
+    assert scan.headers["content-type"] == "image/png" and "sandbox" in scan.headers["content-security-policy"]
+    assert scan.headers["x-content-type-options"] == "nosniff"
+    console_sign_in(desk, stack, "KZ02-LD", "/console/")
+    assert desk.request.get(f"{base}/console/cases/{no}/scan").status == 404

@@ -185,6 +185,7 @@ RULES: dict[str, tuple] = {
             ("GET", "/print"),
             ("POST", "/print"),
             ("GET", "/visit-record"),
+            ("GET", "/scan"),
         )
     },
     **{

@@ -16,7 +16,7 @@ from starlette.datastructures import FormData
 
 from fengqiao.runtime import Runtime, RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, TYPE_LABELS, URGENCY_LABELS
-from mediation import db, rectification
+from mediation import db, rectification, service_calls
 from mediation.api import apply_correction, refused
 from mediation.commands_api import COMMANDS_BY_NAME, StaleForm, carry_out
 from mediation.console_case_view import (
@@ -39,6 +39,7 @@ from mediation.console_common import (
 from mediation.console_replies import fill
 from mediation.deps import CipherDep, TrackingNo
 from mediation.lifecycle import Rejected
+from mediation.service_calls import services_of
 from mediation.signin import Session
 from mediation.unit import audit, audit_refusal, staff_unit
 
@@ -302,6 +303,43 @@ async def _print_case(
         await audit_refusal(rt.pool, principal_of(session), no)
         return _not_found(request, session)
     return render(request, "console/print_case.html", status=status, me=session, error=error, **FORM_CHOICES, **view)
+
+
+SCAN_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+
+
+@router.get("/console/cases/{tracking_no}/scan", response_model=None)
+async def slip_scan(tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep) -> Response:
+    """The scanned suggestion-box slip, from intake as the signed-in person (intake logs the
+    viewing and checks the person again); a case this person may not open is 404 first."""
+    principal = principal_of(session)
+    async with staff_unit(rt.pool, principal) as (conn, _):
+        row = await db.cases.get_case(conn, tracking_no)
+        if row is not None:
+            await audit(conn, principal, "view_scan", tracking_no, row["station"])
+    if row is None:
+        await audit_refusal(rt.pool, principal, tracking_no)
+        return _not_found(request, session)
+    try:
+        found = await service_calls.slip_scan(services_of(request), session.api_token, tracking_no)
+    except service_calls.ServiceProblem as exc:
+        return render(request, "console/case_missing.html", 503, me=session, message=exc.message)
+    if found is None or found[1].split(";")[0].strip() not in SCAN_TYPES:
+        return render(request, "console/case_missing.html", 404, me=session, message="该事项没有纸质意见单扫描件。")
+    image, content_type = found
+    kind = content_type.split(";")[0].strip()
+    # as intake serves it: never sniffed, never run as a page of ours, a PDF downloaded
+    disposition = "attachment" if kind == "application/pdf" else "inline"
+    return Response(
+        image,
+        media_type=kind,
+        headers={
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Content-Disposition": f'{disposition}; filename="scan-{tracking_no}.{SCAN_TYPES[kind]}"',
+        },
+    )
 
 
 @router.get("/console/cases/{tracking_no}/visit-record", response_class=HTMLResponse)

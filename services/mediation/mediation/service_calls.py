@@ -132,3 +132,35 @@ async def inbox(services: Services, token: str, limit: int = 100) -> dict[str, A
 async def mark_read(services: Services, token: str, ids: list[int] | None) -> dict[str, Any]:
     """Mark some (or, with None, all) of the person's notifications read."""
     return await _call(services.notify_url, "notify", "POST", "/api/v1/inbox/read", token, {"ids": ids})
+
+
+MAX_SCAN_BYTES = 12 * 1024 * 1024  # intake keeps scans far smaller; a bigger answer is refused
+
+
+async def slip_scan(services: Services, token: str, tracking_no: str) -> tuple[bytes, str] | None:
+    """The scanned suggestion-box slip of an item (intake's `GET /api/v1/items/{no}/scan`, which
+    logs the viewing as the person): its bytes and type, None if there is none or it is not theirs."""
+    if not token:
+        raise NotYetSynced
+    try:
+        async with (
+            httpx.AsyncClient(base_url=services.intake_url, timeout=TIMEOUT) as client,
+            client.stream(
+                "GET", f"/api/v1/mailbox/items/{tracking_no}/scan", headers={"Authorization": f"Bearer {token}"}
+            ) as response,
+        ):
+            if response.status_code == 401:
+                raise NotYetSynced
+            if response.status_code in (403, 404):
+                return None
+            if response.status_code != 200:
+                raise Unreachable(f"{SERVICE_NAMES['intake']}暂时不可用，请稍后再试。")
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body.extend(chunk)
+                if len(body) > MAX_SCAN_BYTES:
+                    raise Unreachable("扫描件过大，无法显示。")
+            return bytes(body), response.headers.get("content-type", "application/octet-stream")
+    except httpx.HTTPError as exc:
+        log.warning("service_unreachable", service="intake", path="scan", error=type(exc).__name__)
+        raise Unreachable(f"{SERVICE_NAMES['intake']}暂时无法连接，请稍后再试。") from None
