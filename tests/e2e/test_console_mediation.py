@@ -58,6 +58,16 @@ def test_a_neighbour_dispute_is_mediated_to_a_printed_agreement_in_the_browser(s
     assert "139****5671" in parties and "139****8765" in parties
     assert "13912345671" not in page.content() and "410102196505051226" not in page.content()
     assert page.locator("#parties table i").count() == 0  # a name is text, never markup
+    # a link cannot reveal them; a POST with a reason does, once, and the reason is audited
+    page.goto(f"{base}/console/cases/{no}/mediation?reveal=true")
+    assert "13912345671" not in page.content()
+    page.locator("summary", has_text="显示完整信息").click()
+    page.get_by_label("查看理由").fill("核对当事人联系方式")
+    page.get_by_role("button", name="显示完整信息").click()
+    assert "13912345671" in page.content()
+    audit = httpx.get(f"{base}/api/v1/audit", params={"tracking_no": no}, headers=token(stack, "KZ01-LD"), timeout=10)
+    assert any(e["detail"] == "personal data: 核对当事人联系方式" for e in audit.json()["entries"])
+    page.goto(f"{base}/console/cases/{no}/mediation")
 
     # A session and its minutes.
     page.locator("#sessions summary", has_text="安排调解").click()

@@ -143,6 +143,8 @@ RULES: dict[str, tuple] = {
                     "agreement",
                     "outcome",
                     "followups/{followup_id}",
+                    "reveal",
+                    "agreement/full",
                 )
             ),
             ("GET", "/console/rectification"),

@@ -260,6 +260,7 @@ async def _page(
     tracking_no: str,
     *,
     reveal: bool = False,
+    reveal_reason: str = "",
     status: int = 200,
     form: str = "",
     field: str = "",
@@ -291,9 +292,8 @@ async def _page(
                     active="queue",
                 )
             station, data = await records.view(conn, cipher, actor, tracking_no)
-            await audit(
-                conn, principal, "view_mediation", tracking_no, station, "personal data" if reveal else "masked"
-            )
+            detail = f"personal data: {reveal_reason}" if reveal and reveal_reason else "personal data"
+            await audit(conn, principal, "view_mediation", tracking_no, station, detail if reveal else "masked")
     except Rejected as exc:
         if exc.code == "not_found":
             await audit_refusal(rt.pool, principal, tracking_no)
@@ -323,14 +323,36 @@ async def _page(
 
 @router.get("/console/cases/{tracking_no}/mediation", response_class=HTMLResponse)
 async def mediation_page(
-    tracking_no: TrackingNo,
-    request: Request,
-    rt: RuntimeDep,
-    session: SessionDep,
-    cipher: CipherDep,
-    reveal: bool = False,
+    tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
 ) -> Response:
-    return await _page(request, rt, session, cipher, tracking_no, reveal=reveal)
+    """The record, personal data masked (a reveal is a POST with a reason: never a link another
+    site could make someone follow)."""
+    return await _page(request, rt, session, cipher, tracking_no)
+
+
+def _reveal_reason(form: Any) -> str:
+    return str(form.get("reason", "")).strip()[:200]
+
+
+@router.post("/console/cases/{tracking_no}/mediation/reveal", response_class=HTMLResponse)
+async def reveal_record(
+    tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
+) -> Response:
+    """The record with the parties' personal data in full, once, with the reason in the audit log."""
+    reason = _reveal_reason(await read_form(request, session, max_fields=3))
+    if not reason:
+        return await _page(
+            request,
+            rt,
+            session,
+            cipher,
+            tracking_no,
+            status=422,
+            form="reveal",
+            field="reason",
+            error="请填写查看理由。",
+        )
+    return await _page(request, rt, session, cipher, tracking_no, reveal=True, reveal_reason=reason)
 
 
 # -- the forms ------------------------------------------------------------------------------------
@@ -569,19 +591,33 @@ async def complete_followup(
 
 @router.get("/console/cases/{tracking_no}/mediation/agreement", response_class=HTMLResponse)
 async def print_agreement(
-    tracking_no: TrackingNo,
-    request: Request,
-    rt: RuntimeDep,
-    session: SessionDep,
-    cipher: CipherDep,
-    full: bool = False,
+    tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
 ) -> Response:
-    """人民调解协议书 to print: phone and ID numbers masked unless `full` (an audited reveal)."""
+    """人民调解协议书 to print, phone and ID numbers masked."""
+    return await _print(request, rt, session, cipher, tracking_no)
+
+
+@router.post("/console/cases/{tracking_no}/mediation/agreement/full", response_class=HTMLResponse)
+async def print_agreement_full(
+    tracking_no: TrackingNo, request: Request, rt: RuntimeDep, session: SessionDep, cipher: CipherDep
+) -> Response:
+    """The agreement in full, for the parties to sign: an audited reveal with a reason."""
+    reason = _reveal_reason(await read_form(request, session, max_fields=3))
+    if not reason:
+        return _refused_page(request, session, tracking_no, 422, "打印完整协议书须填写理由。")
+    return await _print(request, rt, session, cipher, tracking_no, full_reason=reason)
+
+
+async def _print(
+    request: Request, rt: RuntimeDep, session: Session, cipher: PiiCipher, tracking_no: str, full_reason: str = ""
+) -> Response:
+    full = bool(full_reason)
     principal, actor = principal_of(session), actor_of_session(session)
     try:
         async with staff_unit(rt.pool, principal) as (conn, _):
             station, data = await records.printable_agreement(conn, cipher, actor, tracking_no)
-            await audit(conn, principal, "print_agreement", tracking_no, station, "personal data" if full else "masked")
+            detail = f"personal data: {full_reason}" if full else "masked"
+            await audit(conn, principal, "print_agreement", tracking_no, station, detail)
     except Rejected as exc:
         if exc.code == "not_found":
             await audit_refusal(rt.pool, principal, tracking_no)
