@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from fengqiao.auth import Principal
+from fengqiao.constants import STATION_TZ
 from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, STATUS_LABELS, TYPE_LABELS, URGENCY_LABELS
 from mediation.lifecycle import Actor
@@ -70,6 +71,22 @@ class SignInRequired(Exception):
 
 class PasswordChangeRequired(Exception):
     """A person who must choose their own password sees nothing else first."""
+
+
+class FieldRefused(Exception):
+    """A form field refused before anything is touched: the field and the message naming it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def local_time(value: datetime | None, with_time: bool = True) -> str:
+    """A moment as the station reads it (Beijing time); "" for none."""
+    if value is None:
+        return ""
+    return value.astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
 class FormExpired(Exception):

@@ -24,7 +24,16 @@ from fengqiao.runtime import RuntimeDep
 from mediation import db, records
 from mediation.api import _STATUS_FOR_CODE
 from mediation.cases import case_of
-from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render, row_id
+from mediation.console_common import (
+    FieldRefused,
+    SessionDep,
+    actor_of_session,
+    local_time,
+    principal_of,
+    read_form,
+    render,
+    row_id,
+)
 from mediation.deps import BlindIndexDep, CipherDep, OutcomesDep, RowId, TrackingNo
 from mediation.lifecycle import Actor, Rejected
 from mediation.records_api import (
@@ -79,23 +88,8 @@ FIELD_LABELS = {
 }
 
 
-class FieldRefused(Exception):
-    """A form field refused before any record is touched: the field and the message naming it."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _local(value: datetime | None, with_time: bool = True) -> str:
-    if value is None:
-        return ""
-    return value.astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
 def _when(field: str, raw: str) -> datetime:
@@ -183,8 +177,8 @@ def _followup_view(f: dict[str, Any], now: datetime) -> dict[str, Any]:
         "followup_id": f["followup_id"],
         "kind": f["kind"],
         "kind_label": FOLLOWUP_LABELS.get(f["kind"], f["kind"]),
-        "due": _local(f["due_at"], with_time=False),
-        "done": _local(f["done_at"]),
+        "due": local_time(f["due_at"], with_time=False),
+        "done": local_time(f["done_at"]),
         "result": f["result"] or "",
         "state": state,
         "css": css,
@@ -208,7 +202,7 @@ def _record_view(data: dict[str, Any], reveal: bool, names: dict[str, str]) -> d
             "dispute": text(a["dispute"]),
             "terms": [text(t) for t in a["terms"]],
             "performance": {k: text(v) for k, v in a["performance"].items()},
-            "signed_at": _local(a["signed_at"]),
+            "signed_at": local_time(a["signed_at"]),
             "signed_at_input": a["signed_at"].astimezone(STATION_TZ).strftime("%Y-%m-%dT%H:%M"),
             "signers": [s["party_id"] for s in a["signatures"]],
         }
@@ -216,19 +210,19 @@ def _record_view(data: dict[str, Any], reveal: bool, names: dict[str, str]) -> d
     return {
         "mediator_id": data["mediator_id"],
         "mediator_name": names.get(data["mediator_id"], data["mediator_id"]),
-        "opened_at": _local(data["opened_at"]),
+        "opened_at": local_time(data["opened_at"]),
         "outcome": data["outcome"],
         "outcome_label": OUTCOME_LABELS.get(data["outcome"] or "", "尚无结果"),
         "referral_label": REFERRAL_LABELS.get(data["referral"] or "", ""),
-        "outcome_at": _local(data["outcome_at"]),
+        "outcome_at": local_time(data["outcome_at"]),
         "parties": [_party_view(p, reveal) for p in data["parties"]],
         "sessions": [
             {
                 "session_id": s["session_id"],
-                "scheduled_at": _local(s["scheduled_at"]),
+                "scheduled_at": local_time(s["scheduled_at"]),
                 "place": text(s["place"]) if s["place"] else s["place"],
                 "attendees": text("、".join(s["attendees"])),
-                "held_at": _local(s["held_at"]),
+                "held_at": local_time(s["held_at"]),
                 "minutes": text(s["minutes"]) if s["minutes"] else None,
             }
             for s in data["sessions"]

@@ -23,7 +23,15 @@ from fengqiao.runtime import RuntimeDep
 from fengqiao.taxonomy import CATEGORY_LABELS, TYPE_LABELS
 from mediation import db, rectification
 from mediation.api import _STATUS_FOR_CODE
-from mediation.console_common import SessionDep, actor_of_session, principal_of, read_form, render
+from mediation.console_common import (
+    FieldRefused,
+    SessionDep,
+    actor_of_session,
+    local_time,
+    principal_of,
+    read_form,
+    render,
+)
 from mediation.deps import RowId
 from mediation.lifecycle import Actor, Rejected
 from mediation.rectification_api import EvidenceIn, ItemsIn, MeasureIn, NoteIn
@@ -52,19 +60,8 @@ REJECTION_FIELDS = {
 }
 
 
-class FieldRefused(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _local(value: datetime | None) -> str:
-    return value.astimezone(STATION_TZ).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
 def _tracking_nos(raw: str) -> list[str]:
@@ -103,7 +100,7 @@ def _measure_row(m: Any, names: dict[str, str], now: datetime) -> dict[str, Any]
         "status_label": STATUS_WORDS.get(m["status"], m["status"]),
         "owner": names.get(m["owner_id"], m["owner_id"]),
         "owner_id": m["owner_id"],
-        "due": _local(m["due_at"]),
+        "due": local_time(m["due_at"]),
         "overdue": overdue,
         "cases": list(m["tracking_nos"] or []),
     }
@@ -139,7 +136,7 @@ async def _register(
             "tracking_no": r["tracking_no"],
             "type": TYPE_LABELS.get(r["type"] or "", r["type"] or "—"),
             "category": CATEGORY_LABELS.get(r["category"] or "", r["category"] or "—"),
-            "assigned": _local(r["assigned_at"]),
+            "assigned": local_time(r["assigned_at"]),
         }
         for r in waiting
     ]
@@ -232,11 +229,11 @@ async def _detail(
         m=m,
         row=row,
         name_of=names,
-        created=_local(m["created_at"]),
-        completed=_local(m["completed_at"]),
-        verified=_local(m["verified_at"]),
+        created=local_time(m["created_at"]),
+        completed=local_time(m["completed_at"]),
+        verified=local_time(m["verified_at"]),
         progress=[
-            {"at": _local(p["at"]), "who": names.get(p["staff_id"], p["staff_id"]), "note": p["note"]}
+            {"at": local_time(p["at"]), "who": names.get(p["staff_id"], p["staff_id"]), "note": p["note"]}
             for p in m["progress"]
         ],
         may_link=actor.leads and m["status"] == "open",
